@@ -1,0 +1,1 @@
+"""Pure allocation library: problem -> mechanism -> result; imports numpy and OR-Tools only."""

@@ -1,0 +1,1 @@
+"""Synthetic demo-city generator and small committed fixtures."""

@@ -1,0 +1,1 @@
+"""Database access: connections, transactions, migrations and the local-server bootstrap."""

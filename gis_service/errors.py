@@ -1,0 +1,36 @@
+"""Domain exceptions; the API maps each to an HTTP status in one table (api/errors.py)."""
+
+from __future__ import annotations
+
+
+class SchoolmapError(Exception):
+    """Base of every error the service reports to a person."""
+
+
+class ConfigurationError(SchoolmapError):
+    """A setting is missing or wrong."""
+
+
+class DatabaseUnavailableError(SchoolmapError):
+    """No PostgreSQL could be reached or started."""
+
+
+class DatabaseSetupError(SchoolmapError):
+    """PostgreSQL is reachable but cannot be prepared (PostGIS missing, no rights)."""
+
+
+class ImportFileError(SchoolmapError):
+    """An input file cannot be imported; the message names the file and the problem."""
+
+    def __init__(self, path: object, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class NotFoundError(SchoolmapError):
+    """A requested object does not exist."""
+
+
+class InvalidRequestError(SchoolmapError):
+    """A request's parameters are malformed or contradictory."""
