@@ -1,0 +1,1 @@
+"""Importers: OSM roads and schools, ward boundaries with population, age groups, registries."""

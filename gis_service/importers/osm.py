@@ -1,0 +1,369 @@
+"""Import roads and schools from an OpenStreetMap extract (.osm.pbf, .osm, .osm.bz2)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import osmium
+import shapely
+from psycopg2.extras import execute_values
+
+from gis_service.db.connection import Connection, savepoint
+from gis_service.errors import ImportFileError
+from gis_service.importers.report import ImportReport, ProgressCallback, Ticker, print_progress
+from gis_service.importers.sql import assign_school_wards
+from gis_service.school_levels import infer_levels
+from gis_service.text import fold_text
+
+OSM_SUFFIXES = (".osm.pbf", ".pbf", ".osm", ".osm.bz2", ".osm.gz")
+SCHOOL_AMENITIES = frozenset({"school", "kindergarten"})
+# Highway values that are not (yet) usable roads.
+SKIPPED_HIGHWAYS = frozenset(
+    {"proposed", "construction", "abandoned", "disused", "razed", "platform", "raceway",
+     "bus_stop", "elevator", "rest_area", "services", "emergency_bay", "corridor"}
+)
+# Road tags kept for building per-mode networks later; the rest are dropped.
+ROAD_TAG_KEYS = frozenset(
+    {"highway", "name", "oneway", "junction", "service", "access", "motor_vehicle",
+     "motorcycle", "motorcar", "foot", "bicycle", "maxspeed", "lanes", "bridge", "tunnel",
+     "surface", "area", "footway", "sidewalk", "ref"}
+)
+
+
+@dataclass
+class SchoolRecord:
+    """One school found in the extract, as a point."""
+
+    osm_type: str
+    osm_id: int
+    lon: float
+    lat: float
+    tags: dict[str, str]
+
+
+@dataclass
+class ExtractContents:
+    """What reading an extract gave: road ways, schools and the newest object time."""
+
+    way_ids: list[int] = field(default_factory=list)
+    way_tags: list[dict[str, str]] = field(default_factory=list)
+    way_nodes: list[list[int]] = field(default_factory=list)
+    way_coords: list[list[tuple[float, float]]] = field(default_factory=list)
+    schools: dict[tuple[str, int], SchoolRecord] = field(default_factory=dict)
+    newest: datetime | None = None
+    objects: int = 0
+    ways_cut: int = 0
+    school_relations_without_area: int = 0
+
+
+def check_osm_path(path: Path) -> None:
+    """Raise ImportFileError unless the path is an existing, non-empty OSM file we can read."""
+    name = path.name.lower()
+    if not any(name.endswith(suffix) for suffix in OSM_SUFFIXES):
+        raise ImportFileError(
+            path, f"unknown format; expected one of {', '.join(OSM_SUFFIXES)}"
+        )
+    if not path.is_file():
+        raise ImportFileError(path, "no such file")
+    if path.stat().st_size == 0:
+        raise ImportFileError(path, "the file is empty")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _is_road(tags: Any) -> bool:
+    highway = tags.get("highway")
+    return highway is not None and highway not in SKIPPED_HIGHWAYS
+
+
+def read_extract(path: Path, progress: ProgressCallback = print_progress) -> ExtractContents:
+    """Read highway ways (with node ids and coordinates) and schools from an OSM file."""
+    check_osm_path(path)
+    contents = ExtractContents()
+    school_filter = osmium.filter.TagFilter(("amenity", "school"), ("amenity", "kindergarten"))
+    wkb = osmium.geom.WKBFactory()
+    ticker = Ticker(progress, f"reading {path.name}: objects")
+    try:
+        processor = osmium.FileProcessor(str(path)).with_locations().with_areas(school_filter)
+        for obj in processor:
+            contents.objects += 1
+            ticker.tick()
+            stamp = obj.timestamp if not obj.is_area() else None
+            if stamp is not None and stamp.year > 1970 and (
+                contents.newest is None or stamp > contents.newest
+            ):
+                contents.newest = stamp
+            if obj.is_node():
+                if obj.tags.get("amenity") in SCHOOL_AMENITIES and obj.location.valid():
+                    key = ("node", obj.id)
+                    contents.schools[key] = SchoolRecord(
+                        "node", obj.id, obj.location.lon, obj.location.lat, dict(obj.tags)
+                    )
+            elif obj.is_way():
+                _read_way(obj, contents)
+            elif obj.is_area():
+                if obj.tags.get("amenity") in SCHOOL_AMENITIES:
+                    _read_school_area(obj, contents, wkb)
+            elif obj.is_relation() and obj.tags.get("amenity") in SCHOOL_AMENITIES:
+                contents.school_relations_without_area += 1
+    except RuntimeError as exc:
+        raise ImportFileError(path, f"truncated or corrupt OSM data ({exc})") from exc
+    ticker.done()
+    if contents.objects == 0:
+        raise ImportFileError(path, "the file holds no OSM objects")
+    return contents
+
+
+def _read_way(way: Any, contents: ExtractContents) -> None:
+    tags = way.tags
+    is_school = tags.get("amenity") in SCHOOL_AMENITIES
+    if not _is_road(tags) and not is_school:
+        return
+    ids: list[int] = []
+    coords: list[tuple[float, float]] = []
+    for ref in way.nodes:
+        if ref.location.valid():
+            ids.append(ref.ref)
+            coords.append((ref.location.lon, ref.location.lat))
+    if is_school and coords and ("way", way.id) not in contents.schools:
+        # A closed way's area (read later) replaces this line centroid.
+        centre = shapely.centroid(shapely.MultiPoint(coords))
+        contents.schools[("way", way.id)] = SchoolRecord(
+            "way", way.id, centre.x, centre.y, dict(tags)
+        )
+    if not _is_road(tags):
+        return
+    if len(ids) < len(way.nodes):
+        contents.ways_cut += 1
+    if len(ids) < 2:
+        return
+    contents.way_ids.append(way.id)
+    contents.way_tags.append({k: v for k, v in tags if k in ROAD_TAG_KEYS})
+    contents.way_nodes.append(ids)
+    contents.way_coords.append(coords)
+
+
+def _read_school_area(area: Any, contents: ExtractContents, wkb: Any) -> None:
+    osm_type = "way" if area.from_way() else "relation"
+    try:
+        shape = shapely.from_wkb(bytes.fromhex(wkb.create_multipolygon(area)))
+    except RuntimeError:
+        return
+    if shape.is_empty:
+        return
+    point = shape.representative_point()
+    contents.schools[(osm_type, area.orig_id())] = SchoolRecord(
+        osm_type, area.orig_id(), point.x, point.y, dict(area.tags)
+    )
+
+
+def _pg_array(values: list[int]) -> str:
+    return "{" + ",".join(str(v) for v in values) + "}"
+
+
+def _copy_road_ways(conn: Connection, extract_id: int, contents: ExtractContents) -> None:
+    lines = shapely.linestrings(
+        [xy for coords in contents.way_coords for xy in coords],
+        indices=[i for i, coords in enumerate(contents.way_coords) for _ in coords],
+    )
+    hexes = shapely.to_wkb(lines, hex=True, include_srid=False)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for osm_id, tags, nodes, geom in zip(
+        contents.way_ids, contents.way_tags, contents.way_nodes, hexes, strict=True
+    ):
+        writer.writerow(
+            [extract_id, osm_id, tags["highway"], tags.get("name", ""), tags.get("oneway", ""),
+             json.dumps(tags, ensure_ascii=False), _pg_array(nodes), geom]
+        )
+    buffer.seek(0)
+    with conn.cursor() as cur:
+        cur.execute(
+            "CREATE TEMP TABLE road_ways_load (extract_id int, osm_id bigint, highway text, "
+            "name text, oneway text, tags jsonb, node_ids bigint[], wkb text) ON COMMIT DROP"
+        )
+        cur.copy_expert(
+            "COPY road_ways_load FROM STDIN WITH (FORMAT csv)", buffer
+        )
+        cur.execute(
+            """
+            INSERT INTO road_ways (extract_id, osm_id, highway, name, oneway, tags, node_ids, geom)
+            SELECT extract_id, osm_id, highway, NULLIF(name, ''), NULLIF(oneway, ''), tags,
+                   node_ids, ST_SetSRID(ST_GeomFromWKB(decode(wkb, 'hex')), 4326)
+            FROM road_ways_load
+            """
+        )
+        cur.execute("DROP TABLE road_ways_load")
+
+
+def _school_address(tags: dict[str, str]) -> str | None:
+    parts = [tags.get("addr:housenumber"), tags.get("addr:street"), tags.get("addr:subdistrict"),
+             tags.get("addr:district"), tags.get("addr:city")]
+    text = " ".join(p for p in parts[:2] if p)
+    rest = ", ".join(p for p in parts[2:] if p)
+    joined = ", ".join(p for p in (text, rest) if p)
+    return joined or None
+
+
+def _ownership(tags: dict[str, str]) -> str:
+    operator_type = tags.get("operator:type", "").lower()
+    if operator_type in {"public", "government", "state"}:
+        return "public"
+    if operator_type in {"private", "private_non_profit", "religious", "community"}:
+        return "private"
+    folded = fold_text(tags.get("name", ""))
+    if any(word in folded for word in ("tu thuc", "dan lap", "quoc te", "international")):
+        return "private"
+    if "cong lap" in folded:
+        return "public"
+    return "unknown"
+
+
+def _upsert_schools(conn: Connection, contents: ExtractContents, report: ImportReport) -> None:
+    rows = []
+    for record in sorted(contents.schools.values(), key=lambda r: (r.osm_type, r.osm_id)):
+        tags = record.tags
+        name = tags.get("name") or tags.get("name:vi") or tags.get("name:en") or ""
+        guess = infer_levels(tags)
+        report.count(f"schools with levels from {guess.source}")
+        if not name:
+            report.count("schools without a name")
+        rows.append(
+            (record.osm_type, record.osm_id, name, fold_text(name), list(guess.levels),
+             guess.source, _ownership(tags), _school_address(tags), tags.get("phone"),
+             tags.get("website"), f"POINT({record.lon:.7f} {record.lat:.7f})",
+             json.dumps(tags, ensure_ascii=False))
+        )
+    if not rows:
+        return
+    with conn.cursor() as cur:
+        # Registry-coded schools keep their official name, levels, ownership and point.
+        execute_values(
+            cur,
+            """
+            INSERT INTO schools (osm_type, osm_id, name, name_folded, levels, levels_source,
+                                 ownership, address, phone, website, geom, source, tags)
+            SELECT v.osm_type, v.osm_id, v.name, v.name_folded, v.levels::text[], v.levels_source,
+                   v.ownership, v.address, v.phone, v.website,
+                   ST_GeomFromText(v.wkt, 4326), 'osm', v.tags::jsonb
+            FROM (VALUES %s) AS v (osm_type, osm_id, name, name_folded, levels, levels_source,
+                                   ownership, address, phone, website, wkt, tags)
+            ON CONFLICT (osm_type, osm_id) DO UPDATE SET
+                name = CASE WHEN schools.code IS NULL THEN EXCLUDED.name ELSE schools.name END,
+                name_folded = CASE WHEN schools.code IS NULL THEN EXCLUDED.name_folded
+                                   ELSE schools.name_folded END,
+                levels = CASE WHEN schools.levels_source = 'registry' THEN schools.levels
+                              ELSE EXCLUDED.levels END,
+                levels_source = CASE WHEN schools.levels_source = 'registry'
+                                     THEN schools.levels_source ELSE EXCLUDED.levels_source END,
+                ownership = CASE WHEN schools.code IS NULL THEN EXCLUDED.ownership
+                                 ELSE schools.ownership END,
+                address = COALESCE(schools.address, EXCLUDED.address),
+                phone = COALESCE(schools.phone, EXCLUDED.phone),
+                website = COALESCE(schools.website, EXCLUDED.website),
+                geom = CASE WHEN schools.code IS NULL THEN EXCLUDED.geom ELSE schools.geom END,
+                tags = EXCLUDED.tags,
+                updated_at = now()
+            """,
+            rows,
+            page_size=1000,
+        )
+
+
+def import_osm(
+    conn: Connection, path: Path, progress: ProgressCallback = print_progress
+) -> ImportReport:
+    """Load an extract's roads and schools in one step; on any error nothing is written."""
+    report = ImportReport("OSM roads and schools", str(path))
+    contents = read_extract(path, progress)
+    sha = file_sha256(path)
+    progress(f"writing {len(contents.way_ids):,} road ways and {len(contents.schools):,} schools")
+    with savepoint(conn), conn.cursor() as cur:
+        cur.execute(
+            """
+            INSERT INTO osm_extracts (source, sha256, extract_date, way_count, school_count)
+            VALUES (%s, %s, %s, %s, %s)
+            ON CONFLICT (sha256) DO UPDATE SET source = EXCLUDED.source,
+                imported_at = now(), way_count = EXCLUDED.way_count,
+                school_count = EXCLUDED.school_count
+            RETURNING id, (xmax = 0)
+            """,
+            (path.name, sha, contents.newest, len(contents.way_ids), len(contents.schools)),
+        )
+        extract_id, new_extract = cur.fetchone()  # type: ignore[misc]
+        cur.execute("DELETE FROM road_ways WHERE extract_id = %s", (extract_id,))
+        if contents.way_ids:
+            _copy_road_ways(conn, extract_id, contents)
+        cur.execute("SELECT count(*) FROM schools")
+        before = cur.fetchone()[0]  # type: ignore[index]
+        _upsert_schools(conn, contents, report)
+        cur.execute("SELECT count(*) FROM schools")
+        after = cur.fetchone()[0]  # type: ignore[index]
+        located = assign_school_wards(conn)
+    report.counts = {
+        "extract id": extract_id,
+        "objects read": contents.objects,
+        "road ways": len(contents.way_ids),
+        "road ways cut at the extract edge": contents.ways_cut,
+        "schools": len(contents.schools),
+        "schools added": after - before,
+        "schools updated": len(contents.schools) - (after - before),
+        **report.counts,
+        "schools placed in a ward": located,
+    }
+    if not new_extract:
+        report.notes.append("this extract was imported before; its roads were replaced")
+    if contents.school_relations_without_area:
+        report.notes.append(
+            f"{contents.school_relations_without_area} school relations had no valid area "
+            "and were skipped"
+        )
+    if contents.newest:
+        report.notes.append(f"newest object in the extract: {contents.newest.isoformat()}")
+    return report.finish()
+
+
+def download_place_extract(place: str, dest: Path) -> Path:
+    """Fetch roads and schools of a named place from Overpass into an .osm file (needs network).
+
+    The place's boundary comes from osmnx's geocoder; the data comes from the Overpass server
+    osmnx is configured with, so the file is then imported like any other extract.
+    """
+    import osmnx
+
+    try:
+        boundary = osmnx.geocode_to_gdf(place).geometry.iloc[0]
+    except Exception as exc:
+        raise ImportFileError(place, f"cannot geocode the place ({exc})") from exc
+    minx, miny, maxx, maxy = boundary.bounds
+    bbox = f"{miny},{minx},{maxy},{maxx}"
+    query = (
+        "[out:xml][timeout:600];("
+        f'way["highway"]({bbox});'
+        f'nwr["amenity"~"^(school|kindergarten)$"]({bbox});'
+        ");(._;>;);out meta;"
+    )
+    url = osmnx.settings.overpass_url.rstrip("/") + "/interpreter"
+    body = urllib.parse.urlencode({"data": query}).encode()
+    try:
+        with urllib.request.urlopen(url, data=body, timeout=900) as response:
+            dest.write_bytes(response.read())
+    except OSError as exc:
+        raise ImportFileError(place, f"cannot download from {url} ({exc})") from exc
+    return dest
+
