@@ -11,8 +11,12 @@ from gis_service.text import fold_text
 LEVELS = ("mam_non", "tieu_hoc", "thcs", "thpt")
 
 # Entry grade of each level that has admissions, and the legal class size (Circulars 28/32 2020).
-LEVEL_GRADES = {"mam_non": (), "tieu_hoc": (1, 2, 3, 4, 5), "thcs": (6, 7, 8, 9),
-                "thpt": (10, 11, 12)}
+LEVEL_GRADES = {
+    "mam_non": (),
+    "tieu_hoc": (1, 2, 3, 4, 5),
+    "thcs": (6, 7, 8, 9),
+    "thpt": (10, 11, 12),
+}
 
 _ISCED = {"0": "mam_non", "1": "tieu_hoc", "2": "thcs", "3": "thpt"}
 
@@ -114,9 +118,11 @@ def _ordered(levels: set[str]) -> tuple[str, ...]:
     return tuple(level for level in LEVELS if level in levels)
 
 
+def school_search_text(name: str) -> str:
+    """A name as searched: folded, abbreviations expanded ('Trường TH X' -> 'truong tieu hoc x')."""
+    return " ".join(_ABBREVIATIONS.get(word, word) for word in fold_text(name).split())
+
+
 def normalise_school_name(name: str) -> str:
-    """A name for matching: folded, abbreviations expanded, the word 'truong' dropped."""
-    words = []
-    for word in fold_text(name).split():
-        words.extend(_ABBREVIATIONS.get(word, word).split())
-    return " ".join(w for w in words if w != "truong")
+    """A name for matching: searched form without the word 'truong'."""
+    return " ".join(w for w in school_search_text(name).split() if w != "truong")

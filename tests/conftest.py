@@ -55,7 +55,9 @@ def recreate_database(dbname: str) -> str:
     admin = psycopg2.connect(make_dsn(url, dbname="postgres"))
     admin.autocommit = True
     with admin.cursor() as cur:
-        cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+        cur.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname))
+        )
     admin.close()
     ensure_database(url)
     conn = connect(url)
@@ -124,8 +126,15 @@ class SingleConnection:
 
 def table_counts(conn: Connection) -> dict[str, int]:
     """Row counts of the tables importers write, to show a failed import changed nothing."""
-    tables = ["admin_units", "admin_population", "admin_population_by_age", "osm_extracts",
-              "road_ways", "schools", "school_grades"]
+    tables = [
+        "admin_units",
+        "admin_population",
+        "admin_population_by_age",
+        "osm_extracts",
+        "road_ways",
+        "schools",
+        "school_grades",
+    ]
     counts = {}
     with conn.cursor() as cur:
         for table in tables:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 # Nodes 1-9: a 3x3 grid of road nodes, 100 m apart (0.0009 degrees) near 106.62 E, 10.45 N.
-_GRID = [(i * 3 + j + 1, 106.62 + j * 0.0009, 10.45 + i * 0.0009) for i in range(3) for j in range(3)]
+_GRID = [
+    (i * 3 + j + 1, 106.62 + j * 0.0009, 10.45 + i * 0.0009) for i in range(3) for j in range(3)
+]
 
 HAND_MADE_OSM = """<?xml version='1.0' encoding='UTF-8'?>
 <osm version="0.6" generator="test">

@@ -24,8 +24,10 @@ def test_hand_made_extract_gives_known_roads_and_schools(db: Connection, tmp_pat
     with db.cursor() as cur:
         cur.execute("SELECT osm_type, osm_id, name, levels, levels_source, ownership FROM schools")
         found = {(t, i): (n, lv, src, own) for t, i, n, lv, src, own in cur.fetchall()}
-        cur.execute("SELECT osm_id, highway, oneway, node_ids, ST_NPoints(geom), "
-                    "round(ST_Length(geom::geography)) FROM road_ways ORDER BY osm_id")
+        cur.execute(
+            "SELECT osm_id, highway, oneway, node_ids, ST_NPoints(geom), "
+            "round(ST_Length(geom::geography)) FROM road_ways ORDER BY osm_id"
+        )
         ways = {row[0]: row[1:] for row in cur.fetchall()}
         cur.execute("SELECT extract_date FROM osm_extracts")
         newest = cur.fetchone()[0]
@@ -64,8 +66,9 @@ def test_bz2_and_pbf_read_like_xml(db: Connection, tmp_path: Path) -> None:
 
 
 def test_district1_pbf_sample(db: Connection) -> None:
-    report = import_osm(db, SHARED_DATA / "hcmc_d1_osm_samples" / "velos_district1_2026.osm.pbf",
-                        no_progress)
+    report = import_osm(
+        db, SHARED_DATA / "hcmc_d1_osm_samples" / "velos_district1_2026.osm.pbf", no_progress
+    )
     assert report.counts["road ways"] == 2570
     assert report.counts["schools"] == 53
     with db.cursor() as cur:

@@ -30,34 +30,44 @@ def write_csv(path: Path, rows: str) -> Path:
 
 def test_age_columns_are_recognised() -> None:
     assert age_columns(["age_0_04", "age_05_09", "age_85_plus", "age_0_04_urban", "total"]) == [
-        ("age_0_04", 0, 4), ("age_05_09", 5, 9), ("age_85_plus", 85, None)]
+        ("age_0_04", 0, 4),
+        ("age_05_09", 5, 9),
+        ("age_85_plus", 85, None),
+    ]
 
 
 def test_rows_match_by_name_and_province(district_loaded: Connection, tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "p.csv",
-                     "Tỉnh Thử,Quận Thử,,20000,1400,1600,1500,15500,1\n"
-                     "Tỉnh Khác,Quận Thử,,5,1,1,1,2,0\n"
-                     "Tỉnh Thử,Quận Không Có,,5,1,1,1,2,0\n")
+    path = write_csv(
+        tmp_path / "p.csv",
+        "Tỉnh Thử,Quận Thử,,20000,1400,1600,1500,15500,1\n"
+        "Tỉnh Khác,Quận Thử,,5,1,1,1,2,0\n"
+        "Tỉnh Thử,Quận Không Có,,5,1,1,1,2,0\n",
+    )
     fields = PopulationFields(name="district", province="province", year=2019)
     report = import_population(district_loaded, path, fields, no_progress)
     assert report.counts["district rows matched"] == 1
     assert report.counts["rows naming units not loaded (skipped)"] == 2
     with district_loaded.cursor() as cur:
-        cur.execute("SELECT age_min, age_max, population FROM admin_population_by_age "
-                    "ORDER BY age_min")
+        cur.execute(
+            "SELECT age_min, age_max, population FROM admin_population_by_age ORDER BY age_min"
+        )
         assert cur.fetchall() == [(0, 4, 1400), (5, 9, 1600), (10, 14, 1500), (15, None, 15500)]
-        cur.execute("SELECT population FROM admin_population p JOIN admin_units a "
-                    "ON a.id = p.admin_unit_id WHERE a.level = 'district'")
+        cur.execute(
+            "SELECT population FROM admin_population p JOIN admin_units a "
+            "ON a.id = p.admin_unit_id WHERE a.level = 'district'"
+        )
         assert cur.fetchall() == [(20000,)]
     again = import_population(district_loaded, path, fields, no_progress)
     assert again.counts["age-group figures"] == 4
 
 
-def test_rows_match_by_code_and_totals_are_checked(district_loaded: Connection, tmp_path: Path
-                                                   ) -> None:
+def test_rows_match_by_code_and_totals_are_checked(
+    district_loaded: Connection, tmp_path: Path
+) -> None:
     path = write_csv(tmp_path / "p.csv", "x,y,980,999,1400,1600,1500,15500,1\n")
-    report = import_population(district_loaded, path, PopulationFields(code="code", year=2024),
-                               no_progress)
+    report = import_population(
+        district_loaded, path, PopulationFields(code="code", year=2024), no_progress
+    )
     assert report.counts["district rows matched"] == 1
     assert any("sum to 20,000 but total is 999" in n for n in report.notes)
 
@@ -65,15 +75,27 @@ def test_rows_match_by_code_and_totals_are_checked(district_loaded: Connection, 
 @pytest.mark.parametrize(
     ("rows", "fields", "problem"),
     [
-        ("Tỉnh Thử,Quận Thử,,1,a lot,1,1,1,1\n", PopulationFields(name="district", year=2019),
-         "line 2: age_0_04 is 'a lot'"),
+        (
+            "Tỉnh Thử,Quận Thử,,1,a lot,1,1,1,1\n",
+            PopulationFields(name="district", year=2019),
+            "line 2: age_0_04 is 'a lot'",
+        ),
         ("Tỉnh Thử,Quận Thử,,1,1,1,1,1,1\n", PopulationFields(name="district"), "say the year"),
-        ("Tỉnh Thử,Quận Thử,,1,1,1,1,1,1\n", PopulationFields(name="quan", year=2019),
-         "missing column"),
-        ("Tỉnh X,Quận Y,,1,1,1,1,1,1\n", PopulationFields(name="district", year=2019),
-         "no row names a loaded district"),
-        ("Tỉnh Thử,Quận Thử,,1,1,1,1,1,1\nTỉnh Thử,Quận Thử,,1,1,1,1,1,1\n",
-         PopulationFields(name="district", year=2019), "line 3: the same unit and year"),
+        (
+            "Tỉnh Thử,Quận Thử,,1,1,1,1,1,1\n",
+            PopulationFields(name="quan", year=2019),
+            "missing column",
+        ),
+        (
+            "Tỉnh X,Quận Y,,1,1,1,1,1,1\n",
+            PopulationFields(name="district", year=2019),
+            "no row names a loaded district",
+        ),
+        (
+            "Tỉnh Thử,Quận Thử,,1,1,1,1,1,1\nTỉnh Thử,Quận Thử,,1,1,1,1,1,1\n",
+            PopulationFields(name="district", year=2019),
+            "line 3: the same unit and year",
+        ),
     ],
 )
 def test_bad_rows_are_refused_and_nothing_written(

@@ -18,9 +18,15 @@ from gis_service.importers.wards import WardFields, import_wards
 from tests.conftest import table_counts
 from tests.osm_fixture import write_hand_made_osm
 
-FIELDS = WardFields(code="ma", name="ten", district="quan", district_code="ma_quan",
-                    population=["Pop_2019", "Pop_2024"], province_name="Tỉnh Thử",
-                    province_code="98")
+FIELDS = WardFields(
+    code="ma",
+    name="ten",
+    district="quan",
+    district_code="ma_quan",
+    population=["Pop_2019", "Pop_2024"],
+    province_name="Tỉnh Thử",
+    province_code="98",
+)
 
 
 def two_wards_utm(path: Path, **overrides: Any) -> Path:
@@ -28,9 +34,12 @@ def two_wards_utm(path: Path, **overrides: Any) -> Path:
     x0, y0 = 677_000.0, 1_155_500.0  # about 106.62 E, 10.45 N
     frame = gpd.GeoDataFrame(
         {
-            "ma": ["98001", "98002"], "ten": ["Phường Một", "Phường Hai"],
-            "quan": ["Quận Thử", "Quận Thử"], "ma_quan": ["980", "980"],
-            "Pop_2019": [12000, 8000], "Pop_2024": [12500, 8100],
+            "ma": ["98001", "98002"],
+            "ten": ["Phường Một", "Phường Hai"],
+            "quan": ["Quận Thử", "Quận Thử"],
+            "ma_quan": ["980", "980"],
+            "Pop_2019": [12000, 8000],
+            "Pop_2024": [12500, 8100],
         },
         geometry=[box(x0, y0, x0 + 1000, y0 + 1000), box(x0 + 1000, y0, x0 + 2000, y0 + 1000)],
         crs="EPSG:32648",
@@ -46,12 +55,16 @@ def test_utm_wards_are_stored_in_wgs84_with_population(db: Connection, tmp_path:
     assert report.counts["wards"] == 2 and report.counts["districts"] == 1
     assert "population 2019: 20,000" in report.notes
     with db.cursor() as cur:
-        cur.execute("SELECT code, ST_Area(geom::geography), ST_SRID(geom) FROM admin_units "
-                    "WHERE level = 'ward' ORDER BY code")
+        cur.execute(
+            "SELECT code, ST_Area(geom::geography), ST_SRID(geom) FROM admin_units "
+            "WHERE level = 'ward' ORDER BY code"
+        )
         wards = cur.fetchall()
-        cur.execute("SELECT d.code, d.name, ST_Area(d.geom::geography), p.code "
-                    "FROM admin_units d JOIN admin_units p ON p.id = d.parent_id "
-                    "WHERE d.level = 'district'")
+        cur.execute(
+            "SELECT d.code, d.name, ST_Area(d.geom::geography), p.code "
+            "FROM admin_units d JOIN admin_units p ON p.id = d.parent_id "
+            "WHERE d.level = 'district'"
+        )
         districts = cur.fetchall()
     # UTM's scale factor makes 1 km x 1 km on the grid 1.00002 km2 on the ellipsoid.
     assert [(c, srid) for c, _, srid in wards] == [("98001", 4326), ("98002", 4326)]
@@ -59,10 +72,16 @@ def test_utm_wards_are_stored_in_wgs84_with_population(db: Connection, tmp_path:
     assert [(c, n, p) for c, n, _, p in districts] == [("980", "Quận Thử", "98")]
     assert districts[0][2] == pytest.approx(2e6, rel=1e-4)
     with db.cursor() as cur:
-        cur.execute("SELECT a.code, p.year, p.population FROM admin_population p "
-                    "JOIN admin_units a ON a.id = p.admin_unit_id ORDER BY 1, 2")
-        assert cur.fetchall() == [("98001", 2019, 12000), ("98001", 2024, 12500),
-                                  ("98002", 2019, 8000), ("98002", 2024, 8100)]
+        cur.execute(
+            "SELECT a.code, p.year, p.population FROM admin_population p "
+            "JOIN admin_units a ON a.id = p.admin_unit_id ORDER BY 1, 2"
+        )
+        assert cur.fetchall() == [
+            ("98001", 2019, 12000),
+            ("98001", 2024, 12500),
+            ("98002", 2019, 8000),
+            ("98002", 2024, 8100),
+        ]
 
 
 def test_reimport_is_idempotent_and_places_schools(db: Connection, tmp_path: Path) -> None:
@@ -102,7 +121,7 @@ def test_missing_field_lists_what_the_file_has(db: Connection, tmp_path: Path) -
 def test_bad_population_value_names_the_ward(db: Connection, tmp_path: Path) -> None:
     path = two_wards_utm(tmp_path / "w.geojson", Pop_2019=["12000", "nhiều"])
     before = table_counts(db)
-    with pytest.raises(ImportFileError, match="98002.*Pop_2019 is 'nhiều'"):
+    with pytest.raises(ImportFileError, match=r"98002.*Pop_2019 is 'nhiều'"):
         import_wards(db, path, FIELDS, no_progress)
     assert table_counts(db) == before
 
@@ -113,8 +132,11 @@ def _geojson(path: Path, features: list[dict[str, Any]]) -> Path:
 
 
 def _feature(code: str, geometry: dict[str, Any] | None) -> dict[str, Any]:
-    return {"type": "Feature", "geometry": geometry,
-            "properties": {"code": code, "name": f"Phường {code}"}}
+    return {
+        "type": "Feature",
+        "geometry": geometry,
+        "properties": {"code": code, "name": f"Phường {code}"},
+    }
 
 
 @pytest.mark.parametrize(
@@ -122,8 +144,13 @@ def _feature(code: str, geometry: dict[str, Any] | None) -> dict[str, Any]:
     [
         ([_feature("1", None)], "has no geometry"),
         ([_feature("1", LineString([(106, 10), (106.1, 10)]).__geo_interface__)], "not a polygon"),
-        ([_feature("1", box(106, 10, 106.1, 10.1).__geo_interface__),
-          _feature("1", box(106.1, 10, 106.2, 10.1).__geo_interface__)], "ward codes repeat: 1"),
+        (
+            [
+                _feature("1", box(106, 10, 106.1, 10.1).__geo_interface__),
+                _feature("1", box(106.1, 10, 106.2, 10.1).__geo_interface__),
+            ],
+            "ward codes repeat: 1",
+        ),
         ([], "no features"),
     ],
 )
@@ -139,8 +166,10 @@ def test_broken_geometry_and_duplicates_are_refused(
 
 
 def test_self_intersecting_ward_is_repaired_and_noted(db: Connection, tmp_path: Path) -> None:
-    bowtie = {"type": "Polygon",
-              "coordinates": [[[106, 10], [106.1, 10.1], [106.1, 10], [106, 10.1], [106, 10]]]}
+    bowtie = {
+        "type": "Polygon",
+        "coordinates": [[[106, 10], [106.1, 10.1], [106.1, 10], [106, 10.1], [106, 10]]],
+    }
     path = _geojson(tmp_path / "bowtie.geojson", [_feature("7", bowtie)])
     report = import_wards(db, path, WardFields(), no_progress)
     assert report.counts["wards"] == 1
@@ -152,8 +181,11 @@ def test_self_intersecting_ward_is_repaired_and_noted(db: Connection, tmp_path: 
 
 @pytest.mark.parametrize(
     ("name", "content", "problem"),
-    [("w.csv", b"a,b", "unknown format"), ("w.geojson", b"", "the file is empty"),
-     ("w.geojson", b'{"type": "FeatureCollection", "features": [', "cannot read the file")],
+    [
+        ("w.csv", b"a,b", "unknown format"),
+        ("w.geojson", b"", "the file is empty"),
+        ("w.geojson", b'{"type": "FeatureCollection", "features": [', "cannot read the file"),
+    ],
 )
 def test_unreadable_files_are_refused(
     db: Connection, tmp_path: Path, name: str, content: bytes, problem: str

@@ -32,9 +32,16 @@ def test_fold_text_drops_diacritics_case_and_punctuation(text: str, folded: str)
 
 @pytest.mark.parametrize(
     ("name", "folded"),
-    [("Quận 01", "1"), ("District 1", "1"), ("Huyện Nhà Bè", "nha be"), ("Nha Be", "nha be"),
-     ("Thành phố Hồ Chí Minh", "ho chi minh"), ("Phường Bến Nghé", "ben nghe"),
-     ("Thị trấn Cần Thạnh", "can thanh"), ("Quận Bình Tân", "binh tan")],
+    [
+        ("Quận 01", "1"),
+        ("District 1", "1"),
+        ("Huyện Nhà Bè", "nha be"),
+        ("Nha Be", "nha be"),
+        ("Thành phố Hồ Chí Minh", "ho chi minh"),
+        ("Phường Bến Nghé", "ben nghe"),
+        ("Thị trấn Cần Thạnh", "can thanh"),
+        ("Quận Bình Tân", "binh tan"),
+    ],
 )
 def test_fold_admin_name_drops_the_kind_of_unit(name: str, folded: str) -> None:
     assert fold_admin_name(name) == folded
@@ -78,7 +85,10 @@ def test_tags_win_over_the_name_and_unknown_is_flagged() -> None:
     assert guess.levels == ("tieu_hoc", "thcs") and guess.source == "osm_tag"
     assert infer_levels({"amenity": "kindergarten"}).levels == ("mam_non",)
     assert infer_levels({"amenity": "school", "isced:level": "1-3"}).levels == (
-        "tieu_hoc", "thcs", "thpt")
+        "tieu_hoc",
+        "thcs",
+        "thpt",
+    )
     by_name = infer_levels({"amenity": "school", "name": "Trường THCS Nguyễn Du"})
     assert by_name.levels == ("thcs",) and by_name.source == "name"
     unknown = infer_levels({"amenity": "school", "name": "Trường Quốc tế Sài Gòn Mới"})
@@ -94,5 +104,6 @@ def test_parse_levels_accepts_codes_and_words_and_rejects_others() -> None:
 
 def test_normalised_names_match_abbreviations() -> None:
     assert normalise_school_name("Trường TH Lê Văn Thọ") == normalise_school_name(
-        "Trường Tiểu học Lê Văn Thọ")
+        "Trường Tiểu học Lê Văn Thọ"
+    )
     assert normalise_school_name("THCS Nguyễn Du") == "trung hoc co so nguyen du"

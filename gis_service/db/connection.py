@@ -20,9 +20,13 @@ Connection = psycopg2.extensions.connection
 _savepoint_numbers = count(1)
 
 
+_URI_PASSWORD = re.compile(r"(://[^:/@?#]*:)[^@/?#]*@")
+_PARAM_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^&\s]*)", re.IGNORECASE)
+
+
 def mask_password(url: str) -> str:
-    """The URL with any password replaced by ***, safe to print."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+    """The URL or DSN with any password replaced by ***, safe to print."""
+    return _PARAM_PASSWORD.sub(r"\1***", _URI_PASSWORD.sub(r"\1***@", url))
 
 
 def connect(url: str, *, application_name: str = "schoolmap") -> Connection:
@@ -88,7 +92,10 @@ class ConnectionPool:
             if self._pool is None:
                 try:
                     self._pool = psycopg2.pool.ThreadedConnectionPool(
-                        1, self._max, self.url, application_name="schoolmap-api",
+                        1,
+                        self._max,
+                        self.url,
+                        application_name="schoolmap-api",
                         connect_timeout=5,
                     )
                 except psycopg2.OperationalError as exc:

@@ -22,6 +22,7 @@ import psycopg2.extensions
 from psycopg2 import sql
 
 from gis_service.config import DatabaseSettings
+from gis_service.db.connection import mask_password
 from gis_service.errors import DatabaseSetupError, DatabaseUnavailableError
 
 __all__ = ["ensure_database", "resolve_database_url", "stop_owned_server"]
@@ -470,15 +471,6 @@ def stop_owned_server(settings: DatabaseSettings) -> bool:
     return True
 
 
-_URI_PASSWORD = re.compile(r"(://[^:/@?#]*:)[^@/?#]*@")
-_PARAM_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^&\s]*)", re.IGNORECASE)
-
-
-def _mask_password(url: str) -> str:
-    masked = _URI_PASSWORD.sub(r"\1***@", url)
-    return _PARAM_PASSWORD.sub(r"\1***", masked)
-
-
 def _connect(dsn: str, shown: str) -> psycopg2.extensions.connection:
     try:
         conn = psycopg2.connect(dsn)
@@ -523,7 +515,7 @@ def _check_extensions_available(cur: psycopg2.extensions.cursor, shown: str) -> 
 
 def ensure_database(url: str, *, progress: Callable[[str], None] | None = None) -> None:
     """Create the URL's database if missing and enable postgis and pg_trgm in it."""
-    shown = _mask_password(url)
+    shown = mask_password(url)
     try:
         params = psycopg2.extensions.parse_dsn(url)
     except psycopg2.ProgrammingError as exc:

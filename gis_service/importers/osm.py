@@ -21,21 +21,53 @@ from gis_service.db.connection import Connection, savepoint
 from gis_service.errors import ImportFileError
 from gis_service.importers.report import ImportReport, ProgressCallback, Ticker, print_progress
 from gis_service.importers.sql import assign_school_wards
-from gis_service.school_levels import infer_levels
+from gis_service.school_levels import infer_levels, school_search_text
 from gis_service.text import fold_text
 
 OSM_SUFFIXES = (".osm.pbf", ".pbf", ".osm", ".osm.bz2", ".osm.gz")
 SCHOOL_AMENITIES = frozenset({"school", "kindergarten"})
 # Highway values that are not (yet) usable roads.
 SKIPPED_HIGHWAYS = frozenset(
-    {"proposed", "construction", "abandoned", "disused", "razed", "platform", "raceway",
-     "bus_stop", "elevator", "rest_area", "services", "emergency_bay", "corridor"}
+    {
+        "proposed",
+        "construction",
+        "abandoned",
+        "disused",
+        "razed",
+        "platform",
+        "raceway",
+        "bus_stop",
+        "elevator",
+        "rest_area",
+        "services",
+        "emergency_bay",
+        "corridor",
+    }
 )
 # Road tags kept for building per-mode networks later; the rest are dropped.
 ROAD_TAG_KEYS = frozenset(
-    {"highway", "name", "oneway", "junction", "service", "access", "motor_vehicle",
-     "motorcycle", "motorcar", "foot", "bicycle", "maxspeed", "lanes", "bridge", "tunnel",
-     "surface", "area", "footway", "sidewalk", "ref"}
+    {
+        "highway",
+        "name",
+        "oneway",
+        "junction",
+        "service",
+        "access",
+        "motor_vehicle",
+        "motorcycle",
+        "motorcar",
+        "foot",
+        "bicycle",
+        "maxspeed",
+        "lanes",
+        "bridge",
+        "tunnel",
+        "surface",
+        "area",
+        "footway",
+        "sidewalk",
+        "ref",
+    }
 )
 
 
@@ -69,9 +101,7 @@ def check_osm_path(path: Path) -> None:
     """Raise ImportFileError unless the path is an existing, non-empty OSM file we can read."""
     name = path.name.lower()
     if not any(name.endswith(suffix) for suffix in OSM_SUFFIXES):
-        raise ImportFileError(
-            path, f"unknown format; expected one of {', '.join(OSM_SUFFIXES)}"
-        )
+        raise ImportFileError(path, f"unknown format; expected one of {', '.join(OSM_SUFFIXES)}")
     if not path.is_file():
         raise ImportFileError(path, "no such file")
     if path.stat().st_size == 0:
@@ -98,32 +128,36 @@ def read_extract(path: Path, progress: ProgressCallback = print_progress) -> Ext
     school_filter = osmium.filter.TagFilter(("amenity", "school"), ("amenity", "kindergarten"))
     wkb = osmium.geom.WKBFactory()
     ticker = Ticker(progress, f"reading {path.name}: objects")
+    school_relations: set[int] = set()
     try:
         processor = osmium.FileProcessor(str(path)).with_locations().with_areas(school_filter)
         for obj in processor:
             contents.objects += 1
             ticker.tick()
-            stamp = obj.timestamp if not obj.is_area() else None
-            if stamp is not None and stamp.year > 1970 and (
-                contents.newest is None or stamp > contents.newest
-            ):
-                contents.newest = stamp
-            if obj.is_node():
-                if obj.tags.get("amenity") in SCHOOL_AMENITIES and obj.location.valid():
-                    key = ("node", obj.id)
-                    contents.schools[key] = SchoolRecord(
-                        "node", obj.id, obj.location.lon, obj.location.lat, dict(obj.tags)
-                    )
-            elif obj.is_way():
-                _read_way(obj, contents)
-            elif obj.is_area():
+            if isinstance(obj, osmium.osm.Area):
                 if obj.tags.get("amenity") in SCHOOL_AMENITIES:
                     _read_school_area(obj, contents, wkb)
-            elif obj.is_relation() and obj.tags.get("amenity") in SCHOOL_AMENITIES:
-                contents.school_relations_without_area += 1
+                continue
+            if isinstance(obj, osmium.osm.Changeset):
+                continue
+            stamp = obj.timestamp
+            if stamp.year > 1970 and (contents.newest is None or stamp > contents.newest):
+                contents.newest = stamp
+            if isinstance(obj, osmium.osm.Node):
+                if obj.tags.get("amenity") in SCHOOL_AMENITIES and obj.location.valid():
+                    contents.schools[("node", obj.id)] = SchoolRecord(
+                        "node", obj.id, obj.location.lon, obj.location.lat, dict(obj.tags)
+                    )
+            elif isinstance(obj, osmium.osm.Way):
+                _read_way(obj, contents)
+            elif obj.tags.get("amenity") in SCHOOL_AMENITIES:
+                school_relations.add(obj.id)
     except RuntimeError as exc:
         raise ImportFileError(path, f"truncated or corrupt OSM data ({exc})") from exc
     ticker.done()
+    contents.school_relations_without_area = sum(
+        1 for rel in school_relations if ("relation", rel) not in contents.schools
+    )
     if contents.objects == 0:
         raise ImportFileError(path, "the file holds no OSM objects")
     return contents
@@ -188,8 +222,16 @@ def _copy_road_ways(conn: Connection, extract_id: int, contents: ExtractContents
         contents.way_ids, contents.way_tags, contents.way_nodes, hexes, strict=True
     ):
         writer.writerow(
-            [extract_id, osm_id, tags["highway"], tags.get("name", ""), tags.get("oneway", ""),
-             json.dumps(tags, ensure_ascii=False), _pg_array(nodes), geom]
+            [
+                extract_id,
+                osm_id,
+                tags["highway"],
+                tags.get("name", ""),
+                tags.get("oneway", ""),
+                json.dumps(tags, ensure_ascii=False),
+                _pg_array(nodes),
+                geom,
+            ]
         )
     buffer.seek(0)
     with conn.cursor() as cur:
@@ -197,9 +239,7 @@ def _copy_road_ways(conn: Connection, extract_id: int, contents: ExtractContents
             "CREATE TEMP TABLE road_ways_load (extract_id int, osm_id bigint, highway text, "
             "name text, oneway text, tags jsonb, node_ids bigint[], wkb text) ON COMMIT DROP"
         )
-        cur.copy_expert(
-            "COPY road_ways_load FROM STDIN WITH (FORMAT csv)", buffer
-        )
+        cur.copy_expert("COPY road_ways_load FROM STDIN WITH (FORMAT csv)", buffer)
         cur.execute(
             """
             INSERT INTO road_ways (extract_id, osm_id, highway, name, oneway, tags, node_ids, geom)
@@ -212,8 +252,13 @@ def _copy_road_ways(conn: Connection, extract_id: int, contents: ExtractContents
 
 
 def _school_address(tags: dict[str, str]) -> str | None:
-    parts = [tags.get("addr:housenumber"), tags.get("addr:street"), tags.get("addr:subdistrict"),
-             tags.get("addr:district"), tags.get("addr:city")]
+    parts = [
+        tags.get("addr:housenumber"),
+        tags.get("addr:street"),
+        tags.get("addr:subdistrict"),
+        tags.get("addr:district"),
+        tags.get("addr:city"),
+    ]
     text = " ".join(p for p in parts[:2] if p)
     rest = ", ".join(p for p in parts[2:] if p)
     joined = ", ".join(p for p in (text, rest) if p)
@@ -244,10 +289,20 @@ def _upsert_schools(conn: Connection, contents: ExtractContents, report: ImportR
         if not name:
             report.count("schools without a name")
         rows.append(
-            (record.osm_type, record.osm_id, name, fold_text(name), list(guess.levels),
-             guess.source, _ownership(tags), _school_address(tags), tags.get("phone"),
-             tags.get("website"), f"POINT({record.lon:.7f} {record.lat:.7f})",
-             json.dumps(tags, ensure_ascii=False))
+            (
+                record.osm_type,
+                record.osm_id,
+                name,
+                school_search_text(name),
+                list(guess.levels),
+                guess.source,
+                _ownership(tags),
+                _school_address(tags),
+                tags.get("phone"),
+                tags.get("website"),
+                f"POINT({record.lon:.7f} {record.lat:.7f})",
+                json.dumps(tags, ensure_ascii=False),
+            )
         )
     if not rows:
         return
@@ -366,4 +421,3 @@ def download_place_extract(place: str, dest: Path) -> Path:
     except OSError as exc:
         raise ImportFileError(place, f"cannot download from {url} ({exc})") from exc
     return dest
-

@@ -100,7 +100,9 @@ def _unit_index(conn: Connection, level: str) -> tuple[dict[str, int], dict[tupl
 
 
 def import_population(
-    conn: Connection, path: Path, fields: PopulationFields,
+    conn: Connection,
+    path: Path,
+    fields: PopulationFields,
     progress: ProgressCallback = print_progress,
 ) -> ImportReport:
     """Upsert population by age group for the units of the database the file names."""

@@ -13,12 +13,23 @@ from gis_service.db.connection import Connection, savepoint
 from gis_service.errors import ImportFileError
 from gis_service.importers.report import ImportReport, ProgressCallback, print_progress
 from gis_service.importers.sql import assign_school_wards
-from gis_service.school_levels import levels_from_name, normalise_school_name, parse_levels
+from gis_service.school_levels import (
+    levels_from_name,
+    normalise_school_name,
+    parse_levels,
+    school_search_text,
+)
 from gis_service.text import fold_text
 
 REQUIRED_COLUMNS = ("name", "lon", "lat")
-OWNERSHIPS = {"public": "public", "cong lap": "public", "private": "private",
-              "tu thuc": "private", "dan lap": "private", "ngoai cong lap": "private"}
+OWNERSHIPS = {
+    "public": "public",
+    "cong lap": "public",
+    "private": "private",
+    "tu thuc": "private",
+    "dan lap": "private",
+    "ngoai cong lap": "private",
+}
 _GRADE_COLUMN = re.compile(r"^grade_(\d{1,2})_(classes|class_size)$")
 # A map school is the same school when within this distance and the names agree this well.
 MATCH_RADIUS_M = 300.0
@@ -142,7 +153,11 @@ def parse_registry(path: Path) -> list[RegistryRow]:
             grades[grade] = (_count(path, line, column, text), size)
         parsed.append(
             RegistryRow(
-                line=line, code=code, name=name, levels=levels, ownership=ownership,
+                line=line,
+                code=code,
+                name=name,
+                levels=levels,
+                ownership=ownership,
                 address=(row.get("address") or "").strip() or None,
                 phone=(row.get("phone") or "").strip() or None,
                 lon=_coordinate(path, line, "lon", row.get("lon"), 180.0),
@@ -201,9 +216,16 @@ def _find_match(conn: Connection, row: RegistryRow, taken: set[int]) -> Match | 
             score = name_similarity(row.name, map_name)
             if score >= best_score:
                 best_score = score
-                best = Match(row.line, school_id, "name and distance", row.name, map_name,
-                             float(metres))
+                best = Match(
+                    row.line, school_id, "name and distance", row.name, map_name, float(metres)
+                )
         return best
+
+
+def official_name(registry_name: str, map_name: str) -> str:
+    """The registry's name, unless it only abbreviates the map's (TH for Tiểu học): then that."""
+    same = normalise_school_name(registry_name) == normalise_school_name(map_name)
+    return map_name if same and len(map_name) > len(registry_name) else registry_name
 
 
 def import_registry(
@@ -229,15 +251,25 @@ def import_registry(
                             ST_SetSRID(ST_MakePoint(%s, %s), 4326), 'registry')
                     RETURNING id
                     """,
-                    (row.code, row.name, fold_text(row.name), levels or [],
-                     "registry" if levels else "unknown", row.ownership or "unknown",
-                     row.address, row.phone, row.lon, row.lat),
+                    (
+                        row.code,
+                        row.name,
+                        school_search_text(row.name),
+                        levels or [],
+                        "registry" if levels else "unknown",
+                        row.ownership or "unknown",
+                        row.address,
+                        row.phone,
+                        row.lon,
+                        row.lat,
+                    ),
                 )
                 school_id = int(cur.fetchone()[0])  # type: ignore[index]
                 added += 1
             else:
                 school_id = match.school_id
                 matches.append(match)
+                name = official_name(row.name, match.map_name)
                 cur.execute(
                     """
                     UPDATE schools SET code = COALESCE(%s, code), name = %s, name_folded = %s,
@@ -248,8 +280,17 @@ def import_registry(
                         updated_at = now()
                     WHERE id = %s
                     """,
-                    (row.code, row.name, fold_text(row.name), levels, levels is not None,
-                     row.ownership, row.address, row.phone, school_id),
+                    (
+                        row.code,
+                        name,
+                        school_search_text(name),
+                        levels,
+                        levels is not None,
+                        row.ownership,
+                        row.address,
+                        row.phone,
+                        school_id,
+                    ),
                 )
             taken.add(school_id)
             for grade, (classes, size) in sorted(row.grades.items()):

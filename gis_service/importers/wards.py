@@ -64,8 +64,9 @@ def read_vector_file(path: Path, crs: str | None = None) -> gpd.GeoDataFrame:
         frame = frame.set_crs(crs, allow_override=True)
     if frame.crs is None:
         raise ImportFileError(
-            path, "unknown CRS: the file does not say its coordinate system (for a Shapefile, "
-            "the .prj is missing); pass --crs, e.g. --crs EPSG:32648"
+            path,
+            "unknown CRS: the file does not say its coordinate system (for a Shapefile, "
+            "the .prj is missing); pass --crs, e.g. --crs EPSG:32648",
         )
     return frame.to_crs(4326)
 
@@ -96,9 +97,7 @@ def clean_polygons(path: Path, frame: gpd.GeoDataFrame, labels: pd.Series) -> tu
         if geom.geom_type == "MultiPolygon":
             polygons = list(geom.geoms)
         if not polygons:
-            raise ImportFileError(
-                path, f"feature {label!r} is a {geom.geom_type}, not a polygon"
-            )
+            raise ImportFileError(path, f"feature {label!r} is a {geom.geom_type}, not a polygon")
         shapes.append(shapely.MultiPolygon(polygons))
     return shapes, repaired
 
@@ -195,15 +194,20 @@ def import_wards(
             if fields.district or fields.district_code:
                 district_name = str(record[fields.district]).strip() if fields.district else ""
                 district_code = (
-                    code_text(record[fields.district_code]) if fields.district_code
+                    code_text(record[fields.district_code])
+                    if fields.district_code
                     # Without GSO codes, a name is unique only within its province.
                     else f"{province_id or ''}:{fold_admin_name(district_name)}"
                 )
                 dkey = (province_id, district_code)
                 if dkey not in district_ids:
                     district_ids[dkey] = _upsert_unit(
-                        cur, "district", district_code, district_name or district_code,
-                        province_id, path.name,
+                        cur,
+                        "district",
+                        district_code,
+                        district_name or district_code,
+                        province_id,
+                        path.name,
                     )
                 district_id = district_ids[dkey]
             name = str(record[fields.name]).strip()

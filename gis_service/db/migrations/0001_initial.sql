@@ -101,6 +101,7 @@ CREATE TABLE road_edges (
 CREATE INDEX road_edges_geom_idx ON road_edges USING gist (geom);
 
 -- Schools. Levels: mam_non, tieu_hoc, thcs, thpt; levels_source says how they were known.
+-- name_folded is the name as searched: no diacritics or case, abbreviations (TH, THCS) expanded.
 CREATE TABLE schools (
     id             serial PRIMARY KEY,
     code           text UNIQUE,

@@ -1,0 +1,1 @@
+"""HTTP API: FastAPI app factory, routers and the error-to-status table."""

@@ -1,0 +1,45 @@
+"""The one table mapping domain exceptions to HTTP status codes."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from gis_service.errors import (
+    ConfigurationError,
+    DatabaseSetupError,
+    DatabaseUnavailableError,
+    ImportFileError,
+    InvalidRequestError,
+    NotFoundError,
+    SchoolmapError,
+)
+
+STATUS_BY_ERROR: dict[type[SchoolmapError], int] = {
+    NotFoundError: 404,
+    InvalidRequestError: 400,
+    ImportFileError: 400,
+    DatabaseUnavailableError: 503,
+    DatabaseSetupError: 503,
+    ConfigurationError: 500,
+}
+
+
+def status_for(error: SchoolmapError) -> int:
+    """The status of the most specific mapped class of the error (500 if none)."""
+    for cls in type(error).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 500
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer every domain error with its status and {"detail": message}."""
+
+    async def handle(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, SchoolmapError)
+        status = status_for(exc)
+        headers = {"Retry-After": "5"} if status == 503 else None
+        return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
+
+    app.add_exception_handler(SchoolmapError, handle)

@@ -1,0 +1,262 @@
+"""The `schoolmap` command line: database, importers, demo city and the HTTP service."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gis_service.config import Settings
+from gis_service.db.connection import Connection, connect, mask_password, transaction
+from gis_service.db.local_server import ensure_database, resolve_database_url
+from gis_service.db.migrate import pending_migrations, require_current_schema, upgrade
+from gis_service.errors import SchoolmapError
+from gis_service.importers.report import ImportReport, print_progress
+
+app = typer.Typer(
+    help="School map and admissions allocation on PostGIS.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+import_app = typer.Typer(
+    help="Load real data: OSM, wards, population, school registry.", no_args_is_help=True
+)
+app.add_typer(db_app, name="db")
+app.add_typer(import_app, name="import")
+
+
+def database_url(settings: Settings) -> str:
+    """The database to use (found or started when DATABASE_URL is unset), created if missing."""
+    url = resolve_database_url(settings.database, progress=print_progress)
+    ensure_database(url, progress=print_progress)
+    return url
+
+
+def open_database(settings: Settings, *, migrate: bool = False) -> Connection:
+    """A connection to a database whose schema is current (migrating it when asked)."""
+    url = database_url(settings)
+    conn = connect(url)
+    if migrate:
+        for migration in upgrade(conn):
+            print_progress(f"applied migration {migration.version:04d}_{migration.name}")
+    else:
+        require_current_schema(conn)
+    return conn
+
+
+def run_import(work: Callable[[Connection], ImportReport]) -> ImportReport:
+    """Run one import in one transaction and print its report."""
+    conn = open_database(Settings())
+    try:
+        with transaction(conn):
+            report = work(conn)
+    finally:
+        conn.close()
+    for line in report.lines():
+        typer.echo(line)
+    return report
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema to the newest version."""
+    settings = Settings()
+    url = database_url(settings)
+    conn = connect(url)
+    try:
+        applied = upgrade(conn)
+        pending = pending_migrations(conn)
+    finally:
+        conn.close()
+    typer.echo(
+        f"database {mask_password(url)}: {len(applied)} migration(s) applied, "
+        f"{len(pending)} pending"
+    )
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """Print the database URL the service uses (password masked)."""
+    typer.echo(mask_password(database_url(Settings())))
+
+
+@import_app.command("osm")
+def import_osm_command(
+    path: Annotated[Path | None, typer.Argument(help=".osm.pbf, .osm or .osm.bz2 file")] = None,
+    place: Annotated[
+        str | None, typer.Option(help="download a named place (needs network)")
+    ] = None,
+) -> None:
+    """Roads and schools from an OpenStreetMap extract."""
+    from gis_service.importers.osm import download_place_extract, import_osm
+
+    if (path is None) == (place is None):
+        raise typer.BadParameter("give either a PATH or --place NAME")
+    if place is not None:
+        folder = Path(tempfile.mkdtemp(prefix="schoolmap-osm-"))
+        print_progress(f"downloading {place!r} from Overpass")
+        path = download_place_extract(place, folder / "place.osm")
+    source = path
+    assert source is not None
+    run_import(lambda conn: import_osm(conn, source, print_progress))
+
+
+@import_app.command("wards")
+def import_wards_command(
+    path: Annotated[Path, typer.Argument(help="GeoJSON, Shapefile or GeoPackage of wards")],
+    code_field: Annotated[str, typer.Option(help="field with the GSO ward code")] = "code",
+    name_field: Annotated[str, typer.Option(help="field with the ward name")] = "name",
+    district_field: Annotated[str | None, typer.Option(help="field with the district name")] = None,
+    district_code_field: Annotated[
+        str | None, typer.Option(help="field with the GSO district code")
+    ] = None,
+    province_field: Annotated[str | None, typer.Option(help="field with the province name")] = None,
+    province_name: Annotated[
+        str | None, typer.Option(help="province of every ward, when no field says")
+    ] = None,
+    province_code: Annotated[str | None, typer.Option(help="GSO code of that province")] = None,
+    population_field: Annotated[
+        list[str] | None, typer.Option(help="population field, e.g. Pop_2019 (repeatable)")
+    ] = None,
+    population_year: Annotated[
+        list[int] | None, typer.Option(help="year of each population field, if not in its name")
+    ] = None,
+    crs: Annotated[
+        str | None, typer.Option(help="CRS of a file that does not say, e.g. EPSG:32648")
+    ] = None,
+) -> None:
+    """Ward polygons (any CRS) with their districts, province and population."""
+    from gis_service.importers.wards import WardFields, import_wards
+
+    fields = WardFields(
+        code=code_field,
+        name=name_field,
+        district=district_field,
+        district_code=district_code_field,
+        province=province_field,
+        population=population_field or [],
+        population_years=population_year or [],
+        province_name=province_name,
+        province_code=province_code,
+        crs=crs,
+    )
+    run_import(lambda conn: import_wards(conn, path, fields, print_progress))
+
+
+@import_app.command("population")
+def import_population_command(
+    path: Annotated[Path, typer.Argument(help="CSV with age_0_04 … age_85_plus columns")],
+    level: Annotated[str, typer.Option(help="district or ward")] = "district",
+    code_field: Annotated[str | None, typer.Option(help="column with the unit's code")] = None,
+    name_field: Annotated[str | None, typer.Option(help="column with the unit's name")] = None,
+    province_field: Annotated[str | None, typer.Option(help="column with the province")] = None,
+    year: Annotated[int | None, typer.Option(help="year of every row")] = None,
+    year_field: Annotated[str | None, typer.Option(help="column with each row's year")] = None,
+    total_field: Annotated[str, typer.Option(help="column with the total, checked")] = "total",
+) -> None:
+    """Population by age group per district or ward."""
+    from gis_service.importers.population import PopulationFields, import_population
+
+    fields = PopulationFields(
+        level=level,
+        code=code_field,
+        name=name_field,
+        province=province_field,
+        year=year,
+        year_field=year_field,
+        total=total_field,
+    )
+    run_import(lambda conn: import_population(conn, path, fields, print_progress))
+
+
+@import_app.command("schools")
+def import_schools_command(
+    path: Annotated[Path, typer.Argument(help="school registry CSV")],
+    show_matches: Annotated[bool, typer.Option(help="list every match")] = True,
+) -> None:
+    """An official school registry: adds or updates schools and their classes per grade."""
+    from gis_service.importers.registry import Match, import_registry
+
+    matches: list[Match] = []
+
+    def work(conn: Connection) -> ImportReport:
+        report, found = import_registry(conn, path, print_progress)
+        matches.extend(found)
+        return report
+
+    run_import(work)
+    if show_matches:
+        for m in matches:
+            if m.how != "code":
+                typer.echo(
+                    f"  line {m.line}: {m.registry_name!r} = {m.map_name!r} "
+                    f"({m.how}, {m.distance_m:.0f} m)"
+                )
+
+
+@app.command("demo")
+def demo_command(
+    serve: Annotated[bool, typer.Option(help="serve after loading")] = True,
+    port: Annotated[int, typer.Option(help="HTTP port")] = 8000,
+    seed: Annotated[int, typer.Option(help="demo-city seed")] = 2025,
+) -> None:
+    """Generate the synthetic demo city, load it through the importers, then serve it."""
+    from gis_service.demo import load_demo_city
+
+    settings = Settings()
+    conn = open_database(settings, migrate=True)
+    try:
+        with transaction(conn):
+            reports = load_demo_city(conn, settings.database.home / "demo", seed=seed)
+        for report in reports:
+            for line in report.lines():
+                typer.echo(line)
+    finally:
+        conn.close()
+    if serve:
+        serve_command(port=port, host=settings.api.host)
+
+
+@app.command("serve")
+def serve_command(
+    port: Annotated[int, typer.Option(help="HTTP port")] = 8000,
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+) -> None:
+    """Serve the API and the map on http://HOST:PORT."""
+    import os
+
+    import uvicorn
+
+    settings = Settings()
+    url = database_url(settings)
+    conn = connect(url)
+    try:
+        require_current_schema(conn)
+    finally:
+        conn.close()
+    # Workers read the resolved URL, so they never start a second local server.
+    os.environ["DATABASE_URL"] = url
+    typer.echo(f"schoolmap on http://{host}:{port} (API docs at /docs)")
+    uvicorn.run(
+        "gis_service.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+    )
+
+
+def main() -> None:
+    """Entry point: run the command, turning domain errors into a message and exit code 1."""
+    try:
+        app()
+    except SchoolmapError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None

@@ -1,0 +1,141 @@
+"""The `schoolmap` command as a person runs it, against its own PostGIS database."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gis_service.db.connection import connect
+from tests.conftest import recreate_database, table_counts
+from tests.osm_fixture import EXPECTED_ROAD_WAYS, write_hand_made_osm
+
+SCHOOLMAP = str(Path(sys.executable).parent / "schoolmap")
+
+
+@pytest.fixture(scope="module")
+def cli_db_url() -> str:
+    return recreate_database("schoolmap_test_cli")
+
+
+def schoolmap(url: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": url}
+    return subprocess.run(
+        [SCHOOLMAP, *args], capture_output=True, text=True, env=env, timeout=timeout, check=False
+    )
+
+
+def counts(url: str) -> dict[str, int]:
+    conn = connect(url)
+    try:
+        return table_counts(conn)
+    finally:
+        conn.close()
+
+
+def test_db_upgrade_is_repeatable(cli_db_url: str) -> None:
+    result = schoolmap(cli_db_url, "db", "upgrade")
+    assert result.returncode == 0, result.stderr
+    assert "0 migration(s) applied, 0 pending" in result.stdout
+
+
+def test_import_osm_reports_counts_and_time(cli_db_url: str, tmp_path: Path) -> None:
+    path = write_hand_made_osm(tmp_path / "small.osm")
+    result = schoolmap(cli_db_url, "import", "osm", str(path))
+    assert result.returncode == 0, result.stderr
+    assert f"OSM roads and schools from {path} in " in result.stdout
+    assert f"road ways: {EXPECTED_ROAD_WAYS}" in result.stdout
+    assert "schools: 5" in result.stdout
+    assert "(done)" in result.stderr  # progress lines go to standard error
+
+
+def test_bad_file_exits_non_zero_naming_file_and_problem(cli_db_url: str, tmp_path: Path) -> None:
+    bad = tmp_path / "wards.geojson"
+    bad.write_text(
+        '{"type": "FeatureCollection", "features": [{"type": "Feature", '
+        '"geometry": null, "properties": {"code": "1", "name": "A"}}]}'
+    )
+    before = counts(cli_db_url)
+    result = schoolmap(cli_db_url, "import", "wards", str(bad))
+    assert result.returncode == 1
+    assert f"error: {bad}: feature '1' has no geometry" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert counts(cli_db_url) == before
+
+
+def test_usage_errors_exit_two(cli_db_url: str) -> None:
+    result = schoolmap(cli_db_url, "import", "osm")
+    assert result.returncode == 2
+    assert "give either a PATH or --place NAME" in result.stderr
+
+
+def test_unreachable_database_is_reported(tmp_path: Path) -> None:
+    result = schoolmap("postgresql://nobody:secret@127.0.0.1:1/none", "db", "upgrade", timeout=30)
+    assert result.returncode == 1
+    assert (
+        "cannot connect to PostgreSQL at postgresql://nobody:***@127.0.0.1:1/none" in result.stderr
+    )
+    assert "secret" not in result.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def get_json(url: str) -> Any:
+    import json
+
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())
+
+
+@pytest.fixture(scope="module")
+def demo_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`schoolmap demo` loading the demo city into a new database and serving it."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": recreate_database("schoolmap_test_cli_demo"),
+        "SCHOOLMAP_HOME": str(tmp_path_factory.mktemp("home")),
+    }
+    log = tmp_path_factory.mktemp("log") / "demo.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [SCHOOLMAP, "demo", "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                get_json(base + "/health")
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError("demo did not start:\n" + log.read_text()) from None
+                time.sleep(0.5)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_demo_serves_the_demo_city(demo_service: str) -> None:
+    health = get_json(demo_service + "/health")
+    assert health["status"] == "ok" and health["wards"] > 10 and health["schools"] > 50
+    found = get_json(demo_service + "/schools?q=truong%20tieu%20hoc%20le%20van%20tho")
+    assert [f["properties"]["name"] for f in found["features"]] == ["Trường Tiểu học Lê Văn Thọ"]
+    wards = get_json(demo_service + "/wards")
+    assert wards["numberMatched"] == health["wards"]
+    with urllib.request.urlopen(demo_service + "/docs", timeout=10) as response:
+        assert b"swagger" in response.read().lower()
