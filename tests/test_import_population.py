@@ -119,3 +119,10 @@ def test_file_without_age_columns(db: Connection, tmp_path: Path) -> None:
     path.write_text("district,total\nQuận Thử,5\n")
     with pytest.raises(ImportFileError, match="no age-group columns"):
         import_population(db, path, PopulationFields(name="district", year=2019), no_progress)
+
+
+def test_file_not_in_utf8_is_named(db: Connection, tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    path.write_bytes("district,age_0_04\nQuận Thử,5\n".encode("utf-16"))
+    with pytest.raises(ImportFileError, match="not UTF-8 text"):
+        import_population(db, path, PopulationFields(name="district", year=2019), no_progress)

@@ -26,6 +26,18 @@ def json_response(payload: Any) -> Response:
     return Response(body, media_type="application/json")
 
 
+def feature_collection(total: int, features: list[Any]) -> Response:
+    """A GeoJSON FeatureCollection page: the features and how many matched in all."""
+    return json_response(
+        {
+            "type": "FeatureCollection",
+            "numberMatched": total,
+            "numberReturned": len(features),
+            "features": features,
+        }
+    )
+
+
 def parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
     """'minLon,minLat,maxLon,maxLat' checked, or None."""
     if text is None or not text.strip():

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from gis_service.api.deps import get_connection, json_response, parse_bbox
+from gis_service.api.deps import feature_collection, get_connection, json_response, parse_bbox
 from gis_service.api.models import SchoolCollection, SchoolDetail
 from gis_service.db.connection import Connection
 from gis_service.errors import NotFoundError
@@ -113,14 +113,7 @@ def list_schools(
     with conn.cursor() as cur:
         cur.execute(sql, [folded, *values, limit, offset])
         total, features = cur.fetchone()  # type: ignore[misc]
-    return json_response(
-        {
-            "type": "FeatureCollection",
-            "numberMatched": total,
-            "numberReturned": len(features),
-            "features": features,
-        }
-    )
+    return feature_collection(total, features)
 
 
 @router.get("/schools/{school_id}", response_model=SchoolDetail, summary="One school")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from gis_service.api.deps import get_connection, json_response, parse_bbox
+from gis_service.api.deps import feature_collection, get_connection, parse_bbox
 from gis_service.api.models import WardCollection
 from gis_service.db.connection import Connection
 
@@ -74,11 +74,4 @@ def list_wards(
     with conn.cursor() as cur:
         cur.execute(sql, [*values, tolerance, tolerance, limit])
         total, features = cur.fetchone()  # type: ignore[misc]
-    return json_response(
-        {
-            "type": "FeatureCollection",
-            "numberMatched": total,
-            "numberReturned": len(features),
-            "features": features,
-        }
-    )
+    return feature_collection(total, features)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +10,7 @@ from psycopg2.extras import execute_values
 
 from gis_service.db.connection import Connection, savepoint
 from gis_service.errors import ImportFileError
+from gis_service.importers.csvfile import read_csv_rows
 from gis_service.importers.report import ImportReport, ProgressCallback, print_progress
 from gis_service.importers.wards import code_text
 from gis_service.text import fold_admin_name
@@ -42,25 +42,6 @@ def age_columns(header: list[str]) -> list[tuple[str, int, int | None]]:
             high = None if match.group(2) == "plus" else int(match.group(2))
             found.append((column, low, high))
     return sorted(found, key=lambda c: c[1])
-
-
-def _read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
-    if path.suffix.lower() not in {".csv", ".txt"}:
-        raise ImportFileError(path, "unknown format; expected a .csv file")
-    if not path.is_file():
-        raise ImportFileError(path, "no such file")
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            rows = list(reader)
-            header = list(reader.fieldnames or [])
-    except UnicodeDecodeError as exc:
-        raise ImportFileError(path, f"not UTF-8 text ({exc})") from exc
-    except csv.Error as exc:
-        raise ImportFileError(path, f"malformed CSV ({exc})") from exc
-    if not header or not rows:
-        raise ImportFileError(path, "the file is empty")
-    return header, rows
 
 
 def _number(path: Path, line: int, column: str, text: str) -> int:
@@ -109,19 +90,14 @@ def import_population(
     report = ImportReport(f"population by age ({fields.level})", str(path))
     if fields.level not in {"province", "district", "ward"}:
         raise ImportFileError(path, f"unknown level {fields.level!r}")
-    header, rows = _read_rows(path)
+    if not fields.code and not fields.name:
+        raise ImportFileError(path, "say which column names the unit: --code-field or --name-field")
+    identifying = [c for c in (fields.code, fields.name, fields.province, fields.year_field) if c]
+    header, rows = read_csv_rows(path, identifying)
     ages = age_columns(header)
     if not ages:
         raise ImportFileError(
             path, "no age-group columns (named like age_0_04, age_05_09 … age_85_plus)"
-        )
-    identifying = [c for c in (fields.code, fields.name, fields.province, fields.year_field) if c]
-    if not fields.code and not fields.name:
-        raise ImportFileError(path, "say which column names the unit: --code-field or --name-field")
-    missing = [c for c in identifying if c not in header]
-    if missing:
-        raise ImportFileError(
-            path, f"missing column(s) {', '.join(missing)}; the file has: {', '.join(header[:12])}"
         )
     if fields.year is None and not fields.year_field:
         raise ImportFileError(path, "say the year: --year 2019 or --year-field year")

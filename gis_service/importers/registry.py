@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import difflib
 import math
 import re
@@ -11,6 +10,7 @@ from pathlib import Path
 
 from gis_service.db.connection import Connection, savepoint
 from gis_service.errors import ImportFileError
+from gis_service.importers.csvfile import read_csv_rows
 from gis_service.importers.report import ImportReport, ProgressCallback, print_progress
 from gis_service.importers.sql import assign_school_wards
 from gis_service.school_levels import (
@@ -64,30 +64,6 @@ class Match:
     distance_m: float
 
 
-def _read(path: Path) -> list[dict[str, str]]:
-    if path.suffix.lower() != ".csv":
-        raise ImportFileError(path, "unknown format; expected a .csv file")
-    if not path.is_file():
-        raise ImportFileError(path, "no such file")
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            rows = list(reader)
-            header = reader.fieldnames or []
-    except UnicodeDecodeError as exc:
-        raise ImportFileError(path, f"not UTF-8 text ({exc})") from exc
-    except csv.Error as exc:
-        raise ImportFileError(path, f"malformed CSV ({exc})") from exc
-    if not header or not rows:
-        raise ImportFileError(path, "the file is empty")
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
-    if missing:
-        raise ImportFileError(
-            path, f"missing column(s) {', '.join(missing)}; the file has: {', '.join(header)}"
-        )
-    return rows
-
-
 def _coordinate(path: Path, line: int, column: str, text: str | None, bound: float) -> float:
     try:
         value = float((text or "").strip())
@@ -112,7 +88,7 @@ def parse_registry(path: Path) -> list[RegistryRow]:
     """Check every row of the registry; raise on the first bad one, naming its line."""
     parsed: list[RegistryRow] = []
     seen_codes: dict[str, int] = {}
-    for line, row in enumerate(_read(path), start=2):
+    for line, row in enumerate(read_csv_rows(path, REQUIRED_COLUMNS)[1], start=2):
         name = (row.get("name") or "").strip()
         if not name:
             raise ImportFileError(path, f"line {line}: name is empty")
