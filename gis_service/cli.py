@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -26,8 +27,10 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 import_app = typer.Typer(
     help="Load real data: OSM, wards, population, school registry.", no_args_is_help=True
 )
+network_app = typer.Typer(help="Road networks per travel mode.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
+app.add_typer(network_app, name="network")
 
 
 def database_url(settings: Settings) -> str:
@@ -199,6 +202,93 @@ def import_schools_command(
                 )
 
 
+def parse_speeds(values: list[str]) -> dict[str, float]:
+    """'residential=18' pairs as a highway -> km/h mapping."""
+    speeds: dict[str, float] = {}
+    for value in values:
+        highway, _, number = value.partition("=")
+        try:
+            speeds[highway.strip()] = float(number)
+        except ValueError:
+            raise typer.BadParameter(f"expected HIGHWAY=KMH, got {value!r}") from None
+        if speeds[highway.strip()] <= 0:
+            raise typer.BadParameter(f"speed must be positive in {value!r}")
+    return speeds
+
+
+def build_networks(conn: Connection, modes: list[str], speeds: dict[str, float]) -> None:
+    """Build, store and cache each mode's network, printing sizes and times."""
+    from gis_service.routing.profiles import default_profile
+    from gis_service.routing.store import build_and_store
+
+    settings = Settings()
+    for mode in modes:
+        profile = default_profile(mode, speeds or None)
+        with transaction(conn):
+            record, graph, timings = build_and_store(
+                conn, profile, settings.database.home, progress=print_progress
+            )
+        typer.echo(
+            f"{mode} network {record.network_id} (extract {record.extract_id}, "
+            f"parameters {record.params_hash[:12]}): {graph.n_nodes:,} nodes, "
+            f"{graph.n_edges:,} edges, {graph.dropped_nodes:,} nodes outside the largest "
+            "strongly connected part left out"
+        )
+        for step, seconds in timings.items():
+            typer.echo(f"  {step}: {seconds:.2f} s")
+
+
+@network_app.command("build")
+def network_build_command(
+    mode: Annotated[
+        list[str] | None, typer.Option(help="walk, motorbike or car (repeatable; default all)")
+    ] = None,
+    speed: Annotated[
+        list[str] | None, typer.Option(help="override a speed, e.g. residential=18 (km/h)")
+    ] = None,
+) -> None:
+    """Build each mode's routable network from the newest OSM extract."""
+    from gis_service.routing.profiles import MODES
+
+    conn = open_database(Settings())
+    try:
+        build_networks(conn, list(mode or MODES), parse_speeds(speed or []))
+    finally:
+        conn.close()
+
+
+@network_app.command("fields")
+def network_fields_command(
+    mode: Annotated[
+        list[str] | None, typer.Option(help="travel mode (repeatable; default all)")
+    ] = None,
+    level: Annotated[
+        list[str] | None,
+        typer.Option(help="school level, e.g. tieu_hoc (repeatable; default tieu_hoc and thcs)"),
+    ] = None,
+) -> None:
+    """Compute and cache the distance fields (length and time) of each mode and school level."""
+    from gis_service.routing.profiles import MODES
+    from gis_service.routing.service import RoutingService
+
+    settings = Settings()
+    conn = open_database(settings)
+    service = RoutingService(settings.database.home)
+    try:
+        for one_mode in mode or MODES:
+            net = service.network(conn, one_mode)
+            for one_level in level or ["tieu_hoc", "thcs"]:
+                for weight in ("length", "time"):
+                    started = time.perf_counter()
+                    fields = service.fields(conn, net, one_level, weight, print_progress)
+                    typer.echo(
+                        f"{one_mode} {one_level} {weight}: {fields.n_sources} schools x "
+                        f"{net.graph.n_nodes:,} nodes in {time.perf_counter() - started:.2f} s"
+                    )
+    finally:
+        conn.close()
+
+
 @app.command("demo")
 def demo_command(
     serve: Annotated[bool, typer.Option(help="serve after loading")] = True,
@@ -216,8 +306,12 @@ def demo_command(
         for report in reports:
             for line in report.lines():
                 typer.echo(line)
+        from gis_service.routing.profiles import MODES
+
+        build_networks(conn, list(MODES), {})
     finally:
         conn.close()
+    network_fields_command(mode=None, level=None)
     if serve:
         serve_command(port=port, host=settings.api.host)
 

@@ -34,3 +34,11 @@ class NotFoundError(SchoolmapError):
 
 class InvalidRequestError(SchoolmapError):
     """A request's parameters are malformed or contradictory."""
+
+
+class NetworkNotBuiltError(SchoolmapError):
+    """No road network of a travel mode has been built yet."""
+
+
+class OutsideNetworkError(InvalidRequestError):
+    """A point is too far from every road of the network to be routed."""

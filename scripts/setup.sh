@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what schoolmap needs on a Debian machine: PostGIS for the local PostgreSQL, and a
-# Python virtual environment (.venv) with the package and its tools. Safe to run again.
+# Installs what schoolmap needs on a Debian machine: PostGIS (and pgRouting) for the local
+# PostgreSQL, and a Python virtual environment (.venv) with the package and its tools.
+# Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +31,10 @@ install_postgis() {
     for major in $majors; do
         if [ ! -f "/usr/share/postgresql/$major/extension/postgis.control" ]; then
             missing+=("postgresql-$major-postgis-3")
+        fi
+        # pgRouting is the reference the routing benchmark compares against.
+        if [ ! -f "/usr/share/postgresql/$major/extension/pgrouting.control" ]; then
+            missing+=("postgresql-$major-pgrouting")
         fi
     done
     if [ ${#missing[@]} -gt 0 ]; then

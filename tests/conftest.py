@@ -84,15 +84,25 @@ def db(empty_db_url: str) -> Iterator[Connection]:
 
 
 @pytest.fixture(scope="session")
-def demo_db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A migrated database holding the demo city (committed once for the session)."""
+def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """SCHOOLMAP_HOME of the demo database: its generated files and network graph files."""
+    return tmp_path_factory.mktemp("demo-home")
+
+
+@pytest.fixture(scope="session")
+def demo_db_url(demo_home: Path) -> str:
+    """A migrated database holding the demo city and its networks (committed once)."""
     from gis_service.demo import load_demo_city
     from gis_service.importers.report import no_progress
+    from gis_service.routing.profiles import MODES, default_profile
+    from gis_service.routing.store import build_and_store
 
     url = recreate_database("schoolmap_test_demo")
     conn = connect(url)
     try:
-        load_demo_city(conn, tmp_path_factory.mktemp("demo"), progress=no_progress)
+        load_demo_city(conn, demo_home / "demo", progress=no_progress)
+        for mode in MODES:
+            build_and_store(conn, default_profile(mode), demo_home, progress=no_progress)
         conn.commit()
     finally:
         conn.close()

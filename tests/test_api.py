@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -11,14 +12,15 @@ from hypothesis import strategies as st
 
 from gis_service.api.app import create_app
 from gis_service.api.models import Health, SchoolCollection, SchoolDetail, WardCollection
-from gis_service.config import Settings
+from gis_service.config import DatabaseSettings, Settings
 from gis_service.db.connection import Connection, ConnectionPool
 from tests.conftest import SingleConnection
 
 
 @pytest.fixture
-def client(demo_db: Connection) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(), pool=SingleConnection(demo_db))) as test_client:
+def client(demo_db: Connection, demo_home: Path) -> Iterator[TestClient]:
+    settings = Settings(database=DatabaseSettings(home=demo_home))
+    with TestClient(create_app(settings, pool=SingleConnection(demo_db))) as test_client:
         yield test_client
 
 
@@ -205,8 +207,23 @@ def test_wards_by_district_and_simplified(client: TestClient) -> None:
 
 def test_openapi_documents_the_endpoints(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
-    assert {"/health", "/schools", "/schools/{school_id}", "/wards"} <= set(spec["paths"])
+    assert set(spec["paths"]) >= {
+        "/health",
+        "/schools",
+        "/schools/{school_id}",
+        "/wards",
+        "/schools/near",
+        "/route",
+        "/schools/{school_id}/reach",
+    }
     assert client.get("/docs").status_code == 200
+
+
+def test_home_page_is_the_map(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "Bản đồ trường học" in page.text
+    assert "© OpenStreetMap contributors" in page.text
 
 
 def test_database_down_is_a_503_with_a_message() -> None:

@@ -135,6 +135,11 @@ def test_demo_serves_the_demo_city(demo_service: str) -> None:
     assert health["status"] == "ok" and health["wards"] > 10 and health["schools"] > 50
     found = get_json(demo_service + "/schools?q=truong%20tieu%20hoc%20le%20van%20tho")
     assert [f["properties"]["name"] for f in found["features"]] == ["Trường Tiểu học Lê Văn Thọ"]
+    school = found["features"][0]
+    lon, lat = school["geometry"]["coordinates"]
+    near = get_json(demo_service + f"/schools/near?lat={lat}&lon={lon}&mode=walk&level=tieu_hoc")
+    assert near["features"][0]["id"] == school["id"]
+    assert near["features"][0]["properties"]["distance_m"] < 100
     wards = get_json(demo_service + "/wards")
     assert wards["numberMatched"] == health["wards"]
     with urllib.request.urlopen(demo_service + "/docs", timeout=10) as response:

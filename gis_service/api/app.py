@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
+from fastapi.responses import FileResponse, RedirectResponse
 
 from gis_service import __version__
-from gis_service.api import health, schools, wards
+from gis_service.api import health, routing, schools, wards
 from gis_service.api.errors import install_error_handlers
 from gis_service.config import Settings
 from gis_service.db.connection import ConnectionPool, ConnectionSource
 from gis_service.db.local_server import resolve_database_url
+from gis_service.errors import SchoolmapError
+from gis_service.routing.service import RoutingService
+
+logger = logging.getLogger(__name__)
 
 OSM_CREDIT = "© OpenStreetMap contributors"
+# The browser app, served from the source tree beside the package.
+WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 
 
 def create_app(settings: Settings | None = None, pool: ConnectionSource | None = None) -> FastAPI:
@@ -30,6 +38,13 @@ def create_app(settings: Settings | None = None, pool: ConnectionSource | None =
             app.state.pool = ConnectionPool(url, settings.database.pool_max)
         else:
             app.state.pool = pool
+        app.state.routing = RoutingService(settings.database.home)
+        try:
+            with app.state.pool.connection() as conn:
+                app.state.routing.load_all(conn)
+        except SchoolmapError as exc:
+            # The map still serves without a database or networks; routing answers say why.
+            logger.warning("road networks not loaded at start-up: %s", exc)
         try:
             yield
         finally:
@@ -45,11 +60,14 @@ def create_app(settings: Settings | None = None, pool: ConnectionSource | None =
     )
     install_error_handlers(app)
     app.include_router(health.router)
+    # /schools/near must be matched before /schools/{school_id}.
+    app.include_router(routing.router)
     app.include_router(schools.router)
     app.include_router(wards.router)
 
-    @app.get("/", include_in_schema=False)
-    def home() -> RedirectResponse:
-        return RedirectResponse("/docs")
+    @app.get("/", include_in_schema=False, response_model=None)
+    def home() -> FileResponse | RedirectResponse:
+        page = WEB_DIR / "index.html"
+        return FileResponse(page) if page.is_file() else RedirectResponse("/docs")
 
     return app

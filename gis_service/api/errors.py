@@ -11,12 +11,16 @@ from gis_service.errors import (
     DatabaseUnavailableError,
     ImportFileError,
     InvalidRequestError,
+    NetworkNotBuiltError,
     NotFoundError,
+    OutsideNetworkError,
     SchoolmapError,
 )
 
 STATUS_BY_ERROR: dict[type[SchoolmapError], int] = {
     NotFoundError: 404,
+    NetworkNotBuiltError: 409,
+    OutsideNetworkError: 422,
     InvalidRequestError: 400,
     ImportFileError: 400,
     DatabaseUnavailableError: 503,

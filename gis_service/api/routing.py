@@ -1,0 +1,154 @@
+"""Road-distance endpoints: schools near a home, the route to a school, a school's reach."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import numpy as np
+import pyproj
+import shapely
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from gis_service.api.deps import feature_collection, get_connection, json_response
+from gis_service.db.connection import Connection
+from gis_service.errors import InvalidRequestError
+from gis_service.routing.service import RoutingService
+
+router = APIRouter(tags=["routing"])
+
+Mode = Literal["walk", "motorbike", "car"]
+Level = Literal["mam_non", "tieu_hoc", "thcs", "thpt"]
+Latitude = Annotated[float, Query(ge=-90, le=90, description="latitude, WGS84")]
+Longitude = Annotated[float, Query(ge=-180, le=180, description="longitude, WGS84")]
+
+
+_TO_UTM = pyproj.Transformer.from_crs(4326, 32648, always_xy=True)
+
+
+def area_km2(shape: shapely.Geometry) -> float:
+    """Area of a lon/lat shape in km², measured in UTM 48N."""
+    return (
+        float(
+            shapely.transform(
+                shape, lambda xy: np.column_stack(_TO_UTM.transform(xy[:, 0], xy[:, 1]))
+            ).area
+        )
+        / 1e6
+    )
+
+
+def routing_service(request: Request) -> RoutingService:
+    service: RoutingService = request.app.state.routing
+    return service
+
+
+def parse_lat_lon(text: str) -> tuple[float, float]:
+    """'lat,lon' checked."""
+    parts = text.split(",")
+    try:
+        lat, lon = (float(p) for p in parts)
+    except ValueError:
+        raise InvalidRequestError(f"expected 'lat,lon', got {text!r}") from None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise InvalidRequestError(f"{text!r} is not a latitude,longitude pair")
+    return lat, lon
+
+
+@router.get("/schools/near", summary="Schools ordered by road distance from a home")
+def schools_near(
+    conn: Annotated[Connection, Depends(get_connection)],
+    service: Annotated[RoutingService, Depends(routing_service)],
+    lat: Latitude,
+    lon: Longitude,
+    mode: Mode = "motorbike",
+    level: Level | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> Response:
+    found = service.near(conn, lon, lat, mode, level, limit)
+    if not found:
+        return feature_collection(0, [])
+    order = {row["school_id"]: row for row in found}
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            SELECT s.id, ST_AsGeoJSON(s.geom, 7)::json, s.name, s.levels, s.ownership, s.address,
+                   w.name
+            FROM schools s LEFT JOIN admin_units w ON w.id = s.ward_id
+            WHERE s.id = ANY(%s)
+            """,
+            (list(order),),
+        )
+        rows = {r[0]: r for r in cur.fetchall()}
+    features = []
+    for school_id, row in order.items():
+        _, geometry, name, levels, ownership, address, ward = rows[school_id]
+        features.append(
+            {
+                "type": "Feature",
+                "id": school_id,
+                "geometry": geometry,
+                "properties": {
+                    "id": school_id,
+                    "name": name,
+                    "levels": levels,
+                    "ownership": ownership,
+                    "address": address,
+                    "ward_name": ward,
+                    "mode": mode,
+                    **{k: v for k, v in row.items() if k != "school_id"},
+                },
+            }
+        )
+    return feature_collection(len(features), features)
+
+
+@router.get("/route", summary="The road route from a home to a school, as GeoJSON")
+def route_to_school(
+    conn: Annotated[Connection, Depends(get_connection)],
+    service: Annotated[RoutingService, Depends(routing_service)],
+    from_: Annotated[str, Query(alias="from", description="home as 'lat,lon'")],
+    to_school: Annotated[int, Query(description="school id")],
+    mode: Mode = "motorbike",
+    weight: Literal["length", "time"] = "length",
+) -> Response:
+    lat, lon = parse_lat_lon(from_)
+    found = service.route_to_school(conn, lon, lat, to_school, mode, weight)
+    coordinates = [
+        [round(float(x), 7), round(float(y), 7)] for x, y in zip(found.lon, found.lat, strict=True)
+    ]
+    return json_response(
+        {
+            "type": "Feature",
+            "geometry": {"type": "LineString", "coordinates": coordinates},
+            "properties": {
+                "school_id": to_school,
+                "mode": mode,
+                "weight": weight,
+                "length_m": round(float(found.length_m), 1),
+                "time_min": round(float(found.time_s) / 60.0, 2),
+            },
+        }
+    )
+
+
+@router.get("/schools/{school_id}/reach", summary="Area reachable from a school in N minutes")
+def school_reach(
+    school_id: int,
+    conn: Annotated[Connection, Depends(get_connection)],
+    service: Annotated[RoutingService, Depends(routing_service)],
+    mode: Mode = "motorbike",
+    minutes: Annotated[float, Query(gt=0, le=120)] = 10,
+) -> Response:
+    area = service.reach(conn, school_id, mode, minutes)
+    return json_response(
+        {
+            "type": "Feature",
+            "geometry": shapely.geometry.mapping(shapely.set_precision(area, 1e-7)),
+            "properties": {
+                "school_id": school_id,
+                "mode": mode,
+                "minutes": minutes,
+                "area_km2": round(area_km2(area), 4),
+            },
+        }
+    )

@@ -1,0 +1,1 @@
+"""Road routing core: mode profiles, graphs from OSM ways, snapping and distance fields."""

@@ -1,0 +1,677 @@
+"""Road costs between snapped points: distance fields to many sources, single queries, routes."""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp  # type: ignore[import-untyped]
+import shapely
+from scipy.sparse.csgraph import dijkstra  # type: ignore[import-untyped]
+
+from gis_service.errors import InvalidRequestError, NotFoundError
+from gis_service.routing.graph import RoadGraph, check_weight, to_lonlat
+from gis_service.routing.snap import Snapped, Snapper
+
+# Every cost runs from a point (a home) to a point (a school), both snapped onto directed edges:
+# the straight snap offset at each end, plus the along-edge part from the home to an end of its
+# edge, the graph path, and the along-edge part from an end of the school's edge to the school.
+# A point can leave (or be reached) through the far end of its edge only where the road is
+# two-way, or where it sits right on that end node. Offsets count as metres for "length" and
+# at the snapped edge's speed for "time". Unsnapped points (edge -1) cost inf.
+
+FIELD_CHUNK = 32  # sources per Dijkstra call: bounds the float64 block scipy returns
+NEAREST_CHUNK = 8192  # homes per block in nearest(): bounds the [homes, sources] block
+REACH_BUFFER_M = 50.0
+
+
+@dataclass
+class EdgeCosts:
+    """What point-to-graph costs need of a graph for one weight (views, not copies)."""
+
+    edge_from: np.ndarray
+    edge_to: np.ndarray
+    cost: np.ndarray  # per edge, in the weight's unit
+    length_m: np.ndarray
+    reverse: np.ndarray  # the two-way partner edge, -1 if one-way
+
+    @classmethod
+    def of(cls, graph: RoadGraph, weight: str) -> EdgeCosts:
+        return cls(
+            edge_from=graph.edge_from,
+            edge_to=graph.edge_to,
+            cost=graph.edge_cost(weight),
+            length_m=graph.edge_length_m,
+            reverse=graph.edge_reverse,
+        )
+
+    def links(self, snapped: Snapped) -> Links:
+        """How each snapped point joins the graph through the ends of its edge."""
+        edge = np.asarray(snapped.edge, np.int64)
+        if len(edge) and int(edge.max()) >= len(self.cost):
+            raise InvalidRequestError("the points were snapped to a different road graph")
+        ok = edge >= 0
+        safe = np.where(ok, edge, 0)
+        cost = self.cost[safe]
+        # A snap offset costs what a metre of its edge costs (1 for length, 1/speed for time).
+        offset = np.where(ok, snapped.offset_m * (cost / self.length_m[safe]), np.inf)
+        along = np.where(ok, snapped.fraction * cost, np.inf)
+        return Links(
+            ok=ok,
+            edge=edge,
+            from_node=self.edge_from[safe].astype(np.int64),
+            to_node=self.edge_to[safe].astype(np.int64),
+            reversible=ok & (self.reverse[safe] >= 0),
+            at_from=ok & (snapped.fraction == 0.0),
+            at_to=ok & (snapped.fraction == 1.0),
+            offset=offset,
+            along=along,
+            via_from=offset + along,
+            via_to=offset + np.where(ok, cost - along, np.inf),
+        )
+
+
+@dataclass
+class Links:
+    """Snapped points joined to the graph: costs between each point and its edge's two ends.
+
+    `via_from` / `via_to`: offset plus the along-edge cost between the point and edge_from /
+    edge_to. Which of them may be used depends on the direction of travel and `reversible`;
+    a point snapped right onto an end node (`at_from` / `at_to`, common for points off a
+    corner) is at that node, so the one-way rule of its edge does not hold it back there.
+    """
+
+    ok: np.ndarray
+    edge: np.ndarray
+    from_node: np.ndarray
+    to_node: np.ndarray
+    reversible: np.ndarray
+    at_from: np.ndarray
+    at_to: np.ndarray
+    offset: np.ndarray
+    along: np.ndarray  # cost from edge_from to the point along the edge
+    via_from: np.ndarray
+    via_to: np.ndarray
+
+    def take(self, rows: np.ndarray | slice) -> Links:
+        return Links(**{name: getattr(self, name)[rows] for name in _LINK_FIELDS})
+
+    def leave_forward(self) -> np.ndarray:
+        """Cost of leaving the point through edge_to (always allowed)."""
+        return self.via_to
+
+    def leave_backward(self) -> np.ndarray:
+        """Cost of leaving the point through edge_from (on a two-way road, or from that node)."""
+        return np.where(self.reversible | self.at_from, self.via_from, np.inf)
+
+    def reach_forward(self) -> np.ndarray:
+        """Cost of reaching the point from edge_from (always allowed)."""
+        return self.via_from
+
+    def reach_backward(self) -> np.ndarray:
+        """Cost of reaching the point from edge_to (on a two-way road, or at that node)."""
+        return np.where(self.reversible | self.at_to, self.via_to, np.inf)
+
+
+_LINK_FIELDS = tuple(Links.__dataclass_fields__)
+
+
+def _same_edge_pairs(
+    home_edges: np.ndarray, target_edges: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """All (home row, target row) pairs snapped to the same edge."""
+    order = np.argsort(target_edges, kind="stable")
+    ordered = target_edges[order]
+    low = np.searchsorted(ordered, home_edges, "left")
+    high = np.searchsorted(ordered, home_edges, "right")
+    counts = np.where(home_edges >= 0, high - low, 0)
+    homes = np.repeat(np.arange(len(home_edges)), counts)
+    starts = np.repeat(low, counts) + (
+        np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    )
+    return homes, order[starts]
+
+
+def _along_one_edge(
+    home: Links, home_rows: np.ndarray, target: Links, rows: np.ndarray
+) -> np.ndarray:
+    """Cost from homes to targets on the same edge, travelling along it (inf if against one-way)."""
+    ahead = target.along[rows] - home.along[home_rows]
+    along = np.where(ahead >= 0, ahead, np.where(home.reversible[home_rows], -ahead, np.inf))
+    return np.asarray(home.offset[home_rows] + target.offset[rows] + along)
+
+
+def _smallest_columns(values: np.ndarray, k: int) -> np.ndarray:
+    """Per row of non-negative float32 values, the columns of the k smallest, ascending (ties:
+    lower column first).
+
+    np.partition of float32 values is many times faster than np.argpartition, so find each
+    row's k-th value first, then sort only the few candidates at or below it.
+    """
+    n, width = values.shape
+    kth = np.partition(values, k - 1, axis=1)[:, k - 1 : k]
+    flat = np.flatnonzero(values <= kth)
+    rows, cols = np.divmod(flat, width)
+    # Non-negative floats order like their bit patterns: one integer key sorts by row, then
+    # value; the stable sort keeps candidates of equal value in column order.
+    bits = values.ravel()[flat].view(np.uint32).astype(np.uint64)
+    order = np.argsort((rows.astype(np.uint64) << np.uint64(32)) | bits, kind="stable")
+    rows, cols = rows[order], cols[order]
+    counts = np.bincount(rows, minlength=n)
+    rank = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
+    return np.asarray(cols[rank < k].reshape(n, k))
+
+
+def _with_virtual_rows(
+    matrix: sp.csr_matrix, nodes: np.ndarray, costs: np.ndarray
+) -> sp.csr_matrix:
+    """The matrix plus one virtual node per row of `nodes`/`costs` (k x 2), with edges to them.
+
+    Virtual nodes get no incoming edges, so one search per virtual node gives exact costs from
+    a point on an edge; they are numbered n, n + 1, ... after the graph's own nodes.
+    """
+    n = matrix.shape[0]
+    costs = np.array(costs, dtype=np.float64)
+    loop = nodes[:, 0] == nodes[:, 1]
+    costs[loop, 0] = np.minimum(costs[loop, 0], costs[loop, 1])
+    costs[loop, 1] = np.inf
+    usable = np.isfinite(costs)
+    indptr = np.concatenate([matrix.indptr, matrix.indptr[-1] + np.cumsum(usable.sum(axis=1))])
+    indices = np.concatenate([matrix.indices, nodes[usable].astype(matrix.indices.dtype)])
+    data = np.concatenate([matrix.data, costs[usable]])
+    size = n + len(nodes)
+    return sp.csr_matrix((data, indices, indptr.astype(matrix.indptr.dtype)), shape=(size, size))
+
+
+def _search_limit(cutoff: float | None) -> float:
+    if cutoff is None:
+        return np.inf
+    if not cutoff >= 0:
+        raise InvalidRequestError(f"cutoff must be a non-negative number, got {cutoff!r}")
+    return float(cutoff)
+
+
+@dataclass
+class DistanceFields:
+    """Cost from every graph node TO each source (home -> school direction), inf beyond cutoff.
+
+    `to_source[s, v]` includes the source's own snap offset and its along-edge part, so a
+    point's cost to source s is its own offset and along-edge part plus the field at the end
+    of its edge. `source_snap` and `edges` are kept so homes can be costed without the graph.
+    """
+
+    weight: str
+    cutoff: float | None
+    source_keys: np.ndarray
+    to_source: np.ndarray  # float32 [n_sources, n_nodes]
+    source_snap: Snapped
+    edges: EdgeCosts
+    _by_node: np.ndarray = field(init=False, repr=False)
+    _sources: Links = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Node-major rows make the per-home gathers contiguous; free when to_source is a
+        # transposed view of such an array (as compute_fields and load make it).
+        self._by_node = np.ascontiguousarray(self.to_source.T)
+        self._sources = self.edges.links(self.source_snap)
+
+    @property
+    def n_sources(self) -> int:
+        return len(self.source_keys)
+
+    def _costs(self, homes: Links, rows: np.ndarray | None, dtype: type) -> np.ndarray:
+        table = self._by_node if rows is None else self._by_node[:, rows]
+        costs = table[homes.to_node].astype(dtype, copy=False)
+        costs += homes.leave_forward().astype(dtype)[:, None]
+        backward = table[homes.from_node].astype(dtype, copy=False)
+        backward += homes.leave_backward().astype(dtype)[:, None]
+        np.minimum(costs, backward, out=costs)
+        target_rows = np.arange(self.n_sources) if rows is None else rows
+        home_rows, pair_cols = _same_edge_pairs(homes.edge, self._sources.edge[target_rows])
+        if len(home_rows):
+            direct = _along_one_edge(homes, home_rows, self._sources, target_rows[pair_cols])
+            costs[home_rows, pair_cols] = np.minimum(costs[home_rows, pair_cols], direct)
+        if self.cutoff is not None:
+            costs[costs > self.cutoff] = np.inf
+        return costs
+
+    def cost_from_points(
+        self, snapped: Snapped, source_rows: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Exact costs [n_points, n_sources (or len(source_rows))] from points to sources."""
+        rows = None if source_rows is None else np.asarray(source_rows, np.int64)
+        return self._costs(self.edges.links(snapped), rows, np.float64)
+
+    def nearest(self, snapped: Snapped, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Rows of the k cheapest sources of every point and their costs, cheapest first.
+
+        Where fewer than k sources are reachable the rest are -1 with cost inf.
+        """
+        if k < 1:
+            raise InvalidRequestError(f"k must be at least 1, got {k}")
+        n = len(snapped)
+        indices = np.empty((n, k), dtype=np.int64)
+        costs = np.empty((n, k))
+        width = min(k, self.n_sources)
+        links = self.edges.links(snapped)
+
+        def fill(start: int) -> None:
+            block = slice(start, min(start + NEAREST_CHUNK, n))
+            cost = self._costs(links.take(block), None, np.float32)
+            indices[block, width:] = -1
+            costs[block, width:] = np.inf
+            if width:
+                best = _smallest_columns(cost, width)
+                best_cost = np.take_along_axis(cost, best, axis=1)
+                indices[block, :width] = np.where(np.isfinite(best_cost), best, -1)
+                costs[block, :width] = best_cost
+
+        starts = range(0, n, NEAREST_CHUNK)
+        if len(starts) <= 1:
+            for start in starts:
+                fill(start)
+        else:
+            # Blocks are independent and numpy releases the GIL in gathers, sums, partitions.
+            with ThreadPoolExecutor(max_workers=_default_workers()) as pool:
+                list(pool.map(fill, starts))
+        return indices, costs
+
+    def save(self, path: Path) -> None:
+        """One uncompressed .npz holding the fields and what costing points needs."""
+        partial = path.with_name(path.name + ".partial")
+        snap = self.source_snap
+        with partial.open("wb") as handle:
+            np.savez(
+                handle,
+                weight=np.array(self.weight),
+                cutoff=np.array(np.nan if self.cutoff is None else self.cutoff),
+                source_keys=self.source_keys,
+                to_source=self.to_source,
+                **{f"snap_{name}": getattr(snap, name) for name in _SNAP_FIELDS},
+                **{f"edges_{name}": getattr(self.edges, name) for name in _EDGE_FIELDS},
+            )
+        os.replace(partial, path)
+
+    @classmethod
+    def load(cls, path: Path) -> DistanceFields:
+        """Read fields written by `save`."""
+        with np.load(path, allow_pickle=False) as data:
+            cutoff = float(data["cutoff"])
+            return cls(
+                weight=str(data["weight"]),
+                cutoff=None if np.isnan(cutoff) else cutoff,
+                source_keys=data["source_keys"],
+                to_source=data["to_source"],
+                source_snap=Snapped(**{name: data[f"snap_{name}"] for name in _SNAP_FIELDS}),
+                edges=EdgeCosts(**{name: data[f"edges_{name}"] for name in _EDGE_FIELDS}),
+            )
+
+
+_SNAP_FIELDS = tuple(Snapped.__dataclass_fields__)
+_EDGE_FIELDS = tuple(EdgeCosts.__dataclass_fields__)
+
+
+def _field_block(
+    matrix: sp.csr_matrix, starts: np.ndarray, limit: float, n_nodes: int
+) -> np.ndarray:
+    found = dijkstra(matrix, directed=True, indices=starts, limit=limit)
+    return np.asarray(found[:, :n_nodes], dtype=np.float32)
+
+
+# In a forked worker process: the search graph of its field computation.
+_worker_matrix: sp.csr_matrix | None = None
+
+
+def _set_worker_matrix(matrix: sp.csr_matrix) -> None:
+    global _worker_matrix
+    _worker_matrix = matrix
+
+
+def _worker_field_block(starts: np.ndarray, limit: float, n_nodes: int) -> np.ndarray:
+    return _field_block(_worker_matrix, starts, limit, n_nodes)
+
+
+def _default_workers() -> int:
+    usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    return max(1, min(len(usable) if usable else (os.cpu_count() or 1), 8))
+
+
+def compute_fields(
+    graph: RoadGraph,
+    source_lon: np.ndarray,
+    source_lat: np.ndarray,
+    source_keys: np.ndarray,
+    weight: str = "length",
+    cutoff: float | None = None,
+    max_snap_m: float = 1000.0,
+    progress: Callable[[str], None] | None = None,
+    *,
+    snapper: Snapper | None = None,
+    workers: int | None = None,
+) -> DistanceFields:
+    """Fields from every node to each source: one reverse Dijkstra per source.
+
+    Each source is a virtual node joined to the ends of its edge (one-way respected) on the
+    transposed graph; sources are searched in blocks, spread over `workers` forked processes
+    (default: the usable CPUs; scipy's Dijkstra holds the GIL, so threads would not help).
+    Forking only happens in a single-threaded process (a CLI or batch job, not a server);
+    otherwise, or with workers=1, the blocks run here. A source farther than `max_snap_m` from
+    a road is unreachable (its field is all inf).
+    """
+    key = check_weight(weight)
+    limit = _search_limit(cutoff)
+    keys = np.asarray(source_keys, dtype=np.int64)
+    lon = np.atleast_1d(np.asarray(source_lon, np.float64))
+    lat = np.atleast_1d(np.asarray(source_lat, np.float64))
+    if not len(keys) == len(lon) == len(lat):
+        raise InvalidRequestError("source_lon, source_lat and source_keys differ in length")
+    report = progress or (lambda message: None)
+    snap = (snapper or Snapper(graph)).snap(lon, lat, max_snap_m)
+    edges = EdgeCosts.of(graph, key)
+    sources = edges.links(snap)
+    # On the transposed graph a virtual source reaches the nodes that reach it in reality.
+    nodes = np.column_stack([sources.from_node, sources.to_node])
+    costs = np.column_stack([sources.reach_forward(), sources.reach_backward()])
+    search = _with_virtual_rows(graph.transposed(key), nodes, costs)
+    n = graph.n_nodes
+    by_node = np.full((n, len(keys)), np.inf, dtype=np.float32)
+    snapped_rows = np.flatnonzero(sources.ok)
+    blocks = [snapped_rows[i : i + FIELD_CHUNK] for i in range(0, len(snapped_rows), FIELD_CHUNK)]
+    done = 0
+    report(f"distance fields: 0/{len(keys)}")
+    pool_size = min(workers or _default_workers(), len(blocks))
+    # Forking a process that runs other threads can deadlock the child on their locks.
+    use_pool = (
+        pool_size > 1
+        and threading.active_count() == 1
+        and "fork" in multiprocessing.get_all_start_methods()
+    )
+    if use_pool:
+        # Forked workers share the search graph without copying or pickling it.
+        with ProcessPoolExecutor(
+            max_workers=pool_size,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_set_worker_matrix,
+            initargs=(search,),
+        ) as pool:
+            results = pool.map(
+                _worker_field_block,
+                [n + b for b in blocks],
+                [limit] * len(blocks),
+                [n] * len(blocks),
+            )
+            for rows, found in zip(blocks, results, strict=True):
+                by_node[:, rows] = found.T
+                done += len(rows)
+                report(f"distance fields: {done}/{len(keys)}")
+    else:
+        for rows in blocks:
+            by_node[:, rows] = _field_block(search, n + rows, limit, n).T
+            done += len(rows)
+            report(f"distance fields: {done}/{len(keys)}")
+    return DistanceFields(
+        weight=key,
+        cutoff=cutoff,
+        source_keys=keys,
+        to_source=by_node.T,
+        source_snap=snap,
+        edges=edges,
+    )
+
+
+def _one_point(snapped: Snapped, what: str) -> Snapped:
+    if len(snapped) != 1:
+        raise InvalidRequestError(f"{what} must be exactly one snapped point, got {len(snapped)}")
+    return snapped
+
+
+def _search_from(
+    graph: RoadGraph, home: Links, weight: str, limit: float, predecessors: bool = False
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Forward Dijkstra from one snapped point; costs to every node (and the virtual start)."""
+    key = check_weight(weight)
+    nodes = np.column_stack([home.to_node, home.from_node])
+    costs = np.column_stack([home.leave_forward(), home.leave_backward()])
+    search = _with_virtual_rows(graph.matrix(key), nodes, costs)
+    start = graph.n_nodes
+    if predecessors:
+        dist, pred = dijkstra(
+            search, directed=True, indices=start, limit=limit, return_predecessors=True
+        )
+        return np.asarray(dist), np.asarray(pred)
+    return np.asarray(dijkstra(search, directed=True, indices=start, limit=limit)), None
+
+
+def _direct_costs(home: Links, targets: Links) -> np.ndarray:
+    """Cost from the one home straight along its edge to each target on that edge, else inf."""
+    costs = np.full(len(targets.edge), np.inf)
+    _, rows = _same_edge_pairs(home.edge, targets.edge)
+    if len(rows):
+        costs[rows] = _along_one_edge(home, np.zeros(len(rows), dtype=np.int64), targets, rows)
+    return costs
+
+
+def _costs_to_targets(dist: np.ndarray, home: Links, targets: Links) -> np.ndarray:
+    via_graph = np.minimum(
+        dist[targets.from_node] + targets.reach_forward(),
+        dist[targets.to_node] + targets.reach_backward(),
+    )
+    return np.asarray(np.minimum(via_graph, _direct_costs(home, targets)))
+
+
+def point_to_points(
+    graph: RoadGraph, from_snap: Snapped, to_snap: Snapped, weight: str, cutoff: float | None = None
+) -> np.ndarray:
+    """Costs from one snapped point to many: the same semantics as `cost_from_points`."""
+    limit = _search_limit(cutoff)
+    edges = EdgeCosts.of(graph, weight)
+    home = edges.links(_one_point(from_snap, "from_snap"))
+    targets = edges.links(to_snap)
+    if not home.ok[0]:
+        return np.full(len(to_snap), np.inf)
+    dist, _ = _search_from(graph, home, weight, limit)
+    costs = _costs_to_targets(dist, home, targets)
+    costs[costs > limit] = np.inf
+    return costs
+
+
+@dataclass
+class Route:
+    """One route: costs include both snap offsets; the shape runs snap point to snap point."""
+
+    length_m: float
+    time_s: float
+    nodes: np.ndarray  # graph node indices passed, in order
+    edges: np.ndarray  # whole edges travelled between the first and last node
+    lon: np.ndarray
+    lat: np.ndarray
+
+
+def _pieces(
+    graph: RoadGraph, edges: np.ndarray, start: np.ndarray, end: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Parts of edge shapes between fractions start <= end: (x, y, lon, lat, piece index).
+
+    Each part is its cut end points with the shape points strictly between them.
+    """
+    along = graph.geom_along()
+    first = graph.geom_offsets[edges]
+    last = graph.geom_offsets[edges + 1] - 1
+    base = along[first]
+    span = along[last] - base
+    at_start, at_end = base + start * span, base + end * span
+
+    def cut(at: np.ndarray, segment: np.ndarray) -> tuple[np.ndarray, ...]:
+        segment = np.clip(segment, first, last - 1)
+        width = along[segment + 1] - along[segment]
+        t = np.divide(at - along[segment], width, out=np.zeros_like(at), where=width > 0)
+        t = np.clip(t, 0.0, 1.0)
+        x = graph.geom_x[segment] + t * (graph.geom_x[segment + 1] - graph.geom_x[segment])
+        y = graph.geom_y[segment] + t * (graph.geom_y[segment + 1] - graph.geom_y[segment])
+        # Shape points keep their OSM lon/lat; points cut between them are unprojected.
+        vertex = np.where(t >= 1.0, segment + 1, segment)
+        lon, lat = graph.geom_lon[vertex], graph.geom_lat[vertex]
+        between = (t > 0.0) & (t < 1.0)
+        lon[between], lat[between] = to_lonlat(x[between], y[between])
+        return x, y, lon, lat
+
+    inner_lo = np.clip(np.searchsorted(along, at_start, "right"), first + 1, last)
+    inner_hi = np.clip(np.searchsorted(along, at_end, "left"), inner_lo, last)
+    head = cut(at_start, inner_lo - 1)
+    tail = cut(at_end, inner_hi - 1)
+    counts = inner_hi - inner_lo + 2
+    offsets = np.cumsum(counts) - counts
+    piece = np.repeat(np.arange(len(edges)), counts)
+    position = np.arange(int(counts.sum())) - offsets[piece]
+    # Position 0 is the head and the last the tail (overwritten below); between: inner points.
+    vertex = np.clip(inner_lo[piece] + position - 1, 0, max(len(along) - 1, 0))
+    columns = []
+    for values, head_values, tail_values in zip(
+        (graph.geom_x, graph.geom_y, graph.geom_lon, graph.geom_lat), head, tail, strict=True
+    ):
+        column = values[vertex]
+        column[offsets] = head_values
+        column[offsets + counts - 1] = tail_values
+        columns.append(column)
+    return columns[0], columns[1], columns[2], columns[3], piece
+
+
+def _snapped_links(graph: RoadGraph, snapped: Snapped, weight: str, what: str) -> Links:
+    links = EdgeCosts.of(graph, weight).links(_one_point(snapped, what))
+    if not links.ok[0]:
+        raise NotFoundError(
+            f"the {what} point is too far from any road of the {graph.mode} network"
+        )
+    return links
+
+
+def route(graph: RoadGraph, from_snap: Snapped, to_snap: Snapped, weight: str) -> Route:
+    """The cheapest route between two snapped points, with its shape in lon/lat."""
+    home = _snapped_links(graph, from_snap, weight, "start")
+    school = _snapped_links(graph, to_snap, weight, "destination")
+    dist, pred = _search_from(graph, home, weight, np.inf, predecessors=True)
+    assert pred is not None
+    options = [
+        float(dist[school.from_node[0]] + school.reach_forward()[0]),
+        float(dist[school.to_node[0]] + school.reach_backward()[0]),
+        float(_direct_costs(home, school)[0]),
+    ]
+    best = int(np.argmin(options))
+    if not np.isfinite(options[best]):
+        raise NotFoundError("no route joins the two points on the road network")
+    e_home, e_school = int(home.edge[0]), int(school.edge[0])
+    f_home, f_school = float(from_snap.fraction[0]), float(to_snap.fraction[0])
+    r_home, r_school = int(graph.edge_reverse[e_home]), int(graph.edge_reverse[e_school])
+    piece_edges: list[int] = []
+    piece_start: list[float] = []
+    piece_end: list[float] = []
+
+    def add(edge: int, start: float, end: float) -> None:
+        piece_edges.append(edge)
+        piece_start.append(start)
+        piece_end.append(end)
+
+    nodes: list[int] = []
+    if best == 2:  # home and school on one edge: straight along it
+        if f_school >= f_home:
+            add(e_home, f_home, f_school)
+        else:
+            add(r_home, 1.0 - f_home, 1.0 - f_school)
+    else:
+        node = int(school.from_node[0] if best == 0 else school.to_node[0])
+        while node != graph.n_nodes:
+            nodes.append(node)
+            node = int(pred[node])
+        nodes.reverse()
+        leaves_forward = nodes[0] == home.to_node[0] and (
+            nodes[0] != home.from_node[0] or home.leave_forward()[0] <= home.leave_backward()[0]
+        )
+        if leaves_forward:
+            add(e_home, f_home, 1.0)
+        elif r_home >= 0:
+            add(r_home, 1.0 - f_home, 1.0)
+        else:  # on a one-way edge, right at its start node
+            add(e_home, 0.0, 0.0)
+        matrix, chosen = graph.cheapest_edges(weight)
+        for a, b in itertools.pairwise(nodes):
+            row = slice(matrix.indptr[a], matrix.indptr[a + 1])
+            add(int(chosen[row][matrix.indices[row] == b][0]), 0.0, 1.0)
+        if best == 0:
+            add(e_school, 0.0, f_school)
+        elif r_school >= 0:
+            add(r_school, 0.0, 1.0 - f_school)
+        else:  # on a one-way edge, right at its end node
+            add(e_school, 1.0, 1.0)
+    edge_array = np.array(piece_edges, dtype=np.int64)
+    share = np.array(piece_end) - np.array(piece_start)
+    length = float(np.sum(share * graph.edge_length_m[edge_array]))
+    seconds = float(np.sum(share * graph.edge_time_s[edge_array]))
+    for e, offset in ((e_home, from_snap.offset_m[0]), (e_school, to_snap.offset_m[0])):
+        length += float(offset)
+        seconds += float(offset * graph.edge_time_s[e] / graph.edge_length_m[e])
+    _, _, lon, lat, piece = _pieces(graph, edge_array, np.array(piece_start), np.array(piece_end))
+    # Each piece starts where the previous ended: drop the repeated point.
+    keep = np.ones(len(piece), dtype=bool)
+    keep[np.flatnonzero(np.diff(piece)) + 1] = False
+    return Route(
+        length_m=length,
+        time_s=seconds,
+        nodes=np.array(nodes, dtype=np.int64),
+        edges=edge_array[1:-1] if best != 2 else np.empty(0, np.int64),
+        lon=lon[keep],
+        lat=lat[keep],
+    )
+
+
+def reachable_area(
+    graph: RoadGraph, from_snap: Snapped, seconds: float
+) -> shapely.Polygon | shapely.MultiPolygon:
+    """Isochrone in lon/lat: roads (and parts of roads) reached within `seconds`, buffered."""
+    home = _snapped_links(graph, from_snap, "time", "start")
+    limit = _search_limit(seconds)
+    dist, _ = _search_from(graph, home, "time", limit)
+    time = graph.edge_time_s
+    e_home, f_home = int(home.edge[0]), float(from_snap.fraction[0])
+    budget = limit - float(home.offset[0])
+    if budget <= 0:
+        return shapely.Polygon()
+    starts = dist[graph.edge_from]
+    reached = np.flatnonzero(starts < limit)
+    reach = np.minimum(1.0, (limit - starts[reached]) / time[reached])
+    # Of a two-way pair reached in full both ways, one shape is enough.
+    partner = graph.edge_reverse[reached]
+    whole = reach >= 1.0
+    full = np.zeros(graph.n_edges, dtype=bool)
+    full[reached[whole]] = True
+    twin = whole & (partner >= 0) & (partner < reached) & full[np.maximum(partner, 0)]
+    edges = [reached[~twin]]
+    start = [np.zeros(int((~twin).sum()))]
+    end = [reach[~twin]]
+    share = budget / time[e_home]
+    edges.append(np.array([e_home]))
+    start.append(np.array([f_home]))
+    end.append(np.array([min(1.0, f_home + share)]))
+    if graph.edge_reverse[e_home] >= 0:  # (at the start node of a one-way edge: no piece)
+        edges.append(np.array([graph.edge_reverse[e_home]]))
+        start.append(np.array([1.0 - f_home]))
+        end.append(np.array([min(1.0, 1.0 - f_home + share)]))
+    x, y, _, _, piece = _pieces(
+        graph, np.concatenate(edges), np.concatenate(start), np.concatenate(end)
+    )
+    lines = shapely.linestrings(np.column_stack([x, y]), indices=piece)
+    # Buffering each piece and then unioning is ~100x faster than buffering one multi-line.
+    area = shapely.union_all(shapely.buffer(lines, REACH_BUFFER_M, quad_segs=4))
+
+    def unproject(xy: np.ndarray) -> np.ndarray:
+        return np.column_stack(to_lonlat(xy[:, 0], xy[:, 1]))
+
+    result = shapely.transform(area, unproject)
+    assert isinstance(result, shapely.Polygon | shapely.MultiPolygon)
+    return result

@@ -1,0 +1,256 @@
+"""Road distances for the API: graphs loaded once per mode, schools snapped once per version."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gis_service.db.connection import Connection
+from gis_service.errors import (
+    InvalidRequestError,
+    NetworkNotBuiltError,
+    NotFoundError,
+    OutsideNetworkError,
+)
+from gis_service.routing.distances import (
+    DistanceFields,
+    Route,
+    compute_fields,
+    reachable_area,
+    route,
+)
+from gis_service.routing.graph import RoadGraph
+from gis_service.routing.profiles import MODES
+from gis_service.routing.snap import Snapped, Snapper
+from gis_service.routing.store import NetworkRecord, load_graph
+
+# A home farther than this from any usable road is outside the network area.
+MAX_SNAP_M = 1000.0
+# Schools farther than this by road are not offered as "near".
+NEAR_CUTOFF_M = 30_000.0
+
+
+@dataclass
+class FieldsEntry:
+    """Distance fields of one set of schools, valid while their fingerprint holds."""
+
+    fingerprint: str
+    fields: DistanceFields
+
+
+@dataclass
+class SchoolPoints:
+    """Schools of one level snapped to one network, keyed by a fingerprint of their rows."""
+
+    fingerprint: str
+    ids: np.ndarray
+    lon: np.ndarray
+    lat: np.ndarray
+    snapped: Snapped
+
+
+@dataclass
+class ModeNetwork:
+    """One travel mode's loaded graph and spatial index."""
+
+    record: NetworkRecord
+    graph: RoadGraph
+    snapper: Snapper
+    schools: dict[str, SchoolPoints]
+    fields: dict[tuple[str, str], FieldsEntry] = field(default_factory=dict)
+    fields_lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def straight_metres(lon: float, lat: float, lons: np.ndarray, lats: np.ndarray) -> np.ndarray:
+    """Great-circle distances in metres (haversine) from one point to many."""
+    radius = 6_371_008.8
+    p1, p2 = np.radians(lat), np.radians(lats)
+    dlat = p2 - p1
+    dlon = np.radians(lons - lon)
+    a = np.sin(dlat / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlon / 2) ** 2
+    return np.asarray(2 * radius * np.arcsin(np.sqrt(a)))
+
+
+def fields_path(home: Path, record: NetworkRecord, key: tuple[str, str], schools: str) -> Path:
+    """The cache file of one set of fields; its name carries every version it depends on."""
+    digest = hashlib.sha256(schools.encode()).hexdigest()[:12]
+    return (
+        home
+        / "fields"
+        / (
+            f"{record.mode}-{record.network_id}-{record.params_hash[:12]}-{key[0]}-{key[1]}-"
+            f"{digest}.npz"
+        )
+    )
+
+
+def check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise InvalidRequestError(f"unknown travel mode {mode!r}; use one of {', '.join(MODES)}")
+    return mode
+
+
+class RoutingService:
+    """Loads each mode's newest network once and answers near / route / reach questions."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self._networks: dict[str, ModeNetwork] = {}
+        self._lock = threading.Lock()
+
+    def network(self, conn: Connection, mode: str) -> ModeNetwork:
+        check_mode(mode)
+        with self._lock:
+            loaded = self._networks.get(mode)
+            if loaded is None:
+                record, graph = load_graph(conn, mode, self.home)
+                loaded = ModeNetwork(record, graph, Snapper(graph), {})
+                self._networks[mode] = loaded
+            return loaded
+
+    def load_all(self, conn: Connection) -> list[str]:
+        """Load every mode that has a built network (at start-up); return the modes loaded."""
+        loaded = []
+        for mode in MODES:
+            try:
+                self.network(conn, mode)
+            except NetworkNotBuiltError:
+                continue
+            loaded.append(mode)
+        return loaded
+
+    def snap_home(self, net: ModeNetwork, lon: float, lat: float) -> Snapped:
+        snapped = net.snapper.snap(np.array([lon]), np.array([lat]), MAX_SNAP_M)
+        if not bool(snapped.ok[0]):
+            raise OutsideNetworkError(
+                f"the point ({lat:.6f}, {lon:.6f}) is more than {MAX_SNAP_M:.0f} m from any "
+                f"road of the {net.record.mode} network: it is outside the network area"
+            )
+        return snapped
+
+    def school_points(self, conn: Connection, net: ModeNetwork, level: str | None) -> SchoolPoints:
+        """Schools (of a level) snapped to the network; re-snapped when the schools change."""
+        clause = "WHERE %s = ANY(levels)" if level else ""
+        params = (level,) if level else ()
+        with conn.cursor() as cur:
+            # Any added, removed or moved school changes the count, the id sum or the newest
+            # update time, so this one cheap row tells whether the snapped set is still good.
+            cur.execute(
+                f"SELECT count(*), COALESCE(sum(id), 0), max(updated_at) FROM schools {clause}",
+                params,
+            )
+            fingerprint = repr(cur.fetchone())
+            key = level or "*"
+            cached = net.schools.get(key)
+            if cached is not None and cached.fingerprint == fingerprint:
+                return cached
+            cur.execute(
+                f"SELECT id, ST_X(geom), ST_Y(geom) FROM schools {clause} ORDER BY id", params
+            )
+            rows = cur.fetchall()
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        lon = np.array([r[1] for r in rows], dtype=np.float64)
+        lat = np.array([r[2] for r in rows], dtype=np.float64)
+        points = SchoolPoints(fingerprint, ids, lon, lat, net.snapper.snap(lon, lat, MAX_SNAP_M))
+        net.schools[key] = points
+        return points
+
+    def fields(
+        self,
+        conn: Connection,
+        net: ModeNetwork,
+        level: str | None,
+        weight: str,
+        progress: Callable[[str], None] | None = None,
+    ) -> DistanceFields:
+        """Fields to every school of a level: from memory, else the cache file, else computed.
+
+        They are keyed by the network version and a fingerprint of the schools, so a new
+        network or any added, moved or removed school computes them afresh.
+        """
+        schools = self.school_points(conn, net, level)
+        key = (level or "all", weight)
+        with net.fields_lock:
+            entry = net.fields.get(key)
+            if entry is not None and entry.fingerprint == schools.fingerprint:
+                return entry.fields
+            path = fields_path(self.home, net.record, key, schools.fingerprint)
+            if path.is_file():
+                computed = DistanceFields.load(path)
+            else:
+                computed = compute_fields(
+                    net.graph,
+                    schools.lon,
+                    schools.lat,
+                    schools.ids,
+                    weight,
+                    None,
+                    MAX_SNAP_M,
+                    progress,
+                    snapper=net.snapper,
+                )
+                path.parent.mkdir(parents=True, exist_ok=True)
+                computed.save(path)
+            net.fields[key] = FieldsEntry(schools.fingerprint, computed)
+            return computed
+
+    def near(
+        self, conn: Connection, lon: float, lat: float, mode: str, level: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Schools ordered by road distance from a home, with time and straight distance."""
+        net = self.network(conn, mode)
+        home = self.snap_home(net, lon, lat)
+        by_length = self.fields(conn, net, level, "length")
+        if by_length.n_sources == 0:
+            return []
+        metres = by_length.cost_from_points(home)[0]
+        order = np.argsort(metres, kind="stable")
+        order = order[np.isfinite(metres[order]) & (metres[order] <= NEAR_CUTOFF_M)][:limit]
+        seconds = self.fields(conn, net, level, "time").cost_from_points(home, order)[0]
+        keys = by_length.source_keys
+        schools = self.school_points(conn, net, level)
+        position = np.searchsorted(schools.ids, keys[order])
+        straight = straight_metres(lon, lat, schools.lon[position], schools.lat[position])
+        return [
+            {
+                "school_id": int(keys[i]),
+                "distance_m": round(float(metres[i]), 1),
+                "time_min": round(float(seconds[rank]) / 60.0, 2),
+                "straight_m": round(float(straight[rank]), 1),
+            }
+            for rank, i in enumerate(order)
+        ]
+
+    def route_to_school(
+        self, conn: Connection, lon: float, lat: float, school_id: int, mode: str, weight: str
+    ) -> Route:
+        net = self.network(conn, mode)
+        home = self.snap_home(net, lon, lat)
+        school = self._school_snap(conn, net, school_id)
+        return route(net.graph, home, school, weight)
+
+    def reach(self, conn: Connection, school_id: int, mode: str, minutes: float) -> Any:
+        """The area reachable from the school within the minutes (a lon/lat polygon)."""
+        net = self.network(conn, mode)
+        school = self._school_snap(conn, net, school_id)
+        return reachable_area(net.graph, school, minutes * 60.0)
+
+    def _school_snap(self, conn: Connection, net: ModeNetwork, school_id: int) -> Snapped:
+        with conn.cursor() as cur:
+            cur.execute("SELECT ST_X(geom), ST_Y(geom) FROM schools WHERE id = %s", (school_id,))
+            row = cur.fetchone()
+        if row is None:
+            raise NotFoundError(f"no school with id {school_id}")
+        snapped = net.snapper.snap(np.array([row[0]]), np.array([row[1]]), MAX_SNAP_M)
+        if not bool(snapped.ok[0]):
+            raise OutsideNetworkError(
+                f"school {school_id} is more than {MAX_SNAP_M:.0f} m from any road of the "
+                f"{net.record.mode} network"
+            )
+        return snapped
