@@ -173,8 +173,9 @@ def test_no_network_built_says_how_to_build_one(db: Connection, tmp_path: Path) 
     assert "schoolmap network build --mode motorbike" in response.json()["detail"]
 
 
-def test_fields_are_cached_and_follow_the_schools(demo_db: Connection, demo_home: Path,
-                                                   tmp_path: Path) -> None:
+def test_fields_are_cached_and_follow_the_schools(
+    demo_db: Connection, demo_home: Path, tmp_path: Path
+) -> None:
     from gis_service.routing.service import RoutingService
 
     lon, lat = a_home(demo_db)
@@ -201,3 +202,19 @@ def test_fields_are_cached_and_follow_the_schools(demo_db: Connection, demo_home
     assert after[0]["distance_m"] < before[0]["distance_m"]
     assert after[1:] == before[:2]
     assert len(list((tmp_path / "fields").glob("walk-*.npz"))) == 4
+
+
+def test_moving_a_school_by_hand_refreshes_the_fields(demo_db: Connection, tmp_path: Path) -> None:
+    from gis_service.routing.service import RoutingService
+
+    lon, lat = a_home(demo_db)
+    service = RoutingService(tmp_path)
+    before = service.near(demo_db, lon, lat, "walk", "tieu_hoc", 1)[0]
+    farthest = service.near(demo_db, lon, lat, "walk", "tieu_hoc", 100)[-1]["school_id"]
+    with demo_db.cursor() as cur:  # no updated_at in the statement: the trigger sets it
+        cur.execute(
+            "UPDATE schools SET geom = ST_SetSRID(ST_MakePoint(%s, %s), 4326) WHERE id = %s",
+            (lon, lat, farthest),
+        )
+    after = service.near(demo_db, lon, lat, "walk", "tieu_hoc", 1)[0]
+    assert after["school_id"] == farthest != before["school_id"]

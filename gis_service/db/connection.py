@@ -91,8 +91,10 @@ class ConnectionPool:
         with self._lock:
             if self._pool is None:
                 try:
+                    # psycopg2 closes a returned connection beyond `minconn`; keeping them all
+                    # open spares each request a new connection and PostGIS's first-call cost.
                     self._pool = psycopg2.pool.ThreadedConnectionPool(
-                        1,
+                        self._max,
                         self._max,
                         self.url,
                         application_name="schoolmap-api",
