@@ -72,15 +72,22 @@ def empty_db_url() -> str:
     return recreate_database("schoolmap_test")
 
 
-@pytest.fixture
-def db(empty_db_url: str) -> Iterator[Connection]:
-    """A connection in a transaction that is rolled back after the test."""
-    conn = connect(empty_db_url)
+@contextmanager
+def rolled_back(url: str) -> Iterator[Connection]:
+    """A connection whose one transaction is rolled back at the end, whatever happened."""
+    conn = connect(url)
     try:
         yield conn
     finally:
         conn.rollback()
         conn.close()
+
+
+@pytest.fixture
+def db(empty_db_url: str) -> Iterator[Connection]:
+    """The empty database, in a transaction rolled back after the test."""
+    with rolled_back(empty_db_url) as conn:
+        yield conn
 
 
 @pytest.fixture(scope="session")
@@ -112,12 +119,8 @@ def demo_db_url(demo_home: Path) -> str:
 @pytest.fixture
 def demo_db(demo_db_url: str) -> Iterator[Connection]:
     """The demo city, in a transaction rolled back after the test."""
-    conn = connect(demo_db_url)
-    try:
+    with rolled_back(demo_db_url) as conn:
         yield conn
-    finally:
-        conn.rollback()
-        conn.close()
 
 
 class SingleConnection:

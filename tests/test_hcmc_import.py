@@ -8,12 +8,12 @@ from dataclasses import dataclass
 import geopandas as gpd
 import pytest
 
-from gis_service.db.connection import Connection, connect
+from gis_service.db.connection import Connection
 from gis_service.importers.osm import import_osm
 from gis_service.importers.population import PopulationFields, import_population
 from gis_service.importers.report import ImportReport, no_progress
 from gis_service.importers.wards import WardFields, import_wards
-from tests.conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA, rolled_back
 
 pytestmark = pytest.mark.hcmc
 
@@ -38,8 +38,7 @@ class HcmcLoad:
 
 @pytest.fixture(scope="module")
 def hcmc(empty_db_url: str) -> Iterator[HcmcLoad]:
-    conn = connect(empty_db_url)
-    try:
+    with rolled_back(empty_db_url) as conn:
         wards = import_wards(
             conn,
             SHARED_DATA / "hcmc_cityscope_pop2019" / "Population_Ward_Level.shp",
@@ -54,9 +53,6 @@ def hcmc(empty_db_url: str) -> Iterator[HcmcLoad]:
             no_progress,
         )
         yield HcmcLoad(conn, osm, wards, population)
-    finally:
-        conn.rollback()
-        conn.close()
 
 
 def scalar(conn: Connection, query: str) -> object:
