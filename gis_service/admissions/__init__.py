@@ -1,0 +1,1 @@
+"""Admissions: rounds, applicants, eligibility, running allocation and publishing results."""

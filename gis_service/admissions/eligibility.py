@@ -1,0 +1,101 @@
+"""Who may apply to a round: entry age by birth year, and residence in the round's area.
+
+Grade 1 takes children who turn 6 in the admission year and grade 6 those who turn 11
+(Circulars 28/2020 and 32/2020). Children in a listed special case (disability, slow
+development, ethnic minority, orphans, children returning from abroad) may be up to three
+years older. Nobody may enter younger. Round 1 serves children living in the round's area.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import date
+
+ENTRY_AGE = {1: 6, 6: 11}
+MAX_EXTRA_YEARS = 3
+SPECIAL_CASE_GROUPS = frozenset(
+    {"khuyet_tat", "cham_phat_trien", "dan_toc_thieu_so", "mo_coi", "ve_nuoc"}
+)
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why an application is refused: a stable code and a sentence in Vietnamese and English."""
+
+    code: str
+    vi: str
+    en: str
+
+
+@dataclass(frozen=True)
+class Eligibility:
+    """The verdict on one applicant; eligible exactly when there are no reasons."""
+
+    reasons: tuple[Reason, ...]
+
+    @property
+    def eligible(self) -> bool:
+        return not self.reasons
+
+
+def age_in_year(birth_date: date, year: int) -> int:
+    """The age a child turns during `year`."""
+    return year - birth_date.year
+
+
+def check_eligibility(
+    *,
+    grade: int,
+    admission_year: int,
+    birth_date: date,
+    ward_code: str | None,
+    area_ward_codes: Collection[str],
+    priority_group: str | None = None,
+    residence_required: bool = True,
+) -> Eligibility:
+    """Check one applicant against a round's grade, year and area; list every failed rule."""
+    if grade not in ENTRY_AGE:
+        raise ValueError(f"rounds admit grade 1 or grade 6, not grade {grade}")
+    reasons: list[Reason] = []
+    entry_age = ENTRY_AGE[grade]
+    age = age_in_year(birth_date, admission_year)
+    extra = MAX_EXTRA_YEARS if priority_group in SPECIAL_CASE_GROUPS else 0
+    if age < entry_age:
+        reasons.append(
+            Reason(
+                "too_young",
+                f"Trẻ sinh năm {birth_date.year} chưa đủ {entry_age} tuổi vào lớp {grade} năm "
+                f"{admission_year} (cần sinh năm {admission_year - entry_age}).",
+                f"Born in {birth_date.year}, the child does not turn {entry_age} in "
+                f"{admission_year}; grade {grade} takes children born in "
+                f"{admission_year - entry_age}.",
+            )
+        )
+    elif age > entry_age + extra:
+        allowed = (
+            f"{admission_year - entry_age - extra}–{admission_year - entry_age}"
+            if extra
+            else str(admission_year - entry_age)
+        )
+        reasons.append(
+            Reason(
+                "too_old",
+                f"Trẻ sinh năm {birth_date.year} quá tuổi vào lớp {grade} năm {admission_year} "
+                f"(nhận trẻ sinh năm {allowed}; trẻ thuộc diện đặc biệt được lớn hơn tối đa "
+                f"{MAX_EXTRA_YEARS} tuổi).",
+                f"Born in {birth_date.year}, the child is too old for grade {grade} in "
+                f"{admission_year} (born {allowed} accepted; listed special cases may be up to "
+                f"{MAX_EXTRA_YEARS} years older).",
+            )
+        )
+    if residence_required and ward_code not in area_ward_codes:
+        where = ward_code or "không rõ"
+        reasons.append(
+            Reason(
+                "outside_area",
+                f"Nơi ở (phường/xã {where}) không thuộc địa bàn tuyển sinh của đợt này.",
+                f"The home (ward {ward_code or 'unknown'}) is outside this round's admission area.",
+            )
+        )
+    return Eligibility(tuple(reasons))
