@@ -28,9 +28,11 @@ import_app = typer.Typer(
     help="Load real data: OSM, wards, population, school registry.", no_args_is_help=True
 )
 network_app = typer.Typer(help="Road networks per travel mode.", no_args_is_help=True)
+round_app = typer.Typer(help="Admission rounds: create, import applicants.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 app.add_typer(network_app, name="network")
+app.add_typer(round_app, name="round")
 
 
 def database_url(settings: Settings) -> str:
@@ -287,6 +289,57 @@ def network_fields_command(
                     )
     finally:
         conn.close()
+
+
+@round_app.command("create")
+def round_create_command(
+    name: Annotated[str, typer.Option(help="a name officers and parents will see")],
+    grade: Annotated[int, typer.Option(help="1 or 6")],
+    year: Annotated[str, typer.Option(help="school year, e.g. 2025-2026")],
+    district: Annotated[list[str] | None, typer.Option(help="district code (repeatable)")] = None,
+    ward: Annotated[list[str] | None, typer.Option(help="ward code (repeatable)")] = None,
+    round_number: Annotated[int, typer.Option(help="1, or 2 for the seats left")] = 1,
+) -> None:
+    """Create a draft round for a grade, a school year and an area."""
+    from gis_service.admissions.rounds import create_round
+
+    conn = open_database(Settings())
+    try:
+        with transaction(conn):
+            made = create_round(
+                conn,
+                name=name,
+                grade=grade,
+                school_year=year,
+                districts=district,
+                wards=ward,
+                round_number=round_number,
+            )
+    finally:
+        conn.close()
+    typer.echo(
+        f"round {made.round_id}: {made.name}, grade {made.grade}, {made.school_year}, "
+        f"{len(made.ward_codes)} wards"
+    )
+
+
+@round_app.command("import-applicants")
+def round_import_command(
+    round_id: Annotated[int, typer.Argument(help="the round's id")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV: child_id, birth_date, lon, lat, ward, "
+            "priority_group, sibling_id, preferences"
+        ),
+    ],
+) -> None:
+    """Add applicants to a round, checking each for eligibility."""
+    from gis_service.admissions.identity import installation_key
+    from gis_service.admissions.rounds import import_applicants
+
+    key = installation_key(Settings())
+    run_import(lambda conn: import_applicants(conn, round_id, path, key, print_progress))
 
 
 @app.command("demo")

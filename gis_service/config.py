@@ -38,6 +38,14 @@ class ApiSettings(BaseSettings):
     max_features: int = 5000
 
 
+class SecuritySettings(BaseSettings):
+    """Keys for what must not be stored in clear (children's identity codes)."""
+
+    model_config = SettingsConfigDict(env_prefix="SCHOOLMAP_", extra="ignore")
+
+    secret_key: str | None = None
+
+
 class Settings(BaseSettings):
     """All settings of one service instance."""
 
@@ -45,3 +53,4 @@ class Settings(BaseSettings):
 
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)

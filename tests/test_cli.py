@@ -144,3 +144,54 @@ def test_demo_serves_the_demo_city(demo_service: str) -> None:
     assert wards["numberMatched"] == health["wards"]
     with urllib.request.urlopen(demo_service + "/docs", timeout=10) as response:
         assert b"swagger" in response.read().lower()
+
+
+def test_round_create_and_import_through_the_command(tmp_path: Path) -> None:
+    url = recreate_database("schoolmap_test_cli_round")
+    env_home = str(tmp_path / "home")
+    base = {"SCHOOLMAP_HOME": env_home}
+    demo = subprocess.run(
+        [SCHOOLMAP, "demo", "--no-serve"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DATABASE_URL": url, **base},
+        timeout=300,
+        check=False,
+    )
+    assert demo.returncode == 0, demo.stderr
+    env = {**os.environ, "DATABASE_URL": url, **base}
+    made = subprocess.run(
+        [
+            SCHOOLMAP,
+            "round",
+            "create",
+            "--name",
+            "Lớp 1 Quận Một",
+            "--grade",
+            "1",
+            "--year",
+            "2025-2026",
+            "--district",
+            "901",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    round_id = made.stdout.split()[1].rstrip(":")
+    households = Path(env_home) / "demo" / "households.csv"
+    imported = subprocess.run(
+        [SCHOOLMAP, "round", "import-applicants", round_id, str(households)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert imported.returncode == 0, imported.stderr
+    assert "applicants: 5,500" in imported.stdout
+    assert "reason: too_old: 2,500" in imported.stdout
+    assert (Path(env_home) / "secret.key").stat().st_mode & 0o777 == 0o600
