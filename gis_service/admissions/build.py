@@ -1,0 +1,123 @@
+"""Turn a round's eligible applications and the schools' seats into an allocation problem."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from allocation.problem import INELIGIBLE, Problem
+from gis_service.admissions.rounds import Round
+from gis_service.db.connection import Connection
+from gis_service.errors import InvalidRequestError
+from gis_service.routing.service import MAX_SNAP_M, RoutingService
+
+# School level that takes each entry grade.
+LEVEL_OF_GRADE = {1: "tieu_hoc", 6: "thcs"}
+# Priority groups served before everyone else (tier 0): children of martyrs and war invalids,
+# children with disabilities. Everyone else is tier 1.
+FIRST_TIER_GROUPS = frozenset({"liet_si", "thuong_binh", "khuyet_tat"})
+
+
+@dataclass(frozen=True)
+class RoundProblem:
+    """The problem and what its rows and columns are in the database."""
+
+    problem: Problem
+    application_ids: np.ndarray  # int64 [n]
+    applicant_ids: np.ndarray  # int64 [n]
+    school_ids: np.ndarray  # int64 [m]
+    unreachable: int  # eligible applicants whose home is too far from every road
+    mode: str
+    network_id: int
+
+
+def tier_of(priority_group: str | None) -> int:
+    return 0 if priority_group in FIRST_TIER_GROUPS else 1
+
+
+def build_round_problem(
+    conn: Connection,
+    routing: RoutingService,
+    the_round: Round,
+    *,
+    mode: str = "motorbike",
+    seed: int = 0,
+    max_cost_m: int | None = None,
+) -> RoundProblem:
+    """Eligible applicants x schools of the round's level with seats, costs in road metres."""
+    level = LEVEL_OF_GRADE[the_round.grade]
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            SELECT a.id, p.id, ST_X(p.home), ST_Y(p.home), p.priority_group, p.sibling_group,
+                   a.preferences
+            FROM applications a JOIN applicants p ON p.id = a.applicant_id
+            WHERE a.round_id = %s AND a.status = 'eligible'
+            ORDER BY a.source_line NULLS LAST, a.id
+            """,
+            (the_round.round_id,),
+        )
+        applications = cur.fetchall()
+        cur.execute(
+            """
+            SELECT s.id, g.classes, g.class_size FROM schools s
+            JOIN school_grades g ON g.school_id = s.id AND g.grade = %s
+            WHERE %s = ANY(s.levels) AND g.classes > 0
+            ORDER BY s.id
+            """,
+            (the_round.grade, level),
+        )
+        seats = cur.fetchall()
+    if not applications:
+        raise InvalidRequestError(f"round {the_round.round_id} has no eligible applicants")
+    if not seats:
+        raise InvalidRequestError(
+            f"no {level} school has grade-{the_round.grade} classes; import the school registry"
+        )
+    net = routing.network(conn, mode)
+    fields = routing.fields(conn, net, level, "length")
+    homes = net.snapper.snap(
+        np.array([row[2] for row in applications]),
+        np.array([row[3] for row in applications]),
+        MAX_SNAP_M,
+    )
+    school_ids = np.array([row[0] for row in seats], dtype=np.int64)
+    column_of = {int(key): i for i, key in enumerate(fields.source_keys.tolist())}
+    columns = np.array([column_of[int(s)] for s in school_ids], dtype=np.int64)
+    metres = fields.cost_from_points(homes, columns)
+    cost = np.where(
+        np.isfinite(metres), np.rint(np.where(np.isfinite(metres), metres, 0)), INELIGIBLE
+    ).astype(np.int64)
+    index_of_school = {int(s): i for i, s in enumerate(school_ids.tolist())}
+    listed = [
+        tuple(index_of_school[s] for s in (row[6] or []) if s in index_of_school)
+        for row in applications
+    ]
+    # Applicants who ranked nothing are taken to prefer their eligible schools by distance.
+    preferences = tuple(
+        ranked or tuple(int(j) for j in np.argsort(cost[i], kind="stable") if cost[i, j] >= 0)
+        for i, ranked in enumerate(listed)
+    )
+    problem = Problem(
+        applicant_ids=tuple(str(row[0]) for row in applications),
+        school_ids=tuple(str(s) for s in school_ids.tolist()),
+        cost=cost,
+        classes=np.array([row[1] for row in seats], dtype=np.int64),
+        class_size=np.array([row[2] for row in seats], dtype=np.int64),
+        tier=np.array([tier_of(row[4]) for row in applications], dtype=np.int64),
+        preferences=preferences if any(listed) else None,
+        sibling_group=tuple(row[5] for row in applications),
+        max_cost=max_cost_m,
+        cost_unit="m",
+        seed=seed,
+    )
+    return RoundProblem(
+        problem=problem,
+        application_ids=np.array([row[0] for row in applications], dtype=np.int64),
+        applicant_ids=np.array([row[1] for row in applications], dtype=np.int64),
+        school_ids=school_ids,
+        unreachable=int((~homes.ok).sum()),
+        mode=mode,
+        network_id=net.record.network_id,
+    )
