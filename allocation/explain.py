@@ -1,0 +1,69 @@
+"""Helpers shared by the mechanisms to word explanations in plain English."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from allocation.priority import preferred_pairs
+from allocation.problem import Problem
+from allocation.result import PassedOver
+
+MAX_LISTED = 3
+"""How many passed-over schools a reason sentence names; `passed_over` always holds them all."""
+
+
+def amount(value: int | float, unit: str) -> str:
+    """A cost with thousands separators and its unit, e.g. '1,340 m'."""
+    return f"{round(value):,} {unit}"
+
+
+def total_name(problem: Problem, squared: bool) -> str:
+    """What the objective adds up, in words: distance, travel time or cost, maybe squared."""
+    unit = problem.cost_unit
+    noun = "distance" if unit in ("m", "km") else "travel time" if unit in ("s", "min") else "cost"
+    return f"the sum of squared {noun}s" if squared else f"the total {noun}"
+
+
+def school_label(problem: Problem, school: int) -> str:
+    """How a school is named in a sentence."""
+    return f"school {problem.school_ids[school]}"
+
+
+def passed_over_by_applicant(
+    problem: Problem, assignment: np.ndarray, *, by_cost: bool
+) -> dict[int, list[int]]:
+    """For each applicant, the schools she prefers (or, by_cost, is closer to) than her own."""
+    rows, cols = preferred_pairs(problem, assignment, by_cost=by_cost)
+    result: dict[int, list[int]] = {}
+    if rows.size == 0:
+        return result
+    if by_cost or problem.preferences is None:
+        costs = problem.cost[rows, cols]
+        order = np.lexsort((cols, costs, rows))
+        rows, cols = rows[order], cols[order]
+    for i, s in zip(rows.tolist(), cols.tolist(), strict=True):
+        result.setdefault(i, []).append(s)
+    return result
+
+
+def listed(items: list[str]) -> str:
+    """The first few items joined in English, with a count of the rest."""
+    shown = items[:MAX_LISTED]
+    rest = len(items) - len(shown)
+    text = "; ".join(shown)
+    if rest:
+        text += f"; and {rest} more"
+    return text
+
+
+def passed(
+    problem: Problem, applicant: int, school: int, why: str, cutoff: dict[str, object]
+) -> PassedOver:
+    """A PassedOver entry with the applicant's cost to the school (INELIGIBLE if not eligible)."""
+    return PassedOver(
+        school_index=int(school),
+        school_id=problem.school_ids[school],
+        cost=int(problem.cost[applicant, school]),
+        why=why,
+        cutoff=cutoff,
+    )

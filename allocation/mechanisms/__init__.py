@@ -1,0 +1,1 @@
+"""Allocation mechanisms, one module each: nearest, da, constrained, greedy."""

@@ -1,0 +1,187 @@
+"""Applicant-proposing deferred acceptance (Gale-Shapley); schools rank by tier, cost, lottery."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+
+import numpy as np
+
+from allocation.explain import amount, listed, passed, passed_over_by_applicant, school_label
+from allocation.mechanisms.outcome import Outcome
+from allocation.priority import SchoolPriority
+from allocation.problem import Problem
+from allocation.result import Explanation, PassedOver, Status
+
+
+def solve_da(problem: Problem) -> Outcome:
+    """Applicants propose down their lists; each school holds its best applicants so far.
+
+    Lists are `problem.preference_lists()` (given preferences, eligible schools only; by default
+    eligible schools by cost). Schools rank by tier, then cost to that school, then lottery, a
+    strict order, so the result is the unique applicant-optimal stable matching: no applicant
+    and school would both rather be matched to each other (no justified envy, no wasted seat she
+    wanted), and no applicant can gain by misreporting her list.
+    """
+    priority = SchoolPriority(problem)
+    choice, length = _lists(problem)
+    capacity = problem.capacity.tolist()
+    held: list[list[tuple[int, int]]] = [[] for _ in range(problem.m)]
+    pointer = [0] * problem.n
+    waiting = list(range(problem.n - 1, -1, -1))
+    while waiting:
+        i = waiting.pop()
+        p = pointer[i]
+        if p >= length[i]:
+            continue
+        pointer[i] = p + 1
+        s = choice(i, p)
+        key = priority.key_of(i, s)
+        heap = held[s]
+        if len(heap) < capacity[s]:
+            heapq.heappush(heap, (-key, i))
+        elif heap and -heap[0][0] > key:
+            _, rejected = heapq.heapreplace(heap, (-key, i))
+            waiting.append(rejected)
+        else:
+            waiting.append(i)
+    assignment = np.full(problem.n, -1, dtype=np.int64)
+    cutoff: list[dict[str, object] | None] = [None] * problem.m
+    for s, heap in enumerate(held):
+        for _, i in heap:
+            assignment[i] = s
+        if heap and len(heap) >= capacity[s]:
+            cutoff[s] = priority.describe(heap[0][1], s)  # root: lowest priority admitted
+    return Outcome(assignment, Status.COMPLETE, _explain(problem, priority, assignment, cutoff))
+
+
+def _lists(problem: Problem) -> tuple[Callable[[int, int], int], list[int]]:
+    """The p-th school on applicant i's list, and each list's length, without copying lists.
+
+    By default the lists are rows of one argsort of the costs (no per-applicant tuples, which
+    would not fit in memory for 30,000 x 450 problems).
+    """
+    if problem.preferences is not None:
+        lists = problem.preference_lists()
+        return (lambda i, p: lists[i][p]), [len(row) for row in lists]
+    eligible = problem.eligible
+    masked = np.where(eligible, problem.cost, np.iinfo(np.int64).max)
+    order = np.argsort(masked, axis=1, kind="stable").astype(np.int32)
+    return (lambda i, p: int(order[i, p])), eligible.sum(axis=1).tolist()
+
+
+def _explain(
+    problem: Problem,
+    priority: SchoolPriority,
+    assignment: np.ndarray,
+    cutoff: list[dict[str, object] | None],
+) -> tuple[Explanation, ...]:
+    eligible = problem.eligible
+    if problem.preferences is not None:
+        raw = problem.preferences
+        higher = [
+            list(row[: row.index(int(a))] if a in row else row)
+            for row, a in zip(raw, assignment.tolist(), strict=True)
+        ]
+    else:
+        closer = passed_over_by_applicant(problem, assignment, by_cost=True)
+        higher = [closer.get(i, []) for i in range(problem.n)]
+    explanations = []
+    for i in range(problem.n):
+        own = int(assignment[i])
+        entries: list[PassedOver] = []
+        clauses: list[str] = []
+        for s in higher[i]:
+            entry, clause = _passed(problem, priority, i, s, bool(eligible[i, s]), cutoff[s])
+            entries.append(entry)
+            clauses.append(clause)
+        explanations.append(_sentence(problem, i, own, entries, clauses))
+    return tuple(explanations)
+
+
+def _passed(
+    problem: Problem,
+    priority: SchoolPriority,
+    i: int,
+    s: int,
+    is_eligible: bool,
+    cut: dict[str, object] | None,
+) -> tuple[PassedOver, str]:
+    name = school_label(problem, s)
+    if not is_eligible:
+        return passed(problem, i, s, "not eligible", {}), f"you are not eligible for {name}"
+    name = f"{name} ({amount(problem.cost[i, s], problem.cost_unit)})"
+    if problem.capacity[s] == 0:
+        return passed(problem, i, s, "no seats", {}), f"{name} offers no seats"
+    if cut is None:
+        # Impossible in deferred acceptance: a school with a free seat accepts every applicant.
+        return passed(problem, i, s, "not full", {}), f"{name} had free seats"
+    mine = priority.describe(i, s)
+    clause = f"{name} was full: {_compare(cut, mine, problem)}"
+    return passed(problem, i, s, "full", dict(cut)), clause
+
+
+def _compare(cut: dict[str, object], mine: dict[str, object], problem: Problem) -> str:
+    """Why the school's last admitted child came before this applicant."""
+    unit = problem.cost_unit
+    if cut["tier"] != mine["tier"]:
+        return (
+            f"its last admitted child had priority tier {cut['tier']}, ahead of your tier "
+            f"{mine['tier']}"
+        )
+    if cut["cost"] != mine["cost"]:
+        return (
+            f"its last admitted child, in your priority tier {mine['tier']}, lived "
+            f"{amount(_int(cut['cost']), unit)} away, nearer than your "
+            f"{amount(_int(mine['cost']), unit)}"
+        )
+    return (
+        f"its last admitted child, in your tier and at the same distance, drew lottery number "
+        f"{cut['lottery']}, before your {mine['lottery']}"
+    )
+
+
+def _sentence(
+    problem: Problem,
+    i: int,
+    own: int,
+    entries: list[PassedOver],
+    clauses: list[str],
+) -> Explanation:
+    if own < 0:
+        if not entries:
+            reason = "Not placed: none of the schools on your list is one you are eligible for."
+        else:
+            reason = f"Not placed: no school on your list could take you: {listed(clauses)}."
+        return Explanation(problem.applicant_ids[i], None, None, None, reason, tuple(entries))
+    label = f"{school_label(problem, own)} ({amount(problem.cost[i, own], problem.cost_unit)})"
+    if problem.preferences is None:
+        k = len(entries) + 1
+        rank = "the nearest school" if k == 1 else f"the {_ordinal(k)}-nearest school"
+        where = f"{rank} you are eligible for"
+        higher = "Nearer schools"
+    else:
+        where = f"your {_ordinal(problem.preferences[i].index(own) + 1)} choice"
+        higher = "Schools you ranked higher"
+    reason = f"Placed at {label}, {where}."
+    if entries:
+        reason += f" {higher}: {listed(clauses)}."
+    return Explanation(
+        problem.applicant_ids[i],
+        own,
+        problem.school_ids[own],
+        int(problem.cost[i, own]),
+        reason,
+        tuple(entries),
+    )
+
+
+def _ordinal(k: int) -> str:
+    suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
+    return f"{k}{suffix}"
+
+
+def _int(value: object) -> int:
+    if not isinstance(value, int):
+        raise TypeError(f"expected an int, got {value!r}")
+    return value

@@ -1,0 +1,262 @@
+"""The admissions problem: applicants, schools, integer costs, capacities, tiers and the lottery."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from allocation.errors import ProblemError
+
+COST_SCALE = "metres"
+"""Costs are integers in one unit, metres by default; `Problem.cost_unit` names the unit used."""
+
+INELIGIBLE = -1
+"""A cost below zero (use this value) means the applicant is not eligible for that school."""
+
+PRIMARY_CLASS_SIZE = 35
+"""Legal maximum pupils per class in primary school (grade 1)."""
+
+LOWER_SECONDARY_CLASS_SIZE = 45
+"""Legal maximum pupils per class in lower-secondary school (grade 6)."""
+
+PRIMARY_NORM_M = 4_000
+"""Distance norm from home to a primary school, metres."""
+
+LOWER_SECONDARY_NORM_M = 7_000
+"""Distance norm from home to a lower-secondary school, metres."""
+
+_ARRAY_FIELDS = ("cost", "classes", "class_size", "tier")
+
+
+def _frozen_array(value: Any, name: str) -> np.ndarray:
+    """A read-only private copy of `value`; integer arrays become int64, others keep their dtype."""
+    try:
+        array = np.array(value, copy=True)
+    except (TypeError, ValueError) as exc:
+        raise ProblemError(f"{name} cannot be read as an array of integers: {exc}") from exc
+    if array.dtype.kind in "iub":
+        array = array.astype(np.int64)
+    array.setflags(write=False)
+    return array
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """One admissions round: who applies, which schools, what each placement costs, who goes first.
+
+    Arrays are copied and made read-only on construction, so solvers can never change the
+    caller's data. `validate()` explains anything malformed; `solve()` calls it first.
+    """
+
+    applicant_ids: tuple[str, ...]
+    school_ids: tuple[str, ...]
+    cost: np.ndarray
+    classes: np.ndarray
+    class_size: np.ndarray
+    tier: np.ndarray
+    preferences: tuple[tuple[int, ...], ...] | None = None
+    sibling_group: tuple[str | None, ...] | None = None
+    max_cost: int | None = None
+    cost_unit: str = "m"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "applicant_ids", tuple(self.applicant_ids))
+        object.__setattr__(self, "school_ids", tuple(self.school_ids))
+        for name in _ARRAY_FIELDS:
+            object.__setattr__(self, name, _frozen_array(getattr(self, name), name))
+        if self.preferences is not None:
+            try:
+                prefs = tuple(tuple(int(s) for s in row) for row in self.preferences)
+            except (TypeError, ValueError) as exc:
+                raise ProblemError(f"preferences must be lists of school indices: {exc}") from exc
+            object.__setattr__(self, "preferences", prefs)
+        if self.sibling_group is not None:
+            object.__setattr__(self, "sibling_group", tuple(self.sibling_group))
+
+    @property
+    def n(self) -> int:
+        """Number of applicants."""
+        return len(self.applicant_ids)
+
+    @property
+    def m(self) -> int:
+        """Number of schools."""
+        return len(self.school_ids)
+
+    @property
+    def capacity(self) -> np.ndarray:
+        """Seats per school: classes offered times the legal class size (int64, read-only)."""
+        if self.classes.shape != self.class_size.shape or self.classes.dtype.kind != "i":
+            raise ProblemError("classes and class_size must be integer arrays of the same shape")
+        capacity = self.classes * self.class_size
+        capacity.setflags(write=False)
+        return capacity
+
+    @property
+    def eligible(self) -> np.ndarray:
+        """Boolean [n, m]: the applicant may be placed at the school (cost is not negative)."""
+        return np.asarray(self.cost >= 0)
+
+    def validate(self) -> None:
+        """Raise ProblemError naming the first thing that is wrong with this problem."""
+        n, m = self.n, self.m
+        _check_ids(self.applicant_ids, "applicant")
+        _check_ids(self.school_ids, "school")
+        for name in _ARRAY_FIELDS:
+            array = getattr(self, name)
+            if array.dtype.kind != "i":
+                raise ProblemError(f"{name} must hold integers, got dtype {array.dtype}")
+        if self.cost.shape != (n, m):
+            raise ProblemError(
+                f"cost has shape {self.cost.shape}, expected (applicants, schools) = ({n}, {m})"
+            )
+        for name, size, who in (("classes", m, "school"), ("class_size", m, "school")):
+            array = getattr(self, name)
+            if array.shape != (size,):
+                raise ProblemError(
+                    f"{name} has shape {array.shape}, expected one per {who} ({size},)"
+                )
+        if self.tier.shape != (n,):
+            raise ProblemError(
+                f"tier has shape {self.tier.shape}, expected one per applicant ({n},)"
+            )
+        _check_non_negative(self.classes, "classes", self.school_ids, "school")
+        bad = np.flatnonzero(self.class_size <= 0)
+        if bad.size:
+            s = int(bad[0])
+            raise ProblemError(
+                f"class_size of school {self.school_ids[s]!r} is {int(self.class_size[s])}; "
+                "a legal class size must be at least 1"
+            )
+        _check_non_negative(self.tier, "tier", self.applicant_ids, "applicant")
+        self._validate_preferences()
+        if self.sibling_group is not None and len(self.sibling_group) != n:
+            raise ProblemError(
+                f"sibling_group has {len(self.sibling_group)} entries, expected one per "
+                f"applicant ({n})"
+            )
+        if self.sibling_group is not None:
+            for i, group in enumerate(self.sibling_group):
+                if group is not None and not isinstance(group, str):
+                    raise ProblemError(
+                        f"sibling_group of applicant {self.applicant_ids[i]!r} is {group!r}; "
+                        "use a string or None"
+                    )
+        if self.max_cost is not None and (
+            not isinstance(self.max_cost, int | np.integer) or self.max_cost < 0
+        ):
+            raise ProblemError(f"max_cost is {self.max_cost!r}; use a non-negative integer or None")
+        if not isinstance(self.cost_unit, str) or not self.cost_unit:
+            raise ProblemError("cost_unit must be a non-empty string such as 'm' or 's'")
+        if not isinstance(self.seed, int | np.integer) or isinstance(self.seed, bool):
+            raise ProblemError(f"seed is {self.seed!r}; publish an integer lottery seed")
+
+    def _validate_preferences(self) -> None:
+        if self.preferences is None:
+            return
+        if len(self.preferences) != self.n:
+            raise ProblemError(
+                f"preferences has {len(self.preferences)} lists, expected one per applicant "
+                f"({self.n})"
+            )
+        for i, row in enumerate(self.preferences):
+            seen: set[int] = set()
+            for s in row:
+                if not 0 <= s < self.m:
+                    raise ProblemError(
+                        f"preferences of applicant {self.applicant_ids[i]!r} name school index "
+                        f"{s}, but schools are numbered 0..{self.m - 1}"
+                    )
+                if s in seen:
+                    raise ProblemError(
+                        f"preferences of applicant {self.applicant_ids[i]!r} list school "
+                        f"{self.school_ids[s]!r} twice"
+                    )
+                seen.add(s)
+
+    def preference_lists(self) -> tuple[tuple[int, ...], ...]:
+        """Each applicant's eligible schools in order of preference.
+
+        The given preferences without the schools the applicant is not eligible for, or by
+        default every eligible school by cost, ties by school index.
+        """
+        eligible = self.eligible
+        if self.preferences is not None:
+            return tuple(
+                tuple(s for s in row if eligible[i, s]) for i, row in enumerate(self.preferences)
+            )
+        masked = np.where(eligible, self.cost, np.iinfo(np.int64).max)
+        order = np.argsort(masked, axis=1, kind="stable")
+        counts = eligible.sum(axis=1)
+        return tuple(tuple(order[i, : counts[i]].tolist()) for i in range(self.n))
+
+    def input_hash(self) -> str:
+        """SHA-256 of a canonical serialisation of every field (arrays as little-endian int64)."""
+        digest = hashlib.sha256()
+
+        def part(data: bytes) -> None:
+            digest.update(len(data).to_bytes(8, "little"))
+            digest.update(data)
+
+        def text(value: object) -> None:
+            part(json.dumps(value, separators=(",", ":"), ensure_ascii=True).encode("ascii"))
+
+        text("schoolmap.allocation.Problem/1")
+        text(list(self.applicant_ids))
+        text(list(self.school_ids))
+        for name in _ARRAY_FIELDS:
+            array = np.ascontiguousarray(getattr(self, name), dtype="<i8")
+            text([name, list(array.shape)])
+            part(array.tobytes())
+        text(None if self.preferences is None else [list(row) for row in self.preferences])
+        text(None if self.sibling_group is None else list(self.sibling_group))
+        text(None if self.max_cost is None else int(self.max_cost))
+        text(self.cost_unit)
+        text(int(self.seed))
+        return digest.hexdigest()
+
+    def lottery(self) -> np.ndarray:
+        """Lottery rank of each applicant under this problem's seed (0 = drawn first)."""
+        return lottery_numbers(self.applicant_ids, int(self.seed))
+
+
+def _check_ids(ids: tuple[str, ...], what: str) -> None:
+    seen: set[str] = set()
+    for value in ids:
+        if not isinstance(value, str):
+            raise ProblemError(f"{what} id {value!r} is not a string")
+        if value in seen:
+            raise ProblemError(f"{what} id {value!r} appears twice; ids must be unique")
+        seen.add(value)
+
+
+def _check_non_negative(array: np.ndarray, name: str, ids: tuple[str, ...], what: str) -> None:
+    bad = np.flatnonzero(array < 0)
+    if bad.size:
+        k = int(bad[0])
+        raise ProblemError(f"{name} of {what} {ids[k]!r} is {int(array[k])}; it cannot be negative")
+
+
+def lottery_numbers(applicant_ids: Sequence[str], seed: int) -> np.ndarray:
+    """Published lottery: rank 0..n-1 of each applicant, lower = drawn earlier.
+
+    Each applicant draws sha256(f"{seed}:{id}") read as a big-endian integer; ranks order the
+    draws (ties, which need a hash collision, by id). The same ids and seed give the same ranks
+    on every platform, and the order in which applications arrived plays no part.
+    """
+    draws = [
+        (int.from_bytes(hashlib.sha256(f"{seed}:{a}".encode()).digest(), "big"), a, k)
+        for k, a in enumerate(applicant_ids)
+    ]
+    draws.sort()
+    rank = np.empty(len(draws), dtype=np.int64)
+    for position, (_, _, k) in enumerate(draws):
+        rank[k] = position
+    rank.setflags(write=False)
+    return rank
