@@ -342,6 +342,110 @@ def round_import_command(
     run_import(lambda conn: import_applicants(conn, round_id, path, key, print_progress))
 
 
+@round_app.command("run")
+def round_run_command(
+    round_id: Annotated[int, typer.Argument(help="the round's id")],
+    mechanism: Annotated[str, typer.Option(help="nearest, da, constrained or greedy")] = "nearest",
+    seed: Annotated[int, typer.Option(help="the published lottery seed")] = 0,
+    mode: Annotated[str, typer.Option(help="travel mode for distances")] = "motorbike",
+    squared: Annotated[bool, typer.Option(help="minimise squared distance (nearest)")] = False,
+    max_distance: Annotated[
+        int | None, typer.Option(help="hard maximum distance in metres (constrained)")
+    ] = None,
+    time_limit: Annotated[float, typer.Option(help="solver time limit, seconds")] = 60.0,
+) -> None:
+    """Allocate the round's eligible applicants with one mechanism and store the run."""
+    from gis_service.admissions.runs import run_round
+    from gis_service.routing.service import RoutingService
+
+    settings = Settings()
+    conn = open_database(settings)
+    try:
+        with transaction(conn):
+            run = run_round(
+                conn,
+                RoutingService(settings.database.home),
+                round_id,
+                mechanism,
+                seed=seed,
+                mode=mode,
+                squared=squared,
+                time_limit_s=time_limit,
+                max_cost_m=max_distance,
+            )
+    finally:
+        conn.close()
+    typer.echo(
+        f"run {run.run_id} of round {run.round_id}: {run.mechanism}, seed {run.seed}, "
+        f"{run.status} in {run.solve_seconds:.2f} s"
+    )
+    typer.echo(f"  input {run.input_hash[:16]}  output {run.output_hash[:16]}")
+    for key, value in run.metrics.items():
+        typer.echo(f"  {key}: {value}")
+
+
+@round_app.command("compare")
+def round_compare_command(
+    run_ids: Annotated[list[int], typer.Argument(help="run ids to show side by side")],
+) -> None:
+    """Metrics of several runs side by side."""
+    from gis_service.admissions.runs import COMPARED, compare_runs
+
+    conn = open_database(Settings())
+    try:
+        table = compare_runs(conn, run_ids)
+    finally:
+        conn.close()
+    keys = ["run", "mechanism", "seed", "status", *COMPARED]
+    width = max(len(k) for k in keys)
+    for key in keys:
+        cells = "".join(f"{_cell(row[key]):>14}" for row in table)
+        typer.echo(f"{key:<{width}}{cells}")
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return "-" if value is None else str(value)
+
+
+@round_app.command("publish")
+def round_publish_command(
+    run_id: Annotated[int, typer.Argument(help="the run to publish")],
+) -> None:
+    """Publish a run as its round's result."""
+    from gis_service.admissions.runs import publish_run
+
+    conn = open_database(Settings())
+    try:
+        with transaction(conn):
+            publish_run(conn, run_id)
+    finally:
+        conn.close()
+    typer.echo(f"run {run_id} published")
+
+
+@round_app.command("export")
+def round_export_command(
+    run_id: Annotated[int, typer.Argument(help="the run to export")],
+    csv_path: Annotated[Path | None, typer.Option("--csv", help="CSV file to write")] = None,
+    geojson_path: Annotated[
+        Path | None, typer.Option("--geojson", help="GeoJSON file to write")
+    ] = None,
+) -> None:
+    """Write a run's assignments with distances and explanations."""
+    from gis_service.admissions.runs import export_run
+
+    if csv_path is None and geojson_path is None:
+        raise typer.BadParameter("give --csv PATH and/or --geojson PATH")
+    conn = open_database(Settings())
+    try:
+        written = export_run(conn, run_id, csv_path, geojson_path)
+    finally:
+        conn.close()
+    typer.echo(f"{written:,} assignments written")
+
+
 @app.command("demo")
 def demo_command(
     serve: Annotated[bool, typer.Option(help="serve after loading")] = True,

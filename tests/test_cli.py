@@ -195,3 +195,53 @@ def test_round_create_and_import_through_the_command(tmp_path: Path) -> None:
     assert "applicants: 5,500" in imported.stdout
     assert "reason: too_old: 2,500" in imported.stdout
     assert (Path(env_home) / "secret.key").stat().st_mode & 0o777 == 0o600
+    outputs = []
+    for mechanism in ("nearest", "greedy"):
+        ran = subprocess.run(
+            [SCHOOLMAP, "round", "run", round_id, "--mechanism", mechanism, "--seed", "2025"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+            check=False,
+        )
+        assert ran.returncode == 0, ran.stderr
+        outputs.append(ran.stdout.split()[1])
+    compared = subprocess.run(
+        [SCHOOLMAP, "round", "compare", *outputs],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert compared.returncode == 0, compared.stderr
+    assert "mean_cost" in compared.stdout and "greedy" in compared.stdout
+    published = subprocess.run(
+        [SCHOOLMAP, "round", "publish", outputs[0]],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert published.returncode == 0, published.stderr
+    again = subprocess.run(
+        [SCHOOLMAP, "round", "publish", outputs[1]],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert again.returncode == 1 and "already has published run" in again.stderr
+    exported = subprocess.run(
+        [SCHOOLMAP, "round", "export", outputs[0], "--csv", str(tmp_path / "out.csv")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert exported.returncode == 0, exported.stderr
+    assert len((tmp_path / "out.csv").read_text(encoding="utf-8").splitlines()) > 1000

@@ -1,0 +1,272 @@
+"""Allocation runs of a round: run a mechanism, store it atomically, compare, publish, export."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from psycopg2.extras import Json, execute_values
+
+from allocation.solve import solve
+from gis_service.admissions.build import build_round_problem
+from gis_service.admissions.rounds import load_round
+from gis_service.db.connection import Connection, savepoint
+from gis_service.errors import InvalidRequestError, NotFoundError
+from gis_service.routing.service import RoutingService
+
+# Distance norms in practice: 4 km to a primary school, 7 km to a lower-secondary one.
+NORM_M = {1: 4_000, 6: 7_000}
+# Metrics shown side by side, in this order.
+COMPARED = (
+    "placed",
+    "unassigned",
+    "mean_cost",
+    "p90_cost",
+    "max_cost",
+    "share_at_nearest",
+    "share_first_choice",
+    "beyond_norm",
+    "classes_over_size",
+    "justified_envy",
+    "siblings_split",
+)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """A stored run: its id, status, reproducibility record and metrics."""
+
+    run_id: int
+    round_id: int
+    mechanism: str
+    status: str
+    seed: int
+    input_hash: str
+    output_hash: str
+    metrics: dict[str, Any]
+    solve_seconds: float
+
+
+def run_round(
+    conn: Connection,
+    routing: RoutingService,
+    round_id: int,
+    mechanism: str,
+    *,
+    seed: int,
+    mode: str = "motorbike",
+    squared: bool = False,
+    time_limit_s: float = 60.0,
+    max_cost_m: int | None = None,
+) -> RunSummary:
+    """Solve the round with a mechanism and store the run with every explanation, all or nothing.
+
+    A run that fails stores nothing, so earlier runs of the round stay as they were.
+    """
+    the_round = load_round(conn, round_id)
+    if the_round.status == "published":
+        raise InvalidRequestError(f"round {round_id} is published; open a new round instead")
+    built = build_round_problem(
+        conn, routing, the_round, mode=mode, seed=seed, max_cost_m=max_cost_m
+    )
+    norm = NORM_M[the_round.grade]
+    result = solve(
+        built.problem,
+        mechanism,  # type: ignore[arg-type]
+        squared=squared,
+        time_limit_s=time_limit_s,
+        norm=norm,
+    )
+    parameters = {
+        **result.record.parameters,
+        "mode": mode,
+        "network_id": built.network_id,
+        "unreachable_homes": built.unreachable,
+        "max_cost_m": max_cost_m,
+    }
+    metrics = result.metrics.as_dict()
+    with savepoint(conn), conn.cursor() as cur:
+        cur.execute(
+            """
+            INSERT INTO allocation_runs (round_id, mechanism, seed, parameters, status,
+                                         input_hash, output_hash, code_version, metrics)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id
+            """,
+            (
+                round_id,
+                mechanism,
+                seed,
+                Json(parameters),
+                result.status.value,
+                result.record.input_hash,
+                result.record.output_hash,
+                result.record.code_version,
+                Json(
+                    {
+                        **metrics,
+                        "checks": result.checks.as_dict(),
+                        "solve_seconds": round(result.solve_seconds, 3),
+                    }
+                ),
+            ),
+        )
+        run_id = int(cur.fetchone()[0])  # type: ignore[index]
+        rows = []
+        for i, explanation in enumerate(result.explanations):
+            school = int(result.assignment[i])
+            rows.append(
+                (
+                    run_id,
+                    int(built.applicant_ids[i]),
+                    int(built.school_ids[school]) if school >= 0 else None,
+                    int(built.problem.cost[i, school]) if school >= 0 else None,
+                    json.dumps(
+                        _with_school_ids(explanation.as_dict(), built.school_ids),
+                        ensure_ascii=False,
+                    ),
+                )
+            )
+        execute_values(
+            cur,
+            "INSERT INTO assignments (run_id, applicant_id, school_id, cost, explanation) "
+            "VALUES %s",
+            rows,
+            template="(%s, %s, %s, %s, %s::jsonb)",
+            page_size=2000,
+        )
+    return RunSummary(
+        run_id,
+        round_id,
+        mechanism,
+        result.status.value,
+        seed,
+        result.record.input_hash,
+        result.record.output_hash,
+        metrics,
+        result.solve_seconds,
+    )
+
+
+def _with_school_ids(explanation: dict[str, Any], school_ids: Any) -> dict[str, Any]:
+    """Explanations name schools by problem index; store the database ids beside them."""
+    if explanation.get("school_index") is not None:
+        explanation["school_id"] = int(school_ids[explanation["school_index"]])
+    for passed in explanation.get("passed_over", []):
+        passed["school_id"] = int(school_ids[passed["school_index"]])
+    return explanation
+
+
+def compare_runs(conn: Connection, run_ids: list[int]) -> list[dict[str, Any]]:
+    """The runs' metrics side by side, one dict per run, in the order asked."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT id, round_id, mechanism, seed, status, metrics, published_at IS NOT NULL "
+            "FROM allocation_runs WHERE id = ANY(%s)",
+            (run_ids,),
+        )
+        found = {row[0]: row for row in cur.fetchall()}
+    missing = [r for r in run_ids if r not in found]
+    if missing:
+        raise NotFoundError(f"no run with id {', '.join(map(str, missing))}")
+    table = []
+    for run_id in run_ids:
+        _, round_id, mechanism, seed, status, metrics, published = found[run_id]
+        table.append(
+            {
+                "run": run_id,
+                "round": round_id,
+                "mechanism": mechanism,
+                "seed": seed,
+                "status": status,
+                "published": published,
+                **{key: metrics.get(key) for key in COMPARED},
+            }
+        )
+    return table
+
+
+def publish_run(conn: Connection, run_id: int) -> None:
+    """Make a run the round's result: one published run per round, then the round is closed."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT round_id, status FROM allocation_runs WHERE id = %s", (run_id,))
+        row = cur.fetchone()
+        if row is None:
+            raise NotFoundError(f"no run with id {run_id}")
+        round_id, status = row
+        if status not in ("optimal", "feasible", "complete"):
+            raise InvalidRequestError(f"run {run_id} ended {status}; it cannot be published")
+        cur.execute(
+            "SELECT id FROM allocation_runs WHERE round_id = %s AND published_at IS NOT NULL",
+            (round_id,),
+        )
+        already = cur.fetchone()
+        if already is not None:
+            raise InvalidRequestError(f"round {round_id} already has published run {already[0]}")
+        cur.execute("UPDATE allocation_runs SET published_at = now() WHERE id = %s", (run_id,))
+        cur.execute("UPDATE rounds SET status = 'published' WHERE id = %s", (round_id,))
+
+
+def export_run(
+    conn: Connection, run_id: int, csv_path: Path | None, geojson_path: Path | None
+) -> int:
+    """Write a run's assignments with distances and explanations as CSV and/or GeoJSON."""
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            SELECT x.applicant_id, p.sibling_group, p.priority_group, x.school_id, s.code,
+                   s.name, x.cost, x.explanation->>'reason', x.explanation,
+                   ST_X(p.home), ST_Y(p.home)
+            FROM assignments x JOIN applicants p ON p.id = x.applicant_id
+            LEFT JOIN schools s ON s.id = x.school_id
+            WHERE x.run_id = %s ORDER BY x.applicant_id
+            """,
+            (run_id,),
+        )
+        rows = cur.fetchall()
+    if not rows:
+        raise NotFoundError(f"run {run_id} has no assignments")
+    if csv_path is not None:
+        with csv_path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(
+                [
+                    "applicant_id",
+                    "sibling_group",
+                    "priority_group",
+                    "school_id",
+                    "school_code",
+                    "school_name",
+                    "distance_m",
+                    "reason",
+                    "passed_over",
+                ]
+            )
+            for row in rows:
+                passed = "; ".join(
+                    f"{p['school_id']} ({p['cost']} m): {p['why']}"
+                    for p in row[8].get("passed_over", [])
+                )
+                writer.writerow([*row[:8], passed])
+    if geojson_path is not None:
+        features = [
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [round(row[9], 6), round(row[10], 6)]},
+                "properties": {
+                    "applicant_id": row[0],
+                    "school_id": row[3],
+                    "school_name": row[5],
+                    "distance_m": row[6],
+                    "explanation": row[8],
+                },
+            }
+            for row in rows
+        ]
+        geojson_path.write_text(
+            json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False),
+            encoding="utf-8",
+        )
+    return len(rows)

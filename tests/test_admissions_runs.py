@@ -1,0 +1,118 @@
+"""Running, comparing, publishing and exporting allocation runs of a demo-city round."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from allocation.errors import ProblemError
+from gis_service.admissions.rounds import create_round, import_applicants
+from gis_service.admissions.runs import compare_runs, export_run, publish_run, run_round
+from gis_service.db.connection import Connection
+from gis_service.errors import InvalidRequestError
+from gis_service.importers.report import no_progress
+from gis_service.routing.service import RoutingService
+from tests.conftest import rolled_back
+
+
+@dataclass
+class Loaded:
+    conn: Connection
+    routing: RoutingService
+    round_id: int
+
+
+@pytest.fixture(scope="module")
+def loaded(
+    demo_db_url: str, demo_home: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Loaded]:
+    """One grade-1 round of the whole demo city with its applicants (rolled back at the end)."""
+    with rolled_back(demo_db_url) as conn:
+        the_round = create_round(
+            conn, name="Lớp 1", grade=1, school_year="2025-2026", districts=["901", "902", "903"]
+        )
+        import_applicants(
+            conn, the_round.round_id, demo_home / "demo" / "households.csv", b"k", no_progress
+        )
+        yield Loaded(conn, RoutingService(tmp_path_factory.mktemp("home")), the_round.round_id)
+
+
+def count(conn: Connection, query: str, *args: object) -> int:
+    with conn.cursor() as cur:
+        cur.execute(query, args)
+        return int(cur.fetchone()[0])
+
+
+def test_runs_are_stored_whole_and_reproducible(loaded: Loaded) -> None:
+    first = run_round(loaded.conn, loaded.routing, loaded.round_id, "nearest", seed=11)
+    again = run_round(loaded.conn, loaded.routing, loaded.round_id, "nearest", seed=11)
+    assert first.run_id != again.run_id
+    assert (first.input_hash, first.output_hash) == (again.input_hash, again.output_hash)
+    assert first.status == "optimal"
+    stored = count(loaded.conn, "SELECT count(*) FROM assignments WHERE run_id = %s", first.run_id)
+    assert stored == first.metrics["applicants"] == 3000
+    placed = count(
+        loaded.conn,
+        "SELECT count(*) FROM assignments WHERE run_id = %s AND school_id IS NOT NULL",
+        first.run_id,
+    )
+    assert placed == first.metrics["placed"]
+    # No school over its seats, counted from the stored rows.
+    assert (
+        count(
+            loaded.conn,
+            """
+        SELECT count(*) FROM (SELECT x.school_id, count(*) AS used FROM assignments x
+            WHERE x.run_id = %s AND x.school_id IS NOT NULL GROUP BY 1) u
+        JOIN school_grades g ON g.school_id = u.school_id AND g.grade = 1
+        WHERE u.used > g.classes * g.class_size""",
+            first.run_id,
+        )
+        == 0
+    )
+
+
+def test_a_failed_run_leaves_earlier_runs_intact(loaded: Loaded) -> None:
+    before = count(loaded.conn, "SELECT count(*) FROM assignments")
+    runs = count(loaded.conn, "SELECT count(*) FROM allocation_runs")
+    with pytest.raises(ProblemError, match="unknown mechanism"):
+        run_round(loaded.conn, loaded.routing, loaded.round_id, "lottery", seed=1)
+    assert count(loaded.conn, "SELECT count(*) FROM assignments") == before
+    assert count(loaded.conn, "SELECT count(*) FROM allocation_runs") == runs
+
+
+def test_mechanisms_side_by_side(loaded: Loaded) -> None:
+    runs = {
+        m: run_round(loaded.conn, loaded.routing, loaded.round_id, m, seed=3)
+        for m in ("nearest", "da", "greedy")
+    }
+    table = compare_runs(loaded.conn, [r.run_id for r in runs.values()])
+    by_mechanism = {row["mechanism"]: row for row in table}
+    assert [row["run"] for row in table] == [r.run_id for r in runs.values()]
+    assert by_mechanism["nearest"]["mean_cost"] <= by_mechanism["greedy"]["mean_cost"]
+    assert by_mechanism["da"]["justified_envy"] == 0
+    assert all(row["classes_over_size"] == 0 for row in table)
+
+
+def test_publish_once_then_export(loaded: Loaded, tmp_path: Path) -> None:
+    run = run_round(loaded.conn, loaded.routing, loaded.round_id, "da", seed=5)
+    publish_run(loaded.conn, run.run_id)
+    with pytest.raises(InvalidRequestError, match="already has published run"):
+        publish_run(loaded.conn, run.run_id)
+    with pytest.raises(InvalidRequestError, match="is published"):
+        run_round(loaded.conn, loaded.routing, loaded.round_id, "nearest", seed=5)
+    written = export_run(loaded.conn, run.run_id, tmp_path / "r.csv", tmp_path / "r.geojson")
+    assert written == 3000
+    with (tmp_path / "r.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 3000 and all(r["reason"] for r in rows)
+    placed = [r for r in rows if r["school_id"]]
+    assert all(int(r["distance_m"]) >= 0 for r in placed)
+    features = json.loads((tmp_path / "r.geojson").read_text(encoding="utf-8"))["features"]
+    assert len(features) == 3000
+    assert {"reason", "passed_over"} <= set(features[0]["properties"]["explanation"])
