@@ -26,8 +26,12 @@ def cli_db_url() -> str:
     return recreate_database("schoolmap_test_cli")
 
 
-def schoolmap(url: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def schoolmap(
+    url: str, *args: str, timeout: float = 120, home: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DATABASE_URL": url}
+    if home is not None:
+        env["SCHOOLMAP_HOME"] = str(home)
     return subprocess.run(
         [SCHOOLMAP, *args], capture_output=True, text=True, env=env, timeout=timeout, check=False
     )
@@ -148,100 +152,56 @@ def test_demo_serves_the_demo_city(demo_service: str) -> None:
 
 def test_round_create_and_import_through_the_command(tmp_path: Path) -> None:
     url = recreate_database("schoolmap_test_cli_round")
-    env_home = str(tmp_path / "home")
-    base = {"SCHOOLMAP_HOME": env_home}
-    demo = subprocess.run(
-        [SCHOOLMAP, "demo", "--no-serve"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "DATABASE_URL": url, **base},
-        timeout=300,
-        check=False,
-    )
+    home = tmp_path / "home"
+    demo = schoolmap(url, "demo", "--no-serve", timeout=300, home=home)
     assert demo.returncode == 0, demo.stderr
-    env = {**os.environ, "DATABASE_URL": url, **base}
-    made = subprocess.run(
-        [
-            SCHOOLMAP,
-            "round",
-            "create",
-            "--name",
-            "Lớp 1 Quận Một",
-            "--grade",
-            "1",
-            "--year",
-            "2025-2026",
-            "--district",
-            "901",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
+    made = schoolmap(
+        url,
+        "round",
+        "create",
+        "--name",
+        "Lớp 1 Quận Một",
+        "--grade",
+        "1",
+        "--year",
+        "2025-2026",
+        "--district",
+        "901",
+        home=home,
     )
     assert made.returncode == 0, made.stderr
     round_id = made.stdout.split()[1].rstrip(":")
-    households = Path(env_home) / "demo" / "households.csv"
-    imported = subprocess.run(
-        [SCHOOLMAP, "round", "import-applicants", round_id, str(households)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    households = home / "demo" / "households.csv"
+    imported = schoolmap(url, "round", "import-applicants", round_id, str(households), home=home)
     assert imported.returncode == 0, imported.stderr
     assert "applicants: 5,500" in imported.stdout
     assert "reason: too_old: 2,500" in imported.stdout
-    assert (Path(env_home) / "secret.key").stat().st_mode & 0o777 == 0o600
-    outputs = []
+    assert (home / "secret.key").stat().st_mode & 0o777 == 0o600
+    runs = []
     for mechanism in ("nearest", "greedy"):
-        ran = subprocess.run(
-            [SCHOOLMAP, "round", "run", round_id, "--mechanism", mechanism, "--seed", "2025"],
-            capture_output=True,
-            text=True,
-            env=env,
+        ran = schoolmap(
+            url,
+            "round",
+            "run",
+            round_id,
+            "--mechanism",
+            mechanism,
+            "--seed",
+            "2025",
             timeout=300,
-            check=False,
+            home=home,
         )
         assert ran.returncode == 0, ran.stderr
-        outputs.append(ran.stdout.split()[1])
-    compared = subprocess.run(
-        [SCHOOLMAP, "round", "compare", *outputs],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+        runs.append(ran.stdout.split()[1])
+    compared = schoolmap(url, "round", "compare", *runs, home=home)
     assert compared.returncode == 0, compared.stderr
     assert "mean_cost" in compared.stdout and "greedy" in compared.stdout
-    published = subprocess.run(
-        [SCHOOLMAP, "round", "publish", outputs[0]],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+    published = schoolmap(url, "round", "publish", runs[0], home=home)
     assert published.returncode == 0, published.stderr
-    again = subprocess.run(
-        [SCHOOLMAP, "round", "publish", outputs[1]],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+    again = schoolmap(url, "round", "publish", runs[1], home=home)
     assert again.returncode == 1 and "already has published run" in again.stderr
-    exported = subprocess.run(
-        [SCHOOLMAP, "round", "export", outputs[0], "--csv", str(tmp_path / "out.csv")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
+    exported = schoolmap(
+        url, "round", "export", runs[0], "--csv", str(tmp_path / "out.csv"), home=home
     )
     assert exported.returncode == 0, exported.stderr
     assert len((tmp_path / "out.csv").read_text(encoding="utf-8").splitlines()) > 1000
