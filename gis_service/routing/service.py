@@ -168,13 +168,14 @@ class RoutingService:
         level: str | None,
         weight: str,
         progress: Callable[[str], None] | None = None,
+        schools: SchoolPoints | None = None,
     ) -> DistanceFields:
         """Fields to every school of a level: from memory, else the cache file, else computed.
 
         They are keyed by the network version and a fingerprint of the schools, so a new
         network or any added, moved or removed school computes them afresh.
         """
-        schools = self.school_points(conn, net, level)
+        schools = schools or self.school_points(conn, net, level)
         key = (level or "all", weight)
         with net.fields_lock:
             entry = net.fields.get(key)
@@ -206,15 +207,16 @@ class RoutingService:
         """Schools ordered by road distance from a home, with time and straight distance."""
         net = self.network(conn, mode)
         home = self.snap_home(net, lon, lat)
-        by_length = self.fields(conn, net, level, "length")
+        schools = self.school_points(conn, net, level)
+        by_length = self.fields(conn, net, level, "length", schools=schools)
         if by_length.n_sources == 0:
             return []
         metres = by_length.cost_from_points(home)[0]
         order = np.argsort(metres, kind="stable")
         order = order[np.isfinite(metres[order]) & (metres[order] <= NEAR_CUTOFF_M)][:limit]
-        seconds = self.fields(conn, net, level, "time").cost_from_points(home, order)[0]
+        by_time = self.fields(conn, net, level, "time", schools=schools)
+        seconds = by_time.cost_from_points(home, order)[0]
         keys = by_length.source_keys
-        schools = self.school_points(conn, net, level)
         position = np.searchsorted(schools.ids, keys[order])
         straight = straight_metres(lon, lat, schools.lon[position], schools.lat[position])
         return [
