@@ -50,7 +50,12 @@ def server_url(dbname: str) -> str:
 
 
 def recreate_database(dbname: str) -> str:
-    """Drop and create a migrated database; return its URL."""
+    """Drop and create a migrated database; return its URL.
+
+    SCHOOLMAP_TEST_DB_SUFFIX, when set, is appended to every test database's name, so two test
+    runs on one server never drop each other's databases.
+    """
+    dbname += os.environ.get("SCHOOLMAP_TEST_DB_SUFFIX", "")
     url = server_url(dbname)
     admin = psycopg2.connect(make_dsn(url, dbname="postgres"))
     admin.autocommit = True

@@ -8,12 +8,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg2.errors
 import pytest
 
 from allocation.errors import ProblemError
+from gis_service import audit
 from gis_service.admissions.rounds import create_round, import_applicants
 from gis_service.admissions.runs import compare_runs, export_run, publish_run, run_round
-from gis_service.db.connection import Connection
+from gis_service.db.connection import Connection, savepoint
 from gis_service.errors import InvalidRequestError
 from gis_service.importers.report import no_progress
 from gis_service.routing.service import RoutingService
@@ -99,9 +101,41 @@ def test_mechanisms_side_by_side(loaded: Loaded) -> None:
     assert all(row["classes_over_size"] == 0 for row in table)
 
 
+def test_runs_and_publication_are_in_the_audit_log(loaded: Loaded) -> None:
+    run = run_round(
+        loaded.conn,
+        loaded.routing,
+        loaded.round_id,
+        "greedy",
+        seed=8,
+        actor="officer-q1",
+        remote_addr="10.0.0.7",
+    )
+    logged = audit.entries(loaded.conn, target=f"run:{run.run_id}")
+    assert [(e.actor, e.action, e.remote_addr) for e in logged] == [
+        ("officer-q1", "round.run", "10.0.0.7")
+    ]
+    assert logged[0].detail["output_hash"] == run.output_hash
+    assert logged[0].detail["seed"] == 8
+    created = audit.entries(loaded.conn, target=f"round:{loaded.round_id}")
+    assert [e.action for e in created] == ["round.create", "round.import_applicants"]
+    assert (created[1].detail["applicants"], created[1].detail["eligible"]) == (5500, 3000)
+    with savepoint(loaded.conn), loaded.conn.cursor() as cur:
+        cur.execute("SAVEPOINT before_tamper")
+        with pytest.raises(psycopg2.errors.RaiseException, match="append-only"):
+            cur.execute(
+                "UPDATE audit_log SET actor = 'someone else' WHERE id = %s", (logged[0].id,)
+            )
+        cur.execute("ROLLBACK TO SAVEPOINT before_tamper")
+
+
 def test_publish_once_then_export(loaded: Loaded, tmp_path: Path) -> None:
     run = run_round(loaded.conn, loaded.routing, loaded.round_id, "da", seed=5)
-    publish_run(loaded.conn, run.run_id)
+    publish_run(loaded.conn, run.run_id, actor="officer-q1")
+    actions = [(e.action, e.actor) for e in audit.entries(loaded.conn, target=f"run:{run.run_id}")]
+    assert actions == [("round.run", "system"), ("round.publish", "officer-q1")]
+    published = audit.entries(loaded.conn, action_prefix="round.publish")[-1]
+    assert published.detail == {"round": loaded.round_id, "output_hash": run.output_hash}
     with pytest.raises(InvalidRequestError, match="already has published run"):
         publish_run(loaded.conn, run.run_id)
     with pytest.raises(InvalidRequestError, match="is published"):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from psycopg2.extras import Json
 
+from gis_service import audit
 from gis_service.admissions.eligibility import ENTRY_AGE, check_eligibility
 from gis_service.admissions.identity import child_id_hash
 from gis_service.db.connection import Connection, savepoint
@@ -62,6 +63,8 @@ def create_round(
     districts: list[str] | None = None,
     wards: list[str] | None = None,
     round_number: int = 1,
+    actor: str = audit.SYSTEM_ACTOR,
+    remote_addr: str | None = None,
 ) -> Round:
     """A new draft round whose area is the given districts' wards and the given wards."""
     if grade not in ENTRY_AGE:
@@ -98,7 +101,22 @@ def create_round(
             (name, grade, school_year, year, round_number, [i for i, _ in found]),
         )
         round_id = int(cur.fetchone()[0])  # type: ignore[index]
-    return load_round(conn, round_id)
+    created = load_round(conn, round_id)
+    audit.record(
+        conn,
+        actor=actor,
+        action="round.create",
+        target=f"round:{round_id}",
+        detail={
+            "name": name,
+            "grade": grade,
+            "school_year": school_year,
+            "round_number": round_number,
+            "wards": list(created.ward_codes),
+        },
+        remote_addr=remote_addr,
+    )
+    return created
 
 
 def load_round(conn: Connection, round_id: int) -> Round:
@@ -145,6 +163,9 @@ def import_applicants(
     path: Path,
     key: bytes,
     progress: ProgressCallback = print_progress,
+    *,
+    actor: str = audit.SYSTEM_ACTOR,
+    remote_addr: str | None = None,
 ) -> ImportReport:
     """Add a round's applicants and their applications, each checked for eligibility.
 
@@ -271,6 +292,14 @@ def import_applicants(
         "sibling groups": len(groups),
     }
     report.counts.update({f"reason: {code}": n for code, n in sorted(reasons_count.items())})
+    audit.record(
+        conn,
+        actor=actor,
+        action="round.import_applicants",
+        target=f"round:{round_id}",
+        detail={"file": path.name, **report.counts},
+        remote_addr=remote_addr,
+    )
     return report.finish()
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from psycopg2.extras import Json, execute_values
 
 from allocation.solve import solve
+from gis_service import audit
 from gis_service.admissions.build import build_round_problem
 from gis_service.admissions.rounds import load_round
 from gis_service.db.connection import Connection, savepoint
@@ -61,6 +62,8 @@ def run_round(
     squared: bool = False,
     time_limit_s: float = 60.0,
     max_cost_m: int | None = None,
+    actor: str = audit.SYSTEM_ACTOR,
+    remote_addr: str | None = None,
 ) -> RunSummary:
     """Solve the round with a mechanism and store the run with every explanation, all or nothing.
 
@@ -137,6 +140,22 @@ def run_round(
             template="(%s, %s, %s, %s, %s::jsonb)",
             page_size=2000,
         )
+        audit.record(
+            conn,
+            actor=actor,
+            action="round.run",
+            target=f"run:{run_id}",
+            detail={
+                "round": round_id,
+                "mechanism": mechanism,
+                "seed": seed,
+                "status": result.status.value,
+                "input_hash": result.record.input_hash,
+                "output_hash": result.record.output_hash,
+                "code_version": result.record.code_version,
+            },
+            remote_addr=remote_addr,
+        )
     return RunSummary(
         run_id,
         round_id,
@@ -188,7 +207,13 @@ def compare_runs(conn: Connection, run_ids: list[int]) -> list[dict[str, Any]]:
     return table
 
 
-def publish_run(conn: Connection, run_id: int) -> None:
+def publish_run(
+    conn: Connection,
+    run_id: int,
+    *,
+    actor: str = audit.SYSTEM_ACTOR,
+    remote_addr: str | None = None,
+) -> None:
     """Make a run the round's result: one published run per round, then the round is closed."""
     with conn.cursor() as cur:
         cur.execute("SELECT round_id, status FROM allocation_runs WHERE id = %s", (run_id,))
@@ -207,6 +232,16 @@ def publish_run(conn: Connection, run_id: int) -> None:
             raise InvalidRequestError(f"round {round_id} already has published run {already[0]}")
         cur.execute("UPDATE allocation_runs SET published_at = now() WHERE id = %s", (run_id,))
         cur.execute("UPDATE rounds SET status = 'published' WHERE id = %s", (round_id,))
+        cur.execute("SELECT output_hash FROM allocation_runs WHERE id = %s", (run_id,))
+        output_hash = cur.fetchone()[0]  # type: ignore[index]
+    audit.record(
+        conn,
+        actor=actor,
+        action="round.publish",
+        target=f"run:{run_id}",
+        detail={"round": round_id, "output_hash": output_hash},
+        remote_addr=remote_addr,
+    )
 
 
 def export_run(
