@@ -83,8 +83,10 @@ def compute_metrics(problem: Problem, assignment: np.ndarray, norm: int | None =
 
 
 def classes_over_size(problem: Problem, assignment: np.ndarray) -> int:
-    """Classes above legal size with each school's pupils spread evenly over its classes."""
+    """Classes above legal size with each school's pupils (earlier rounds' included) spread
+    evenly over its classes."""
     used = np.bincount(assignment[assignment >= 0], minlength=problem.m)[: problem.m]
+    used = used + problem.taken
     over = 0
     for seats, classes, size in zip(
         used.tolist(), problem.classes.tolist(), problem.class_size.tolist(), strict=True

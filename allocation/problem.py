@@ -64,6 +64,8 @@ class Problem:
     max_cost: int | None = None
     cost_unit: str = "m"
     seed: int = 0
+    seats_taken: np.ndarray | None = None
+    """Seats per school already given in an earlier round; they count in classes but not here."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "applicant_ids", tuple(self.applicant_ids))
@@ -78,6 +80,8 @@ class Problem:
             object.__setattr__(self, "preferences", prefs)
         if self.sibling_group is not None:
             object.__setattr__(self, "sibling_group", tuple(self.sibling_group))
+        if self.seats_taken is not None:
+            object.__setattr__(self, "seats_taken", _frozen_array(self.seats_taken, "seats_taken"))
 
     @property
     def n(self) -> int:
@@ -91,12 +95,20 @@ class Problem:
 
     @property
     def capacity(self) -> np.ndarray:
-        """Seats per school: classes offered times the legal class size (int64, read-only)."""
+        """Seats free per school: classes offered times the legal class size, less seats taken
+        in an earlier round (int64, read-only)."""
         if self.classes.shape != self.class_size.shape or self.classes.dtype.kind != "i":
             raise ProblemError("classes and class_size must be integer arrays of the same shape")
-        capacity = self.classes * self.class_size
+        capacity = self.classes * self.class_size - self.taken
         capacity.setflags(write=False)
         return capacity
+
+    @property
+    def taken(self) -> np.ndarray:
+        """Seats per school given in earlier rounds (zeros when none were)."""
+        if self.seats_taken is None:
+            return np.zeros(self.classes.shape, dtype=np.int64)
+        return self.seats_taken
 
     @property
     def eligible(self) -> np.ndarray:
@@ -135,6 +147,21 @@ class Problem:
                 "a legal class size must be at least 1"
             )
         _check_non_negative(self.tier, "tier", self.applicant_ids, "applicant")
+        if self.seats_taken is not None:
+            if self.seats_taken.shape != (m,) or self.seats_taken.dtype.kind != "i":
+                raise ProblemError(
+                    f"seats_taken has shape {self.seats_taken.shape}, expected one integer per "
+                    f"school ({m},)"
+                )
+            _check_non_negative(self.seats_taken, "seats_taken", self.school_ids, "school")
+            over = np.flatnonzero(self.seats_taken > self.classes * self.class_size)
+            if over.size:
+                s = int(over[0])
+                raise ProblemError(
+                    f"seats_taken of school {self.school_ids[s]!r} is "
+                    f"{int(self.seats_taken[s])}, more than its "
+                    f"{int(self.classes[s] * self.class_size[s])} seats"
+                )
         self._validate_preferences()
         if self.sibling_group is not None and len(self.sibling_group) != n:
             raise ProblemError(
@@ -219,6 +246,9 @@ class Problem:
         text(None if self.max_cost is None else int(self.max_cost))
         text(self.cost_unit)
         text(int(self.seed))
+        if self.seats_taken is not None:  # absent from hashes of first-round problems
+            text("seats_taken")
+            part(np.ascontiguousarray(self.seats_taken, dtype="<i8").tobytes())
         return digest.hexdigest()
 
     def lottery(self) -> np.ndarray:

@@ -73,7 +73,8 @@ def solve(
     limit = norm if norm is not None else problem.max_cost
     explanations = _flag_breaches(problem, outcome.explanations, limit)
     used = seats_used(assignment, problem.m)
-    opened = -(-used // problem.class_size)
+    # Classes opened count the pupils placed in earlier rounds too.
+    opened = -(-(used + problem.taken) // problem.class_size)
     used.setflags(write=False)
     opened.setflags(write=False)
     digest = output_hash(mechanism, outcome.status, assignment)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from allocation.problem import INELIGIBLE, Problem
+from gis_service.admissions.next_round import seats_taken_before
 from gis_service.admissions.rounds import Round
 from gis_service.db.connection import Connection
 from gis_service.errors import InvalidRequestError
@@ -75,6 +76,13 @@ def build_round_problem(
         raise InvalidRequestError(
             f"no {level} school has grade-{the_round.grade} classes; import the school registry"
         )
+    # A later round offers only the seats its earlier rounds left.
+    taken_by_school = seats_taken_before(conn, the_round.round_id)
+    seats = [row for row in seats if taken_by_school.get(int(row[0]), 0) < row[1] * row[2]]
+    if not seats:
+        raise InvalidRequestError(
+            f"round {the_round.round_id} has no seats left: earlier rounds filled them all"
+        )
     net = routing.network(conn, mode)
     fields = routing.fields(conn, net, level, "length")
     homes = net.snapper.snap(
@@ -111,6 +119,11 @@ def build_round_problem(
         max_cost=max_cost_m,
         cost_unit="m",
         seed=seed,
+        seats_taken=(
+            np.array([taken_by_school.get(int(s), 0) for s in school_ids], dtype=np.int64)
+            if taken_by_school
+            else None
+        ),
     )
     return RoundProblem(
         problem=problem,

@@ -1,0 +1,178 @@
+"""Round 2 and later: the seats a published round left, offered to the children it left."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from psycopg2.extras import Json
+
+from gis_service import audit
+from gis_service.admissions.eligibility import check_eligibility
+from gis_service.admissions.rounds import Round, load_round
+from gis_service.db.connection import Connection, savepoint
+from gis_service.errors import InvalidRequestError
+
+
+@dataclass(frozen=True)
+class NextRound:
+    """The new round and what was carried into it."""
+
+    the_round: Round
+    carried: int  # applications of unplaced children copied into the new round
+    eligible: int  # of those, eligible in the new round
+    newly_eligible: int  # refused before (e.g. lived outside the area), eligible now
+    seats_left: int  # seats at the round's schools not taken by earlier published rounds
+
+
+def published_run_of(conn: Connection, round_id: int) -> int | None:
+    """The id of the round's published run, if it has one."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT id FROM allocation_runs WHERE round_id = %s AND published_at IS NOT NULL",
+            (round_id,),
+        )
+        row = cur.fetchone()
+    return None if row is None else int(row[0])
+
+
+def seats_taken_before(conn: Connection, round_id: int) -> dict[int, int]:
+    """Seats per school already given by the published runs of the rounds this one follows."""
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            WITH RECURSIVE earlier(id) AS (
+                SELECT parent_round_id FROM rounds WHERE id = %s AND parent_round_id IS NOT NULL
+                UNION
+                SELECT r.parent_round_id FROM rounds r JOIN earlier e ON r.id = e.id
+                WHERE r.parent_round_id IS NOT NULL
+            )
+            SELECT x.school_id, count(*) FROM earlier e
+            JOIN allocation_runs run ON run.round_id = e.id AND run.published_at IS NOT NULL
+            JOIN assignments x ON x.run_id = run.id AND x.school_id IS NOT NULL
+            GROUP BY x.school_id
+            """,
+            (round_id,),
+        )
+        return {int(school): int(n) for school, n in cur.fetchall()}
+
+
+def open_next_round(
+    conn: Connection,
+    round_id: int,
+    *,
+    name: str | None = None,
+    actor: str = audit.SYSTEM_ACTOR,
+    remote_addr: str | None = None,
+) -> NextRound:
+    """Open the round that follows a published one, for the same grade, year and area.
+
+    Every child of the earlier round who was not placed (refused or unplaced) is carried over
+    with the same preferences, and checked again: later rounds do not require residence in the
+    area, so a child refused only for living outside it becomes eligible. Children placed
+    earlier are not carried. New applicants may still be imported into the new round.
+    """
+    earlier = load_round(conn, round_id)
+    if earlier.status != "published":
+        raise InvalidRequestError(
+            f"round {round_id} is {earlier.status}; publish one of its runs before opening "
+            "the next round"
+        )
+    run_id = published_run_of(conn, round_id)
+    assert run_id is not None  # a published round has its published run
+    with savepoint(conn), conn.cursor() as cur:
+        cur.execute("SELECT id FROM rounds WHERE parent_round_id = %s", (round_id,))
+        already = cur.fetchone()
+        if already is not None:
+            raise InvalidRequestError(
+                f"round {round_id} already has a next round: round {already[0]}"
+            )
+        number = earlier.round_number + 1
+        cur.execute(
+            """
+            INSERT INTO rounds (name, grade, school_year, admission_year, round_number,
+                                area_unit_ids, parent_round_id)
+            SELECT %s, grade, school_year, admission_year, %s, area_unit_ids, id
+            FROM rounds WHERE id = %s RETURNING id
+            """,
+            (name or f"{earlier.name} — đợt {number}", number, round_id),
+        )
+        new_id = int(cur.fetchone()[0])  # type: ignore[index]
+        cur.execute(
+            """
+            SELECT a.applicant_id, a.preferences, a.status, a.source_line, p.birth_date,
+                   w.code, p.priority_group
+            FROM applications a
+            JOIN applicants p ON p.id = a.applicant_id
+            LEFT JOIN admin_units w ON w.id = p.ward_id
+            LEFT JOIN assignments x ON x.run_id = %s AND x.applicant_id = a.applicant_id
+            WHERE a.round_id = %s AND a.status IN ('eligible', 'rejected')
+              AND x.school_id IS NULL
+            ORDER BY a.id
+            """,
+            (run_id, round_id),
+        )
+        left = cur.fetchall()
+        counts: Counter[str] = Counter()
+        for applicant_id, preferences, status, line, born, ward, group in left:
+            verdict = check_eligibility(
+                grade=earlier.grade,
+                admission_year=earlier.admission_year,
+                birth_date=born,
+                ward_code=ward,
+                area_ward_codes=earlier.ward_codes,
+                priority_group=group,
+                residence_required=False,
+            )
+            reasons = [{"code": r.code, "vi": r.vi, "en": r.en} for r in verdict.reasons]
+            cur.execute(
+                """
+                INSERT INTO applications (round_id, applicant_id, preferences, status,
+                                          rejection_reasons, source_line)
+                VALUES (%s, %s, %s, %s, %s, %s)
+                """,
+                (
+                    new_id,
+                    applicant_id,
+                    preferences,
+                    "eligible" if verdict.eligible else "rejected",
+                    Json(reasons),
+                    line,
+                ),
+            )
+            counts["eligible"] += verdict.eligible
+            counts["newly_eligible"] += verdict.eligible and status == "rejected"
+        seats_left = _seats_left(conn, new_id, earlier.grade)
+        audit.record(
+            conn,
+            actor=actor,
+            action="round.open_next",
+            target=f"round:{new_id}",
+            detail={
+                "after_round": round_id,
+                "published_run": run_id,
+                "carried": len(left),
+                "eligible": counts["eligible"],
+                "newly_eligible": counts["newly_eligible"],
+                "seats_left": seats_left,
+            },
+            remote_addr=remote_addr,
+        )
+    return NextRound(
+        load_round(conn, new_id),
+        carried=len(left),
+        eligible=counts["eligible"],
+        newly_eligible=counts["newly_eligible"],
+        seats_left=seats_left,
+    )
+
+
+def _seats_left(conn: Connection, round_id: int, grade: int) -> int:
+    """Seats of the grade at every school, less those given by earlier published rounds."""
+    taken = seats_taken_before(conn, round_id)
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT school_id, classes * class_size FROM school_grades WHERE grade = %s",
+            (grade,),
+        )
+        return sum(max(0, int(seats) - taken.get(int(s), 0)) for s, seats in cur.fetchall())
