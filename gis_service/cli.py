@@ -425,6 +425,28 @@ def round_publish_command(
     typer.echo(f"run {run_id} published")
 
 
+@round_app.command("next")
+def round_next_command(
+    round_id: Annotated[int, typer.Argument(help="the published round")],
+    name: Annotated[str | None, typer.Option(help="the new round's name")] = None,
+) -> None:
+    """Open the next round for the seats left and the children not placed."""
+    from gis_service.admissions.next_round import open_next_round
+
+    conn = open_database(Settings())
+    try:
+        with transaction(conn):
+            made = open_next_round(conn, round_id, name=name)
+    finally:
+        conn.close()
+    typer.echo(
+        f"round {made.the_round.round_id}: {made.the_round.name} (round "
+        f"{made.the_round.round_number}); {made.carried:,} children carried over, "
+        f"{made.eligible:,} eligible ({made.newly_eligible:,} newly), "
+        f"{made.seats_left:,} seats left"
+    )
+
+
 @round_app.command("export")
 def round_export_command(
     run_id: Annotated[int, typer.Argument(help="the run to export")],
