@@ -205,3 +205,13 @@ def test_round_create_and_import_through_the_command(tmp_path: Path) -> None:
     )
     assert exported.returncode == 0, exported.stderr
     assert len((tmp_path / "out.csv").read_text(encoding="utf-8").splitlines()) > 1000
+    second = schoolmap(url, "round", "next", round_id, home=home)
+    assert second.returncode == 0, second.stderr
+    assert "(round 2)" in second.stdout and "seats left" in second.stdout
+    second_id = second.stdout.split()[1].rstrip(":")
+    ran = schoolmap(
+        url, "round", "run", second_id, "--mechanism", "nearest", "--seed", "1", home=home
+    )
+    assert ran.returncode == 0, ran.stderr
+    twice = schoolmap(url, "round", "next", round_id, home=home)
+    assert twice.returncode == 1 and "already has a next round" in twice.stderr
