@@ -1,0 +1,1 @@
+"""School planning: class demand forecasts by ward, capacity gaps, new-school siting, scenarios."""

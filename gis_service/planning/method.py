@@ -1,0 +1,227 @@
+"""The forecast arithmetic: single-year cohorts, survival, population trend, migration, band.
+
+Pure numpy, no database. Every number the forecast uses is a parameter of `MethodParameters`
+with its meaning; `METHOD_TEXT` states the method in words for every forecast it produces.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+# Entry ages: grade 1 takes children turning 6 in the school year's first calendar year,
+# grade 6 those turning 11; legal class sizes: Circular 28/2020 (primary), 32/2020 (THCS).
+ENTRY_AGE = {1: 6, 6: 11}
+LEGAL_CLASS_SIZE = {1: 35, 6: 45}
+
+METHOD_TEXT = (
+    "Cohort ageing: census age groups of each district (5-year groups, split evenly into single "
+    "years) give the children born in each year; a child aged a at the census (1 April) was born "
+    "in the year before the census minus a (3/4) or the census year minus a (1/4). A cohort "
+    "born in year c enters grade 1 in school year c+6 and grade 6 in c+11. Cohorts are aged "
+    "with yearly survival probabilities; cohorts not yet born at the census are births at the "
+    "district's recent yearly birth count, growing with the ward's population (a constant birth "
+    "rate). District cohorts go to wards by each ward's share of the district population in the "
+    "base year. Population trend: each ward grows at its district's recent yearly growth "
+    "(log-linear fit to the yearly series over the last years up to the base year) plus the "
+    "ward's own drift against its district between two censuses, damped each year ahead. "
+    "Migration: children move with their ward's population, net of natural increase (the "
+    "ward's growth minus the natural increase rate). Band: the same forecast with the yearly "
+    "growth lowered and raised by the band rate, widened by the level error (age split and "
+    "distribution to wards); a plausible range, not a probability interval. "
+    "Classes needed = ceil(children / legal class size)."
+)
+
+
+@dataclass(frozen=True)
+class MethodParameters:
+    """Every assumption of the forecast, with defaults for a Vietnamese city."""
+
+    census_day_fraction: float = 0.25
+    """Fraction of the census year gone at the census date (1 April)."""
+    infant_death_rate: float = 0.014
+    """Probability of dying in the first year of life (2019 census, national: 14 per 1000)."""
+    child_death_rate: float = 0.0006
+    """Yearly probability of dying at ages 1-14."""
+    natural_increase_rate: float = 0.008
+    """Yearly births minus deaths per person; the rest of a ward's growth is migration."""
+    trend_years: int = 5
+    """How many years before the base year the district growth is fitted over."""
+    damping: float = 0.9
+    """Each further year ahead keeps this fraction of the previous year's growth."""
+    birth_years: int = 3
+    """The youngest full cohorts averaged for the yearly birth count."""
+    band_rate: float = 0.01
+    """Yearly growth added and taken away for the band."""
+    level_error: float = 0.05
+    """Relative error of the base figures (age split, distribution to wards) in the band."""
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: float(v) for k, v in asdict(self).items()}
+
+
+def single_year_ages(groups: Sequence[tuple[int, int | None, float]], up_to: int) -> np.ndarray:
+    """Population of each single age 0..up_to from age groups (min, max, population), split evenly.
+
+    An open-ended group (max None) is not split; ages it covers are left at 0, so `up_to` must
+    stay below every open-ended group.
+    """
+    ages = np.zeros(up_to + 1)
+    for low, high, population in groups:
+        if high is None:
+            if low <= up_to:
+                raise ValueError(f"age {up_to} falls in the open-ended group {low}+")
+            continue
+        width = high - low + 1
+        for age in range(low, min(high, up_to) + 1):
+            ages[age] += population / width
+    return ages
+
+
+def survival(from_age: float, to_age: float, params: MethodParameters) -> float:
+    """Probability of surviving from one exact age to a later one."""
+    if to_age <= from_age:
+        return 1.0
+    first_year = max(0.0, min(1.0, to_age) - from_age)
+    later = max(0.0, to_age - max(1.0, from_age))
+    return (1 - params.infant_death_rate) ** first_year * (1 - params.child_death_rate) ** later
+
+
+def census_cohorts(ages: np.ndarray, census_year: int, params: MethodParameters) -> dict[int, float]:
+    """Children by birth year at the census, for every birth year fully born before it."""
+    before = 1 - params.census_day_fraction
+    cohorts = {}
+    for age in range(len(ages) - 1):
+        # Born in census_year - 1 - age: 3/4 of age `age`, 1/4 of age `age + 1`.
+        younger = float(ages[age])
+        older = float(ages[age + 1])
+        cohorts[census_year - 1 - age] = before * younger + params.census_day_fraction * older
+    return cohorts
+
+
+def yearly_births(cohorts: Mapping[int, float], census_year: int, params: MethodParameters) -> float:
+    """Births per year before the census: the youngest full cohorts, survival undone."""
+    values = []
+    for born in range(census_year - params.birth_years, census_year):
+        # A cohort born in `born` is on average census_year - born - 0.5 + fraction years old.
+        age = census_year - born - 0.5 + params.census_day_fraction
+        values.append(cohorts[born] / survival(0.0, age, params))
+    return float(np.mean(values))
+
+
+def log_growth(series: Mapping[int, float], first: int, last: int) -> float | None:
+    """Yearly log growth fitted to a series' years in [first, last]; None below two years."""
+    years = sorted(y for y, v in series.items() if first <= y <= last and v > 0)
+    if len(years) < 2:
+        return None
+    x = np.array(years, dtype=float)
+    y = np.log([series[year] for year in years])
+    return float(np.polyfit(x, y, 1)[0])
+
+
+def damped_years(horizon: float, damping: float) -> float:
+    """Years of growth after `horizon` years ahead when each year keeps `damping` of the last."""
+    if horizon <= 0:
+        return horizon  # before the base year: undamped, backwards
+    if damping >= 1.0:
+        return horizon
+    return (1 - damping**horizon) / (1 - damping)
+
+
+@dataclass(frozen=True)
+class WardTrend:
+    """A ward's population at the base year and its yearly growth from then on."""
+
+    base_population: float
+    growth: float
+    damping: float
+    base_year: int
+
+    def population(self, year: float, extra_growth: float = 0.0) -> float:
+        years = damped_years(year - self.base_year, self.damping)
+        return self.base_population * math.exp((self.growth + extra_growth) * years)
+
+
+def ward_trend(
+    ward_series: Mapping[int, float],
+    district_series: Mapping[int, float],
+    base_year: int,
+    params: MethodParameters,
+) -> WardTrend:
+    """The ward's base-year population and growth, from series known up to the base year only.
+
+    Growth = the district's yearly growth over the last `trend_years` + the ward's drift
+    against its district between its first and last known years (0 with one known year).
+    A ward not counted in the base year is carried from its last count at its district's pace.
+    """
+    known = {y: v for y, v in ward_series.items() if y <= base_year and v > 0}
+    district = {y: v for y, v in district_series.items() if y <= base_year and v > 0}
+    if not known:
+        raise ValueError("the ward has no population figure up to the base year")
+    first, last = min(known), max(known)
+    district_recent = log_growth(district, base_year - params.trend_years, base_year)
+    district_long = log_growth(district, first, last) if last > first else None
+    drift = 0.0
+    if last > first and district_long is not None:
+        drift = math.log(known[last] / known[first]) / (last - first) - district_long
+    elif last > first:
+        drift = math.log(known[last] / known[first]) / (last - first)
+    recent = district_recent if district_recent is not None else 0.0
+    base_population = known[last]
+    if last < base_year:
+        if last in district and base_year in district:
+            base_population *= district[base_year] / district[last]
+        else:
+            base_population *= math.exp(recent * (base_year - last))
+        base_population *= math.exp(drift * (base_year - last))
+    return WardTrend(base_population, recent + drift, params.damping, base_year)
+
+
+def cohort_entrants(
+    *,
+    born: int,
+    entry_year: int,
+    census_year: int,
+    district_cohorts: Mapping[int, float],
+    district_births: float,
+    ward_share: float,
+    trend: WardTrend,
+    params: MethodParameters,
+    extra_growth: float = 0.0,
+) -> float:
+    """Children of one ward born in `born` who reach school in `entry_year` (expected count)."""
+    age_at_entry = entry_year - born  # on 1 January of the entry year, roughly; survival only
+    natural = params.natural_increase_rate
+
+    def migration(start: float, end: float) -> float:
+        grown = trend.population(end, extra_growth) / trend.population(start, extra_growth)
+        return grown / math.exp(natural * (end - start))
+
+    if born in district_cohorts:
+        at_census = ward_share * district_cohorts[born]
+        age_at_census = census_year - born - 0.5 + params.census_day_fraction
+        start = census_year + params.census_day_fraction
+        return (
+            at_census
+            * survival(age_at_census, age_at_entry, params)
+            * migration(start, entry_year)
+        )
+    if born < census_year:
+        raise ValueError(f"children born in {born} are older than the census ages used")
+    # Not yet born at the census: births at the base rate, growing with the ward's population.
+    mid_birth_year = born + 0.5
+    births = (
+        ward_share
+        * district_births
+        * trend.population(mid_birth_year, extra_growth)
+        / trend.population(census_year, extra_growth)
+    )
+    return births * survival(0.0, age_at_entry - 0.5, params) * migration(mid_birth_year, entry_year)
+
+
+def classes_needed(children: float, class_size: int) -> int:
+    """Classes for that many children at the legal class size."""
+    return math.ceil(round(children, 6) / class_size) if children > 0 else 0
