@@ -447,6 +447,30 @@ def round_next_command(
     )
 
 
+@round_app.command("verify")
+def round_verify_command(
+    run_id: Annotated[int, typer.Argument(help="the run to verify, e.g. a published one")],
+) -> None:
+    """Solve a stored run again from its record and check it gives the same result."""
+    from gis_service.admissions.runs import verify_run
+    from gis_service.routing.service import RoutingService
+
+    settings = Settings()
+    conn = open_database(settings)
+    try:
+        checked = verify_run(conn, RoutingService(settings.database.home), run_id)
+    finally:
+        conn.close()
+    typer.echo(f"run {run_id}")
+    typer.echo(f"  input hash   stored {checked.stored_input_hash}")
+    typer.echo(f"               now    {checked.input_hash}")
+    typer.echo(f"  output hash  stored {checked.stored_output_hash}")
+    typer.echo(f"               now    {checked.output_hash or '-'}")
+    if not checked.ok:
+        raise SchoolmapError(f"run {run_id} does not verify: " + "; ".join(checked.problems))
+    typer.echo("verified: the same input gives the same assignment")
+
+
 @round_app.command("export")
 def round_export_command(
     run_id: Annotated[int, typer.Argument(help="the run to export")],

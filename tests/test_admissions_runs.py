@@ -14,9 +14,15 @@ import pytest
 from allocation.errors import ProblemError
 from gis_service import audit
 from gis_service.admissions.rounds import create_round, import_applicants
-from gis_service.admissions.runs import compare_runs, export_run, publish_run, run_round
+from gis_service.admissions.runs import (
+    compare_runs,
+    export_run,
+    publish_run,
+    run_round,
+    verify_run,
+)
 from gis_service.db.connection import Connection, savepoint
-from gis_service.errors import InvalidRequestError
+from gis_service.errors import InvalidRequestError, NotFoundError
 from gis_service.importers.report import no_progress
 from gis_service.routing.service import RoutingService
 from tests.conftest import rolled_back
@@ -127,6 +133,26 @@ def test_runs_and_publication_are_in_the_audit_log(loaded: Loaded) -> None:
                 "UPDATE audit_log SET actor = 'someone else' WHERE id = %s", (logged[0].id,)
             )
         cur.execute("ROLLBACK TO SAVEPOINT before_tamper")
+
+
+def test_a_stored_run_verifies_and_a_changed_input_is_named(loaded: Loaded) -> None:
+    run = run_round(loaded.conn, loaded.routing, loaded.round_id, "da", seed=21)
+    verified = verify_run(loaded.conn, loaded.routing, run.run_id)
+    assert verified.ok and verified.problems == ()
+    assert (verified.input_hash, verified.output_hash) == (run.input_hash, run.output_hash)
+    with savepoint(loaded.conn), loaded.conn.cursor() as cur:
+        cur.execute("SAVEPOINT change_seats")
+        cur.execute(
+            "UPDATE school_grades SET classes = classes + 1 "
+            "WHERE grade = 1 AND school_id = (SELECT min(school_id) FROM school_grades "
+            "WHERE grade = 1 AND classes > 0)"
+        )
+        changed = verify_run(loaded.conn, loaded.routing, run.run_id)
+        cur.execute("ROLLBACK TO SAVEPOINT change_seats")
+    assert not changed.ok and not changed.same_input and changed.output_hash is None
+    assert "changed since the run" in changed.problems[0]
+    with pytest.raises(NotFoundError, match="no run with id 999999"):
+        verify_run(loaded.conn, loaded.routing, 999999)
 
 
 def test_publish_once_then_export(loaded: Loaded, tmp_path: Path) -> None:

@@ -198,6 +198,9 @@ def test_round_create_and_import_through_the_command(tmp_path: Path) -> None:
     assert "mean_cost" in compared.stdout and "greedy" in compared.stdout
     published = schoolmap(url, "round", "publish", runs[0], home=home)
     assert published.returncode == 0, published.stderr
+    verified = schoolmap(url, "round", "verify", runs[0], timeout=300, home=home)
+    assert verified.returncode == 0, verified.stderr
+    assert "verified: the same input gives the same assignment" in verified.stdout
     again = schoolmap(url, "round", "publish", runs[1], home=home)
     assert again.returncode == 1 and "already has published run" in again.stderr
     exported = schoolmap(

@@ -169,6 +169,87 @@ def run_round(
     )
 
 
+@dataclass(frozen=True)
+class Verification:
+    """Whether a stored run comes out the same when solved again from its record."""
+
+    run_id: int
+    same_input: bool
+    same_output: bool
+    stored_input_hash: str
+    input_hash: str
+    stored_output_hash: str
+    output_hash: str | None
+    problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.same_input and self.same_output
+
+
+def verify_run(conn: Connection, routing: RoutingService, run_id: int) -> Verification:
+    """Rebuild a run's problem from the database and its record, solve it again, compare hashes.
+
+    The input hash covers applicants, schools, seats, costs and the seed: when it differs, the
+    data (or the road network) changed since the run, and the report says what to look at.
+    Nothing is stored; the check only reads.
+    """
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT round_id, mechanism, seed, parameters, input_hash, output_hash "
+            "FROM allocation_runs WHERE id = %s",
+            (run_id,),
+        )
+        row = cur.fetchone()
+    if row is None:
+        raise NotFoundError(f"no run with id {run_id}")
+    round_id, mechanism, seed, parameters, stored_input, stored_output = row
+    the_round = load_round(conn, round_id)
+    mode = parameters.get("mode", "motorbike")
+    built = build_round_problem(
+        conn,
+        routing,
+        the_round,
+        mode=mode,
+        seed=int(seed),
+        max_cost_m=parameters.get("max_cost_m"),
+    )
+    problems = []
+    if built.network_id != parameters.get("network_id"):
+        problems.append(
+            f"the {mode} road network is now {built.network_id}; the run used "
+            f"{parameters.get('network_id')}"
+        )
+    input_hash = built.problem.input_hash()
+    output_hash: str | None = None
+    if input_hash != stored_input:
+        problems.append(
+            "the applicants, schools, seats or road distances changed since the run; "
+            "the same input cannot be rebuilt"
+        )
+    else:
+        result = solve(
+            built.problem,
+            mechanism,
+            squared=bool(parameters.get("squared", False)),
+            time_limit_s=float(parameters.get("time_limit_s", 60.0)),
+            norm=parameters.get("norm"),
+        )
+        output_hash = result.record.output_hash
+        if output_hash != stored_output:
+            problems.append("solved again from the same input, the assignment differs")
+    return Verification(
+        run_id,
+        input_hash == stored_input,
+        output_hash == stored_output,
+        stored_input,
+        input_hash,
+        stored_output,
+        output_hash,
+        tuple(problems),
+    )
+
+
 def _with_school_ids(explanation: dict[str, Any], school_ids: Any) -> dict[str, Any]:
     """Explanations name schools by problem index; store the database ids beside them."""
     if explanation.get("school_index") is not None:
