@@ -19,6 +19,7 @@ from psycopg2.extras import execute_values
 
 from gis_service.db.connection import Connection, savepoint
 from gis_service.errors import ImportFileError
+from gis_service.geocoding.text import number_key, street_key
 from gis_service.importers.report import ImportReport, ProgressCallback, Ticker, print_progress
 from gis_service.importers.sql import assign_school_wards
 from gis_service.school_levels import infer_levels, school_search_text
@@ -83,6 +84,18 @@ class SchoolRecord:
 
 
 @dataclass
+class AddressRecord:
+    """One house number found in the extract (a node, or a building way's centre)."""
+
+    osm_type: str
+    osm_id: int
+    housenumber: str
+    street: str
+    lon: float
+    lat: float
+
+
+@dataclass
 class ExtractContents:
     """What reading an extract gave: road ways, schools and the newest object time."""
 
@@ -91,6 +104,7 @@ class ExtractContents:
     way_nodes: list[list[int]] = field(default_factory=list)
     way_coords: list[list[tuple[float, float]]] = field(default_factory=list)
     schools: dict[tuple[str, int], SchoolRecord] = field(default_factory=dict)
+    addresses: list[AddressRecord] = field(default_factory=list)
     newest: datetime | None = None
     objects: int = 0
     ways_cut: int = 0
@@ -148,6 +162,10 @@ def read_extract(path: Path, progress: ProgressCallback = print_progress) -> Ext
                     contents.schools[("node", obj.id)] = SchoolRecord(
                         "node", obj.id, obj.location.lon, obj.location.lat, dict(obj.tags)
                     )
+                if "addr:housenumber" in obj.tags and obj.location.valid():
+                    _add_address(
+                        contents, "node", obj.id, obj.tags, obj.location.lon, obj.location.lat
+                    )
             elif isinstance(obj, osmium.osm.Way):
                 _read_way(obj, contents)
             elif obj.tags.get("amenity") in SCHOOL_AMENITIES:
@@ -163,10 +181,20 @@ def read_extract(path: Path, progress: ProgressCallback = print_progress) -> Ext
     return contents
 
 
+def _add_address(
+    contents: ExtractContents, osm_type: str, osm_id: int, tags: Any, lon: float, lat: float
+) -> None:
+    housenumber = tags.get("addr:housenumber", "").strip()
+    if number_key(housenumber):
+        street = tags.get("addr:street", "").strip()
+        contents.addresses.append(AddressRecord(osm_type, osm_id, housenumber, street, lon, lat))
+
+
 def _read_way(way: Any, contents: ExtractContents) -> None:
     tags = way.tags
     is_school = tags.get("amenity") in SCHOOL_AMENITIES
-    if not _is_road(tags) and not is_school:
+    has_address = "addr:housenumber" in tags
+    if not _is_road(tags) and not is_school and not has_address:
         return
     ids: list[int] = []
     coords: list[tuple[float, float]] = []
@@ -174,6 +202,10 @@ def _read_way(way: Any, contents: ExtractContents) -> None:
         if ref.location.valid():
             ids.append(ref.ref)
             coords.append((ref.location.lon, ref.location.lat))
+    if has_address and coords:
+        # A building's address sits at the mean of its outline's corners.
+        lons, lats = zip(*coords[:-1] if len(coords) > 2 else coords, strict=True)
+        _add_address(contents, "way", way.id, tags, sum(lons) / len(lons), sum(lats) / len(lats))
     if is_school and coords and ("way", way.id) not in contents.schools:
         # A closed way's area (read later) replaces this line centroid.
         centre = shapely.centroid(shapely.MultiPoint(coords))
@@ -249,6 +281,103 @@ def _copy_road_ways(conn: Connection, extract_id: int, contents: ExtractContents
             """
         )
         cur.execute("DROP TABLE road_ways_load")
+
+
+# Same-named road pieces closer than this (degrees, about 220 m) make one street.
+STREET_GAP_DEG = 0.002
+# A house number with no addr:street takes the nearest named road this close (about 55 m).
+ADDRESS_STREET_DEG = 0.0005
+
+
+def _write_streets(conn: Connection, extract_id: int, contents: ExtractContents) -> int:
+    """Group the extract's named road ways into streets; leave the name keys in street_keys."""
+    names = {tags["name"] for tags in contents.way_tags if tags.get("name")}
+    names |= {a.street for a in contents.addresses if a.street}
+    keyed = [(name, street_key(name)) for name in sorted(names)]
+    with conn.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS street_keys")
+        cur.execute(
+            "CREATE TEMP TABLE street_keys (name text PRIMARY KEY, key text) ON COMMIT DROP"
+        )
+        execute_values(cur, "INSERT INTO street_keys VALUES %s", [k for k in keyed if k[1]])
+        cur.execute("DELETE FROM streets WHERE extract_id = %s", (extract_id,))
+        cur.execute(
+            """
+            INSERT INTO streets (extract_id, name, street_key, length_m, geom)
+            SELECT %(extract)s, mode() WITHIN GROUP (ORDER BY name), key,
+                   sum(ST_Length(geom::geography)), ST_Multi(ST_Collect(geom))
+            FROM (
+                SELECT r.geom, k.name, k.key,
+                       ST_ClusterDBSCAN(r.geom, eps := %(gap)s, minpoints := 1)
+                           OVER (PARTITION BY k.key) AS cluster
+                FROM road_ways r JOIN street_keys k ON k.name = r.name
+                WHERE r.extract_id = %(extract)s
+            ) pieces
+            GROUP BY key, cluster
+            """,
+            {"extract": extract_id, "gap": STREET_GAP_DEG},
+        )
+        return int(cur.rowcount)
+
+
+def _write_addresses(conn: Connection, extract_id: int, contents: ExtractContents) -> list[int]:
+    """Store house numbers; one without a street takes the nearest named road's.
+
+    Returns [stored, streets taken from the nearest road, dropped with no street near].
+    """
+    rows = [
+        (
+            extract_id,
+            a.osm_type,
+            a.osm_id,
+            a.housenumber,
+            a.street,
+            number_key(a.housenumber),
+            street_key(a.street),
+            "tag" if a.street else "nearest_road",
+            f"POINT({a.lon:.7f} {a.lat:.7f})",
+        )
+        for a in contents.addresses
+    ]
+    with conn.cursor() as cur:
+        cur.execute("DELETE FROM addresses WHERE extract_id = %s", (extract_id,))
+        execute_values(
+            cur,
+            """
+            INSERT INTO addresses (extract_id, osm_type, osm_id, housenumber, street, number_key,
+                                   street_key, street_source, geom)
+            SELECT v.e, v.t, v.i, v.h, v.s, v.nk, v.sk, v.src, ST_GeomFromText(v.wkt, 4326)
+            FROM (VALUES %s) AS v (e, t, i, h, s, nk, sk, src, wkt)
+            ON CONFLICT DO NOTHING
+            """,
+            rows,
+            page_size=2000,
+        )
+        cur.execute(
+            """
+            UPDATE addresses a SET street = near.name, street_key = k.key
+            FROM (
+                SELECT a2.osm_type, a2.osm_id,
+                       (SELECT r.name FROM road_ways r
+                        WHERE r.extract_id = a2.extract_id AND r.name IS NOT NULL
+                          AND ST_DWithin(r.geom, a2.geom, %(near)s)
+                        ORDER BY r.geom <-> a2.geom LIMIT 1) AS name
+                FROM addresses a2
+                WHERE a2.extract_id = %(extract)s AND a2.street_source = 'nearest_road'
+            ) near JOIN street_keys k ON k.name = near.name
+            WHERE a.extract_id = %(extract)s AND a.osm_type = near.osm_type
+              AND a.osm_id = near.osm_id
+            """,
+            {"extract": extract_id, "near": ADDRESS_STREET_DEG},
+        )
+        from_road = int(cur.rowcount)
+        cur.execute(
+            "DELETE FROM addresses WHERE extract_id = %s AND street_key = ''", (extract_id,)
+        )
+        dropped = int(cur.rowcount)
+        cur.execute("SELECT count(*) FROM addresses WHERE extract_id = %s", (extract_id,))
+        stored = int(cur.fetchone()[0])  # type: ignore[index]
+    return [stored, from_road, dropped]
 
 
 def _school_address(tags: dict[str, str]) -> str | None:
@@ -364,6 +493,8 @@ def import_osm(
         cur.execute("DELETE FROM road_ways WHERE extract_id = %s", (extract_id,))
         if contents.way_ids:
             _copy_road_ways(conn, extract_id, contents)
+        streets = _write_streets(conn, extract_id, contents)
+        addresses, from_road, dropped = _write_addresses(conn, extract_id, contents)
         cur.execute("SELECT count(*) FROM schools")
         before = cur.fetchone()[0]  # type: ignore[index]
         _upsert_schools(conn, contents, report)
@@ -380,6 +511,10 @@ def import_osm(
         "schools updated": len(contents.schools) - (after - before),
         **report.counts,
         "schools placed in a ward": located,
+        "streets (named roads)": streets,
+        "house numbers": addresses,
+        "house numbers given the nearest road's street": from_road,
+        "house numbers without a street near (skipped)": dropped,
     }
     if not new_extract:
         report.notes.append("this extract was imported before; its roads were replaced")
