@@ -1435,6 +1435,53 @@ def _allocate_classes(
 # ---------------------------------------------------------------- writers
 
 
+ADDRESS_SPACING_M = 40.0
+ADDRESS_SETBACK_M = 10.0
+_NO_ADDRESS_HIGHWAYS = frozenset({"motorway", "trunk", "footway", "path", "pedestrian"})
+
+
+def _address_points(net: _Network) -> list[tuple[float, float, str, str]]:
+    """House numbers on both sides of named streets and alleys: (x, y, number, street).
+
+    A street's numbers grow along it, odd on one side and even on the other, as the alleys'
+    numbers do (_house_number); a house in "Hẻm 24 Lê Lợi" is "24/k Lê Lợi".
+    """
+    points: list[tuple[float, float, str, str]] = []
+    seen: set[tuple[str, str]] = set()
+    for way in net.ways:
+        name = way.tags.get("name", "")
+        if not name or way.tags.get("highway") in _NO_ADDRESS_HIGHWAYS:
+            continue
+        line = LineString([(net.xs[n], net.ys[n]) for n in way.nodes])
+        if line.length < ADDRESS_SPACING_M:
+            continue
+        alley = name.startswith("Hẻm ")
+        if alley:
+            alley_no, _, street = name[4:].partition(" ")
+        else:
+            street = name
+            (x0, y0), (x1, y1) = line.coords[0], line.coords[-1]
+            vertical = abs(y1 - y0) >= abs(x1 - x0)
+        for k in range(1, int(line.length // ADDRESS_SPACING_M) + 1):
+            at = k * ADDRESS_SPACING_M - ADDRESS_SPACING_M / 2
+            p, q = line.interpolate(at), line.interpolate(min(line.length, at + 1.0))
+            dx, dy = q.x - p.x, q.y - p.y
+            norm = math.hypot(dx, dy) or 1.0
+            for left in (True, False):
+                side = 1.0 if left else -1.0
+                x = p.x - dy / norm * ADDRESS_SETBACK_M * side
+                y = p.y + dx / norm * ADDRESS_SETBACK_M * side
+                if alley:
+                    number = f"{alley_no}/{_house_number(at, left)}"
+                else:
+                    number = str(_house_number(y if vertical else x, left))
+                if (number, street) in seen:
+                    continue
+                seen.add((number, street))
+                points.append((x, y, number, street))
+    return points
+
+
 def _write_osm(path: Path, frame: _Frame, net: _Network, schools: list[_School]) -> None:
     school_ways: list[tuple[_Way, _School]] = []
     school_nodes: dict[int, _School] = {}
@@ -1478,6 +1525,22 @@ def _write_osm(path: Path, frame: _Frame, net: _Network, schools: list[_School])
             out.write(f'    <nd ref="{final_id[n]}"/>\n')
         _write_tags(out, _school_tags(owner) if owner else way.tags, "    ")
         out.write("  </way>\n")
+    addresses = _address_points(net)
+    if addresses:
+        xs = np.array([a[0] for a in addresses])
+        ys = np.array([a[1] for a in addresses])
+        lons, lats = frame.to_lonlat(xs, ys)
+        body, tail = out.getvalue().split("  <way ", 1)
+        out = io.StringIO()
+        out.write(body)
+        first_id = OSM_ID_BASE + len(used) + 1
+        for i, ((_, _, housenumber, street), lon, lat) in enumerate(
+            zip(addresses, lons, lats, strict=True)
+        ):
+            out.write(f'  <node id="{first_id + i}" version="1" lat="{lat:.7f}" lon="{lon:.7f}">\n')
+            _write_tags(out, {"addr:housenumber": housenumber, "addr:street": street}, "    ")
+            out.write("  </node>\n")
+        out.write("  <way " + tail)
     out.write("</osm>\n")
     path.write_text(out.getvalue(), encoding="utf-8")
 
