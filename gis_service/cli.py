@@ -471,6 +471,28 @@ def round_verify_command(
     typer.echo("verified: the same input gives the same assignment")
 
 
+@round_app.command("purge")
+def round_purge_command(
+    round_id: Annotated[int, typer.Argument(help="a published round")],
+    yes: Annotated[bool, typer.Option("--yes", help="confirm the deletion")] = False,
+) -> None:
+    """Delete a finished round's personal data (retention); its aggregate record stays."""
+    from gis_service.admissions.retention import purge_round
+
+    if not yes:
+        raise typer.BadParameter("this deletes children's data for good; add --yes to confirm")
+    conn = open_database(Settings())
+    try:
+        with transaction(conn):
+            purged = purge_round(conn, round_id)
+    finally:
+        conn.close()
+    typer.echo(
+        f"round {round_id} archived: {purged.applications:,} applications, "
+        f"{purged.assignments:,} assignments and {purged.applicants:,} applicants deleted"
+    )
+
+
 @round_app.command("export")
 def round_export_command(
     run_id: Annotated[int, typer.Argument(help="the run to export")],

@@ -218,3 +218,7 @@ def test_round_create_and_import_through_the_command(tmp_path: Path) -> None:
     assert ran.returncode == 0, ran.stderr
     twice = schoolmap(url, "round", "next", round_id, home=home)
     assert twice.returncode == 1 and "already has a next round" in twice.stderr
+    unconfirmed = schoolmap(url, "round", "purge", round_id, home=home)
+    assert unconfirmed.returncode != 0 and "--yes" in unconfirmed.stderr
+    refused = schoolmap(url, "round", "purge", round_id, "--yes", home=home)
+    assert refused.returncode == 1 and "finish it first" in refused.stderr

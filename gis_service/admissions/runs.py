@@ -70,8 +70,10 @@ def run_round(
     A run that fails stores nothing, so earlier runs of the round stay as they were.
     """
     the_round = load_round(conn, round_id)
-    if the_round.status == "published":
-        raise InvalidRequestError(f"round {round_id} is published; open a new round instead")
+    if the_round.status in ("published", "archived"):
+        raise InvalidRequestError(
+            f"round {round_id} is {the_round.status}; open a new round instead"
+        )
     built = build_round_problem(
         conn, routing, the_round, mode=mode, seed=seed, max_cost_m=max_cost_m
     )
@@ -205,6 +207,11 @@ def verify_run(conn: Connection, routing: RoutingService, run_id: int) -> Verifi
         raise NotFoundError(f"no run with id {run_id}")
     round_id, mechanism, seed, parameters, stored_input, stored_output = row
     the_round = load_round(conn, round_id)
+    if the_round.status == "archived":
+        raise InvalidRequestError(
+            f"round {round_id} is archived: its personal data was deleted, so run {run_id} "
+            "can no longer be solved again (its hashes stay on record)"
+        )
     mode = parameters.get("mode", "motorbike")
     built = build_round_problem(
         conn,
