@@ -83,7 +83,9 @@ def run_backtest(
     params = params or MethodParameters()
     if target_year <= base_year:
         raise InvalidRequestError("the target year must come after the base year")
-    wards = [w for w in inputs.wards if target_year in w.population and w.population[target_year] > 0]
+    wards = [
+        w for w in inputs.wards if target_year in w.population and w.population[target_year] > 0
+    ]
     wards = [w for w in wards if any(y <= base_year for y in w.population)]
     if not wards:
         raise InvalidRequestError(
@@ -129,9 +131,7 @@ def run_backtest(
             )
         )
     used_wards = sorted({y for w in wards for y in w.population if y <= base_year})
-    used_series = sorted(
-        {y for d in inputs.districts.values() for y in d.series if y <= base_year}
-    )
+    used_series = sorted({y for d in inputs.districts.values() for y in d.series if y <= base_year})
     return Backtest(
         base_year,
         target_year,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from gis_service.errors import InvalidRequestError
@@ -86,7 +87,9 @@ class Forecast:
         )
 
     def ward_children(self, grade: int, year: int) -> dict[int, float]:
-        return {r.ward_id: r.children for r in self.rows if r.grade == grade and r.school_year == year}
+        return {
+            r.ward_id: r.children for r in self.rows if r.grade == grade and r.school_year == year
+        }
 
 
 def run_forecast(
@@ -151,23 +154,20 @@ def run_forecast(
             share = trend.base_population / total if total else 0.0
             for grade in grades:
                 for year in forecast.years:
-
-                    def entrants(extra: float, year: int = year, grade: int = grade) -> float:
-                        return cohort_entrants(
-                            born=year - ENTRY_AGE[grade],
-                            entry_year=year,
-                            census_year=census_year,
-                            district_cohorts=cohorts,
-                            district_births=births,
-                            ward_share=share,
-                            trend=trend,
-                            params=params,
-                            extra_growth=extra,
-                        )
-
-                    children = entrants(0.0)
-                    low = entrants(-params.band_rate) * (1 - params.level_error)
-                    high = entrants(params.band_rate) * (1 + params.level_error)
+                    entrants = partial(
+                        cohort_entrants,
+                        born=year - ENTRY_AGE[grade],
+                        entry_year=year,
+                        census_year=census_year,
+                        district_cohorts=cohorts,
+                        district_births=births,
+                        ward_share=share,
+                        trend=trend,
+                        params=params,
+                    )
+                    children = entrants(extra_growth=0.0)
+                    low = entrants(extra_growth=-params.band_rate) * (1 - params.level_error)
+                    high = entrants(extra_growth=params.band_rate) * (1 + params.level_error)
                     forecast.rows.append(
                         WardDemand(
                             ward.id,

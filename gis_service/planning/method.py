@@ -90,7 +90,9 @@ def survival(from_age: float, to_age: float, params: MethodParameters) -> float:
     return (1 - params.infant_death_rate) ** first_year * (1 - params.child_death_rate) ** later
 
 
-def census_cohorts(ages: np.ndarray, census_year: int, params: MethodParameters) -> dict[int, float]:
+def census_cohorts(
+    ages: np.ndarray, census_year: int, params: MethodParameters
+) -> dict[int, float]:
     """Children by birth year at the census, for every birth year fully born before it."""
     before = 1 - params.census_day_fraction
     cohorts = {}
@@ -102,7 +104,9 @@ def census_cohorts(ages: np.ndarray, census_year: int, params: MethodParameters)
     return cohorts
 
 
-def yearly_births(cohorts: Mapping[int, float], census_year: int, params: MethodParameters) -> float:
+def yearly_births(
+    cohorts: Mapping[int, float], census_year: int, params: MethodParameters
+) -> float:
     """Births per year before the census: the youngest full cohorts, survival undone."""
     values = []
     for born in range(census_year - params.birth_years, census_year):
@@ -205,9 +209,7 @@ def cohort_entrants(
         age_at_census = census_year - born - 0.5 + params.census_day_fraction
         start = census_year + params.census_day_fraction
         return (
-            at_census
-            * survival(age_at_census, age_at_entry, params)
-            * migration(start, entry_year)
+            at_census * survival(age_at_census, age_at_entry, params) * migration(start, entry_year)
         )
     if born < census_year:
         raise ValueError(f"children born in {born} are older than the census ages used")
@@ -219,7 +221,9 @@ def cohort_entrants(
         * trend.population(mid_birth_year, extra_growth)
         / trend.population(census_year, extra_growth)
     )
-    return births * survival(0.0, age_at_entry - 0.5, params) * migration(mid_birth_year, entry_year)
+    return (
+        births * survival(0.0, age_at_entry - 0.5, params) * migration(mid_birth_year, entry_year)
+    )
 
 
 def classes_needed(children: float, class_size: int) -> int:

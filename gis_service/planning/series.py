@@ -59,7 +59,9 @@ def import_series(
     progress(f"reading {path}")
     frame = read_table(path)
     if code_field not in frame.columns:
-        raise ImportFileError(path, f"no column {code_field!r}; columns: {', '.join(frame.columns)}")
+        raise ImportFileError(
+            path, f"no column {code_field!r}; columns: {', '.join(frame.columns)}"
+        )
     columns = year_columns(path, frame, prefix)
     rows = []
     for line, record in enumerate(frame.to_dict("records"), start=2):

@@ -1,0 +1,284 @@
+"""The planning commands: `schoolmap forecast|gap|site|scenario`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from gis_service.config import Settings
+from gis_service.db.connection import Connection, transaction
+from gis_service.importers.report import print_progress
+
+if TYPE_CHECKING:
+    from gis_service.routing.service import RoutingService
+
+forecast_app = typer.Typer(
+    help="Grade-1 and grade-6 demand by ward: forecast, backtest, yearly series.",
+    no_args_is_help=True,
+)
+scenario_app = typer.Typer(help="Planning scenarios: save, list, compare.", no_args_is_help=True)
+
+
+def _open() -> Connection:
+    from gis_service.cli import open_database
+
+    return open_database(Settings())
+
+
+def _years(text: str) -> list[int]:
+    """'2026' or '2026-2030' or '2026,2028' as a list of years."""
+    years: list[int] = []
+    for part in text.split(","):
+        if "-" in part:
+            first, last = part.split("-", 1)
+            years += range(int(first), int(last) + 1)
+        elif part.strip():
+            years.append(int(part))
+    if not years:
+        raise typer.BadParameter(f"no years in {text!r}")
+    return years
+
+
+@forecast_app.command("run")
+def forecast_run(
+    years: Annotated[str, typer.Option(help="school years (first calendar year): 2026-2030")],
+    grade: Annotated[list[int] | None, typer.Option(help="1 and/or 6 (default both)")] = None,
+    district: Annotated[list[str] | None, typer.Option(help="district codes (default all)")] = None,
+    base_year: Annotated[int | None, typer.Option(help="default: the census year")] = None,
+    csv: Annotated[Path | None, typer.Option(help="write every ward row to this CSV")] = None,
+    wards: Annotated[bool, typer.Option(help="print every ward, not only totals")] = False,
+) -> None:
+    """Children entering grade 1 and grade 6 per ward and school year, with the band."""
+    from gis_service.planning.forecast import run_forecast
+    from gis_service.planning.inputs import load_inputs
+
+    conn = _open()
+    try:
+        forecast = run_forecast(load_inputs(conn, district), _years(years), grade, None, base_year)
+    finally:
+        conn.close()
+    statement = forecast.statement()
+    typer.echo(f"base year {forecast.base_year}, census {forecast.census_year}")
+    typer.echo(f"inputs: {json.dumps(statement['inputs'], ensure_ascii=False)}")
+    typer.echo(f"method: {statement['method']}")
+    typer.echo(f"parameters: {json.dumps(statement['parameters'])}")
+    typer.echo(f"{'grade':>5} {'year':>9} {'children':>10} {'low':>10} {'high':>10} {'classes':>8}")
+    for g in forecast.grades:
+        for year in forecast.years:
+            mid, low, high = forecast.total(g, year)
+            classes = sum(
+                r.classes_needed for r in forecast.rows if r.grade == g and r.school_year == year
+            )
+            typer.echo(
+                f"{g:>5} {year}-{year + 1} {mid:>10,.0f} {low:>10,.0f} {high:>10,.0f} {classes:>8}"
+            )
+    if wards:
+        for row in forecast.rows:
+            d = row.as_dict()
+            typer.echo(
+                f"  {d['district_name']} / {d['ward_name']} grade {d['grade']} "
+                f"{d['school_year']}: {d['children']} ({d['low']}-{d['high']}), "
+                f"{d['classes_needed']} classes"
+            )
+    if csv:
+        import pandas as pd
+
+        pd.DataFrame([r.as_dict() for r in forecast.rows]).to_csv(csv, index=False)
+        typer.echo(f"wrote {len(forecast.rows)} rows to {csv}")
+
+
+@forecast_app.command("backtest")
+def forecast_backtest(
+    base_year: Annotated[int, typer.Option(help="forecast from this year's knowledge only")],
+    target_year: Annotated[int, typer.Option(help="a later year with ward counts")],
+    district: Annotated[list[str] | None, typer.Option(help="district codes (default all)")] = None,
+) -> None:
+    """Score the population trend from an earlier base year against a later count (MAPE)."""
+    from gis_service.planning.backtest import run_backtest
+    from gis_service.planning.inputs import load_inputs
+
+    conn = _open()
+    try:
+        result = run_backtest(load_inputs(conn, district), base_year, target_year)
+    finally:
+        conn.close()
+    for line in result.table():
+        typer.echo(line)
+
+
+@forecast_app.command("import-series")
+def forecast_import_series(
+    path: Annotated[Path, typer.Argument(help="CSV, Shapefile, GeoJSON or GeoPackage")],
+    code_field: Annotated[str, typer.Option(help="column with the unit's GSO code")],
+    level: Annotated[str, typer.Option(help="district, ward or province")] = "district",
+    prefix: Annotated[str, typer.Option(help="population columns: prefix + year")] = "Pop_",
+) -> None:
+    """A yearly population series (e.g. Pop_2009 … Pop_2017) for loaded units."""
+    from gis_service.planning.series import import_series
+
+    conn = _open()
+    try:
+        with transaction(conn):
+            report = import_series(
+                conn,
+                path,
+                level=level,
+                code_field=code_field,
+                prefix=prefix,
+                progress=print_progress,
+            )
+    finally:
+        conn.close()
+    for line in report.lines():
+        typer.echo(line)
+
+
+def _routing() -> RoutingService:
+    from gis_service.routing.service import RoutingService
+
+    return RoutingService(Settings().database.home)
+
+
+def gap_command(
+    grade: Annotated[int, typer.Option(help="1 or 6")],
+    year: Annotated[int, typer.Option(help="school year (first calendar year), e.g. 2026")],
+    district: Annotated[list[str] | None, typer.Option(help="district codes (default all)")] = None,
+    mode: Annotated[str, typer.Option(help="walk, motorbike or car")] = "motorbike",
+    norm_m: Annotated[float | None, typer.Option(help="distance norm (default 4000/7000)")] = None,
+    class_size: Annotated[int | None, typer.Option(help="default: the legal size")] = None,
+    assume_classes: Annotated[
+        int | None, typer.Option(help="classes of the grade at schools with no registry figure")
+    ] = None,
+    per_ward: Annotated[int, typer.Option(help="demand points per ward")] = 5,
+    top: Annotated[int, typer.Option(help="wards and schools listed, shortest first")] = 15,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the result")] = None,
+) -> None:
+    """Forecast children placed in schools by road distance: classes short, over size, far."""
+    from gis_service.planning.gap import GapSettings, compute_gap
+
+    settings = GapSettings(
+        grade,
+        year,
+        mode,
+        norm_m,
+        class_size,
+        per_ward,
+        assume_classes=assume_classes,
+        district_codes=district,
+    )
+    conn = _open()
+    try:
+        result = compute_gap(conn, _routing(), settings)
+    finally:
+        conn.close()
+    typer.echo(result.statement["method"])
+    for key, value in result.metrics.items():
+        typer.echo(f"  {key}: {value:,}")
+    typer.echo(f"wards with the most children over the legal class size (top {top}):")
+    typer.echo(
+        f"  {'district / ward':<40}{'children':>9}{'classes':>8}{'in ward':>8}"
+        f"{'over size':>10}{'short':>6}{'beyond norm':>12}{'mean m':>8}"
+    )
+    ranked = sorted(
+        result.wards, key=lambda w: (-w["children_over_size"], -w["children_beyond_norm"])
+    )
+    for w in ranked[:top]:
+        label = f"{w['district_name']} / {w['ward_name']}"[:39]
+        typer.echo(
+            f"  {label:<40}{w['children']:>9,}{w['classes_needed']:>8}{w['classes_in_ward']:>8}"
+            f"{w['children_over_size']:>10,}{w['classes_short']:>6}"
+            f"{w['children_beyond_norm']:>12,}{w['mean_m'] or 0:>8,.0f}"
+        )
+    typer.echo(f"schools most short of classes (top {top}):")
+    for s in sorted(result.schools, key=lambda s: -s["classes_short"])[:top]:
+        assumed = " (classes assumed)" if s["classes_assumed"] else ""
+        typer.echo(
+            f"  {s['name'][:50]:<51}{s['classes']:>4} classes, {s['children']:>6,} children, "
+            f"{s['classes_short']:>3} short, {s['classes_over_size']:>3} over size{assumed}"
+        )
+    if json_out:
+        payload = {
+            "statement": result.statement,
+            "metrics": result.metrics,
+            "wards": result.wards,
+            "schools": result.schools,
+        }
+        json_out.write_text(json.dumps(payload, ensure_ascii=False, indent=1))
+        typer.echo(f"wrote {json_out}")
+
+
+def site_command(
+    grade: Annotated[int, typer.Option(help="1 or 6")],
+    year: Annotated[int, typer.Option(help="school year (first calendar year)")],
+    k: Annotated[int, typer.Option(help="how many sites to choose")] = 1,
+    candidates: Annotated[str, typer.Option(help="wards, grid, file or schools")] = "wards",
+    parcels: Annotated[Path | None, typer.Option(help="CSV (lon,lat,name) or GeoJSON")] = None,
+    spacing_m: Annotated[float, typer.Option(help="grid spacing")] = 1500.0,
+    classes: Annotated[int, typer.Option(help="classes of the grade per site (or added)")] = 5,
+    minutes: Annotated[float, typer.Option(help="travel-time threshold")] = 15.0,
+    objective: Annotated[str, typer.Option(help="coverage or travel")] = "coverage",
+    district: Annotated[list[str] | None, typer.Option(help="district codes (default all)")] = None,
+    mode: Annotated[str, typer.Option(help="walk, motorbike or car")] = "motorbike",
+    assume_classes: Annotated[
+        int | None, typer.Option(help="classes of the grade at schools with no registry figure")
+    ] = None,
+    per_ward: Annotated[int, typer.Option(help="demand points per ward")] = 3,
+    time_limit: Annotated[float, typer.Option(help="solver seconds")] = 60.0,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the result")] = None,
+) -> None:
+    """Choose k new schools (or schools gaining classes) serving the most children in reach."""
+    from gis_service.planning.gap import GapSettings
+    from gis_service.planning.siting import site_schools
+
+    settings = GapSettings(
+        grade,
+        year,
+        mode,
+        None,
+        None,
+        per_ward,
+        assume_classes=assume_classes,
+        district_codes=district,
+    )
+    conn = _open()
+    try:
+        result = site_schools(
+            conn,
+            _routing(),
+            settings,
+            kind=candidates,
+            k=k,
+            classes=classes,
+            minutes=minutes,
+            objective=objective,
+            spacing_m=spacing_m,
+            parcels=parcels,
+            time_limit_s=time_limit,
+        )
+    finally:
+        conn.close()
+    typer.echo(result["method"])
+    typer.echo(
+        f"children {result['children']:,}; within {minutes:g} min: "
+        f"{result['served_within_before']:,} now, {result['served_within_after']:,} with the "
+        f"sites ({'optimal' if result['optimal'] else 'best found in the time limit'})"
+    )
+    for site in result["sites"]:
+        wards = ", ".join(f"{w['ward_name']} {w['children']}" for w in site["wards"][:5])
+        typer.echo(
+            f"  {site['name']} ({site['lat']:.5f}, {site['lon']:.5f}): serves "
+            f"{site['children_served']:,} children, mean {site['mean_min']} min; {wards}"
+        )
+    left = result["gap_left"]
+    typer.echo(
+        f"children still not served within {minutes:g} min: "
+        f"{sum(w['children_not_served'] for w in left):,}"
+    )
+    for w in left[:10]:
+        typer.echo(f"  {w['ward_name']}: {w['children_not_served']:,}")
+    if json_out:
+        json_out.write_text(json.dumps(result, ensure_ascii=False, indent=1))
+        typer.echo(f"wrote {json_out}")
