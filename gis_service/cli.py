@@ -17,6 +17,7 @@ from gis_service.db.local_server import ensure_database, resolve_database_url
 from gis_service.db.migrate import pending_migrations, require_current_schema, upgrade
 from gis_service.errors import SchoolmapError
 from gis_service.importers.report import ImportReport, print_progress
+from gis_service.planning.cli import forecast_app, gap_command, scenario_app, site_command
 
 app = typer.Typer(
     help="School map and admissions allocation on PostGIS.",
@@ -33,6 +34,10 @@ app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 app.add_typer(network_app, name="network")
 app.add_typer(round_app, name="round")
+app.add_typer(forecast_app, name="forecast")
+app.add_typer(scenario_app, name="scenario")
+app.command("gap")(gap_command)
+app.command("site")(site_command)
 
 
 def database_url(settings: Settings) -> str:

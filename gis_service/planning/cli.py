@@ -13,6 +13,7 @@ from gis_service.db.connection import Connection, transaction
 from gis_service.importers.report import print_progress
 
 if TYPE_CHECKING:
+    from gis_service.planning.gap import NewSite
     from gis_service.routing.service import RoutingService
 
 forecast_app = typer.Typer(
@@ -282,3 +283,115 @@ def site_command(
     if json_out:
         json_out.write_text(json.dumps(result, ensure_ascii=False, indent=1))
         typer.echo(f"wrote {json_out}")
+
+
+def _pairs(items: list[str] | None) -> dict[int, int]:
+    added: dict[int, int] = {}
+    for item in items or []:
+        school, _, count = item.partition("=")
+        try:
+            added[int(school)] = int(count)
+        except ValueError:
+            raise typer.BadParameter(f"{item!r}: write SCHOOL_ID=CLASSES, e.g. 12=2") from None
+    return added
+
+
+def _sites(items: list[str] | None) -> list[NewSite]:
+    from gis_service.planning.gap import NewSite
+
+    sites = []
+    for item in items or []:
+        parts = [p.strip() for p in item.split(",")]
+        try:
+            name, lon, lat, classes = parts[0], float(parts[1]), float(parts[2]), int(parts[3])
+        except (IndexError, ValueError):
+            raise typer.BadParameter(
+                f"{item!r}: write NAME,LON,LAT,CLASSES, e.g. 'Trường mới,106.70,10.78,5'"
+            ) from None
+        sites.append(NewSite(name, lon, lat, classes))
+    return sites
+
+
+@scenario_app.command("save")
+def scenario_save(
+    name: Annotated[str, typer.Option(help="a name planners recognise")],
+    grade: Annotated[int, typer.Option(help="1 or 6")],
+    year: Annotated[int, typer.Option(help="school year (first calendar year)")],
+    add_classes: Annotated[
+        list[str] | None, typer.Option(help="SCHOOL_ID=CLASSES added (repeatable)")
+    ] = None,
+    site: Annotated[
+        list[str] | None, typer.Option(help="NAME,LON,LAT,CLASSES (repeatable)")
+    ] = None,
+    class_size: Annotated[int | None, typer.Option(help="changed class-size limit")] = None,
+    norm_m: Annotated[float | None, typer.Option(help="changed distance norm")] = None,
+    mode: Annotated[str | None, typer.Option(help="walk, motorbike or car")] = None,
+    assume_classes: Annotated[
+        int | None, typer.Option(help="classes at schools with no registry figure")
+    ] = None,
+    district: Annotated[list[str] | None, typer.Option(help="district codes (default all)")] = None,
+) -> None:
+    """Save a scenario: forecast year, added classes, new sites, changed limits."""
+    from gis_service.planning.scenarios import Scenario, save_scenario
+
+    limits = {
+        key: value
+        for key, value in (
+            ("class_size", class_size),
+            ("norm_m", norm_m),
+            ("mode", mode),
+            ("assume_classes", assume_classes),
+        )
+        if value is not None
+    }
+    scenario = Scenario(
+        name, grade, year, district or [], _pairs(add_classes), _sites(site), limits
+    )
+    conn = _open()
+    try:
+        with transaction(conn):
+            scenario_id = save_scenario(conn, scenario, actor="cli")
+    finally:
+        conn.close()
+    typer.echo(f"scenario {scenario_id}: {name}")
+
+
+@scenario_app.command("list")
+def scenario_list() -> None:
+    """Saved scenarios with their last figures."""
+    from gis_service.planning.scenarios import list_scenarios
+
+    conn = _open()
+    try:
+        for s in list_scenarios(conn):
+            metrics = s["metrics"] or {}
+            typer.echo(
+                f"{s['id']:>4}  {s['name']}  grade {s['grade']} {s['school_year']}  "
+                f"+classes {s['added_classes']}  sites {len(s['new_sites'])}  limits "
+                f"{s['limits']}  classes short {metrics.get('classes_short', '-')}"
+            )
+    finally:
+        conn.close()
+
+
+@scenario_app.command("compare")
+def scenario_compare(
+    scenario_ids: Annotated[list[int], typer.Argument(help="scenario ids")],
+) -> None:
+    """Scenarios side by side: classes short, mean / p90 distance, children beyond the norm."""
+    from gis_service.planning.scenarios import compare_scenarios
+
+    conn = _open()
+    try:
+        with transaction(conn):
+            table = compare_scenarios(conn, _routing(), scenario_ids)
+    finally:
+        conn.close()
+    width = 16
+    header = "".join(
+        f"{str(s['id']) + ' ' + s['name']:>{width}.{width - 1}}" for s in table["scenarios"]
+    )
+    typer.echo(f"{'':<52}{header}")
+    for row in table["rows"]:
+        values = "".join(f"{v:>{width},}" for v in row["values"])
+        typer.echo(f"{row['label']:<52}{values}")
