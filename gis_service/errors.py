@@ -42,3 +42,15 @@ class NetworkNotBuiltError(SchoolmapError):
 
 class OutsideNetworkError(InvalidRequestError):
     """A point is too far from every road of the network to be routed."""
+
+
+class NotAuthenticatedError(SchoolmapError):
+    """No valid sign-in: no token, an unknown, expired or revoked one, or a wrong password."""
+
+
+class PermissionDeniedError(SchoolmapError):
+    """The signed-in user's role or area does not allow the request, or the account is off."""
+
+
+class ConflictError(SchoolmapError):
+    """The request contradicts what is stored (a name taken, a key reused, a wrong state)."""

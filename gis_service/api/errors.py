@@ -7,18 +7,24 @@ from fastapi.responses import JSONResponse
 
 from gis_service.errors import (
     ConfigurationError,
+    ConflictError,
     DatabaseSetupError,
     DatabaseUnavailableError,
     ImportFileError,
     InvalidRequestError,
     NetworkNotBuiltError,
+    NotAuthenticatedError,
     NotFoundError,
     OutsideNetworkError,
+    PermissionDeniedError,
     SchoolmapError,
 )
 
 STATUS_BY_ERROR: dict[type[SchoolmapError], int] = {
     NotFoundError: 404,
+    NotAuthenticatedError: 401,
+    PermissionDeniedError: 403,
+    ConflictError: 409,
     NetworkNotBuiltError: 409,
     OutsideNetworkError: 422,
     InvalidRequestError: 400,

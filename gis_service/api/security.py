@@ -1,0 +1,104 @@
+"""Who is calling: bearer-token sign-in and the role (and area) checks every endpoint states."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from gis_service.api.deps import get_connection
+from gis_service.auth.roles import CITY_ADMIN, DISTRICT_OFFICER, ROLE_NAMES_VI, ROLES
+from gis_service.auth.sessions import resolve_token
+from gis_service.auth.users import area_ward_codes
+from gis_service.db.connection import Connection
+from gis_service.errors import NotAuthenticatedError, PermissionDeniedError
+
+# auto_error=False: a missing token is reported through the domain errors, as a 401.
+_bearer = HTTPBearer(auto_error=False, description="token from POST /auth/login")
+
+NO_TOKEN = (
+    "Cần đăng nhập: gửi header 'Authorization: Bearer <token>' lấy từ POST /auth/login / "
+    "sign in first: send 'Authorization: Bearer <token>' from POST /auth/login"
+)
+
+
+@dataclass(frozen=True)
+class CurrentUser:
+    """The signed-in account of a request."""
+
+    id: int
+    username: str
+    role: str
+    area_ward_codes: tuple[str, ...]
+    """Codes of every ward in an officer's area (empty for other roles)."""
+    school_id: int | None
+    session_id: int
+    remote_addr: str | None
+
+    def may_act_on(self, ward_codes: Collection[str]) -> bool:
+        """Whether an area of wards lies inside this account's area (a city admin: always)."""
+        if self.role == CITY_ADMIN:
+            return True
+        if self.role == DISTRICT_OFFICER:
+            return set(ward_codes) <= set(self.area_ward_codes)
+        return False
+
+
+def client_address(request: Request) -> str | None:
+    """The caller's address as the server sees it, for the audit log."""
+    return request.client.host if request.client else None
+
+
+def bearer_token(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
+    """The bearer token of the request, or a 401 saying how to sign in."""
+    if credentials is None or not credentials.credentials:
+        raise NotAuthenticatedError(NO_TOKEN)
+    return credentials.credentials
+
+
+def current_user(
+    request: Request,
+    conn: Annotated[Connection, Depends(get_connection)],
+    token: Annotated[str, Depends(bearer_token)],
+) -> CurrentUser:
+    """The account behind the request's token (401 without a live session)."""
+    found = resolve_token(conn, token)
+    wards = area_ward_codes(conn, found.user_id) if found.role == DISTRICT_OFFICER else ()
+    return CurrentUser(
+        found.user_id,
+        found.username,
+        found.role,
+        wards,
+        found.school_id,
+        found.session_id,
+        client_address(request),
+    )
+
+
+def require_roles(*roles: str) -> Callable[..., CurrentUser]:
+    """A dependency giving the signed-in user when their role is one of `roles`, else a 403."""
+    unknown = set(roles) - set(ROLES)
+    if unknown or not roles:
+        raise ValueError(f"unknown role(s) {sorted(unknown)}; roles are {ROLES}")
+    allowed = ", ".join(roles)
+    allowed_vi = ", ".join(ROLE_NAMES_VI[r] for r in roles)
+
+    def dependency(user: Annotated[CurrentUser, Depends(current_user)]) -> CurrentUser:
+        if user.role not in roles:
+            raise PermissionDeniedError(
+                f"Chỉ {allowed_vi} được làm việc này / only roles {allowed} may do this; "
+                f"you are signed in as {user.role}"
+            )
+        return user
+
+    return dependency
+
+
+def roles_note(*roles: str) -> str:
+    """The sentence every endpoint's description carries, naming who may call it."""
+    return f"Roles: {', '.join(roles)}."
