@@ -13,6 +13,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 from gis_service import __version__
 from gis_service.api import health, routing, schools, wards
 from gis_service.api.errors import install_error_handlers
+from gis_service.api.planning import router as planning_router
 from gis_service.config import Settings
 from gis_service.db.connection import ConnectionPool, ConnectionSource
 from gis_service.db.local_server import resolve_database_url
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, pool: ConnectionSource | None =
     app.include_router(routing.router)
     app.include_router(schools.router)
     app.include_router(wards.router)
+    app.include_router(planning_router)
 
     @app.get("/", include_in_schema=False, response_model=None)
     def home() -> FileResponse | RedirectResponse:

@@ -108,7 +108,8 @@ def save_scenario(
                 actor,
             ),
         )
-        scenario.id = int(cur.fetchone()[0])
+        (new_id,) = cur.fetchone() or (None,)
+        scenario.id = int(new_id)
     audit.record(
         conn,
         actor=actor,

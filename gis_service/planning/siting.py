@@ -67,7 +67,10 @@ def grid_candidates(conn: Connection, ward_ids: list[int], spacing_m: float) -> 
             "WHERE id = ANY(%s)) b",
             (ward_ids,),
         )
-        x0, y0, x1, y1 = cur.fetchone()
+        extent = cur.fetchone()
+        if extent is None or extent[0] is None:
+            raise InvalidRequestError("the wards have no polygons to lay a grid over")
+        x0, y0, x1, y1 = extent
         xs, ys = np.meshgrid(
             np.arange(x0 + spacing_m / 2, x1, spacing_m),
             np.arange(y0 + spacing_m / 2, y1, spacing_m),
@@ -97,7 +100,9 @@ def file_candidates(path: Path) -> Candidates:
         frame = pd.read_csv(path)
         if not {"lon", "lat"} <= set(frame.columns):
             raise ImportFileError(path, "the CSV needs columns lon and lat (and may have name)")
-        names = [str(n) for n in frame["name"]] if "name" in frame else None
+        names: list[str | None] = (
+            [str(n) for n in frame["name"]] if "name" in frame else [None] * len(frame)
+        )
         lon, lat = frame["lon"].to_numpy(float), frame["lat"].to_numpy(float)
     else:
         try:
@@ -112,7 +117,7 @@ def file_candidates(path: Path) -> Candidates:
         lat = np.array([c[1] for c in coords], float)
     if len(lon) == 0:
         raise ImportFileError(path, "no parcels listed")
-    labels = [n or f"Lô {i + 1}" for i, n in enumerate(names or [None] * len(lon))]
+    labels = [n or f"Lô {i + 1}" for i, n in enumerate(names)]
     return Candidates(labels, lon, lat, [None] * len(lon))
 
 

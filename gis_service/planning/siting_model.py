@@ -65,17 +65,18 @@ def choose_sites(
     model.add(sum(opened) == k)
     by_point: dict[int, list[int]] = {}
     by_facility: dict[int, list[int]] = {}
-    for a, (p, f) in enumerate(zip(points, facilities, strict=True)):
-        by_point.setdefault(int(p), []).append(a)
-        by_facility.setdefault(int(f), []).append(a)
-    for p, arcs in by_point.items():
-        model.add(sum(flows[a] for a in arcs) <= int(demand[p]))
+    for a, (point, facility) in enumerate(zip(points.tolist(), facilities.tolist(), strict=True)):
+        by_point.setdefault(point, []).append(a)
+        by_facility.setdefault(facility, []).append(a)
+    for point, arcs in by_point.items():
+        model.add(sum(flows[a] for a in arcs) <= int(demand[point]))
     n_existing = len(existing_seats)
-    for f, arcs in by_facility.items():
-        if f < n_existing:
-            model.add(sum(flows[a] for a in arcs) <= int(seats[f]))
+    for facility, arcs in by_facility.items():
+        intake = sum(flows[a] for a in arcs)
+        if facility < n_existing:
+            model.add(intake <= int(seats[facility]))
         else:
-            model.add(sum(flows[a] for a in arcs) <= int(seats[f]) * opened[f - n_existing])
+            model.add(intake <= int(seats[facility]) * opened[facility - n_existing])
     worth = int(arc_cost.max(initial=0)) + 1  # one more child placed beats any travel saving
     model.maximize(sum((worth - int(c)) * x for c, x in zip(arc_cost, flows, strict=True)))
     solver = cp_model.CpSolver()
