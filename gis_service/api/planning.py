@@ -37,7 +37,7 @@ planner_user = require_roles(*PLANNERS)
 Planner = Annotated[CurrentUser, Depends(planner_user)]
 Conn = Annotated[Connection, Depends(get_connection)]
 Routing = Annotated[RoutingService, Depends(routing_service)]
-Grade = Annotated[Literal[1, 6], Query(description="1 or 6")]
+Grade = Annotated[int, Query(description="1 or 6")]
 Mode = Literal["walk", "motorbike", "car"]
 PLANNER_PAGE = Path(__file__).resolve().parents[2] / "web" / "planner.html"
 
@@ -84,7 +84,7 @@ def planner_page() -> FileResponse:
 def forecast(
     conn: Conn,
     years: Annotated[str, Query(description="school years (first calendar year): 2026-2030")],
-    grade: Annotated[list[Literal[1, 6]] | None, Query(description="1 and/or 6")] = None,
+    grade: Annotated[list[int] | None, Query(description="1 and/or 6")] = None,
     district: Annotated[list[str] | None, Query(description="district codes")] = None,
     geojson: Annotated[bool, Query(description="wards as GeoJSON features (one year)")] = False,
     simplify: Annotated[float, Query(ge=0, le=500)] = 30.0,
@@ -255,7 +255,9 @@ def create_scenario(body: ScenarioIn, conn: Conn, user: Planner) -> Any:
     )
     with transaction(conn):
         save_scenario(conn, scenario, actor=user.username, remote_addr=user.remote_addr)
-    return json_response(scenario.as_dict())
+    response = json_response(scenario.as_dict())
+    response.status_code = 201
+    return response
 
 
 @router.get("/planning/scenarios", summary="Saved scenarios", description=roles_note(*PLANNERS))
