@@ -70,5 +70,14 @@ install_python_packages() {
     fi
 }
 
+# The browser tests drive Debian's own Chromium; no browser is ever downloaded.
+install_chromium() {
+    if [ ! -x /usr/bin/chromium ]; then
+        say "installing chromium (for the browser tests)"
+        apt_install chromium
+    fi
+}
+
 install_postgis
+install_chromium
 install_python_packages

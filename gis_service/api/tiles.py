@@ -1,0 +1,101 @@
+"""Vector tiles of roads, wards and schools made by PostGIS (ST_AsMVT), for the browser map."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Response
+
+from gis_service.api.deps import get_connection
+from gis_service.db.connection import Connection
+from gis_service.errors import InvalidRequestError
+
+router = APIRouter(tags=["map tiles"])
+
+MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
+MAX_ZOOM = 20
+EXTENT = 4096
+# Road classes drawn from each zoom up: a whole city's alleys would fill a low-zoom tile.
+MAJOR_ROADS = ["motorway", "motorway_link", "trunk", "trunk_link", "primary", "primary_link"]
+MIDDLE_ROADS = [*MAJOR_ROADS, "secondary", "secondary_link", "tertiary", "tertiary_link"]
+ALL_ROADS_FROM_ZOOM = 14
+MIDDLE_ROADS_FROM_ZOOM = 11
+WEB_MERCATOR_WORLD_M = 40_075_016.68
+
+_TILE_SQL = """
+WITH bounds AS (
+    SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS merc,
+           ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => 0.02), 4326) AS lonlat
+),
+roads AS (
+    SELECT ST_AsMVTGeom(ST_Transform(r.geom, 3857), b.merc, %(extent)s, 64, true) AS geom,
+           r.highway, r.name, r.tags ->> 'service' AS service
+    FROM road_ways r, bounds b
+    WHERE r.geom && b.lonlat AND (%(all_roads)s OR r.highway = ANY(%(classes)s))
+),
+wards AS (
+    SELECT ST_AsMVTGeom(
+               ST_SimplifyPreserveTopology(ST_Transform(u.geom, 3857), %(tolerance)s),
+               b.merc, %(extent)s, 64, true) AS geom,
+           u.id, u.code, u.name, d.name AS district_name
+    FROM admin_units u LEFT JOIN admin_units d ON d.id = u.parent_id, bounds b
+    WHERE u.level = 'ward' AND u.geom && b.lonlat
+),
+schools AS (
+    SELECT ST_AsMVTGeom(ST_Transform(s.geom, 3857), b.merc, %(extent)s, 64, true) AS geom,
+           s.id, s.name, array_to_string(s.levels, ',') AS levels,
+           COALESCE(s.levels[1], 'unknown') AS level, s.ownership
+    FROM schools s, bounds b
+    WHERE s.geom && b.lonlat
+)
+SELECT (SELECT COALESCE(ST_AsMVT(roads, 'roads', %(extent)s, 'geom'), '') FROM roads
+        WHERE geom IS NOT NULL)
+    || (SELECT COALESCE(ST_AsMVT(wards, 'wards', %(extent)s, 'geom'), '') FROM wards
+        WHERE geom IS NOT NULL)
+    || (SELECT COALESCE(ST_AsMVT(schools, 'schools', %(extent)s, 'geom'), '') FROM schools
+        WHERE geom IS NOT NULL)
+"""
+
+
+def check_tile(z: int, x: int, y: int) -> None:
+    """Raise InvalidRequestError unless z/x/y names a tile of the Web Mercator grid."""
+    side = 1 << z
+    if not (0 <= x < side and 0 <= y < side):
+        raise InvalidRequestError(
+            f"tile {z}/{x}/{y} does not exist: at zoom {z}, x and y run from 0 to {side - 1}"
+        )
+
+
+@router.get(
+    "/tiles/{z}/{x}/{y}.pbf",
+    summary="A vector tile (layers roads, wards, schools)",
+    description="Mapbox Vector Tile made by PostGIS ST_AsMVT in Web Mercator (EPSG:3857). "
+    f"Alleys and small roads appear from zoom {ALL_ROADS_FROM_ZOOM}. "
+    "Map data © OpenStreetMap contributors.",
+    response_class=Response,
+    responses={200: {"content": {MVT_MEDIA_TYPE: {}}}},
+)
+def vector_tile(
+    conn: Annotated[Connection, Depends(get_connection)],
+    z: Annotated[int, Path(ge=0, le=MAX_ZOOM)],
+    x: Annotated[int, Path(ge=0)],
+    y: Annotated[int, Path(ge=0)],
+) -> Response:
+    check_tile(z, x, y)
+    pixel_m = WEB_MERCATOR_WORLD_M / (1 << z) / 256
+    params = {
+        "z": z,
+        "x": x,
+        "y": y,
+        "extent": EXTENT,
+        "all_roads": z >= ALL_ROADS_FROM_ZOOM,
+        "classes": MIDDLE_ROADS if z >= MIDDLE_ROADS_FROM_ZOOM else MAJOR_ROADS,
+        "tolerance": pixel_m / 2,
+    }
+    with conn.cursor() as cur:
+        cur.execute(_TILE_SQL, params)
+        row = cur.fetchone()
+    body = bytes(row[0]) if row and row[0] is not None else b""
+    return Response(
+        body, media_type=MVT_MEDIA_TYPE, headers={"Cache-Control": "public, max-age=300"}
+    )

@@ -1,0 +1,161 @@
+"""The public map in a real headless Chromium (Debian's), against a served demo city."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTEFACTS = ROOT / "test-artifacts" / "web"
+# Software WebGL: headless Chromium on a server has no GPU.
+CHROMIUM_ARGS = ["--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--no-sandbox"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(demo_db_url: str, demo_home: Path) -> Iterator[str]:
+    """`schoolmap serve` on a free port over the demo database; its base URL."""
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": demo_db_url, "SCHOOLMAP_HOME": str(demo_home)}
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "schoolmap"), "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            if process.poll() is not None:
+                output = process.stdout.read().decode() if process.stdout else ""
+                raise RuntimeError(f"the server stopped: {output}")
+            try:
+                with urllib.request.urlopen(base + "/health", timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM.is_file(), "install Debian's chromium: scripts/setup.sh"
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+def open_map(browser: object, server: str, width: int = 1280, height: int = 800) -> object:
+    page = browser.new_page(viewport={"width": width, "height": height})  # type: ignore[attr-defined]
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on(
+        "request",
+        lambda request: errors.append(f"off-site request {request.url}")
+        if not request.url.startswith((server, "data:", "blob:"))
+        else None,
+    )
+    page.goto(server + "/")
+    page.wait_for_selector("body[data-ready=yes]", timeout=30_000)
+    page.errors = errors
+    return page
+
+
+def test_map_loads_and_shows_every_school(browser: object, server: str) -> None:
+    page = open_map(browser, server)
+    shown = page.text_content("#count")
+    with urllib.request.urlopen(server + "/schools?limit=1") as response:
+        import json
+
+        total = json.load(response)["numberMatched"]
+    assert shown is not None and f"{total} / {total}" in shown
+    # Zoomed out to the whole city, schools are clustered, and counts add up.
+    page.wait_for_selector("[data-testid=cluster]", timeout=20_000)
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(ARTEFACTS / "map.png"))
+    assert "© OpenStreetMap contributors" in page.text_content(".maplibregl-ctrl-attrib")
+    # The vector tiles came from our own server and drew roads.
+    rendered = page.evaluate("map.queryRenderedFeatures({layers: ['roads-major']}).length")
+    assert rendered > 0
+    assert page.errors == []
+
+
+def test_search_finds_a_school_without_diacritics(browser: object, server: str) -> None:
+    page = open_map(browser, server)
+    page.fill("#search", "tieu hoc le van tho")
+    page.wait_for_selector("[data-testid=search-result]")
+    results = page.locator("[data-testid=search-result]")
+    assert results.count() == 1
+    assert "Trường Tiểu học Lê Văn Thọ" in results.first.text_content()
+    results.first.click()
+    page.wait_for_selector("[data-testid=card-name]")
+    assert page.text_content("[data-testid=card-name]") == "Trường Tiểu học Lê Văn Thọ"
+    # The card shows the entry grade's classes and seats.
+    assert page.locator(".card tr.entry").count() == 1
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(ARTEFACTS / "search.png"))
+    assert page.errors == []
+
+
+def test_from_my_home_lists_schools_by_road_and_draws_the_route(
+    browser: object, server: str
+) -> None:
+    page = open_map(browser, server)
+    page.fill("#home-address", "24 Le Loi")
+    page.click("#home-form button")
+    page.wait_for_selector("[data-testid=near-row]", timeout=30_000)
+    rows = page.locator("[data-testid=near-row]")
+    assert rows.count() >= 3
+    road = [
+        float(rows.nth(i).locator("td").nth(1).text_content().split()[0])
+        for i in range(rows.count())
+    ]
+    straight = [
+        float(rows.nth(i).locator("td").nth(2).text_content().split()[0])
+        for i in range(rows.count())
+    ]
+    assert road == sorted(road)
+    assert all(r + 0.01 >= s for r, s in zip(road, straight, strict=True))
+    page.wait_for_function("state.route !== null", timeout=20_000)
+    length = page.evaluate("state.route.properties.length_m")
+    assert abs(length / 1000 - road[0]) < 0.02
+    page.click("#reach-btn")
+    page.wait_for_function("state.reach !== null", timeout=20_000)
+    assert page.evaluate("state.reach.properties.area_km2") > 0
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(ARTEFACTS / "home.png"))
+    assert page.errors == []
+
+
+def test_phone_screen_and_english(browser: object, server: str) -> None:
+    page = open_map(browser, server, width=390, height=844)
+    page.click("#lang")
+    assert page.text_content("h1") == "School map"
+    page.mouse.click(195, 300)  # drop a pin on the map
+    page.wait_for_selector("[data-testid=near-row]", timeout=30_000)
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(ARTEFACTS / "phone.png"), full_page=True)
+    page.evaluate("localStorage.clear()")
+    assert page.errors == []

@@ -1,0 +1,484 @@
+// The public school map: every school, filters and search, and "from my home" by road.
+// Map data comes only from this server (GeoJSON and PostGIS vector tiles).
+"use strict";
+
+const LEVEL_COLOURS = {
+  mam_non: "#e377c2", tieu_hoc: "#2ca02c", thcs: "#1f77b4", thpt: "#d62728",
+  lien_cap: "#9467bd", unknown: "#8c8c8c",
+};
+const ENTRY_GRADE = {tieu_hoc: 1, thcs: 6, thpt: 10};
+const OSM_CREDIT = "© OpenStreetMap contributors";
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  schools: [],      // every school feature, with folded search text
+  shown: [],
+  home: null,       // {lon, lat}
+  near: [],
+  chosen: null,
+  route: null,      // the drawn route (GeoJSON Feature)
+  reach: null,      // the drawn reachable area
+  homeMarker: null,
+  clusterMarkers: new Map(),
+};
+
+// Diacritics-blind text: "Trường Tiểu học Lê Văn Thọ" -> "truong tieu hoc le van tho".
+function fold(text) {
+  return (text || "").replace(/[đĐÐð]/g, "d").normalize("NFD").replace(/[\u0300-\u036f]/g, "")
+    .toLowerCase().replace(/[^0-9a-z]+/g, " ").trim();
+}
+
+function levelKey(levels) {
+  if (!levels || levels.length === 0) return "unknown";
+  return levels.length > 1 ? "lien_cap" : levels[0];
+}
+
+function levelText(levels) {
+  if (!levels || levels.length === 0) return t("unknown_level");
+  return levels.map((l) => t(l)).join(" + ");
+}
+
+function escapeHtml(text) {
+  return String(text ?? "").replace(/[&<>"']/g, (c) => ({
+    "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
+}
+
+async function getJson(url) {
+  const response = await fetch(url);
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(body.detail || `${response.status} ${url}`);
+  return body;
+}
+
+const km = (m) => (m / 1000).toFixed(m < 10000 ? 2 : 1);
+
+// ------------------------------------------------------------------ map
+
+const map = new maplibregl.Map({
+  container: "map",
+  center: [106.70, 10.78],
+  zoom: 12,
+  attributionControl: false,
+  style: {
+    version: 8,
+    sources: {
+      city: {
+        type: "vector",
+        tiles: [`${location.origin}/tiles/{z}/{x}/{y}.pbf`],
+        minzoom: 8, maxzoom: 16,
+        attribution: OSM_CREDIT,
+      },
+    },
+    layers: [
+      {id: "background", type: "background", paint: {"background-color": "#f4f1ea"}},
+      {id: "wards-fill", type: "fill", source: "city", "source-layer": "wards",
+       paint: {"fill-color": "#e9efe4", "fill-opacity": 0.6}},
+      {id: "roads-minor", type: "line", source: "city", "source-layer": "roads",
+       filter: ["!", ["in", ["get", "highway"],
+                      ["literal", ["motorway", "trunk", "primary", "secondary", "tertiary"]]]],
+       paint: {"line-color": "#ffffff", "line-width": ["interpolate", ["linear"], ["zoom"],
+                                                       13, 0.5, 17, 4]}},
+      {id: "roads-major", type: "line", source: "city", "source-layer": "roads",
+       filter: ["in", ["get", "highway"],
+                ["literal", ["motorway", "trunk", "primary", "secondary", "tertiary"]]],
+       paint: {"line-color": ["match", ["get", "highway"], ["motorway", "trunk"], "#f3b36b",
+                              "primary", "#f6cf8a", "#fdfdfd"],
+               "line-width": ["interpolate", ["linear"], ["zoom"], 10, 1, 17, 8]}},
+      {id: "wards-line", type: "line", source: "city", "source-layer": "wards",
+       paint: {"line-color": "#8aa07a", "line-width": 1, "line-dasharray": [3, 2]}},
+    ],
+  },
+});
+map.addControl(new maplibregl.NavigationControl({showCompass: false}), "top-right");
+map.addControl(new maplibregl.AttributionControl({compact: false, customAttribution: OSM_CREDIT}));
+map.addControl(new maplibregl.ScaleControl({unit: "metric"}), "bottom-right");
+
+function emptyCollection() { return {type: "FeatureCollection", features: []}; }
+
+function addOverlayLayers() {
+  map.addSource("reach", {type: "geojson", data: emptyCollection()});
+  map.addLayer({id: "reach-fill", type: "fill", source: "reach",
+                paint: {"fill-color": "#1f77b4", "fill-opacity": 0.15}});
+  map.addLayer({id: "reach-line", type: "line", source: "reach",
+                paint: {"line-color": "#1f77b4", "line-width": 1.5}});
+  map.addSource("straight", {type: "geojson", data: emptyCollection()});
+  map.addLayer({id: "straight", type: "line", source: "straight",
+                paint: {"line-color": "#555", "line-width": 2, "line-dasharray": [2, 2]}});
+  map.addSource("route", {type: "geojson", data: emptyCollection()});
+  map.addLayer({id: "route", type: "line", source: "route",
+                layout: {"line-cap": "round", "line-join": "round"},
+                paint: {"line-color": "#d7191c", "line-width": 5, "line-opacity": 0.85}});
+  map.addSource("schools", {type: "geojson", data: emptyCollection(), cluster: true,
+                            clusterRadius: 45, clusterMaxZoom: 13});
+  map.addLayer({id: "clusters", type: "circle", source: "schools", filter: ["has", "point_count"],
+                paint: {"circle-radius": 0, "circle-opacity": 0}});
+  map.addLayer({id: "schools", type: "circle", source: "schools",
+                filter: ["!", ["has", "point_count"]],
+                paint: {"circle-color": ["get", "colour"], "circle-stroke-color": "#fff",
+                        "circle-stroke-width": 1.5,
+                        "circle-radius": ["interpolate", ["linear"], ["zoom"], 11, 4, 16, 8]}});
+}
+
+// Cluster counts as HTML markers: the map has no font server, so no text layers.
+function updateClusterMarkers() {
+  const seen = new Set();
+  for (const feature of map.querySourceFeatures("schools", {filter: ["has", "point_count"]})) {
+    const id = feature.properties.cluster_id;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    let marker = state.clusterMarkers.get(id);
+    if (!marker) {
+      const el = document.createElement("div");
+      const count = feature.properties.point_count;
+      const size = Math.round(24 + Math.min(26, Math.sqrt(count) * 3));
+      el.className = "cluster";
+      el.style.width = el.style.height = `${size}px`;
+      el.textContent = count;
+      el.dataset.testid = "cluster";
+      el.addEventListener("click", (event) => {
+        event.stopPropagation();
+        map.getSource("schools").getClusterExpansionZoom(id).then((zoom) => {
+          map.easeTo({center: feature.geometry.coordinates, zoom});
+        });
+      });
+      marker = new maplibregl.Marker({element: el}).setLngLat(feature.geometry.coordinates);
+      state.clusterMarkers.set(id, marker);
+    }
+    marker.addTo(map);
+  }
+  for (const [id, marker] of state.clusterMarkers) {
+    if (!seen.has(id)) { marker.remove(); state.clusterMarkers.delete(id); }
+  }
+}
+
+function setOsmBase(on) {
+  // The OSM raster is optional and needs the internet; the map works without it.
+  if (on && !map.getSource("osm")) {
+    map.addSource("osm", {type: "raster", tileSize: 256, attribution: OSM_CREDIT,
+                          tiles: ["https://tile.openstreetmap.org/{z}/{x}/{y}.png"]});
+    map.addLayer({id: "osm", type: "raster", source: "osm"}, "wards-fill");
+  } else if (!on && map.getSource("osm")) {
+    map.removeLayer("osm");
+    map.removeSource("osm");
+  }
+}
+
+// ------------------------------------------------------------------ schools and filters
+
+function fillSelect(select, options) {
+  const current = select.value;
+  select.innerHTML = options.map(([value, label]) =>
+    `<option value="${escapeHtml(value)}">${escapeHtml(label)}</option>`).join("");
+  if (options.some(([value]) => value === current)) select.value = current;
+}
+
+function fillFilters() {
+  fillSelect($("f-level"), [["", t("all_levels")],
+    ...["mam_non", "tieu_hoc", "thcs", "thpt"].map((l) => [l, t(l)]), ["unknown", t("unknown_level")]]);
+  fillSelect($("f-ownership"), [["", t("all_ownership")], ["public", t("public")],
+    ["private", t("private")], ["unknown", t("unknown")]]);
+  const districts = new Map();
+  const wards = new Map();
+  for (const f of state.schools) {
+    const p = f.properties;
+    if (p.district_code) districts.set(p.district_code, p.district_name);
+    if (p.ward_code && (!$("f-district").value || p.district_code === $("f-district").value)) {
+      wards.set(p.ward_code, p.ward_name);
+    }
+  }
+  const byName = (a, b) => a[1].localeCompare(b[1], "vi", {numeric: true});
+  fillSelect($("f-district"), [["", t("all_districts")], ...[...districts].sort(byName)]);
+  fillSelect($("f-ward"), [["", t("all_wards")], ...[...wards].sort(byName)]);
+  fillSelect($("near-level"), ["tieu_hoc", "thcs", "thpt", "mam_non"].map((l) => [l, t(l)]));
+  fillSelect($("reach-mode"), ["motorbike", "walk"].map((m) => [m, t(m)]));
+  $("legend").innerHTML = Object.entries(LEVEL_COLOURS).map(([key, colour]) =>
+    `<span class="dot" style="background:${colour}"></span>` +
+    escapeHtml(key === "unknown" ? t("unknown_level") : t(key))).join("");
+}
+
+function matchesFilters(p) {
+  const level = $("f-level").value;
+  if (level === "unknown" && p.levels.length) return false;
+  if (level && level !== "unknown" && !p.levels.includes(level)) return false;
+  if ($("f-ownership").value && p.ownership !== $("f-ownership").value) return false;
+  if ($("f-district").value && p.district_code !== $("f-district").value) return false;
+  if ($("f-ward").value && p.ward_code !== $("f-ward").value) return false;
+  return true;
+}
+
+function applyFilters() {
+  state.shown = state.schools.filter((f) => matchesFilters(f.properties));
+  const source = map.getSource("schools");
+  if (source) source.setData({type: "FeatureCollection", features: state.shown});
+  $("count").textContent = t("shown", state.shown.length, state.schools.length);
+}
+
+async function loadSchools() {
+  const data = await getJson("/schools?limit=5000");
+  state.schools = data.features.filter((f) => f.geometry);
+  for (const f of state.schools) {
+    const p = f.properties;
+    p.colour = LEVEL_COLOURS[levelKey(p.levels)];
+    f.search = fold([p.name, p.address, p.ward_name, p.district_name].join(" "));
+  }
+  fillFilters();
+  applyFilters();
+  if (state.schools.length) {
+    const bounds = new maplibregl.LngLatBounds();
+    state.schools.forEach((f) => bounds.extend(f.geometry.coordinates));
+    map.fitBounds(bounds, {padding: 30, duration: 0});
+  }
+}
+
+// ------------------------------------------------------------------ search
+
+let searchTimer = null;
+function onSearchInput() {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(runSearch, 150);
+}
+
+function runSearch() {
+  const words = fold($("search").value).split(" ").filter(Boolean);
+  const list = $("search-results");
+  if (!words.length) { list.hidden = true; list.innerHTML = ""; return; }
+  const found = state.schools.filter((f) => words.every((w) => f.search.includes(w))).slice(0, 12);
+  list.hidden = false;
+  list.innerHTML = found.length ? found.map((f) =>
+    `<li tabindex="0" data-id="${f.properties.id}" data-testid="search-result">` +
+    `${escapeHtml(f.properties.name)}<span class="sub">${escapeHtml(levelText(f.properties.levels))}` +
+    ` · ${escapeHtml(f.properties.address || f.properties.ward_name || "")}</span></li>`).join("")
+    : `<li class="muted">${t("no_match")}</li>`;
+}
+
+function onSearchPick(event) {
+  const item = event.target.closest("li[data-id]");
+  if (!item) return;
+  const feature = state.schools.find((f) => f.properties.id === Number(item.dataset.id));
+  if (!feature) return;
+  $("search-results").hidden = true;
+  map.flyTo({center: feature.geometry.coordinates, zoom: Math.max(map.getZoom(), 15)});
+  showCard(feature.properties.id);
+}
+
+// ------------------------------------------------------------------ school card
+
+async function showCard(id) {
+  const card = $("card");
+  card.hidden = false;
+  card.innerHTML = `<p class="muted">${t("looking")}</p>`;
+  let school;
+  try {
+    school = await getJson(`/schools/${id}`);
+  } catch (error) {
+    card.innerHTML = `<p>${t("error")}: ${escapeHtml(error.message)}</p>`;
+    return;
+  }
+  const p = school.properties;
+  const entries = new Set(p.levels.map((l) => ENTRY_GRADE[l]).filter(Boolean));
+  const grades = p.grades.length ? `<table><thead><tr><th>${t("grade")}</th>` +
+    `<th class="num">${t("classes")}</th><th class="num">${t("class_size")}</th>` +
+    `<th class="num">${t("seats")}</th></tr></thead><tbody>` +
+    p.grades.map((g) => `<tr class="${entries.has(g.grade) ? "entry" : ""}"><td>${g.grade}` +
+      `${entries.has(g.grade) ? ` (${t("entry_grade")})` : ""}</td><td class="num">${g.classes}</td>` +
+      `<td class="num">${g.class_size}</td><td class="num">${g.seats}</td></tr>`).join("") +
+    "</tbody></table>" : `<p class="muted">${t("no_grades")}</p>`;
+  const row = (label, value) => value ? `<dt>${label}</dt><dd>${value}</dd>` : "";
+  const near = state.near.find((n) => n.id === id);
+  card.innerHTML = `<h3 data-testid="card-name">${escapeHtml(p.name)}</h3><dl>` +
+    row(t("level"), escapeHtml(levelText(p.levels))) +
+    row(t("ownership"), escapeHtml(t(p.ownership))) +
+    row(t("address"), escapeHtml(p.address)) +
+    row(t("ward"), escapeHtml(p.ward_name)) +
+    row(t("district"), escapeHtml(p.district_name)) +
+    row(t("phone"), p.phone ? `<a href="tel:${escapeHtml(p.phone)}">${escapeHtml(p.phone)}</a>` : "") +
+    row(t("website"), p.website ? `<a href="${escapeHtml(p.website)}" rel="noopener">` +
+      `${escapeHtml(p.website)}</a>` : "") +
+    (near ? row(t("road_km"), `${km(near.motorbike.distance_m)} km · ${near.motorbike.time_min.toFixed(0)} ` +
+      `${t("minutes")} (${t("straight_km")} ${km(near.motorbike.straight_m)} km)`) : "") +
+    `</dl>${grades}`;
+}
+
+// ------------------------------------------------------------------ from my home
+
+function setHome(lon, lat, label) {
+  state.home = {lon, lat};
+  if (!state.homeMarker) {
+    state.homeMarker = new maplibregl.Marker({color: "#d7191c", draggable: true});
+    state.homeMarker.on("dragend", () => {
+      const at = state.homeMarker.getLngLat();
+      setHome(at.lng, at.lat, t("home_pin"));
+    });
+  }
+  state.homeMarker.setLngLat([lon, lat]).addTo(map);
+  state.homeMarker.getElement().dataset.testid = "home-marker";
+  if (label) state.homeMarker.setPopup(new maplibregl.Popup({offset: 25}).setText(label));
+  map.getSource("route").setData(emptyCollection());
+  map.getSource("straight").setData(emptyCollection());
+  map.getSource("reach").setData(emptyCollection());
+  loadNear();
+}
+
+function showStatus(html, exact) {
+  const box = $("home-status");
+  box.hidden = !html;
+  box.className = exact ? "note exact" : "note";
+  box.innerHTML = html || "";
+}
+
+async function findAddress(event) {
+  event.preventDefault();
+  const q = $("home-address").value.trim();
+  if (!q) return;
+  const list = $("home-candidates");
+  list.innerHTML = `<li class="muted">${t("looking")}</li>`;
+  try {
+    const result = await getJson(`/geocode?q=${encodeURIComponent(q)}&limit=5`);
+    state.candidates = result.candidates;
+    if (!result.candidates.length) {
+      list.innerHTML = `<li class="muted">${t("no_match")}</li>`;
+      return;
+    }
+    list.innerHTML = result.candidates.map((c, i) =>
+      `<li tabindex="0" data-index="${i}" data-testid="address-candidate">${escapeHtml(c.label)}` +
+      `<span class="sub">${escapeHtml([c.ward_name, c.district_name].filter(Boolean).join(", "))}` +
+      ` · ${escapeHtml(t("precision")[c.precision])}, ${t("uncertainty", c.uncertainty_m)}</span></li>`
+    ).join("");
+    pickCandidate(0);
+  } catch (error) {
+    list.innerHTML = `<li>${t("error")}: ${escapeHtml(error.message)}</li>`;
+  }
+}
+
+function pickCandidate(index) {
+  const c = state.candidates[index];
+  if (!c) return;
+  showStatus(`<b>${escapeHtml(t("precision")[c.precision])}</b> (${t("uncertainty", c.uncertainty_m)}): ` +
+    escapeHtml(LANG === "vi" ? c.note_vi : c.note_en), c.precision === "house");
+  map.flyTo({center: [c.lon, c.lat], zoom: c.precision === "house" ? 16 : 15});
+  setHome(c.lon, c.lat, c.label);
+}
+
+async function loadNear() {
+  if (!state.home) return;
+  const {lon, lat} = state.home;
+  const level = $("near-level").value || "tieu_hoc";
+  const table = $("near");
+  const body = table.querySelector("tbody");
+  table.hidden = false;
+  body.innerHTML = `<tr><td colspan="5" class="muted">${t("looking")}</td></tr>`;
+  try {
+    const query = `lat=${lat}&lon=${lon}&level=${level}&limit=10`;
+    const [bike, walk] = await Promise.all([
+      getJson(`/schools/near?${query}&mode=motorbike`), getJson(`/schools/near?${query}&mode=walk`)]);
+    const walking = new Map(walk.features.map((f) => [f.properties.id, f.properties]));
+    state.near = bike.features.map((f) => ({
+      id: f.properties.id, name: f.properties.name, coordinates: f.geometry.coordinates,
+      motorbike: f.properties, walk: walking.get(f.properties.id)}));
+    body.innerHTML = state.near.length ? state.near.map((n) =>
+      `<tr data-id="${n.id}" data-testid="near-row"><td>${escapeHtml(n.name)}</td>` +
+      `<td class="num">${km(n.motorbike.distance_m)} km</td>` +
+      `<td class="num">${km(n.motorbike.straight_m)} km</td>` +
+      `<td class="num">${n.motorbike.time_min.toFixed(0)} ${t("minutes")}</td>` +
+      `<td class="num">${n.walk ? `${n.walk.time_min.toFixed(0)} ${t("minutes")}` : "—"}</td></tr>`
+    ).join("") + `<tr><td colspan="5" class="muted small">${t("near_note")}</td></tr>`
+      : `<tr><td colspan="5">${t("no_match")}</td></tr>`;
+    if (state.near.length) chooseSchool(state.near[0].id);
+  } catch (error) {
+    body.innerHTML = `<tr><td colspan="5">${t("error")}: ${escapeHtml(error.message)}</td></tr>`;
+  }
+}
+
+async function chooseSchool(id) {
+  const chosen = state.near.find((n) => n.id === id);
+  if (!chosen || !state.home) return;
+  state.chosen = id;
+  document.querySelectorAll("#near tbody tr").forEach((tr) =>
+    tr.classList.toggle("chosen", Number(tr.dataset.id) === id));
+  const {lon, lat} = state.home;
+  map.getSource("straight").setData({type: "Feature", properties: {},
+    geometry: {type: "LineString", coordinates: [[lon, lat], chosen.coordinates]}});
+  showCard(id);
+  try {
+    const route = await getJson(`/route?from=${lat},${lon}&to_school=${id}&mode=motorbike`);
+    state.route = route;
+    map.getSource("route").setData(route);
+    const bounds = new maplibregl.LngLatBounds();
+    route.geometry.coordinates.forEach((c) => bounds.extend(c));
+    bounds.extend([lon, lat]);
+    map.fitBounds(bounds, {padding: 60, maxZoom: 16});
+    showStatus(escapeHtml(t("route_to", chosen.name, km(route.properties.length_m),
+      route.properties.time_min.toFixed(0))), true);
+  } catch (error) {
+    showStatus(`${t("error")}: ${escapeHtml(error.message)}`);
+  }
+}
+
+async function showReach() {
+  if (!state.home) { showStatus(t("pin_hint")); return; }
+  const minutes = $("reach-minutes").value;
+  const mode = $("reach-mode").value || "motorbike";
+  const {lon, lat} = state.home;
+  try {
+    const area = await getJson(`/reach?lat=${lat}&lon=${lon}&mode=${mode}&minutes=${minutes}`);
+    state.reach = area;
+    map.getSource("reach").setData(area);
+    showStatus(escapeHtml(t("reach_area", minutes, area.properties.area_km2.toFixed(2))), true);
+  } catch (error) {
+    showStatus(`${t("error")}: ${escapeHtml(error.message)}`);
+  }
+}
+
+// ------------------------------------------------------------------ wiring
+
+function wire() {
+  $("lang").addEventListener("click", switchLanguage);
+  $("search").addEventListener("input", onSearchInput);
+  $("search-results").addEventListener("click", onSearchPick);
+  $("search-results").addEventListener("keydown", (e) => { if (e.key === "Enter") onSearchPick(e); });
+  $("f-district").addEventListener("change", () => { $("f-ward").value = ""; fillFilters(); applyFilters(); });
+  for (const id of ["f-level", "f-ownership", "f-ward"]) $(id).addEventListener("change", applyFilters);
+  $("home-form").addEventListener("submit", findAddress);
+  $("home-candidates").addEventListener("click", (e) => {
+    const item = e.target.closest("li[data-index]");
+    if (item) pickCandidate(Number(item.dataset.index));
+  });
+  $("near").addEventListener("click", (e) => {
+    const row = e.target.closest("tr[data-id]");
+    if (row) chooseSchool(Number(row.dataset.id));
+  });
+  $("near-level").addEventListener("change", loadNear);
+  $("reach-btn").addEventListener("click", showReach);
+  $("osm-base").addEventListener("change", (e) => setOsmBase(e.target.checked));
+  document.addEventListener("languagechange", () => {
+    fillFilters(); applyFilters(); runSearch();
+    if (state.home) loadNear();
+  });
+  map.on("click", "schools", (e) => {
+    e.preventDefault();
+    const p = e.features[0].properties;
+    new maplibregl.Popup().setLngLat(e.lngLat).setText(p.name).addTo(map);
+    showCard(p.id);
+  });
+  map.on("click", (e) => {
+    if (e.defaultPrevented) return;
+    showStatus("");
+    $("home-candidates").innerHTML = "";
+    setHome(e.lngLat.lng, e.lngLat.lat, t("home_pin"));
+  });
+  map.on("mouseenter", "schools", () => { map.getCanvas().style.cursor = "pointer"; });
+  map.on("mouseleave", "schools", () => { map.getCanvas().style.cursor = ""; });
+  map.on("render", () => { if (map.getSource("schools")) updateClusterMarkers(); });
+}
+
+applyStaticText();
+wire();
+map.on("load", async () => {
+  addOverlayLayers();
+  try {
+    await loadSchools();
+  } catch (error) {
+    $("count").textContent = `${t("error")}: ${error.message}`;
+  }
+  document.body.dataset.ready = "yes";
+});

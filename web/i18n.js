@@ -1,0 +1,84 @@
+// Interface text, Vietnamese first; English beside it. t(key) reads the chosen language.
+"use strict";
+const TEXT = {
+  vi: {
+    title: "Bản đồ trường học", view_map: "Bản đồ trường",
+    search_ph: "Tìm trường, địa chỉ, phường (không dấu cũng được)",
+    home_title: "Từ nhà tôi", home_ph: "Số nhà, đường, phường, quận", find: "Tìm",
+    pin_hint: "Hoặc bấm vào bản đồ để đặt ghim tại nhà (kéo ghim để sửa).",
+    level_for: "Cấp", reach_in: "Đi được trong", show_reach: "Xem vùng",
+    school: "Trường", road_km: "Đường đi", straight_km: "Chim bay",
+    motorbike_min: "Xe máy", walk_min: "Đi bộ",
+    osm_base: "Nền OSM (cần mạng)",
+    all_levels: "Mọi cấp", all_ownership: "Công lập và tư thục", all_districts: "Mọi quận/huyện",
+    all_wards: "Mọi phường/xã", public: "Công lập", private: "Tư thục", unknown: "Chưa rõ",
+    mam_non: "Mầm non", tieu_hoc: "Tiểu học", thcs: "THCS", thpt: "THPT",
+    lien_cap: "Liên cấp", unknown_level: "Chưa rõ cấp",
+    shown: (n, all) => `${n} / ${all} trường trên bản đồ`,
+    no_match: "Không tìm thấy", schools_found: "Trường", places_found: "Địa điểm",
+    address: "Địa chỉ", ward: "Phường/xã", district: "Quận/huyện", phone: "Điện thoại",
+    website: "Trang web", ownership: "Loại hình", level: "Cấp học",
+    grade: "Khối", classes: "Số lớp", class_size: "Sĩ số tối đa", seats: "Chỉ tiêu",
+    entry_grade: "lớp đầu cấp", no_grades: "Chưa có số lớp của trường.",
+    looking: "Đang tìm…", home_pin: "Nhà tôi (ghim)", minutes: "phút",
+    near_note: "Khoảng cách đường đi theo xe máy; “chim bay” là đường thẳng.",
+    route_to: (name, km, min) => `Đường đi đến ${name}: ${km} km, ${min} phút`,
+    reach_area: (m, a) => `Vùng đi được trong ${m} phút: ${a} km²`,
+    error: "Lỗi", outside: "Điểm này nằm ngoài mạng lưới đường.",
+    precision: {house: "đúng số nhà", alley: "đầu hẻm", interpolated: "ước lượng theo số nhà",
+                street: "trên đường", ward: "phường/xã", district: "quận/huyện"},
+    uncertainty: (m) => `sai số ~${m} m`,
+    walk: "Đi bộ", motorbike: "Xe máy", car: "Ô tô",
+  },
+  en: {
+    title: "School map", view_map: "School map",
+    search_ph: "Search schools, addresses, wards (diacritics optional)",
+    home_title: "From my home", home_ph: "House number, street, ward, district", find: "Find",
+    pin_hint: "Or click the map to drop a pin at your home (drag it to correct).",
+    level_for: "Level", reach_in: "Reachable in", show_reach: "Show area",
+    school: "School", road_km: "By road", straight_km: "Straight",
+    motorbike_min: "Motorbike", walk_min: "Walking",
+    osm_base: "OSM base map (online)",
+    all_levels: "All levels", all_ownership: "Public and private", all_districts: "All districts",
+    all_wards: "All wards", public: "Public", private: "Private", unknown: "Unknown",
+    mam_non: "Preschool", tieu_hoc: "Primary", thcs: "Lower secondary", thpt: "Upper secondary",
+    lien_cap: "Multi-level", unknown_level: "Level unknown",
+    shown: (n, all) => `${n} of ${all} schools on the map`,
+    no_match: "Nothing found", schools_found: "Schools", places_found: "Places",
+    address: "Address", ward: "Ward", district: "District", phone: "Phone",
+    website: "Website", ownership: "Ownership", level: "Level",
+    grade: "Grade", classes: "Classes", class_size: "Class size", seats: "Seats",
+    entry_grade: "entry grade", no_grades: "No class figures for this school yet.",
+    looking: "Searching…", home_pin: "My home (pin)", minutes: "min",
+    near_note: "Road distance by motorbike; “straight” is the straight line.",
+    route_to: (name, km, min) => `Route to ${name}: ${km} km, ${min} min`,
+    reach_area: (m, a) => `Reachable within ${m} min: ${a} km²`,
+    error: "Error", outside: "This point is outside the road network.",
+    precision: {house: "exact house", alley: "alley mouth", interpolated: "interpolated number",
+                street: "on the street", ward: "ward", district: "district"},
+    uncertainty: (m) => `~${m} m uncertain`,
+    walk: "Walking", motorbike: "Motorbike", car: "Car",
+  },
+};
+let LANG = localStorage.getItem("schoolmap.lang") === "en" ? "en" : "vi";
+
+function t(key, ...args) {
+  const value = TEXT[LANG][key] ?? TEXT.vi[key] ?? key;
+  return typeof value === "function" ? value(...args) : value;
+}
+
+function applyStaticText() {
+  document.documentElement.lang = LANG;
+  document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
+  document.querySelectorAll("[data-i18n-placeholder]").forEach((el) => {
+    el.placeholder = t(el.dataset.i18nPlaceholder);
+  });
+  document.getElementById("lang").textContent = LANG === "vi" ? "EN" : "VI";
+}
+
+function switchLanguage() {
+  LANG = LANG === "vi" ? "en" : "vi";
+  localStorage.setItem("schoolmap.lang", LANG);
+  applyStaticText();
+  document.dispatchEvent(new CustomEvent("languagechange"));
+}
