@@ -13,7 +13,11 @@ from fastapi.responses import FileResponse, RedirectResponse
 from gis_service import __version__
 from gis_service.api import health, routing, schools, wards
 from gis_service.api.errors import install_error_handlers
+from gis_service.api.geocode import router as geocode_router
+from gis_service.api.home_reach import router as home_reach_router
 from gis_service.api.planning import router as planning_router
+from gis_service.api.tiles import router as tiles_router
+from gis_service.api.webapp import router as webapp_router
 from gis_service.config import Settings
 from gis_service.db.connection import ConnectionPool, ConnectionSource
 from gis_service.db.local_server import resolve_database_url
@@ -65,6 +69,10 @@ def create_app(settings: Settings | None = None, pool: ConnectionSource | None =
     app.include_router(routing.router)
     app.include_router(schools.router)
     app.include_router(wards.router)
+    app.include_router(geocode_router)
+    app.include_router(home_reach_router)
+    app.include_router(tiles_router)
+    app.include_router(webapp_router)
     app.include_router(planning_router)
 
     @app.get("/", include_in_schema=False, response_model=None)
