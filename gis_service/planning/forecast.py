@@ -116,6 +116,11 @@ def run_forecast(
     if base < census_year:
         raise InvalidRequestError(f"base year {base} is before the census year {census_year}")
     for year in years:
+        if year < census_year:
+            raise InvalidRequestError(
+                f"năm học {year} trước năm điều tra {census_year} / school year {year} is "
+                f"before the census year {census_year}: forecasts look forward from it"
+            )
         for grade in grades:
             if year - ENTRY_AGE[grade] < census_year - MAX_AGE - 1:
                 raise InvalidRequestError(

@@ -16,6 +16,7 @@ import numpy as np
 # grade 6 those turning 11; legal class sizes: Circular 28/2020 (primary), 32/2020 (THCS).
 ENTRY_AGE = {1: 6, 6: 11}
 LEGAL_CLASS_SIZE = {1: 35, 6: 45}
+SCHOOL_YEAR_START = 0.67  # fraction of the calendar year gone when the school year opens
 
 METHOD_TEXT = (
     "Cohort ageing: census age groups of each district (5-year groups, split evenly into single "
@@ -197,7 +198,9 @@ def cohort_entrants(
     extra_growth: float = 0.0,
 ) -> float:
     """Children of one ward born in `born` who reach school in `entry_year` (expected count)."""
-    age_at_entry = entry_year - born  # on 1 January of the entry year, roughly; survival only
+    # The school year opens in early September; a cohort's births centre on 1 July.
+    entry = entry_year + SCHOOL_YEAR_START
+    age_at_entry = entry - (born + 0.5)
     natural = params.natural_increase_rate
 
     def migration(start: float, end: float) -> float:
@@ -209,7 +212,7 @@ def cohort_entrants(
         age_at_census = census_year - born - 0.5 + params.census_day_fraction
         start = census_year + params.census_day_fraction
         return (
-            at_census * survival(age_at_census, age_at_entry, params) * migration(start, entry_year)
+            at_census * survival(age_at_census, age_at_entry, params) * migration(start, entry)
         )
     if born < census_year:
         raise ValueError(f"children born in {born} are older than the census ages used")
@@ -222,7 +225,7 @@ def cohort_entrants(
         / trend.population(census_year, extra_growth)
     )
     return (
-        births * survival(0.0, age_at_entry - 0.5, params) * migration(mid_birth_year, entry_year)
+        births * survival(0.0, age_at_entry, params) * migration(mid_birth_year, entry)
     )
 
 
