@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from gis_service.auth.cli import user_app
 from gis_service.config import Settings
 from gis_service.db.connection import Connection, connect, mask_password, transaction
 from gis_service.db.local_server import ensure_database, resolve_database_url
@@ -34,6 +35,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 app.add_typer(network_app, name="network")
 app.add_typer(round_app, name="round")
+app.add_typer(user_app, name="user")
 app.add_typer(forecast_app, name="forecast")
 app.add_typer(scenario_app, name="scenario")
 app.command("gap")(gap_command)

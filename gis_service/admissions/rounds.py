@@ -8,13 +8,16 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from psycopg2.extras import Json
-
 from gis_service import audit
-from gis_service.admissions.eligibility import ENTRY_AGE, check_eligibility
+from gis_service.admissions.eligibility import ENTRY_AGE
 from gis_service.admissions.identity import child_id_hash
 from gis_service.db.connection import Connection, savepoint
-from gis_service.errors import ImportFileError, InvalidRequestError, NotFoundError
+from gis_service.errors import (
+    ConflictError,
+    ImportFileError,
+    InvalidRequestError,
+    NotFoundError,
+)
 from gis_service.importers.csvfile import read_csv_rows
 from gis_service.importers.report import ImportReport, ProgressCallback, print_progress
 
@@ -138,6 +141,56 @@ def load_round(conn: Connection, round_id: int) -> Round:
     )
 
 
+def list_rounds(conn: Connection) -> list[Round]:
+    """Every round, newest first."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT id FROM rounds ORDER BY id DESC")
+        ids = [int(row[0]) for row in cur.fetchall()]
+    return [load_round(conn, round_id) for round_id in ids]
+
+
+# Which status a round may move to from which: officers open a draft (or reopen a closed
+# round) for applications, and close an open one before running it.
+TRANSITIONS = {"open": ("draft", "closed"), "closed": ("open",)}
+
+
+def set_round_status(
+    conn: Connection,
+    round_id: int,
+    status: str,
+    *,
+    actor: str = audit.SYSTEM_ACTOR,
+    remote_addr: str | None = None,
+) -> Round:
+    """Open a round for applications or close it, from the states that allow it."""
+    if status not in TRANSITIONS:
+        raise InvalidRequestError(f"a round can be set open or closed, not {status!r}")
+    with conn.cursor() as cur:
+        cur.execute("SELECT status FROM rounds WHERE id = %s FOR UPDATE", (round_id,))
+        row = cur.fetchone()
+        if row is None:
+            raise NotFoundError(f"no round with id {round_id}")
+        if row[0] not in TRANSITIONS[status]:
+            raise ConflictError(
+                f"Đợt {round_id} đang ở trạng thái {row[0]}, không chuyển sang {status} được / "
+                f"round {round_id} is {row[0]}; only a {' or '.join(TRANSITIONS[status])} round "
+                f"can be made {status}"
+            )
+        stamp = "opens_at" if status == "open" else "closes_at"
+        cur.execute(
+            f"UPDATE rounds SET status = %s, {stamp} = now() WHERE id = %s", (status, round_id)
+        )
+    audit.record(
+        conn,
+        actor=actor,
+        action=f"round.{'open' if status == 'open' else 'close'}",
+        target=f"round:{round_id}",
+        detail={"from": row[0]},
+        remote_addr=remote_addr,
+    )
+    return load_round(conn, round_id)
+
+
 def _field(row: dict[str, str], header: set[str], name: str) -> str:
     for column in COLUMNS[name]:
         if column in header:
@@ -173,6 +226,9 @@ def import_applicants(
     import with the line named; applicants who are simply not eligible are kept as rejected
     applications with every reason, so officers and parents can see why.
     """
+    # Imported here: the shared per-child code reads rounds through this module.
+    from gis_service.admissions.applications import ApplicationEntry, save_application
+
     report = ImportReport("applicants", str(path))
     the_round = load_round(conn, round_id)
     header_list, rows = read_csv_rows(path)
@@ -225,58 +281,22 @@ def import_applicants(
                 if code not in school_by_code:
                     raise ImportFileError(path, f"line {line}: no school with code {code}")
                 preferences.append(school_by_code[code])
-            cur.execute(
-                """
-                SELECT w.code FROM admin_units w
-                WHERE w.level = 'ward' AND ST_Covers(w.geom, ST_SetSRID(ST_MakePoint(%s, %s), 4326))
-                ORDER BY w.id LIMIT 1
-                """,
-                (lon, lat),
-            )
-            located = cur.fetchone()
-            ward = located[0] if located else (_field(row, header, "ward") or None)
-            group = _field(row, header, "priority_group") or None
-            verdict = check_eligibility(
-                grade=the_round.grade,
-                admission_year=the_round.admission_year,
+            entry = ApplicationEntry(
+                child_id=child,
                 birth_date=born,
-                ward_code=ward,
-                area_ward_codes=the_round.ward_codes,
-                priority_group=group,
-                residence_required=the_round.round_number == 1,
+                lon=lon,
+                lat=lat,
+                address=_field(row, header, "address") or None,
+                ward_hint=_field(row, header, "ward") or None,
+                priority_group=_field(row, header, "priority_group") or None,
+                preferences=tuple(preferences),
             )
+            verdict = save_application(
+                conn, the_round, entry, key, replace=True, source_line=line
+            ).verdict
             sibling = _field(row, header, "sibling_id")
             if sibling:
                 sibling_pairs.append((hashed, child_id_hash(sibling, key)))
-            cur.execute(
-                """
-                INSERT INTO applicants (child_id_hash, birth_date, home, home_address, ward_id,
-                                        priority_group, sibling_group)
-                VALUES (%s, %s, ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s,
-                        (SELECT id FROM admin_units WHERE level = 'ward' AND code = %s), %s, %s)
-                ON CONFLICT (child_id_hash) DO UPDATE SET birth_date = EXCLUDED.birth_date,
-                    home = EXCLUDED.home, home_address = EXCLUDED.home_address,
-                    ward_id = EXCLUDED.ward_id, priority_group = EXCLUDED.priority_group,
-                    sibling_group = EXCLUDED.sibling_group
-                RETURNING id
-                """,
-                (hashed, born, lon, lat, _field(row, header, "address") or None, ward, group, None),
-            )
-            applicant_id = int(cur.fetchone()[0])  # type: ignore[index]
-            status = "eligible" if verdict.eligible else "rejected"
-            reasons = [{"code": r.code, "vi": r.vi, "en": r.en} for r in verdict.reasons]
-            cur.execute(
-                """
-                INSERT INTO applications (round_id, applicant_id, preferences, status,
-                                          rejection_reasons, source_line)
-                VALUES (%s, %s, %s, %s, %s, %s)
-                ON CONFLICT (round_id, applicant_id) DO UPDATE SET
-                    preferences = EXCLUDED.preferences, status = EXCLUDED.status,
-                    rejection_reasons = EXCLUDED.rejection_reasons,
-                    source_line = EXCLUDED.source_line
-                """,
-                (round_id, applicant_id, preferences, status, Json(reasons), line),
-            )
             eligible += verdict.eligible
             reasons_count.update(r.code for r in verdict.reasons)
         groups = sibling_groups(sibling_pairs)

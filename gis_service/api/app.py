@@ -12,10 +12,13 @@ from fastapi.responses import FileResponse, RedirectResponse
 
 from gis_service import __version__
 from gis_service.api import health, routing, schools, wards
+from gis_service.api.applications import router as applications_router
+from gis_service.api.auth import router as auth_router
 from gis_service.api.errors import install_error_handlers
 from gis_service.api.geocode import router as geocode_router
 from gis_service.api.home_reach import router as home_reach_router
 from gis_service.api.planning import router as planning_router
+from gis_service.api.rounds import router as rounds_router
 from gis_service.api.tiles import router as tiles_router
 from gis_service.api.webapp import router as webapp_router
 from gis_service.config import Settings
@@ -74,6 +77,9 @@ def create_app(settings: Settings | None = None, pool: ConnectionSource | None =
     app.include_router(tiles_router)
     app.include_router(webapp_router)
     app.include_router(planning_router)
+    app.include_router(auth_router)
+    app.include_router(rounds_router)
+    app.include_router(applications_router)
 
     @app.get("/", include_in_schema=False, response_model=None)
     def home() -> FileResponse | RedirectResponse:

@@ -1,0 +1,439 @@
+"""One child's application to a round: checked, stored, and read back with its result.
+
+The CSV import and a parent's online submission both store applications through
+`save_application`, so eligibility and its reasons are decided in one place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from typing import Any
+
+import psycopg2.errors
+from psycopg2.extras import Json
+
+from gis_service import audit
+from gis_service.admissions.eligibility import Eligibility, check_eligibility
+from gis_service.admissions.explain_vi import explain_vi
+from gis_service.admissions.identity import child_id_hash
+from gis_service.admissions.rounds import Round, load_round
+from gis_service.db.connection import Connection, savepoint
+from gis_service.errors import ConflictError, InvalidRequestError, NotFoundError
+
+LEVEL_OF_GRADE = {1: "tieu_hoc", 6: "thcs"}
+
+
+@dataclass(frozen=True)
+class ApplicationEntry:
+    """What is known of one child when applying; preferences are ranked school ids."""
+
+    child_id: str
+    birth_date: date
+    lon: float
+    lat: float
+    address: str | None = None
+    ward_hint: str | None = None
+    """Ward code given with the application, used only when the home lies in no known ward."""
+    priority_group: str | None = None
+    preferences: tuple[int, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class SavedApplication:
+    """An application as stored, with the eligibility verdict."""
+
+    application_id: int
+    applicant_id: int
+    child_hash: str
+    verdict: Eligibility
+
+
+def home_ward(conn: Connection, lon: float, lat: float) -> str | None:
+    """The code of the ward whose polygon covers a home, if any."""
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            SELECT code FROM admin_units
+            WHERE level = 'ward' AND ST_Covers(geom, ST_SetSRID(ST_MakePoint(%s, %s), 4326))
+            ORDER BY id LIMIT 1
+            """,
+            (lon, lat),
+        )
+        row = cur.fetchone()
+    return row[0] if row else None
+
+
+def save_application(
+    conn: Connection,
+    the_round: Round,
+    entry: ApplicationEntry,
+    key: bytes,
+    *,
+    replace: bool,
+    source_line: int | None = None,
+    guardian_id: int | None = None,
+    submitted_by: int | None = None,
+    idempotency_key: str | None = None,
+    request_hash: str | None = None,
+    sibling_group: str | None = None,
+) -> SavedApplication:
+    """Check one child against the round and store the child and the application.
+
+    With `replace`, an application of the same child to the round is overwritten (a corrected
+    file imported again); without it, a second application is refused.
+    """
+    hashed = child_id_hash(entry.child_id, key)
+    ward = home_ward(conn, entry.lon, entry.lat) or entry.ward_hint
+    verdict = check_eligibility(
+        grade=the_round.grade,
+        admission_year=the_round.admission_year,
+        birth_date=entry.birth_date,
+        ward_code=ward,
+        area_ward_codes=the_round.ward_codes,
+        priority_group=entry.priority_group,
+        residence_required=the_round.round_number == 1,
+    )
+    status = "eligible" if verdict.eligible else "rejected"
+    reasons = [{"code": r.code, "vi": r.vi, "en": r.en} for r in verdict.reasons]
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            INSERT INTO applicants (child_id_hash, birth_date, home, home_address, ward_id,
+                                    priority_group, sibling_group, guardian_id)
+            VALUES (%s, %s, ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s,
+                    (SELECT id FROM admin_units WHERE level = 'ward' AND code = %s), %s, %s, %s)
+            ON CONFLICT (child_id_hash) DO UPDATE SET birth_date = EXCLUDED.birth_date,
+                home = EXCLUDED.home, home_address = EXCLUDED.home_address,
+                ward_id = EXCLUDED.ward_id, priority_group = EXCLUDED.priority_group,
+                sibling_group = EXCLUDED.sibling_group,
+                guardian_id = COALESCE(applicants.guardian_id, EXCLUDED.guardian_id)
+            RETURNING id
+            """,
+            (
+                hashed,
+                entry.birth_date,
+                entry.lon,
+                entry.lat,
+                entry.address,
+                ward,
+                entry.priority_group,
+                sibling_group,
+                guardian_id,
+            ),
+        )
+        applicant_id = int(cur.fetchone()[0])  # type: ignore[index]
+        values = (
+            the_round.round_id,
+            applicant_id,
+            list(entry.preferences),
+            status,
+            Json(reasons),
+            source_line,
+            submitted_by,
+            idempotency_key,
+            request_hash,
+        )
+        insert = """
+            INSERT INTO applications (round_id, applicant_id, preferences, status,
+                                      rejection_reasons, source_line, submitted_by,
+                                      idempotency_key, request_hash)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+        """
+        if replace:
+            cur.execute(
+                insert
+                + """
+                ON CONFLICT (round_id, applicant_id) DO UPDATE SET
+                    preferences = EXCLUDED.preferences, status = EXCLUDED.status,
+                    rejection_reasons = EXCLUDED.rejection_reasons,
+                    source_line = EXCLUDED.source_line
+                RETURNING id
+                """,
+                values,
+            )
+            application_id = int(cur.fetchone()[0])  # type: ignore[index]
+        else:
+            try:
+                with savepoint(conn):
+                    cur.execute(insert + " RETURNING id", values)
+                    application_id = int(cur.fetchone()[0])  # type: ignore[index]
+            except psycopg2.errors.UniqueViolation as exc:
+                if exc.diag.constraint_name == "applications_idempotency_key_key":
+                    raise ConflictError(
+                        "Yêu cầu cùng Idempotency-Key đang được xử lý; hãy gửi lại / a request "
+                        "with this Idempotency-Key is being handled; send it again"
+                    ) from None
+                raise ConflictError(
+                    f"Trẻ này đã có hồ sơ trong đợt {the_round.round_id} / this child already "
+                    f"has an application in round {the_round.round_id}"
+                ) from None
+    return SavedApplication(application_id, applicant_id, hashed, verdict)
+
+
+def request_fingerprint(round_id: int, entry: ApplicationEntry, key: bytes, sibling: str) -> str:
+    """A hash of what was asked, to tell a repeated request from a reused key."""
+    data = asdict(entry)
+    data["child_id"] = child_id_hash(entry.child_id, key)
+    data["birth_date"] = entry.birth_date.isoformat()
+    data["preferences"] = list(entry.preferences)
+    data["sibling"] = child_id_hash(sibling, key) if sibling else ""
+    data["round"] = round_id
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def check_preferences(conn: Connection, grade: int, school_ids: tuple[int, ...]) -> None:
+    """Every ranked school exists, is listed once and teaches the round's level."""
+    if len(set(school_ids)) != len(school_ids):
+        raise InvalidRequestError("Mỗi trường chỉ ghi một lần / list each school only once")
+    level = LEVEL_OF_GRADE[grade]
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT id, %s = ANY(levels) FROM schools WHERE id = ANY(%s)",
+            (level, list(school_ids)),
+        )
+        found = dict(cur.fetchall())
+    for school_id in school_ids:
+        if school_id not in found:
+            raise InvalidRequestError(f"Không có trường số {school_id} / no school {school_id}")
+        if not found[school_id]:
+            raise InvalidRequestError(
+                f"Trường số {school_id} không dạy lớp {grade} / school {school_id} does not "
+                f"teach grade {grade} ({level})"
+            )
+
+
+def sibling_group_for(conn: Connection, own_hash: str, sibling_hash: str) -> str:
+    """The sibling group two children share: an existing one, else named like the import's."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT sibling_group FROM applicants WHERE child_id_hash = ANY(%s) "
+            "AND sibling_group IS NOT NULL ORDER BY child_id_hash LIMIT 1",
+            ([own_hash, sibling_hash],),
+        )
+        row = cur.fetchone()
+    return row[0] if row else min(own_hash, sibling_hash)[:16]
+
+
+def submit_application(
+    conn: Connection,
+    round_id: int,
+    entry: ApplicationEntry,
+    key: bytes,
+    *,
+    user_id: int,
+    username: str,
+    idempotency_key: str,
+    sibling_child_id: str = "",
+    remote_addr: str | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """A parent's application to an open round; returns its view and whether it was a replay.
+
+    The same Idempotency-Key again returns the application the first request made and stores
+    nothing; the same key with a different request is refused.
+    """
+    stored_key = f"{user_id}:{idempotency_key}"
+    fingerprint = request_fingerprint(round_id, entry, key, sibling_child_id)
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT id, request_hash FROM applications WHERE idempotency_key = %s", (stored_key,)
+        )
+        earlier = cur.fetchone()
+    if earlier is not None:
+        if earlier[1] != fingerprint:
+            raise ConflictError(
+                "Idempotency-Key này đã dùng cho một hồ sơ khác; hãy dùng khóa mới / this "
+                "Idempotency-Key was used for a different application; use a new key"
+            )
+        return application_view(conn, int(earlier[0]), user_id), True
+    the_round = load_round(conn, round_id)
+    if the_round.status != "open":
+        raise ConflictError(
+            f"Đợt {round_id} không nhận hồ sơ (trạng thái: {the_round.status}) / round "
+            f"{round_id} is not open for applications (it is {the_round.status})"
+        )
+    check_preferences(conn, the_round.grade, entry.preferences)
+    own_hash = child_id_hash(entry.child_id, key)
+    with conn.cursor() as cur:
+        cur.execute("SELECT guardian_id FROM applicants WHERE child_id_hash = %s", (own_hash,))
+        holder = cur.fetchone()
+    if holder is not None and holder[0] is not None and holder[0] != user_id:
+        raise ConflictError(
+            "Mã định danh của trẻ đã được một tài khoản khác đăng ký; hãy liên hệ nhà trường / "
+            "this child's id code is registered by another account; contact the school office"
+        )
+    group = None
+    if sibling_child_id:
+        sibling_hash = child_id_hash(sibling_child_id, key)
+        if sibling_hash == own_hash:
+            raise InvalidRequestError(
+                "Mã anh/chị/em trùng mã của trẻ / the sibling's id code is the child's own"
+            )
+        group = sibling_group_for(conn, own_hash, sibling_hash)
+    saved = save_application(
+        conn,
+        the_round,
+        entry,
+        key,
+        replace=False,
+        guardian_id=user_id,
+        submitted_by=user_id,
+        idempotency_key=stored_key,
+        request_hash=fingerprint,
+        sibling_group=group,
+    )
+    if group is not None:
+        with conn.cursor() as cur:
+            cur.execute(
+                "UPDATE applicants SET sibling_group = %s "
+                "WHERE child_id_hash = %s AND sibling_group IS NULL",
+                (group, child_id_hash(sibling_child_id, key)),
+            )
+    audit.record(
+        conn,
+        actor=username,
+        action="application.submit",
+        target=f"application:{saved.application_id}",
+        detail={
+            "round": round_id,
+            "eligible": saved.verdict.eligible,
+            "reasons": [r.code for r in saved.verdict.reasons],
+        },
+        remote_addr=remote_addr,
+    )
+    return application_view(conn, saved.application_id, user_id), False
+
+
+_VIEW = """
+    SELECT a.id, a.round_id, r.name, r.grade, r.school_year, r.status, a.status,
+           a.rejection_reasons, a.preferences, a.submitted_at, p.id, p.birth_date,
+           ST_X(p.home), ST_Y(p.home), p.home_address, p.priority_group, p.sibling_group
+    FROM applications a
+    JOIN rounds r ON r.id = a.round_id
+    JOIN applicants p ON p.id = a.applicant_id
+"""
+
+
+def list_applications(conn: Connection, owner_id: int) -> list[dict[str, Any]]:
+    """Every application a parent submitted, newest first, each with its result if published."""
+    with conn.cursor() as cur:
+        cur.execute(_VIEW + " WHERE a.submitted_by = %s ORDER BY a.id DESC", (owner_id,))
+        rows = cur.fetchall()
+    return [_view(conn, row) for row in rows]
+
+
+def application_view(conn: Connection, application_id: int, owner_id: int) -> dict[str, Any]:
+    """One of a parent's applications; another family's is reported as not existing."""
+    with conn.cursor() as cur:
+        cur.execute(_VIEW + " WHERE a.id = %s AND a.submitted_by = %s", (application_id, owner_id))
+        row = cur.fetchone()
+    if row is None:
+        raise NotFoundError(
+            f"Không có hồ sơ số {application_id} của tài khoản này / you have no application "
+            f"with id {application_id}"
+        )
+    return _view(conn, row)
+
+
+def _view(conn: Connection, row: tuple[Any, ...]) -> dict[str, Any]:
+    (
+        application_id,
+        round_id,
+        round_name,
+        grade,
+        school_year,
+        round_status,
+        status,
+        reasons,
+        preferences,
+        submitted_at,
+        applicant_id,
+        birth_date,
+        lon,
+        lat,
+        address,
+        priority_group,
+        sibling_group,
+    ) = row
+    return {
+        "id": application_id,
+        "round": {
+            "id": round_id,
+            "name": round_name,
+            "grade": grade,
+            "school_year": school_year,
+            "status": round_status,
+        },
+        "status": status,
+        "reasons": reasons,
+        "preferences": list(preferences),
+        "submitted_at": submitted_at.isoformat(),
+        "birth_date": birth_date.isoformat(),
+        "home": {"lon": round(lon, 7), "lat": round(lat, 7), "address": address},
+        "priority_group": priority_group,
+        "has_sibling": sibling_group is not None,
+        "result": published_result(conn, round_id, applicant_id, list(preferences)),
+    }
+
+
+def published_result(
+    conn: Connection, round_id: int, applicant_id: int, preferences: list[int]
+) -> dict[str, Any] | None:
+    """The child's place in the round's published run, explained; None before publication."""
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            SELECT r.id, r.mechanism, r.published_at, x.school_id, x.cost, x.explanation
+            FROM allocation_runs r
+            JOIN assignments x ON x.run_id = r.id AND x.applicant_id = %s
+            WHERE r.round_id = %s AND r.published_at IS NOT NULL
+            """,
+            (applicant_id, round_id),
+        )
+        row = cur.fetchone()
+        if row is None:
+            return None
+        run_id, mechanism, published_at, school_id, cost, explanation = row
+        named = [school_id] + [p.get("school_id") for p in explanation.get("passed_over", [])]
+        cur.execute(
+            "SELECT id, name, code, address FROM schools WHERE id = ANY(%s)",
+            ([s for s in named if s is not None],),
+        )
+        schools = {r[0]: r for r in cur.fetchall()}
+    names = {sid: r[1] for sid, r in schools.items()}
+    vietnamese = explain_vi(explanation, mechanism, names, preferences)
+    return {
+        "run": run_id,
+        "mechanism": mechanism,
+        "published_at": published_at.isoformat(),
+        "school": (
+            {
+                "id": school_id,
+                "name": schools[school_id][1],
+                "code": schools[school_id][2],
+                "address": schools[school_id][3],
+            }
+            if school_id is not None
+            else None
+        ),
+        "distance_m": cost,
+        "explanation": {
+            "vi": vietnamese["summary"],
+            "en": explanation.get("reason"),
+            "passed_over": [
+                {
+                    "school_id": entry.get("school_id"),
+                    "school_name": names.get(entry.get("school_id")),
+                    "distance_m": entry.get("cost"),
+                    "why": entry.get("why"),
+                    "cutoff": entry.get("cutoff"),
+                    "vi": sentence,
+                }
+                for entry, sentence in zip(
+                    explanation.get("passed_over", []), vietnamese["passed_over"], strict=True
+                )
+            ],
+        },
+    }

@@ -1,0 +1,124 @@
+"""Parents' applications over HTTP: submit once per Idempotency-Key, list and read their own,
+with the published result and its explanation in Vietnamese and English."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request, Response
+from pydantic import BaseModel, Field
+
+from gis_service.admissions.applications import (
+    ApplicationEntry,
+    application_view,
+    list_applications,
+    submit_application,
+)
+from gis_service.api.deps import get_connection, json_response
+from gis_service.api.rounds import identity_key
+from gis_service.api.security import CurrentUser, require_roles, roles_note
+from gis_service.auth.roles import PARENT
+from gis_service.db.connection import Connection, transaction
+from gis_service.errors import InvalidRequestError
+
+router = APIRouter(tags=["applications"])
+
+Parent = Annotated[CurrentUser, Depends(require_roles(PARENT))]
+Conn = Annotated[Connection, Depends(get_connection)]
+
+
+class ApplicationIn(BaseModel):
+    """A child's application. The home must be given as lon/lat (a map click) for now."""
+
+    child_id: str = Field(
+        min_length=1, max_length=32, description="mã định danh; stored only as a keyed hash"
+    )
+    birth_date: date
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    address: str | None = Field(default=None, max_length=300)
+    priority_group: str | None = Field(default=None, max_length=40)
+    sibling_child_id: str | None = Field(
+        default=None, max_length=32, description="a brother or sister's id code, if any"
+    )
+    preferences: list[int] = Field(
+        default_factory=list, max_length=10, description="ranked school ids (nguyện vọng)"
+    )
+
+
+@router.post(
+    "/rounds/{round_id}/applications",
+    status_code=201,
+    summary="Apply for a child to an open round",
+    description=roles_note(PARENT)
+    + " Send an Idempotency-Key header (any unique text, e.g. a UUID): the same key again "
+    "returns the first answer and stores nothing. The answer says whether the child is "
+    "eligible and, if not, every reason in Vietnamese and English.",
+)
+def submit(
+    round_id: int,
+    body: ApplicationIn,
+    request: Request,
+    conn: Conn,
+    user: Parent,
+    idempotency_key: Annotated[
+        str | None, Header(max_length=200, description="unique per application")
+    ] = None,
+) -> Response:
+    if not idempotency_key or not idempotency_key.strip():
+        raise InvalidRequestError(
+            "Thiếu header Idempotency-Key / send an Idempotency-Key header (e.g. a UUID), so a "
+            "repeated request does not apply twice"
+        )
+    if body.lon is None or body.lat is None:
+        raise InvalidRequestError(
+            "Cần vị trí nhà (lon, lat): hãy chọn nhà trên bản đồ; chưa tìm được vị trí từ địa "
+            "chỉ / give the home as lon and lat (pick it on the map); addresses alone are not "
+            "placed on the map yet"
+        )
+    entry = ApplicationEntry(
+        child_id=body.child_id,
+        birth_date=body.birth_date,
+        lon=body.lon,
+        lat=body.lat,
+        address=body.address,
+        priority_group=body.priority_group or None,
+        preferences=tuple(body.preferences),
+    )
+    with transaction(conn):
+        view, replayed = submit_application(
+            conn,
+            round_id,
+            entry,
+            identity_key(request),
+            user_id=user.id,
+            username=user.username,
+            idempotency_key=idempotency_key.strip(),
+            sibling_child_id=(body.sibling_child_id or "").strip(),
+            remote_addr=user.remote_addr,
+        )
+    response = json_response(view)
+    response.status_code = 201  # a replay answers exactly as the first request did
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+@router.get(
+    "/applications",
+    summary="The signed-in parent's applications, newest first",
+    description=roles_note(PARENT),
+)
+def mine(conn: Conn, user: Parent) -> list[dict[str, Any]]:
+    return list_applications(conn, user.id)
+
+
+@router.get(
+    "/applications/{application_id}",
+    summary="One of the signed-in parent's applications, with its result once published",
+    description=roles_note(PARENT)
+    + " Another family's application answers 404, like one that does not exist.",
+)
+def one(application_id: int, conn: Conn, user: Parent) -> dict[str, Any]:
+    return application_view(conn, application_id, user.id)

@@ -1,0 +1,439 @@
+"""Admission rounds over HTTP: create, open and close, import applicants, run, compare,
+publish and export, for district officers (inside their area) and city admins."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from gis_service.admissions.identity import installation_key
+from gis_service.admissions.rounds import (
+    Round,
+    create_round,
+    import_applicants,
+    list_rounds,
+    load_round,
+    set_round_status,
+)
+from gis_service.admissions.runs import COMPARED, compare_runs, export_run, publish_run, run_round
+from gis_service.api.deps import get_connection, json_response
+from gis_service.api.routing import routing_service
+from gis_service.api.security import CurrentUser, require_roles, roles_note
+from gis_service.auth.roles import CITY_ADMIN, DISTRICT_OFFICER, PARENT
+from gis_service.config import DatabaseSettings, Settings
+from gis_service.db.connection import Connection, transaction
+from gis_service.errors import (
+    ConflictError,
+    ImportFileError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from gis_service.importers.report import no_progress
+from gis_service.routing.service import RoutingService
+
+router = APIRouter(tags=["admission rounds"])
+
+OFFICERS = (DISTRICT_OFFICER, CITY_ADMIN)
+READERS = (PARENT, DISTRICT_OFFICER, CITY_ADMIN)
+OFFICERS_NOTE = roles_note(*OFFICERS) + " A district officer only for rounds inside their area."
+MAX_UPLOAD_BYTES = 50_000_000
+
+Officer = Annotated[CurrentUser, Depends(require_roles(*OFFICERS))]
+Conn = Annotated[Connection, Depends(get_connection)]
+Routing = Annotated[RoutingService, Depends(routing_service)]
+
+
+def identity_key(request: Request) -> bytes:
+    """The key children's identity codes are hashed with, for this service's home folder."""
+    home: Path = request.app.state.routing.home
+    return installation_key(Settings(database=DatabaseSettings(home=home)))
+
+
+class RoundIn(BaseModel):
+    """A new round: one grade, one school year, an area of districts and/or wards."""
+
+    name: str = Field(min_length=1, max_length=200)
+    grade: Literal[1, 6]
+    school_year: str = Field(examples=["2025-2026"])
+    districts: list[str] = Field(default_factory=list, description="district codes")
+    wards: list[str] = Field(default_factory=list, description="ward codes")
+    round_number: int = Field(default=1, ge=1, le=9)
+
+
+class RoundOut(BaseModel):
+    """A round as stored, with how many applications it has."""
+
+    id: int
+    name: str
+    grade: int
+    school_year: str
+    admission_year: int
+    round_number: int
+    status: str
+    wards: list[str]
+    applications: int
+    eligible: int
+
+
+class RunIn(BaseModel):
+    """How to allocate: the mechanism, the published lottery seed and its options."""
+
+    mechanism: Literal["nearest", "da", "constrained", "greedy"] = "nearest"
+    seed: int = Field(ge=0, le=2**62, description="the published lottery seed")
+    mode: Literal["walk", "motorbike", "car"] = "motorbike"
+    squared: bool = Field(default=False, description="minimise squared distance (nearest)")
+    max_cost_m: int | None = Field(
+        default=None, gt=0, description="hard maximum road distance in metres (constrained)"
+    )
+    time_limit_s: float = Field(default=60.0, gt=0, le=600)
+
+
+class RunOut(BaseModel):
+    """A stored run: reproducibility record and metrics."""
+
+    id: int
+    round_id: int
+    mechanism: str
+    seed: int
+    status: str
+    input_hash: str | None
+    output_hash: str | None
+    published: bool
+    metrics: dict[str, Any]
+
+
+class ImportOut(BaseModel):
+    """What an applicant import did."""
+
+    round_id: int
+    counts: dict[str, int]
+    seconds: float
+
+
+def round_out(conn: Connection, the_round: Round) -> RoundOut:
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT count(*), count(*) FILTER (WHERE status = 'eligible') FROM applications "
+            "WHERE round_id = %s",
+            (the_round.round_id,),
+        )
+        total, eligible = cur.fetchone()  # type: ignore[misc]
+    return RoundOut(
+        id=the_round.round_id,
+        name=the_round.name,
+        grade=the_round.grade,
+        school_year=the_round.school_year,
+        admission_year=the_round.admission_year,
+        round_number=the_round.round_number,
+        status=the_round.status,
+        wards=list(the_round.ward_codes),
+        applications=total,
+        eligible=eligible,
+    )
+
+
+def outside_area(round_id: int) -> PermissionDeniedError:
+    return PermissionDeniedError(
+        f"Đợt {round_id} nằm ngoài địa bàn của bạn / round {round_id} lies outside your area"
+    )
+
+
+def round_for(conn: Connection, round_id: int, user: CurrentUser) -> Round:
+    """A round the user may act on: 404 if it does not exist, 403 if outside their area."""
+    the_round = load_round(conn, round_id)
+    if not user.may_act_on(the_round.ward_codes):
+        raise outside_area(round_id)
+    return the_round
+
+
+def run_for(conn: Connection, round_id: int, run_id: int) -> None:
+    """A run of this round, or 404."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT 1 FROM allocation_runs WHERE id = %s AND round_id = %s", (run_id, round_id)
+        )
+        if cur.fetchone() is None:
+            raise NotFoundError(f"round {round_id} has no run with id {run_id}")
+
+
+@router.post(
+    "/rounds",
+    response_model=RoundOut,
+    status_code=201,
+    summary="Create a draft round",
+    description=OFFICERS_NOTE,
+)
+def create(body: RoundIn, conn: Conn, user: Officer) -> RoundOut:
+    with transaction(conn):
+        made = create_round(
+            conn,
+            name=body.name,
+            grade=body.grade,
+            school_year=body.school_year,
+            districts=body.districts,
+            wards=body.wards,
+            round_number=body.round_number,
+            actor=user.username,
+            remote_addr=user.remote_addr,
+        )
+        if not user.may_act_on(made.ward_codes):
+            raise PermissionDeniedError(
+                "Địa bàn của đợt nằm ngoài địa bàn của bạn / the round's area lies outside "
+                f"your area ({', '.join(user.area_ward_codes)})"
+            )
+        return round_out(conn, made)
+
+
+@router.get(
+    "/rounds",
+    response_model=list[RoundOut],
+    summary="Rounds: a parent sees open and published ones, an officer those in their area",
+    description=roles_note(*READERS),
+)
+def rounds(
+    conn: Conn, user: Annotated[CurrentUser, Depends(require_roles(*READERS))]
+) -> list[RoundOut]:
+    shown = []
+    for the_round in list_rounds(conn):
+        if user.role == PARENT:
+            if the_round.status in ("open", "published"):
+                shown.append(the_round)
+        elif user.may_act_on(the_round.ward_codes):
+            shown.append(the_round)
+    return [round_out(conn, r) for r in shown]
+
+
+@router.get(
+    "/rounds/{round_id}",
+    response_model=RoundOut,
+    summary="One round",
+    description=roles_note(*READERS)
+    + " A parent sees open and published rounds; an officer rounds inside their area.",
+)
+def show(
+    round_id: int,
+    conn: Conn,
+    user: Annotated[CurrentUser, Depends(require_roles(*READERS))],
+) -> RoundOut:
+    if user.role == PARENT:
+        the_round = load_round(conn, round_id)
+        if the_round.status not in ("open", "published"):
+            raise NotFoundError(f"no open or published round with id {round_id}")
+    else:
+        the_round = round_for(conn, round_id, user)
+    return round_out(conn, the_round)
+
+
+@router.post(
+    "/rounds/{round_id}/open",
+    response_model=RoundOut,
+    summary="Open a round for parents' applications (from draft, or reopen a closed one)",
+    description=OFFICERS_NOTE,
+)
+def open_round(round_id: int, conn: Conn, user: Officer) -> RoundOut:
+    round_for(conn, round_id, user)
+    with transaction(conn):
+        changed = set_round_status(
+            conn, round_id, "open", actor=user.username, remote_addr=user.remote_addr
+        )
+        return round_out(conn, changed)
+
+
+@router.post(
+    "/rounds/{round_id}/close",
+    response_model=RoundOut,
+    summary="Close a round for applications, before running it",
+    description=OFFICERS_NOTE,
+)
+def close_round(round_id: int, conn: Conn, user: Officer) -> RoundOut:
+    round_for(conn, round_id, user)
+    with transaction(conn):
+        changed = set_round_status(
+            conn, round_id, "closed", actor=user.username, remote_addr=user.remote_addr
+        )
+        return round_out(conn, changed)
+
+
+@router.post(
+    "/rounds/{round_id}/applicants",
+    response_model=ImportOut,
+    summary="Import applicants from a CSV file sent as the request body (text/csv)",
+    description=OFFICERS_NOTE
+    + " Columns: child_id, birth_date, lon, lat, and optionally ward, address, "
+    "priority_group, sibling_id, preferences (school codes separated by ';'). Every child is "
+    "checked for eligibility; the whole file is refused, naming the line, if a row is broken.",
+)
+def import_csv(
+    round_id: int,
+    request: Request,
+    conn: Conn,
+    user: Officer,
+    body: Annotated[bytes, Body(media_type="text/csv")],
+    filename: Annotated[str, Query(max_length=200, description="the file's name")] = "upload.csv",
+) -> ImportOut:
+    the_round = round_for(conn, round_id, user)
+    if the_round.status == "published":
+        raise ConflictError(f"round {round_id} is published; its applicants cannot change")
+    if len(body) > MAX_UPLOAD_BYTES:
+        raise InvalidRequestError(f"the file is larger than {MAX_UPLOAD_BYTES:,} bytes")
+    key = identity_key(request)
+    with tempfile.TemporaryDirectory(prefix="schoolmap-upload-") as folder:
+        path = Path(folder) / "applicants.csv"
+        path.write_bytes(body)
+        try:
+            with transaction(conn):
+                report = import_applicants(
+                    conn,
+                    round_id,
+                    path,
+                    key,
+                    no_progress,
+                    actor=user.username,
+                    remote_addr=user.remote_addr,
+                )
+        except ImportFileError as exc:
+            # Name the uploaded file, not the temporary copy.
+            raise ImportFileError(filename, exc.problem) from None
+    return ImportOut(round_id=round_id, counts=report.counts, seconds=round(report.seconds, 3))
+
+
+@router.post(
+    "/rounds/{round_id}/runs",
+    response_model=RunOut,
+    status_code=201,
+    summary="Allocate the round's eligible applicants with one mechanism and store the run",
+    description=OFFICERS_NOTE
+    + " The round must not be open for applications. The same applicants, schools, network "
+    "and seed give the same result (compare output_hash).",
+)
+def run(round_id: int, body: RunIn, conn: Conn, routing: Routing, user: Officer) -> RunOut:
+    the_round = round_for(conn, round_id, user)
+    if the_round.status == "open":
+        raise ConflictError(
+            f"Đợt {round_id} đang nhận hồ sơ; hãy đóng đợt trước khi xếp trường / round "
+            f"{round_id} is open for applications; close it (POST /rounds/{round_id}/close) first"
+        )
+    with transaction(conn):
+        summary = run_round(
+            conn,
+            routing,
+            round_id,
+            body.mechanism,
+            seed=body.seed,
+            mode=body.mode,
+            squared=body.squared,
+            time_limit_s=body.time_limit_s,
+            max_cost_m=body.max_cost_m,
+            actor=user.username,
+            remote_addr=user.remote_addr,
+        )
+    return RunOut(
+        id=summary.run_id,
+        round_id=round_id,
+        mechanism=summary.mechanism,
+        seed=summary.seed,
+        status=summary.status,
+        input_hash=summary.input_hash,
+        output_hash=summary.output_hash,
+        published=False,
+        metrics={**summary.metrics, "solve_seconds": round(summary.solve_seconds, 3)},
+    )
+
+
+@router.get(
+    "/rounds/{round_id}/runs",
+    response_model=list[RunOut],
+    summary="The round's runs, oldest first",
+    description=OFFICERS_NOTE,
+)
+def runs(round_id: int, conn: Conn, user: Officer) -> list[RunOut]:
+    round_for(conn, round_id, user)
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT id, mechanism, seed, status, input_hash, output_hash, "
+            "published_at IS NOT NULL, metrics FROM allocation_runs WHERE round_id = %s "
+            "ORDER BY id",
+            (round_id,),
+        )
+        rows = cur.fetchall()
+    return [
+        RunOut(
+            id=r[0],
+            round_id=round_id,
+            mechanism=r[1],
+            seed=r[2],
+            status=r[3],
+            input_hash=r[4],
+            output_hash=r[5],
+            published=r[6],
+            metrics=r[7] or {},
+        )
+        for r in rows
+    ]
+
+
+@router.get(
+    "/rounds/{round_id}/runs/compare",
+    summary="Runs side by side: distance, share at nearest school, unassigned, classes over size",
+    description=OFFICERS_NOTE + f" Rows: {', '.join(COMPARED)}.",
+)
+def compare(
+    round_id: int,
+    conn: Conn,
+    user: Officer,
+    run_ids: Annotated[list[int], Query(alias="run", min_length=1, max_length=10)],
+) -> Response:
+    round_for(conn, round_id, user)
+    for run_id in run_ids:
+        run_for(conn, round_id, run_id)
+    return json_response({"metrics": list(COMPARED), "runs": compare_runs(conn, run_ids)})
+
+
+@router.post(
+    "/rounds/{round_id}/runs/{run_id}/publish",
+    response_model=RoundOut,
+    summary="Publish a run as the round's result; parents then see their child's school",
+    description=OFFICERS_NOTE + " One published run per round; the round becomes published.",
+)
+def publish(round_id: int, run_id: int, conn: Conn, user: Officer) -> RoundOut:
+    round_for(conn, round_id, user)
+    run_for(conn, round_id, run_id)
+    with transaction(conn):
+        publish_run(conn, run_id, actor=user.username, remote_addr=user.remote_addr)
+        return round_out(conn, load_round(conn, round_id))
+
+
+@router.get(
+    "/rounds/{round_id}/runs/{run_id}/export",
+    summary="A run's assignments with distances and explanations, as CSV or GeoJSON",
+    description=OFFICERS_NOTE + " The GeoJSON holds children's homes: never publish it.",
+    response_class=Response,
+)
+def export(
+    round_id: int,
+    run_id: int,
+    conn: Conn,
+    user: Officer,
+    format: Literal["csv", "geojson"] = "csv",
+) -> Response:
+    round_for(conn, round_id, user)
+    run_for(conn, round_id, run_id)
+    with tempfile.TemporaryDirectory(prefix="schoolmap-export-") as folder:
+        path = Path(folder) / f"run-{run_id}.{format}"
+        if format == "csv":
+            export_run(conn, run_id, path, None)
+            media = "text/csv; charset=utf-8"
+        else:
+            export_run(conn, run_id, None, path)
+            media = "application/geo+json"
+        content = path.read_bytes()
+    return Response(
+        content,
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="run-{run_id}.{format}"'},
+    )

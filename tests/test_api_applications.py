@@ -1,0 +1,278 @@
+"""Parents' applications over the API: idempotent submission, eligibility, privacy, and the
+result explained in Vietnamese."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from gis_service import audit
+from gis_service.admissions.eligibility import check_eligibility
+from gis_service.admissions.explain_vi import explain_vi, metres
+from gis_service.admissions.identity import child_id_hash, installation_key
+from gis_service.admissions.rounds import create_round, set_round_status
+from gis_service.config import DatabaseSettings, Settings
+from tests.test_auth import RequestTransactions, add_user, api_client, api_connection, one, sign_in
+
+
+@pytest.fixture
+def conn(demo_db_url: str) -> Iterator[RequestTransactions]:
+    with api_connection(demo_db_url) as connection:
+        yield connection
+
+
+@pytest.fixture
+def client(conn: RequestTransactions, demo_home: Path) -> Iterator[TestClient]:
+    with api_client(conn, demo_home) as test_client:
+        yield test_client
+
+
+def point_in(conn: RequestTransactions, district: str) -> tuple[float, float]:
+    """A point inside the first ward of a district."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(w.geom) AS p "
+            "FROM admin_units w JOIN admin_units d ON d.id = w.parent_id "
+            "WHERE d.code = %s ORDER BY w.code LIMIT 1) x",
+            (district,),
+        )
+        lon, lat = cur.fetchone()  # type: ignore[misc]
+    return float(lon), float(lat)
+
+
+class Setting:
+    """An open grade-1 round of district 901, two parents and an officer, signed in."""
+
+    def __init__(self, client: TestClient, conn: RequestTransactions) -> None:
+        made = create_round(conn, name="Lớp 1", grade=1, school_year="2025-2026", districts=["901"])
+        set_round_status(conn, made.round_id, "open")
+        add_user(conn, "me.an", "parent")
+        add_user(conn, "bo.binh", "parent")
+        add_user(conn, "can.bo", "district_officer", area=["901"])
+        self.round_id = made.round_id
+        self.lon, self.lat = point_in(conn, "901")
+        self.an = sign_in(client, "me.an")
+        self.binh = sign_in(client, "bo.binh")
+        self.officer = sign_in(client, "can.bo")
+        self.client = client
+
+    def body(self, child: str = "079219000001", **extra: Any) -> dict[str, Any]:
+        return {
+            "child_id": child,
+            "birth_date": "2019-06-01",
+            "lon": self.lon,
+            "lat": self.lat,
+            **extra,
+        }
+
+    def submit(self, who: dict[str, str], key: str, body: dict[str, Any]) -> Any:
+        return self.client.post(
+            f"/rounds/{self.round_id}/applications",
+            json=body,
+            headers={**who, "Idempotency-Key": key},
+        )
+
+
+@pytest.fixture
+def setting(client: TestClient, conn: RequestTransactions) -> Setting:
+    made = Setting(client, conn)
+    conn.commit()
+    return made
+
+
+def test_the_same_idempotency_key_twice_makes_one_application(
+    setting: Setting, conn: RequestTransactions
+) -> None:
+    first = setting.submit(setting.an, "k-1", setting.body())
+    second = setting.submit(setting.an, "k-1", setting.body())
+    assert first.status_code == second.status_code == 201
+    assert first.json() == second.json()
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    assert one(conn, "SELECT count(*) FROM applications") == 1
+    assert one(conn, "SELECT count(*) FROM applicants") == 1
+    reused = setting.submit(setting.an, "k-1", setting.body(birth_date="2019-07-01"))
+    assert reused.status_code == 409 and "different application" in reused.json()["detail"]
+    # Another parent's identical key is another request.
+    other = setting.submit(setting.binh, "k-1", setting.body("079219000009"))
+    assert other.status_code == 201 and other.json()["id"] != first.json()["id"]
+    twice = setting.submit(setting.an, "k-2", setting.body())
+    assert twice.status_code == 409 and "already has an application" in twice.json()["detail"]
+    assert [e.actor for e in audit.entries(conn, action_prefix="application.")] == [
+        "me.an",
+        "bo.binh",
+    ]
+
+
+def test_a_request_needs_a_key_and_a_home_on_the_map(setting: Setting) -> None:
+    no_key = setting.client.post(
+        f"/rounds/{setting.round_id}/applications", json=setting.body(), headers=setting.an
+    )
+    assert no_key.status_code == 400 and "Idempotency-Key" in no_key.json()["detail"]
+    body = setting.body()
+    del body["lon"], body["lat"]
+    no_home = setting.submit(setting.an, "k", {**body, "address": "12 Lê Lợi"})
+    assert no_home.status_code == 400 and "lon and lat" in no_home.json()["detail"]
+
+
+def test_eligibility_is_checked_with_the_import_rules_and_reasons(
+    setting: Setting, conn: RequestTransactions
+) -> None:
+    young = setting.submit(setting.an, "k-young", setting.body(birth_date="2020-01-15"))
+    far_lon, far_lat = point_in(conn, "903")
+    far = setting.submit(
+        setting.an, "k-far", setting.body("079219000002", lon=far_lon, lat=far_lat)
+    )
+    assert young.status_code == far.status_code == 201
+    assert young.json()["status"] == far.json()["status"] == "rejected"
+    expected_young = check_eligibility(
+        grade=1,
+        admission_year=2025,
+        birth_date=date(2020, 1, 15),
+        ward_code=None,
+        area_ward_codes=[],
+        residence_required=False,
+    )
+    assert young.json()["reasons"] == [
+        {"code": r.code, "vi": r.vi, "en": r.en} for r in expected_young.reasons
+    ]
+    assert [r["code"] for r in far.json()["reasons"]] == ["outside_area"]
+    assert far.json()["reasons"][0]["vi"].startswith("Nơi ở (phường/xã")
+
+
+def test_child_id_codes_are_kept_only_as_keyed_hashes(
+    setting: Setting, conn: RequestTransactions, demo_home: Path
+) -> None:
+    response = setting.submit(setting.an, "k", setting.body("079 219 000 001"))
+    assert "079219000001" not in response.text
+    key = installation_key(Settings(database=DatabaseSettings(home=demo_home)))
+    assert one(conn, "SELECT child_id_hash FROM applicants") == child_id_hash("079219000001", key)
+
+
+def test_a_parent_reads_only_their_own_applications(setting: Setting) -> None:
+    mine = setting.submit(setting.an, "k", setting.body()).json()["id"]
+    assert setting.client.get(f"/applications/{mine}", headers=setting.an).status_code == 200
+    other = setting.client.get(f"/applications/{mine}", headers=setting.binh)
+    missing = setting.client.get("/applications/999999", headers=setting.binh)
+    assert other.status_code == missing.status_code == 404
+    assert str(mine) in other.json()["detail"]
+    assert setting.client.get("/applications", headers=setting.binh).json() == []
+    assert [a["id"] for a in setting.client.get("/applications", headers=setting.an).json()] == [
+        mine
+    ]
+    assert setting.client.get("/applications", headers=setting.officer).status_code == 403
+    assert setting.client.get("/applications").status_code == 401
+    # Officers apply for nobody; another parent cannot take over a child already registered.
+    assert setting.submit(setting.officer, "k", setting.body("1")).status_code == 403
+    taken = setting.submit(setting.binh, "k-b", setting.body())
+    assert taken.status_code == 409 and "another account" in taken.json()["detail"]
+
+
+def test_preferences_and_siblings(setting: Setting, conn: RequestTransactions) -> None:
+    primary = one(conn, "SELECT min(id) FROM schools WHERE levels = ARRAY['tieu_hoc']")
+    secondary = one(conn, "SELECT min(id) FROM schools WHERE levels = ARRAY['thcs']")
+    wrong_level = setting.submit(setting.an, "k1", setting.body(preferences=[secondary]))
+    assert (
+        wrong_level.status_code == 400 and "does not teach grade 1" in wrong_level.json()["detail"]
+    )
+    unknown = setting.submit(setting.an, "k2", setting.body(preferences=[999999]))
+    assert unknown.status_code == 400 and "no school 999999" in unknown.json()["detail"]
+    first = setting.submit(setting.an, "k3", setting.body(preferences=[primary]))
+    assert first.json()["preferences"] == [primary]
+    twin = setting.submit(
+        setting.an, "k4", setting.body("079219000002", sibling_child_id="079219000001")
+    )
+    assert twin.json()["has_sibling"] is True
+    groups = one(conn, "SELECT array_agg(DISTINCT sibling_group) FROM applicants")
+    assert groups is not None and len(groups) == 1 and groups[0] is not None  # type: ignore[arg-type]
+
+
+def test_submissions_only_while_the_round_is_open(setting: Setting) -> None:
+    closed = setting.client.post(f"/rounds/{setting.round_id}/close", headers=setting.officer)
+    assert closed.status_code == 200
+    late = setting.submit(setting.an, "k", setting.body())
+    assert late.status_code == 409 and "not open" in late.json()["detail"]
+    assert (
+        setting.client.post(
+            "/rounds/999999/applications",
+            json=setting.body(),
+            headers={**setting.an, "Idempotency-Key": "x"},
+        ).status_code
+        == 404
+    )
+
+
+# Explanations as the mechanisms store them (allocation/mechanisms/*), told in Vietnamese.
+NAMES = {11: "Trường Tiểu học Lê Văn Tám", 12: "Trường Tiểu học Hòa Bình"}
+
+
+def test_a_deferred_acceptance_result_in_vietnamese() -> None:
+    explanation = {
+        "school_id": 11,
+        "cost": 1840,
+        "reason": "Placed at school 11 (1,840 m), your 2nd choice. ...",
+        "passed_over": [
+            {
+                "school_id": 12,
+                "cost": 950,
+                "why": "full",
+                "cutoff": {"tier": 1, "cost": 720, "lottery": 88},
+            }
+        ],
+    }
+    told = explain_vi(explanation, "da", NAMES, preferences=[12, 11])
+    assert told["summary"] == (
+        "Con được xếp vào Trường Tiểu học Lê Văn Tám, cách nhà 1.840 m theo đường đi, "
+        "nguyện vọng 2 của gia đình. Các trường được xếp nguyện vọng cao hơn không nhận được "
+        "con, vì lý do bên dưới."
+    )
+    assert told["passed_over"] == [
+        "Trường Tiểu học Hòa Bình (cách nhà 950 m) đã hết chỗ: trẻ cuối cùng được nhận thuộc "
+        "nhóm ưu tiên 1 và ở cách trường 720 m (nhóm ưu tiên 0 được xét trước; cùng nhóm thì "
+        "trẻ ở gần hơn được xét trước)."
+    ]
+    tie = dict(explanation["passed_over"][0], cutoff={"tier": 1, "cost": 950, "lottery": 4})  # type: ignore[arg-type]
+    assert (
+        "số bốc thăm 4"
+        in explain_vi({**explanation, "passed_over": [tie]}, "da", NAMES)["passed_over"][0]
+    )
+
+
+def test_nearest_greedy_and_unplaced_results_in_vietnamese() -> None:
+    nearest = {
+        "school_id": 11,
+        "cost": 2100,
+        "passed_over": [
+            {
+                "school_id": 12,
+                "cost": 1500,
+                "why": "full",
+                "cutoff": {"price": 300, "others_further": 900, "you_would_save": 600, "unit": "m"},
+            }
+        ],
+    }
+    told = explain_vi(nearest, "nearest", NAMES)
+    assert told["summary"].startswith(
+        "Con được xếp vào Trường Tiểu học Lê Văn Tám, cách nhà 2.100 m"
+    )
+    assert told["passed_over"][0].endswith(
+        "đi xa thêm tổng cộng 900 m, nhiều hơn 600 m con được rút ngắn."
+    )
+    greedy = {
+        **nearest,
+        "passed_over": [{**nearest["passed_over"][0], "cutoff": {"filled_before": 37}}],
+    }  # type: ignore[dict-item]
+    assert "hồ sơ thứ 37" in explain_vi(greedy, "greedy", NAMES)["passed_over"][0]
+    alone = explain_vi({"school_id": 12, "cost": 400, "passed_over": []}, "nearest", NAMES)
+    assert alone["summary"] == (
+        "Con được xếp vào Trường Tiểu học Hòa Bình, cách nhà 400 m theo đường đi, "
+        "là trường gần nhất con được nhận."
+    )
+    unplaced = explain_vi({"school_id": None, "cost": None, "passed_over": []}, "da", NAMES)
+    assert "không có trường nào con thuộc diện được nhận" in unplaced["summary"]
+    assert metres(12345.6) == "12.346 m"
