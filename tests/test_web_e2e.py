@@ -73,9 +73,11 @@ def open_map(browser: object, server: str, width: int = 1280, height: int = 800)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on(
         "request",
-        lambda request: errors.append(f"off-site request {request.url}")
-        if not request.url.startswith((server, "data:", "blob:"))
-        else None,
+        lambda request: (
+            errors.append(f"off-site request {request.url}")
+            if not request.url.startswith((server, "data:", "blob:"))
+            else None
+        ),
     )
     page.goto(server + "/")
     page.wait_for_selector("body[data-ready=yes]", timeout=30_000)

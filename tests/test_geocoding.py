@@ -1,0 +1,127 @@
+"""The geocoder: keys and parsing by hand, then the demo city's and real HCMC addresses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gis_service.api.app import create_app
+from gis_service.db.connection import Connection
+from gis_service.geocoding.parse import AdminName, parse_address
+from gis_service.geocoding.search import geocode
+from gis_service.geocoding.text import number_key, street_key
+from tests.conftest import SingleConnection
+
+UNITS = [
+    AdminName(1, "district", "nha be", None),
+    AdminName(2, "district", "5", None),
+    AdminName(3, "district", "1", None),
+    AdminName(10, "ward", "8", 2),
+    AdminName(11, "ward", "8", 3),
+    AdminName(12, "ward", "pham ngu lao", 3),
+]
+
+
+def test_street_keys_ignore_kind_diacritics_and_the_eth_letter() -> None:
+    assert street_key("Đường Phạm Ngũ Lão") == "pham ngu lao"
+    assert street_key("Pham Ngu Lao Street") == "pham ngu lao"
+    assert street_key("Trần Hưng Ðạo") == "tran hung dao"  # Ð is U+00D0, as OSM has it
+    assert street_key("Đường số 7") == "so 7"
+
+
+def test_house_number_keys() -> None:
+    assert number_key("11 Bis") == "11bis"
+    assert number_key("1806/127/2") == "1806/127/2"
+    assert number_key("72-74") == "72"
+    assert number_key("14;16") == "14"
+    assert number_key("175/10-12") == "175/10"
+
+
+def test_alley_address_with_district_and_no_diacritics() -> None:
+    parsed = parse_address("1806/127/2 Huynh Tan Phat, Nha Be", UNITS)
+    assert (parsed.number, parsed.street, parsed.districts) == ("1806/127/2", "huynh tan phat", [1])
+    without_comma = parse_address("1806/127/2 Huỳnh Tấn Phát Nhà Bè", UNITS)
+    assert (without_comma.number, without_comma.street, without_comma.districts) == (
+        "1806/127/2",
+        "huynh tan phat",
+        [1],
+    )
+
+
+def test_ward_number_is_taken_within_the_named_district() -> None:
+    parsed = parse_address("12 Trần Phú, P.8, Q5", UNITS)
+    assert (parsed.number, parsed.street, parsed.wards, parsed.districts) == (
+        "12",
+        "tran phu",
+        [10],
+        [2],
+    )
+    # A bare number is a house number, never Ward 8.
+    assert parse_address("8 Lê Lợi", UNITS).wards == []
+
+
+@given(st.text(max_size=60))
+def test_parsing_never_fails(text: str) -> None:
+    parsed = parse_address(text, UNITS)
+    assert parsed.number is None or parsed.number == number_key(parsed.number)
+
+
+def top(result: dict[str, Any]) -> dict[str, Any]:
+    assert result["candidates"], result
+    return result["candidates"][0]
+
+
+def test_demo_house_number_is_found_exactly(demo_db: Connection) -> None:
+    found = top(geocode(demo_db, "30/6/4 thu khoa huan"))
+    assert (found["precision"], found["housenumber"], found["street"]) == (
+        "house",
+        "30/6/4",
+        "Thủ Khoa Huân",
+    )
+    assert found["ward_name"] and found["district_name"]
+
+
+def test_demo_missing_alley_house_falls_back_to_the_alley_mouth(demo_db: Connection) -> None:
+    # House 223/3 is on the map; nothing in its side alley is.
+    found = top(geocode(demo_db, "223/3/7 Bà Huyện Thanh Quan"))
+    assert found["precision"] == "alley"
+    assert found["housenumber"] == "223/3"
+    assert found["uncertainty_m"] == 150
+    assert "223/3/7" in found["note_vi"] and "223/3/7" in found["note_en"]
+
+
+def test_demo_number_between_two_known_ones_is_interpolated(demo_db: Connection) -> None:
+    with demo_db.cursor() as cur:
+        cur.execute(
+            "SELECT ST_X(geom), ST_Y(geom) FROM addresses WHERE street = 'Lê Lợi' "
+            "AND housenumber IN ('17', '27') ORDER BY housenumber"
+        )
+        (x17, y17), (x27, y27) = cur.fetchall()
+    found = top(geocode(demo_db, "21 Le Loi"))
+    assert found["precision"] == "interpolated"
+    assert found["lon"] == pytest.approx(x17 + 0.4 * (x27 - x17), abs=1e-6)
+    assert found["lat"] == pytest.approx(y17 + 0.4 * (y27 - y17), abs=1e-6)
+
+
+def test_demo_ward_alone_gives_the_ward_with_its_size_as_uncertainty(demo_db: Connection) -> None:
+    found = top(geocode(demo_db, "Phường Hòa Bình"))
+    assert found["precision"] == "ward"
+    assert found["ward_name"] == "Phường Hòa Bình"
+    assert 300 < found["uncertainty_m"] < 2000
+
+
+def test_unknown_address_gives_no_candidate(demo_db: Connection) -> None:
+    assert geocode(demo_db, "Zzyzx Qwerty")["candidates"] == []
+
+
+def test_geocode_endpoint(demo_db: Connection) -> None:
+    with TestClient(create_app(pool=SingleConnection(demo_db))) as client:
+        response = client.get("/geocode", params={"q": "30/6/4 Thủ Khoa Huân", "limit": 1})
+        assert response.status_code == 200
+        assert response.json()["candidates"][0]["precision"] == "house"
+        empty = client.get("/geocode", params={"q": "  "})
+        assert empty.status_code == 400 and "nhập" in empty.json()["detail"]

@@ -1,0 +1,107 @@
+"""Vector tiles made by PostGIS: layers, contents by zoom, and bad tile addresses."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from gis_service.api.app import create_app
+from gis_service.db.connection import Connection
+from tests.conftest import SingleConnection
+
+# The demo city lies around lon 106.62, lat 10.45.
+DEMO_LON, DEMO_LAT = 106.62, 10.45
+
+
+def _varint(data: bytes, at: int) -> tuple[int, int]:
+    value, shift = 0, 0
+    while True:
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, at
+
+
+def _fields(data: bytes) -> list[tuple[int, Any]]:
+    """Protocol-buffer fields of a message: (number, int or bytes)."""
+    out, at = [], 0
+    while at < len(data):
+        key, at = _varint(data, at)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, at = _varint(data, at)
+        elif wire == 2:
+            size, at = _varint(data, at)
+            value, at = data[at : at + size], at + size
+        elif wire == 5:
+            value, at = data[at : at + 4], at + 4
+        else:
+            value, at = data[at : at + 8], at + 8
+        out.append((number, value))
+    return out
+
+
+def decode_layers(tile: bytes) -> dict[str, dict[str, Any]]:
+    """Each layer's feature count, property keys and string values (enough for these tests)."""
+    layers = {}
+    for number, layer in _fields(tile):
+        assert number == 3
+        fields = _fields(layer)
+        name = next(v for n, v in fields if n == 1).decode()
+        values = [_fields(v) for n, v in fields if n == 4]
+        layers[name] = {
+            "features": sum(1 for n, _ in fields if n == 2),
+            "keys": {v.decode() for n, v in fields if n == 3},
+            "strings": {f[0][1].decode() for f in values if f and f[0][0] == 1},
+        }
+    return layers
+
+
+def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
+    n = 1 << z
+    x = int((lon + 180.0) / 360.0 * n)
+    y = int((1.0 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2.0 * n)
+    return x, y
+
+
+def test_demo_tile_has_roads_wards_and_schools(demo_db: Connection) -> None:
+    x, y = tile_of(DEMO_LON, DEMO_LAT, 10)
+    with TestClient(create_app(pool=SingleConnection(demo_db))) as client:
+        response = client.get(f"/tiles/10/{x}/{y}.pbf")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/vnd.mapbox-vector-tile"
+    layers = decode_layers(response.content)
+    assert set(layers) == {"roads", "wards", "schools"}
+    highways = layers["roads"]["strings"]
+    # At zoom 10 only the main roads are drawn; streets from 11, alleys from zoom 14.
+    assert "primary" in highways and not {"residential", "service"} & highways
+    with demo_db.cursor() as cur:
+        cur.execute("SELECT count(*) FROM schools")
+        schools = cur.fetchone()[0]
+        cur.execute("SELECT count(*) FROM admin_units WHERE level = 'ward'")
+        wards = cur.fetchone()[0]
+    # The whole demo city fits in this one tile.
+    assert layers["schools"]["features"] == schools
+    assert layers["wards"]["features"] == wards
+    assert {"id", "name", "levels", "level", "ownership"} <= layers["schools"]["keys"]
+
+
+def test_close_tile_has_alleys(demo_db: Connection) -> None:
+    x, y = tile_of(DEMO_LON, DEMO_LAT, 15)
+    with TestClient(create_app(pool=SingleConnection(demo_db))) as client:
+        layers = decode_layers(client.get(f"/tiles/15/{x}/{y}.pbf").content)
+    assert "service" in layers["roads"]["strings"]
+
+
+def test_empty_and_bad_tiles(demo_db: Connection) -> None:
+    with TestClient(create_app(pool=SingleConnection(demo_db))) as client:
+        empty = client.get("/tiles/10/0/0.pbf")
+        assert empty.status_code == 200 and empty.content == b""
+        outside = client.get("/tiles/3/8/1.pbf")
+        assert outside.status_code == 400
+        assert "x and y run from 0 to 7" in outside.json()["detail"]
+        assert client.get("/tiles/25/0/0.pbf").status_code == 422
