@@ -51,6 +51,7 @@ async function getJson(url) {
 }
 
 const km = (m) => (m / 1000).toFixed(m < 10000 ? 2 : 1);
+const minutes = (value) => value.toFixed(value < 10 ? 1 : 0);
 
 // ------------------------------------------------------------------ map
 
@@ -258,10 +259,17 @@ function onSearchPick(event) {
   if (!feature) return;
   $("search-results").hidden = true;
   map.flyTo({center: feature.geometry.coordinates, zoom: Math.max(map.getZoom(), 15)});
+  showPopup(feature.geometry.coordinates, feature.properties.name);
   showCard(feature.properties.id);
 }
 
 // ------------------------------------------------------------------ school card
+
+let popup = null;
+function showPopup(coordinates, text) {
+  if (popup) popup.remove();
+  popup = new maplibregl.Popup({offset: 8}).setLngLat(coordinates).setText(text).addTo(map);
+}
 
 async function showCard(id) {
   const card = $("card");
@@ -294,7 +302,7 @@ async function showCard(id) {
     row(t("phone"), p.phone ? `<a href="tel:${escapeHtml(p.phone)}">${escapeHtml(p.phone)}</a>` : "") +
     row(t("website"), p.website ? `<a href="${escapeHtml(p.website)}" rel="noopener">` +
       `${escapeHtml(p.website)}</a>` : "") +
-    (near ? row(t("road_km"), `${km(near.motorbike.distance_m)} km · ${near.motorbike.time_min.toFixed(0)} ` +
+    (near ? row(t("road_km"), `${km(near.motorbike.distance_m)} km · ${minutes(near.motorbike.time_min)} ` +
       `${t("minutes")} (${t("straight_km")} ${km(near.motorbike.straight_m)} km)`) : "") +
     `</dl>${grades}`;
 }
@@ -379,8 +387,8 @@ async function loadNear() {
       `<tr data-id="${n.id}" data-testid="near-row"><td>${escapeHtml(n.name)}</td>` +
       `<td class="num">${km(n.motorbike.distance_m)} km</td>` +
       `<td class="num">${km(n.motorbike.straight_m)} km</td>` +
-      `<td class="num">${n.motorbike.time_min.toFixed(0)} ${t("minutes")}</td>` +
-      `<td class="num">${n.walk ? `${n.walk.time_min.toFixed(0)} ${t("minutes")}` : "—"}</td></tr>`
+      `<td class="num">${minutes(n.motorbike.time_min)} ${t("minutes")}</td>` +
+      `<td class="num">${n.walk ? `${minutes(n.walk.time_min)} ${t("minutes")}` : "—"}</td></tr>`
     ).join("") + `<tr><td colspan="5" class="muted small">${t("near_note")}</td></tr>`
       : `<tr><td colspan="5">${t("no_match")}</td></tr>`;
     if (state.near.length) chooseSchool(state.near[0].id);
@@ -408,7 +416,7 @@ async function chooseSchool(id) {
     bounds.extend([lon, lat]);
     map.fitBounds(bounds, {padding: 60, maxZoom: 16});
     showStatus(escapeHtml(t("route_to", chosen.name, km(route.properties.length_m),
-      route.properties.time_min.toFixed(0))), true);
+      minutes(route.properties.time_min))), true);
   } catch (error) {
     showStatus(`${t("error")}: ${escapeHtml(error.message)}`);
   }
@@ -457,7 +465,7 @@ function wire() {
   map.on("click", "schools", (e) => {
     e.preventDefault();
     const p = e.features[0].properties;
-    new maplibregl.Popup().setLngLat(e.lngLat).setText(p.name).addTo(map);
+    showPopup(e.features[0].geometry.coordinates, p.name);
     showCard(p.id);
   });
   map.on("click", (e) => {
