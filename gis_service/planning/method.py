@@ -211,9 +211,7 @@ def cohort_entrants(
         at_census = ward_share * district_cohorts[born]
         age_at_census = census_year - born - 0.5 + params.census_day_fraction
         start = census_year + params.census_day_fraction
-        return (
-            at_census * survival(age_at_census, age_at_entry, params) * migration(start, entry)
-        )
+        return at_census * survival(age_at_census, age_at_entry, params) * migration(start, entry)
     if born < census_year:
         raise ValueError(f"children born in {born} are older than the census ages used")
     # Not yet born at the census: births at the base rate, growing with the ward's population.
@@ -224,9 +222,7 @@ def cohort_entrants(
         * trend.population(mid_birth_year, extra_growth)
         / trend.population(census_year, extra_growth)
     )
-    return (
-        births * survival(0.0, age_at_entry, params) * migration(mid_birth_year, entry)
-    )
+    return births * survival(0.0, age_at_entry, params) * migration(mid_birth_year, entry)
 
 
 def classes_needed(children: float, class_size: int) -> int:
