@@ -481,3 +481,25 @@ def test_grade_1_seats_exceed_children_but_not_everywhere(
         f["properties"]["ward_code"] for f in wards if f["properties"]["district_code"] == "901"
     ]
     assert any(seats[w] < children[w] for w in central)
+
+
+def test_house_numbers_line_the_named_streets_and_alleys(osm: OsmData) -> None:
+    houses = [
+        (tags["addr:housenumber"], tags["addr:street"], osm.nodes[nid])
+        for nid, tags in osm.node_tags.items()
+        if "addr:housenumber" in tags and "amenity" not in tags
+    ]
+    assert len(houses) > 10_000
+    # One number per street: the geocoder can find each house.
+    assert len({(n, s) for n, s, _ in houses}) == len(houses)
+    named = {tags["name"] for _, tags in osm.roads().values() if "name" in tags}
+    assert {s for _, s, _ in houses} <= named
+    # A house in "Hẻm 24 Lê Lợi" is numbered "24/k Lê Lợi", as Vietnamese alleys are.
+    alleys = {
+        (tags["name"][4:].split(" ", 1)[0], tags["name"][4:].split(" ", 1)[1])
+        for _, tags in osm.roads().values()
+        if tags.get("name", "").startswith("Hẻm ")
+    }
+    in_alleys = [(n, s) for n, s, _ in houses if "/" in n]
+    assert in_alleys
+    assert all((n.rsplit("/", 1)[0], s) in alleys for n, s in in_alleys)
