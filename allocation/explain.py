@@ -14,7 +14,8 @@ MAX_LISTED = 3
 
 def amount(value: int | float, unit: str) -> str:
     """A cost with thousands separators and its unit, e.g. '1,340 m'."""
-    return f"{round(value):,} {unit}"
+    whole = int(value) if isinstance(value, int | np.integer) else round(value)
+    return f"{whole:,} {unit}"
 
 
 def total_name(problem: Problem, squared: bool) -> str:

@@ -38,6 +38,9 @@ def solve_constrained(problem: Problem, *, squared: bool, time_limit_s: float) -
     already attains need no search. Status is OPTIMAL when every level is proven optimal within
     `time_limit_s`, FEASIBLE when the limit stopped a proof (the rules still hold and the
     answer is never worse than the warm start), TIME_LIMIT when no assignment was found.
+    Above CP_SAT_MAX_PAIRS applicant-school pairs the warm start is returned without search:
+    OPTIMAL when it reaches `nearest`'s value on every level, else FEASIBLE (its total cost is
+    then within the gap to `nearest`'s, a proven lower bound, of the optimum).
     """
     start = time.monotonic()
     allowed = allowed_pairs(problem)
@@ -46,6 +49,13 @@ def solve_constrained(problem: Problem, *, squared: bool, time_limit_s: float) -
         within = dataclasses.replace(problem, cost=np.where(allowed, problem.cost, INELIGIBLE))
     relaxed = solve_nearest(within, squared=squared, explain=False).assignment
     hint = _siblings_together(within, relaxed, squared)
+    bounds = level_values(within, relaxed, squared, tie_break=True)
+    if within is problem and level_values(problem, hint, squared, tie_break=True) == bounds:
+        # The warm start reaches the relaxation's value on every level: optimal, no search.
+        return Outcome(hint, Status.OPTIMAL, _explain(problem, allowed, hint, Status.OPTIMAL))
+    if problem.n * problem.m > CP_SAT_MAX_PAIRS:
+        # Too large for one CP-SAT model: the warm start, bounded by the relaxation.
+        return Outcome(hint, Status.FEASIBLE, _explain(problem, allowed, hint, Status.FEASIBLE))
     solution = solve_lexicographic(
         problem,
         allowed=allowed,
@@ -54,12 +64,15 @@ def solve_constrained(problem: Problem, *, squared: bool, time_limit_s: float) -
         tie_break=True,
         hint=hint,
         time_limit_s=max(time_limit_s - (time.monotonic() - start), 0.0),
-        bounds=level_values(within, relaxed, squared, tie_break=True),
+        bounds=bounds,
         polish=lambda assignment: _replace_singles(within, assignment, squared),
     )
     explanations = _explain(problem, allowed, solution.assignment, solution.status)
     return Outcome(solution.assignment, solution.status, explanations)
 
+
+CP_SAT_MAX_PAIRS = 400_000
+"""Above this many applicant-school pairs the CP-SAT search is skipped (see solve_constrained)."""
 
 SIBLING_ROUNDS = 3
 """Warm-start rounds that pin each split sibling group to one school before giving up on it."""

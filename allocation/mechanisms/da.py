@@ -7,14 +7,21 @@ from collections.abc import Callable
 
 import numpy as np
 
-from allocation.explain import amount, listed, passed, passed_over_by_applicant, school_label
+from allocation.explain import (
+    MAX_LISTED,
+    amount,
+    listed,
+    passed,
+    passed_over_by_applicant,
+    school_label,
+)
 from allocation.mechanisms.outcome import Outcome
 from allocation.priority import SchoolPriority
 from allocation.problem import Problem
 from allocation.result import Explanation, PassedOver, Status
 
 
-def solve_da(problem: Problem) -> Outcome:
+def solve_da(problem: Problem, *, explain: bool = True) -> Outcome:
     """Applicants propose down their lists; each school holds its best applicants so far.
 
     Lists are `problem.preference_lists()` (given preferences, eligible schools only; by default
@@ -24,6 +31,8 @@ def solve_da(problem: Problem) -> Outcome:
     wanted), and no applicant can gain by misreporting her list.
     """
     priority = SchoolPriority(problem)
+    if problem.preferences is None:
+        return _solve_by_cost(problem, priority, explain)
     choice, length = _lists(problem)
     capacity = problem.capacity.tolist()
     held: list[list[tuple[int, int]]] = [[] for _ in range(problem.m)]
@@ -52,7 +61,96 @@ def solve_da(problem: Problem) -> Outcome:
             assignment[i] = s
         if heap and len(heap) >= capacity[s]:
             cutoff[s] = priority.describe(heap[0][1], s)  # root: lowest priority admitted
-    return Outcome(assignment, Status.COMPLETE, _explain(problem, priority, assignment, cutoff))
+    explanations = _explain(problem, priority, assignment, cutoff) if explain else ()
+    return Outcome(assignment, Status.COMPLETE, explanations)
+
+
+SHORT_LIST = 16
+"""Schools per applicant ranked up front; a longer list is ranked when she reaches its end."""
+
+_ROWS = 8_192
+
+
+def _nearest_first(problem: Problem, rows: np.ndarray, k: int) -> np.ndarray:
+    """The k nearest eligible schools of each row (ties by school index); -1 past the list."""
+    m = problem.m
+    out = np.full((rows.size, k), -1, dtype=np.int64)
+    index = np.arange(m, dtype=np.int64)
+    for lo in range(0, rows.size, _ROWS):
+        block = problem.cost[rows[lo : lo + _ROWS]]
+        key = np.where(block >= 0, block * m + index, np.iinfo(np.int64).max)
+        if k < m:
+            top = np.argpartition(key, k - 1, axis=1)[:, :k]
+        else:
+            top = np.broadcast_to(index, key.shape)
+        top_key = np.take_along_axis(key, top, axis=1)
+        order = np.argsort(top_key, axis=1)
+        chosen = np.take_along_axis(top, order, axis=1)
+        valid = np.take_along_axis(top_key, order, axis=1) < np.iinfo(np.int64).max
+        out[lo : lo + _ROWS, : chosen.shape[1]] = np.where(valid, chosen, -1)
+    return out
+
+
+def _solve_by_cost(problem: Problem, priority: SchoolPriority, explain: bool) -> Outcome:
+    """Deferred acceptance in rounds, vectorised: everyone free proposes to her next school.
+
+    Lists are eligible schools by cost (ties by school index). Each round, every school keeps
+    the best of its held and new applicants up to its capacity and rejects the rest. The
+    result is the same applicant-optimal stable matching as proposing one at a time.
+    """
+    n, m = problem.n, problem.m
+    capacity = problem.capacity
+    k = min(SHORT_LIST, m)
+    everyone = np.arange(n, dtype=np.int64)
+    lists = _nearest_first(problem, everyone, k) if m else np.zeros((n, 0), dtype=np.int64)
+    longer: dict[int, np.ndarray] = {}
+    pointer = np.zeros(n, dtype=np.int64)
+    assignment = np.full(n, -1, dtype=np.int64)
+    key = np.zeros(n, dtype=np.int64)
+    free = everyone.copy()
+    while free.size:
+        p = pointer[free]
+        short = p < k
+        school = np.full(free.size, -1, dtype=np.int64)
+        school[short] = lists[free[short], p[short]]
+        beyond = np.flatnonzero(~short)
+        new_rows = [int(i) for i in free[beyond].tolist() if int(i) not in longer]
+        if new_rows:
+            full_lists = _nearest_first(problem, np.asarray(new_rows, dtype=np.int64), m)
+            longer.update(zip(new_rows, full_lists, strict=True))
+        for j in beyond.tolist():
+            i = int(free[j])
+            school[j] = longer[i][p[j]] if p[j] < m else -1
+        pointer[free] += 1
+        proposing = school >= 0
+        free, school = free[proposing], school[proposing]
+        if free.size == 0:
+            break
+        key[free] = priority.key(free, school)
+        touched = np.zeros(m, dtype=bool)
+        touched[school] = True
+        held = np.flatnonzero((assignment >= 0) & touched[np.maximum(assignment, 0)])
+        who = np.concatenate([held, free])
+        where = np.concatenate([assignment[held], school])
+        order = np.lexsort((key[who], where))
+        who, where = who[order], where[order]
+        first = np.searchsorted(where, where, side="left")
+        keep = (np.arange(who.size) - first) < capacity[where]
+        assignment[who[keep]] = where[keep]
+        assignment[who[~keep]] = -1
+        free = np.sort(who[~keep])
+    cutoff: list[dict[str, object] | None] = [None] * m
+    placed = np.flatnonzero(assignment >= 0)
+    used = np.bincount(assignment[placed], minlength=m)
+    worst = np.full(m, -1, dtype=np.int64)
+    np.maximum.at(worst, assignment[placed], key[placed])
+    last = np.full(m, -1, dtype=np.int64)
+    last_of = {int(key[i]): int(i) for i in placed[np.isin(key[placed], worst)].tolist()}
+    for s in np.flatnonzero((used >= capacity) & (used > 0)).tolist():
+        last[s] = last_of[int(worst[s])]
+        cutoff[s] = priority.describe(int(last[s]), s)
+    explanations = _explain(problem, priority, assignment, cutoff) if explain else ()
+    return Outcome(assignment, Status.COMPLETE, explanations)
 
 
 def _lists(problem: Problem) -> tuple[Callable[[int, int], int], list[int]]:
@@ -87,14 +185,23 @@ def _explain(
         closer = passed_over_by_applicant(problem, assignment, by_cost=True)
         higher = [closer.get(i, []) for i in range(problem.n)]
     explanations = []
+    capacity = problem.capacity.tolist()
+    school_ids = problem.school_ids
     for i in range(problem.n):
         own = int(assignment[i])
         entries: list[PassedOver] = []
         clauses: list[str] = []
+        row = problem.cost[i]
         for s in higher[i]:
-            entry, clause = _passed(problem, priority, i, s, bool(eligible[i, s]), cutoff[s])
-            entries.append(entry)
-            clauses.append(clause)
+            cut = cutoff[s]
+            if len(clauses) < MAX_LISTED or not eligible[i, s] or not capacity[s] or not cut:
+                entry, clause = _passed(problem, priority, i, s, bool(eligible[i, s]), cut)
+                entries.append(entry)
+                clauses.append(clause)
+            else:
+                # Past the schools a sentence names, only the entry is needed (same content).
+                entries.append(PassedOver(s, school_ids[s], int(row[s]), "full", dict(cut)))
+                clauses.append("")
         explanations.append(_sentence(problem, i, own, entries, clauses))
     return tuple(explanations)
 

@@ -12,7 +12,7 @@ from allocation.result import Explanation, Status
 _NONE = np.iinfo(np.int64).max
 
 
-def solve_greedy(problem: Problem) -> Outcome:
+def solve_greedy(problem: Problem, *, explain: bool = True) -> Outcome:
     """The baseline officers know, for comparison only.
 
     Arrival order is the order of applicants in the problem: the service passes applications
@@ -37,7 +37,8 @@ def solve_greedy(problem: Problem) -> Outcome:
         remaining[s] -= 1
         if remaining[s] == 0:
             filled_at[s] = i
-    return Outcome(assignment, Status.COMPLETE, _explain(problem, assignment, filled_at))
+    explanations = _explain(problem, assignment, filled_at) if explain else ()
+    return Outcome(assignment, Status.COMPLETE, explanations)
 
 
 def _explain(

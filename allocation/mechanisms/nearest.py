@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
-from allocation import lexflow
+from allocation import lexgroup
+from allocation.errors import ProblemError
 from allocation.explain import (
     amount,
     listed,
@@ -15,98 +14,99 @@ from allocation.explain import (
     school_label,
     total_name,
 )
+from allocation.grouping import group_applicants
+from allocation.lexties import tie_break
 from allocation.mechanisms.outcome import Outcome, seats_used
-from allocation.objective import objective_cost, preference_position, tier_ranks
+from allocation.objective import SQUARED_COST_LIMIT, tier_ranks
 from allocation.problem import Problem
 from allocation.result import Explanation, PassedOver, Status
-
-SHORTLIST = 8
-"""Each applicant's nearest eligible schools are tried first; others enter if they price in."""
 
 
 def solve_nearest(problem: Problem, *, squared: bool = False, explain: bool = True) -> Outcome:
     """Place everyone who can be placed, tiers first, at the least total (squared) cost.
 
-    The objective is `allocation.objective`'s, solved exactly stage by stage (see `lexflow`).
-    Guarantees: the number placed per tier is lexicographically maximal (so as many children as
-    possible are placed); given that, tier 0's total cost is minimal, then tier 1's, ...; the
-    lottery breaks remaining ties. `max_cost` and sibling groups are not constraints here.
+    The objective is `allocation.objective`'s, solved exactly stage by stage on applicants
+    merged by identical cost rows and tiers (see `lexgroup`; the lottery stage per child, see
+    `lexties`). Guarantees: the number placed per tier is lexicographically maximal (so as many
+    children as possible are placed); given that, tier 0's total cost is minimal, then tier
+    1's, ...; the lottery breaks remaining ties. Every stage is certified optimal over all
+    n x m pairs by potentials under which no pair has a negative reduced cost. `max_cost` and
+    sibling groups are not constraints here.
     """
-    net = lexflow.build_network(problem.eligible, problem.capacity)
-    app, sch = net.elig_applicant, net.elig_school
-    position = preference_position(problem, app, sch)
-    real = objective_cost(problem, app, sch, squared)
-    stages, tier_stage = _stages(problem, net, real, position)
-    shortlist = np.ones(net.num_arcs, dtype=bool)
-    shortlist[net.elig_arcs] = position < SHORTLIST
-    flow, faces = lexflow.lexicographic(net, stages, shortlist)
-    taken = flow[net.elig_arcs] > 0
     assignment = np.full(problem.n, -1, dtype=np.int64)
-    assignment[app[taken]] = sch[taken]
-    explanations = (
-        _explain(problem, net, flow, faces, stages, tier_stage, assignment, squared)
-        if explain
-        else ()
-    )
+    if problem.n == 0 or problem.m == 0 or not bool((problem.cost >= 0).any()):
+        return Outcome(assignment, Status.OPTIMAL, _explain_plain(problem, assignment))
+    tiers, rank = tier_ranks(problem)
+    lottery = problem.lottery()
+    groups = group_applicants(problem.cost, rank, lottery)
+    raw = np.ascontiguousarray(problem.cost[groups.representative])
+    real = raw
+    if squared:
+        if int(raw.max()) > SQUARED_COST_LIMIT:
+            raise ProblemError(
+                f"cost {int(raw.max())} {problem.cost_unit} is too large to square in int64; "
+                "use a coarser unit or squared=False"
+            )
+        real = np.where(raw >= 0, raw * raw, -1)
+    flow = lexgroup.Flow(groups, real, rank[groups.representative], problem.capacity)
+    lexgroup.shortlist(flow)
+    stages = _stages(len(tiers), rank[groups.representative])
+    settled = 1 if lexgroup.place_everyone(flow) else 0
+    for index, stage in enumerate(stages):
+        if index >= settled:
+            lexgroup.solve_stage(flow, stage, index)
+    lexgroup.add_free_arcs(flow)
+    assignment = tie_break(flow, raw, lottery)
+    explanations = _explain(problem, flow, stages, assignment, squared, rank) if explain else ()
     return Outcome(assignment, Status.OPTIMAL, explanations)
 
 
-def _stages(
-    problem: Problem, net: lexflow.Network, real: np.ndarray, position: np.ndarray
-) -> tuple[list[Callable[[], np.ndarray]], dict[int, int]]:
-    """Arc costs of each stage (built on demand), and the stage index of each tier's costs."""
-    tiers, rank = tier_ranks(problem)
-    arcs = net.num_arcs
-    src, elig = net.src_arcs, net.elig_arcs
-    app = net.elig_applicant
+def _stages(tiers: int, group_rank: np.ndarray) -> list[lexgroup.StageCosts]:
+    """Places per tier (source arcs priced by tier), then each tier's cost in turn."""
+    count = lexgroup.StageCosts(src=-(tiers - group_rank).astype(np.int64), tier=None)
+    zero = np.zeros(len(group_rank), dtype=np.int64)
+    return [count] + [lexgroup.StageCosts(src=zero, tier=t) for t in range(tiers)]
 
-    def count() -> np.ndarray:
-        costs = np.zeros(arcs, dtype=np.int64)
-        costs[src] = -(len(tiers) - rank[net.src_applicant])
-        return costs
 
-    def tier_cost(t: int) -> Callable[[], np.ndarray]:
-        def costs_of_tier() -> np.ndarray:
-            costs = np.zeros(arcs, dtype=np.int64)
-            costs[elig] = np.where(rank[app] == t, real, 0)
-            return costs
+def _final_flow(flow: lexgroup.Flow, assignment: np.ndarray, m: int) -> np.ndarray:
+    """Group-level flow on every arc of the network that `assignment` makes."""
+    groups = flow.groups
+    placed = np.flatnonzero(assignment >= 0)
+    g_of = groups.of_applicant[placed]
+    pair = np.bincount(g_of * m + assignment[placed], minlength=flow.g_count * m)
+    result = np.zeros(len(flow.tails), dtype=np.int64)
+    e0 = flow.first_elig
+    result[e0:] = pair[flow.elig_group * m + flow.elig_school]
+    per_group = np.bincount(g_of, minlength=flow.g_count)
+    result[1 : 1 + len(flow.src_group)] = per_group[flow.src_group]
+    result[1 + len(flow.src_group) : e0] = seats_used(assignment, m)
+    result[0] = flow.caps[0] - placed.size
+    return result
 
-        return costs_of_tier
 
-    def tie_break() -> np.ndarray:
-        lottery = problem.lottery()
-        costs = np.zeros(arcs, dtype=np.int64)
-        costs[src] = lottery[net.src_applicant]
-        costs[elig] = (problem.n - lottery[app]) * position
-        return costs
-
-    stages: list[Callable[[], np.ndarray]] = [count]
-    tier_stage: dict[int, int] = {}
-    for t in range(len(tiers)):
-        tier_stage[t] = len(stages)
-        stages.append(tier_cost(t))
-    stages.append(tie_break)
-    return stages, tier_stage
+def _floyd(weights: np.ndarray) -> np.ndarray:
+    np.fill_diagonal(weights, np.minimum(np.diag(weights), 0.0))
+    for k in range(len(weights)):
+        np.minimum(weights, weights[:, k : k + 1] + weights[k : k + 1, :], out=weights)
+    return weights
 
 
 def _explain(
     problem: Problem,
-    net: lexflow.Network,
-    flow: np.ndarray,
-    faces: list[lexflow.Face],
-    stages: list[Callable[[], np.ndarray]],
-    tier_stage: dict[int, int],
+    flow: lexgroup.Flow,
+    stages: list[lexgroup.StageCosts],
     assignment: np.ndarray,
     squared: bool,
+    rank: np.ndarray,
 ) -> tuple[Explanation, ...]:
     """Each closer school not given is full; price it by the tier's residual distances.
 
     For applicant a at school o and closer school s, `others_further` is the cheapest chain of
-    moves of other children (residual distance D[s, o] in a's tier stage) that frees a seat at s
-    and refills the seat a leaves at o; `price` = others_further - you_would_save is what the
-    tier's total would have risen by. The optimum guarantees price >= 0.
+    moves of other children (residual distance D[s, o] in the face of a's tier stage, with the
+    final flow) that frees a seat at s and refills the seat a leaves at o; `price` =
+    others_further - you_would_save is what the tier's total would have risen by. The optimum
+    guarantees price >= 0.
     """
-    _, rank = tier_ranks(problem)
     closer = passed_over_by_applicant(problem, assignment, by_cost=True)
     full = seats_used(assignment, problem.m) >= problem.capacity
     rows = np.fromiter((i for i, schools in closer.items() for _ in schools), dtype=np.int64)
@@ -116,17 +116,45 @@ def _explain(
     price = np.full(rows.size, np.nan)
     chain = np.full(rows.size, np.nan)
     saved = np.zeros(rows.size, dtype=np.int64)
-    for t, stage in tier_stage.items():
+    flow.flow = _final_flow(flow, assignment, problem.m)
+    m = problem.m
+    keys = flow.elig_group * m + flow.elig_school
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+
+    def free_in(groups: np.ndarray, schools: np.ndarray, index: int) -> np.ndarray:
+        wanted = groups * m + schools
+        at = np.minimum(np.searchsorted(sorted_keys, wanted), max(sorted_keys.size - 1, 0))
+        present = sorted_keys.size > 0
+        hit = (sorted_keys[at] == wanted) if present else np.zeros(wanted.size, dtype=bool)
+        arc = flow.first_elig + order[at] if present else at
+        in_network = np.where(hit, flow.closed_after[arc] >= index, False)
+        missing = ~hit & (flow.dense_closed[groups, schools] >= index)
+        return np.asarray(in_network | missing)
+
+    placed_rows = np.flatnonzero(assignment >= 0)
+    group_seats = np.bincount(
+        flow.groups.of_applicant[placed_rows] * m + assignment[placed_rows],
+        minlength=flow.g_count * m,
+    )
+    for t in range(len(stages) - 1):
+        index = t + 1
         pick = np.flatnonzero(placed & (rank[rows] == t))
         if pick.size == 0:
             continue
-        arc = net.elig_arc_index(rows[pick], cols[pick])
-        own_arc = net.elig_arc_index(rows[pick], own[pick])
-        costs, face = stages[stage](), faces[stage]
-        distance = lexflow.school_distances(net, face, flow, costs)
-        saved[pick] = costs[own_arc] - costs[arc]
+        stage = stages[index]
+        costs = flow.arc_costs(stage)
+        free = flow.closed_after >= index
+        weights, _ = lexgroup.school_graph(flow, costs, free, dense=(stage, index))
+        distance = _floyd(weights)
+        g = flow.groups.of_applicant[rows[pick]]
+        saved[pick] = flow.real[g, own[pick]] - flow.real[g, cols[pick]]
         d = distance[cols[pick], own[pick]]
-        d[~(face.free[arc] & face.free[own_arc])] = np.inf
+        d[~(free_in(g, cols[pick], index) & free_in(g, own[pick], index))] = np.inf
+        # A child of the same group (same home and tier) holds a seat there: swapping the two
+        # changes no total, so the lottery decided.
+        twin = group_seats[g * m + cols[pick]] > 0
+        d[twin] = saved[pick][twin]
         chain[pick] = np.where(np.isfinite(d), d, np.nan)
         price[pick] = chain[pick] - saved[pick]
     unit = f"{problem.cost_unit}²" if squared else problem.cost_unit
@@ -165,6 +193,12 @@ def _explain(
             )
         )
     return tuple(explanations)
+
+
+def _explain_plain(problem: Problem, assignment: np.ndarray) -> tuple[Explanation, ...]:
+    """Explanations when nobody can be placed (no schools or no eligible pair)."""
+    full = np.zeros(problem.m, dtype=bool)
+    return tuple(_unplaced(problem, i, [], full) for i in range(problem.n))
 
 
 def _priced(

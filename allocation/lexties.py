@@ -1,0 +1,172 @@
+"""The lottery tie-break of the merged flow, solved per child on the arcs still free."""
+
+from __future__ import annotations
+
+import numpy as np
+from ortools.graph.python import min_cost_flow
+
+from allocation.errors import SolverError
+from allocation.lexgroup import OPEN, Flow
+
+
+def positions(raw: np.ndarray, groups: np.ndarray, schools: np.ndarray) -> np.ndarray:
+    """Position of each school in its group's cost order (0 = nearest, ties by school index)."""
+    if groups.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    rows = raw[groups]
+    own = rows[np.arange(groups.size), schools][:, None]
+    index = np.arange(raw.shape[1])[None, :]
+    ahead = (rows >= 0) & ((rows < own) | ((rows == own) & (index < schools[:, None])))
+    return ahead.sum(axis=1).astype(np.int64)
+
+
+def tie_break(flow: Flow, raw: np.ndarray, lottery: np.ndarray) -> np.ndarray:
+    """Assignment of every applicant that is lottery-optimal on the face of the last stage.
+
+    Objective (as `allocation.objective`): the sum over placed children of lottery rank +
+    (n - rank) x position of the school. Groups with a single free arc and every child placed
+    have their seats fixed; their children take them in lottery order, nearest first (for a
+    fixed set of children that minimises the sum). Other groups are expanded to one node per
+    child and the stage is solved exactly by OR-Tools.
+    """
+    groups = flow.groups
+    n = len(groups.members)
+    m = flow.m
+    free = flow.closed_after == OPEN
+    e0 = flow.first_elig
+    g_arc, s_arc = flow.elig_group, flow.elig_school
+    src_arc = np.full(flow.g_count, -1, dtype=np.int64)
+    src_arc[flow.src_group] = np.arange(1, 1 + len(flow.src_group))
+    choices = np.bincount(g_arc[free[e0:]], minlength=flow.g_count)
+    has_src = src_arc >= 0
+    choices[has_src] += free[src_arc[has_src]]
+    placed = np.zeros(flow.g_count, dtype=np.int64)
+    placed[flow.src_group] = flow.flow[1 : 1 + len(flow.src_group)]
+    # A group with some children unplaced chooses whom to place: the objective weighs lottery
+    # and distance together, so that choice is solved per child as well.
+    expand = (choices >= 2) | ((placed > 0) & (placed < groups.size))
+    assignment = np.full(n, -1, dtype=np.int64)
+
+    # Groups without a choice: seats fixed at the current flow, filled in lottery order.
+    placed_arcs = np.flatnonzero((flow.flow[e0:] > 0) & ~expand[g_arc])
+    if placed_arcs.size:
+        pos = positions(raw, g_arc[placed_arcs], s_arc[placed_arcs])
+        order = np.lexsort((pos, g_arc[placed_arcs]))
+        seat_arcs = placed_arcs[order]
+        counts = flow.flow[e0:][seat_arcs]
+        seat_group = np.repeat(g_arc[seat_arcs], counts)
+        seat_school = np.repeat(s_arc[seat_arcs], counts)
+        first_seat = np.searchsorted(seat_group, seat_group, side="left")
+        rank_in_group = np.arange(seat_group.size) - first_seat
+        assignment[groups.members[groups.start[seat_group] + rank_in_group]] = seat_school
+
+    if not expand.any():
+        return assignment
+    # Node ids: source 0, schools 1..m, sink m+1, then one aux node per expanded arc, then
+    # one node per child of an expanded group.
+    sink = m + 1
+    tails: list[np.ndarray] = []
+    heads: list[np.ndarray] = []
+    caps: list[np.ndarray] = []
+    costs: list[np.ndarray] = []
+    total = int(flow.caps[0])
+    supply_parts: dict[int, int] = {0: total, sink: -total}
+
+    def add_supply(nodes: np.ndarray, amounts: np.ndarray) -> None:
+        for node, amount in zip(nodes.tolist(), amounts.tolist(), strict=True):
+            supply_parts[node] = supply_parts.get(node, 0) + amount
+
+    def add_arcs(t: np.ndarray, h: np.ndarray, cap: np.ndarray, cost: np.ndarray) -> None:
+        tails.append(np.asarray(t, np.int64))
+        heads.append(np.asarray(h, np.int64))
+        caps.append(np.asarray(cap, np.int64))
+        costs.append(np.asarray(cost, np.int64))
+
+    fixed_flow = np.where(free, 0, np.where(flow.full, flow.caps, 0))
+    if free[0]:
+        add_arcs(np.array([0]), np.array([sink]), flow.caps[:1], np.zeros(1))
+    else:
+        add_supply(np.array([0, sink]), np.array([-fixed_flow[0], fixed_flow[0]]))
+    sink_arcs = np.arange(1 + len(flow.src_group), e0)
+    school_node = 1 + np.arange(m)
+    open_sink = free[sink_arcs]
+    opened = int(open_sink.sum())
+    add_arcs(school_node[open_sink], np.full(opened, sink), flow.caps[sink_arcs][open_sink],
+         np.zeros(opened))  # fmt: skip
+    add_supply(school_node[~open_sink], -fixed_flow[sink_arcs][~open_sink])
+    add_supply(np.full(int((~open_sink).sum()), sink), fixed_flow[sink_arcs][~open_sink])
+    # Groups without a choice: their flows are constants.
+    rest = has_src & ~expand
+    add_supply(np.array([0]), np.array([-int(flow.flow[src_arc[rest]].sum())]))
+    settled = np.flatnonzero(~expand[g_arc] & (flow.flow[e0:] > 0))
+    add_supply(1 + s_arc[settled], flow.flow[e0:][settled])
+
+    expanded = np.flatnonzero(expand)
+    member_lists = [groups.members[groups.start[g] : groups.start[g + 1]] for g in expanded]
+    children = np.concatenate(member_lists) if member_lists else np.zeros(0, np.int64)
+    next_node = sink + 1
+    child_arcs = np.flatnonzero(expand[g_arc] & (free[e0:] | flow.full[e0:]))
+    aux = next_node + np.arange(child_arcs.size)
+    next_node += child_arcs.size
+    child_node = next_node + np.arange(children.size)
+    next_node += children.size
+    node_of_child = dict(zip(children.tolist(), child_node.tolist(), strict=True))
+    # Source arcs of expanded groups.
+    for g, members in zip(expanded.tolist(), member_lists, strict=True):
+        a = int(src_arc[g])
+        if a < 0:
+            continue
+        nodes = np.array([node_of_child[i] for i in members.tolist()], dtype=np.int64)
+        if free[a]:
+            add_arcs(np.zeros(nodes.size), nodes, np.ones(nodes.size), lottery[members])
+        elif flow.full[a]:
+            add_supply(np.array([0]), np.array([-nodes.size]))
+            add_supply(nodes, np.ones(nodes.size, dtype=np.int64))
+    # Arcs of expanded groups to schools, through one aux node each.
+    arc_school = s_arc[child_arcs]
+    arc_free = free[e0:][child_arcs]
+    arc_cap = flow.caps[e0:][child_arcs]
+    add_arcs(
+        aux[arc_free], 1 + arc_school[arc_free], arc_cap[arc_free], np.zeros(int(arc_free.sum()))
+    )
+    add_supply(aux[~arc_free], -arc_cap[~arc_free])
+    add_supply(1 + arc_school[~arc_free], arc_cap[~arc_free])
+    pos = positions(raw, g_arc[child_arcs], arc_school)
+    start_of = {g: k for k, g in enumerate(expanded.tolist())}
+    pair_child: list[np.ndarray] = []
+    pair_aux: list[np.ndarray] = []
+    pair_cost: list[np.ndarray] = []
+    for k, g in enumerate(g_arc[child_arcs].tolist()):
+        members = member_lists[start_of[g]]
+        nodes = np.array([node_of_child[i] for i in members.tolist()], dtype=np.int64)
+        pair_child.append(nodes)
+        pair_aux.append(np.full(nodes.size, aux[k]))
+        pair_cost.append((n - lottery[members]) * pos[k])
+    if pair_child:
+        add_arcs(
+            np.concatenate(pair_child),
+            np.concatenate(pair_aux),
+            np.ones(sum(x.size for x in pair_child)),
+            np.concatenate(pair_cost),
+        )
+    t = np.concatenate(tails)
+    h = np.concatenate(heads)
+    supply = np.zeros(next_node, dtype=np.int64)
+    for node, amount in supply_parts.items():
+        supply[node] += amount
+    solver = min_cost_flow.SimpleMinCostFlow()
+    solver.add_arcs_with_capacity_and_unit_cost(
+        t.astype(np.int32), h.astype(np.int32), np.concatenate(caps), np.concatenate(costs)
+    )
+    solver.set_nodes_supplies(np.arange(next_node, dtype=np.int32), supply)
+    status = solver.solve()
+    if status != solver.OPTIMAL:
+        raise SolverError(f"lottery tie-break ended with status {status.name}; please report")
+    result = solver.flows(np.arange(t.size, dtype=np.int32))
+    school_of_aux = np.full(next_node, -1, dtype=np.int64)
+    school_of_aux[aux] = arc_school
+    child_of_node = np.full(next_node, -1, dtype=np.int64)
+    child_of_node[child_node] = children
+    used = (result > 0) & (child_of_node[t] >= 0) & (school_of_aux[h] >= 0)
+    assignment[child_of_node[t[used]]] = school_of_aux[h[used]]
+    return assignment
