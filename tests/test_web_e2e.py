@@ -128,6 +128,10 @@ def test_from_my_home_lists_schools_by_road_and_draws_the_route(
     page.fill("#home-address", "24 Le Loi")
     page.click("#home-form button")
     page.wait_for_selector("[data-testid=near-row]", timeout=30_000)
+    # The address resolved between two known numbers, and says how far off it may be.
+    candidate = page.text_content("[data-testid=address-candidate]")
+    assert "24 Lê Lợi" in candidate and "ước lượng theo số nhà" in candidate
+    assert "sai số ~50 m" in candidate
     rows = page.locator("[data-testid=near-row]")
     assert rows.count() >= 3
     road = [

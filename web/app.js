@@ -96,7 +96,22 @@ map.addControl(new maplibregl.ScaleControl({unit: "metric"}), "bottom-right");
 
 function emptyCollection() { return {type: "FeatureCollection", features: []}; }
 
+// A circle of radius metres around a point, as a GeoJSON polygon (for an address's uncertainty).
+function circle(lon, lat, metres) {
+  const coordinates = [];
+  for (let i = 0; i <= 48; i++) {
+    const angle = (i / 48) * 2 * Math.PI;
+    coordinates.push([lon + (metres * Math.cos(angle)) / (111320 * Math.cos((lat * Math.PI) / 180)),
+                      lat + (metres * Math.sin(angle)) / 110574]);
+  }
+  return {type: "Feature", properties: {}, geometry: {type: "Polygon", coordinates: [coordinates]}};
+}
+
 function addOverlayLayers() {
+  map.addSource("uncertainty", {type: "geojson", data: emptyCollection()});
+  map.addLayer({id: "uncertainty", type: "fill", source: "uncertainty",
+                paint: {"fill-color": "#f0a020", "fill-opacity": 0.18,
+                        "fill-outline-color": "#c07000"}});
   map.addSource("reach", {type: "geojson", data: emptyCollection()});
   map.addLayer({id: "reach-fill", type: "fill", source: "reach",
                 paint: {"fill-color": "#1f77b4", "fill-opacity": 0.15}});
@@ -315,6 +330,7 @@ function setHome(lon, lat, label) {
     state.homeMarker = new maplibregl.Marker({color: "#d7191c", draggable: true});
     state.homeMarker.on("dragend", () => {
       const at = state.homeMarker.getLngLat();
+      map.getSource("uncertainty").setData(emptyCollection());
       setHome(at.lng, at.lat, t("home_pin"));
     });
   }
@@ -363,8 +379,13 @@ function pickCandidate(index) {
   if (!c) return;
   showStatus(`<b>${escapeHtml(t("precision")[c.precision])}</b> (${t("uncertainty", c.uncertainty_m)}): ` +
     escapeHtml(LANG === "vi" ? c.note_vi : c.note_en), c.precision === "house");
-  map.flyTo({center: [c.lon, c.lat], zoom: c.precision === "house" ? 16 : 15});
   setHome(c.lon, c.lat, c.label);
+  // Show how far off the point may be, and frame all of it.
+  const area = circle(c.lon, c.lat, c.uncertainty_m);
+  map.getSource("uncertainty").setData(area);
+  const bounds = new maplibregl.LngLatBounds();
+  area.geometry.coordinates[0].forEach((xy) => bounds.extend(xy));
+  map.fitBounds(bounds, {padding: 40, maxZoom: 16});
 }
 
 async function loadNear() {
@@ -471,6 +492,7 @@ function wire() {
   map.on("click", (e) => {
     if (e.defaultPrevented) return;
     showStatus("");
+    map.getSource("uncertainty").setData(emptyCollection());
     $("home-candidates").innerHTML = "";
     setHome(e.lngLat.lng, e.lngLat.lat, t("home_pin"));
   });

@@ -28,7 +28,8 @@ WITH bounds AS (
            ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => 0.02), 4326) AS lonlat
 ),
 roads AS (
-    SELECT ST_AsMVTGeom(ST_Transform(r.geom, 3857), b.merc, %(extent)s, 64, true) AS geom,
+    SELECT ST_AsMVTGeom(ST_Simplify(ST_Transform(r.geom, 3857), %(tolerance)s),
+                        b.merc, %(extent)s, 64, true) AS geom,
            r.highway, r.name, r.tags ->> 'service' AS service
     FROM road_ways r, bounds b
     WHERE r.geom && b.lonlat AND (%(all_roads)s OR r.highway = ANY(%(classes)s))
