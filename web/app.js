@@ -458,9 +458,24 @@ async function showReach() {
   }
 }
 
+// ------------------------------------------------------------------ views
+
+// The app is a shell of views, one <main class="view" id="view-NAME"> each, shown by the
+// address "#/NAME"; more views (parents', officers') are added as a section and a nav link.
+function showView() {
+  const name = (location.hash.match(/^#\/([\w-]+)/) || [null, "map"])[1];
+  const target = document.getElementById(`view-${name}`) ? name : "map";
+  document.querySelectorAll(".view").forEach((view) => { view.hidden = view.id !== `view-${target}`; });
+  document.querySelectorAll("#views a").forEach((link) => {
+    link.classList.toggle("active", link.getAttribute("href") === `#/${target}`);
+  });
+  if (target === "map") map.resize();
+}
+
 // ------------------------------------------------------------------ wiring
 
 function wire() {
+  window.addEventListener("hashchange", showView);
   $("lang").addEventListener("click", switchLanguage);
   $("search").addEventListener("input", onSearchInput);
   $("search-results").addEventListener("click", onSearchPick);
@@ -503,6 +518,7 @@ function wire() {
 
 applyStaticText();
 wire();
+showView();
 map.on("load", async () => {
   addOverlayLayers();
   try {
