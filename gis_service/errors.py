@@ -54,3 +54,11 @@ class PermissionDeniedError(SchoolmapError):
 
 class ConflictError(SchoolmapError):
     """The request contradicts what is stored (a name taken, a key reused, a wrong state)."""
+
+
+class ServiceBusyError(SchoolmapError):
+    """Every database connection of the service is in use for longer than a request may wait."""
+
+
+class PayloadTooLargeError(SchoolmapError):
+    """A request body is larger than the service accepts."""

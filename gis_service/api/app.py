@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse, RedirectResponse
 
 from gis_service import __version__
-from gis_service.api import health, routing, schools, wards
+from gis_service.api import deps, health, routing, schools, wards
 from gis_service.api.applications import router as applications_router
 from gis_service.api.auth import router as auth_router
 from gis_service.api.errors import install_error_handlers
@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None, pool: ConnectionSource | None =
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    deps.limit_request_bodies(app)
     app.include_router(health.router)
     # /schools/near must be matched before /schools/{school_id}.
     app.include_router(routing.router)

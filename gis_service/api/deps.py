@@ -7,10 +7,21 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import FastAPI, Request, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gis_service.api.errors import status_for
 from gis_service.db.connection import Connection, ConnectionSource
-from gis_service.errors import InvalidRequestError
+from gis_service.errors import InvalidRequestError, PayloadTooLargeError
+
+# The largest request body the service reads: an application is well under 2 KiB, a login
+# less; anything near this is a mistake or an attack, refused before it is parsed.
+MAX_REQUEST_BODY_BYTES = 64 * 1024
+
+TOO_LARGE = (
+    f"Nội dung yêu cầu quá lớn (tối đa {MAX_REQUEST_BODY_BYTES // 1024} KiB) / the request body "
+    f"is larger than the {MAX_REQUEST_BODY_BYTES // 1024} KiB this service accepts"
+)
 
 
 def get_connection(request: Request) -> Iterator[Connection]:
@@ -59,3 +70,68 @@ def parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
             f"bbox {text!r} is not minLon,minLat,maxLon,maxLat within -180..180 and -90..90"
         )
     return min_lon, min_lat, max_lon, max_lat
+
+
+class RequestBodyLimit:
+    """ASGI middleware answering 413 to a body over the limit, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_REQUEST_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await _too_large(send)
+            return
+        # Read the whole (bounded) body first, so a chunked body over the limit is refused
+        # before any handler runs, then hand it on unchanged.
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await _too_large(send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+async def _too_large(send: Send) -> None:
+    payload = json.dumps({"detail": TOO_LARGE}, ensure_ascii=False).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status_for(PayloadTooLargeError(TOO_LARGE)),
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+def limit_request_bodies(app: FastAPI) -> None:
+    """Refuse request bodies over MAX_REQUEST_BODY_BYTES with a 413 and a message."""
+    app.add_middleware(RequestBodyLimit)

@@ -16,8 +16,10 @@ from gis_service.errors import (
     NotAuthenticatedError,
     NotFoundError,
     OutsideNetworkError,
+    PayloadTooLargeError,
     PermissionDeniedError,
     SchoolmapError,
+    ServiceBusyError,
 )
 
 STATUS_BY_ERROR: dict[type[SchoolmapError], int] = {
@@ -31,6 +33,8 @@ STATUS_BY_ERROR: dict[type[SchoolmapError], int] = {
     ImportFileError: 400,
     DatabaseUnavailableError: 503,
     DatabaseSetupError: 503,
+    ServiceBusyError: 503,
+    PayloadTooLargeError: 413,
     ConfigurationError: 500,
 }
 

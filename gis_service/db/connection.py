@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import re
+import select
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from itertools import count
-from threading import Lock
+from threading import BoundedSemaphore, Lock
 from typing import Protocol
 
 import psycopg2
 import psycopg2.extensions
-import psycopg2.pool
 
-from gis_service.errors import DatabaseUnavailableError
+from gis_service.errors import DatabaseUnavailableError, ServiceBusyError
 
 Connection = psycopg2.extensions.connection
 
@@ -78,59 +78,124 @@ class ConnectionSource(Protocol):
     def close(self) -> None: ...
 
 
+DATABASE_AWAY = (
+    "Cơ sở dữ liệu tạm thời không truy cập được; xin thử lại sau ít giây / "
+    "the database is unavailable for now; retry in a few seconds"
+)
+SERVICE_BUSY = (
+    "Hệ thống đang quá tải; xin thử lại sau ít giây / the service is busy; retry in a few seconds"
+)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _looks_alive(conn: Connection) -> bool:
+    """Whether an idle connection is still usable, without a round trip to the server.
+
+    An idle connection has nothing to read unless the server has hung up on it (a restart or
+    a terminated backend sends an error and closes the socket), so readable means dead.
+    """
+    if conn.closed:
+        return False
+    try:
+        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    except (OSError, ValueError, psycopg2.Error):
+        return False
+    return not readable
+
+
 class ConnectionPool:
-    """A thread-safe pool handing out connections that are rolled back when returned."""
+    """A thread-safe pool lending connections that are rolled back when returned.
 
-    def __init__(self, url: str, max_connections: int = 10) -> None:
+    It survives a database restart: connections the server dropped are found and discarded
+    before they are lent, a request whose connection breaks gets DatabaseUnavailableError
+    (HTTP 503) and every idle connection of that generation is dropped, and new connections
+    are opened as soon as the server answers again. Callers beyond `max_connections` wait up
+    to `wait_timeout_s`, then get ServiceBusyError (HTTP 503) rather than an error.
+    """
+
+    def __init__(
+        self, url: str, max_connections: int = 10, *, wait_timeout_s: float = 10.0
+    ) -> None:
         self.url = url
-        self._lock = Lock()
-        self._pool: psycopg2.pool.ThreadedConnectionPool | None = None
         self._max = max_connections
+        self._wait_timeout_s = wait_timeout_s
+        self._slots = BoundedSemaphore(max_connections)
+        self._lock = Lock()
+        self._idle: list[Connection] = []
+        self._closed = False
 
-    def _get_pool(self) -> psycopg2.pool.ThreadedConnectionPool:
+    def _open(self) -> Connection:
+        try:
+            return psycopg2.connect(self.url, application_name="schoolmap-api", connect_timeout=5)
+        except psycopg2.OperationalError as exc:
+            raise DatabaseUnavailableError(
+                f"{DATABASE_AWAY} (cannot connect: {_first_line(exc)})"
+            ) from exc
+
+    def _take(self) -> Connection:
+        """An idle live connection, else a new one."""
+        while True:
+            with self._lock:
+                conn = self._idle.pop() if self._idle else None
+            if conn is None:
+                return self._open()
+            if _looks_alive(conn):
+                return conn
+            self._drop_idle()
+            _close_quietly(conn)
+
+    def _drop_idle(self) -> None:
+        """Close every idle connection: after one was found dead, the others are suspect."""
         with self._lock:
-            if self._pool is None:
-                try:
-                    # psycopg2 closes a returned connection beyond `minconn`; keeping them all
-                    # open spares each request a new connection and PostGIS's first-call cost.
-                    self._pool = psycopg2.pool.ThreadedConnectionPool(
-                        self._max,
-                        self._max,
-                        self.url,
-                        application_name="schoolmap-api",
-                        connect_timeout=5,
-                    )
-                except psycopg2.OperationalError as exc:
-                    raise DatabaseUnavailableError(
-                        f"cannot connect to {mask_password(self.url)}: {str(exc).strip()}"
-                    ) from exc
-            return self._pool
+            stale, self._idle = self._idle, []
+        for conn in stale:
+            _close_quietly(conn)
+
+    def _give_back(self, conn: Connection, broken: bool) -> None:
+        if not broken and not conn.closed:
+            try:
+                conn.rollback()
+            except psycopg2.Error:
+                broken = True
+        if broken or conn.closed:
+            _close_quietly(conn)
+            self._drop_idle()
+            return
+        with self._lock:
+            if not self._closed:
+                self._idle.append(conn)
+                return
+        _close_quietly(conn)
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:
         """Lend a connection for one request; broken connections are discarded."""
-        pool = self._get_pool()
+        if not self._slots.acquire(timeout=self._wait_timeout_s):
+            raise ServiceBusyError(SERVICE_BUSY)
         try:
-            conn = pool.getconn()
-        except psycopg2.OperationalError as exc:
-            raise DatabaseUnavailableError(f"database unavailable: {exc}") from exc
-        broken = False
-        try:
-            yield conn
-        except psycopg2.OperationalError as exc:
-            broken = True
-            raise DatabaseUnavailableError(f"database unavailable: {str(exc).strip()}") from exc
+            conn = self._take()
+            broken = False
+            try:
+                yield conn
+            except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+                broken = True
+                raise DatabaseUnavailableError(f"{DATABASE_AWAY} ({_first_line(exc)})") from exc
+            finally:
+                self._give_back(conn, broken)
         finally:
-            if not conn.closed and not broken:
-                try:
-                    conn.rollback()
-                except psycopg2.Error:
-                    broken = True
-            pool.putconn(conn, close=broken or bool(conn.closed))
+            self._slots.release()
 
     def close(self) -> None:
         """Close every pooled connection."""
         with self._lock:
-            if self._pool is not None:
-                self._pool.closeall()
-                self._pool = None
+            self._closed = True
+        self._drop_idle()
+
+
+def _close_quietly(conn: Connection) -> None:
+    with suppress(psycopg2.Error):
+        conn.close()
