@@ -349,8 +349,8 @@ def _dense_moves(
     src_fwd: np.ndarray,
 ) -> None:
     """Add moves onto missing arcs of the full matrix that are free in the face of stage t."""
-    size = flow.m + 2
-    source = flow.m + 1
+    m = flow.m
+    source = m + 1
     g_arc, s_arc = flow.elig_group, flow.elig_school
     leave_of_group: dict[int, list[tuple[int, float]]] = {}
     for arc, g, s in zip(back.tolist(), g_arc[back].tolist(), s_arc[back].tolist(), strict=True):
@@ -365,10 +365,9 @@ def _dense_moves(
             g = rows.start + local
             row = block[local]
             for s, cost_there in leave_of_group.get(g, []):
-                np.minimum(weights[s], row - cost_there, out=weights[s])
+                np.minimum(weights[s, :m], row - cost_there, out=weights[s, :m])
             if src_fwd[g]:
-                np.minimum(weights[source], row + src_cost[g], out=weights[source])
-    del size
+                np.minimum(weights[source, :m], row + src_cost[g], out=weights[source, :m])
 
 
 def potentials(flow: Flow, costs: np.ndarray) -> np.ndarray:

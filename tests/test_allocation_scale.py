@@ -1,0 +1,217 @@
+"""City-scale machinery: merged applicants, pricing against the full matrix, rounds of DA."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from allocation import INELIGIBLE, Problem, Status, lexflow, lexgroup, solve
+from allocation.grouping import group_applicants
+from allocation.mechanisms.da import solve_da
+from allocation.mechanisms.nearest import solve_nearest
+from allocation.mechanisms.outcome import seats_used
+from allocation.objective import level_values, objective_cost, preference_position, tier_ranks
+
+FAST = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@st.composite
+def crowded_homes(draw: st.DrawFn, max_n: int = 14, max_m: int = 4) -> Problem:
+    """Few distinct homes, so many children share a cost row; tight and ineligible seats."""
+    homes = draw(st.integers(1, 4))
+    m = draw(st.integers(1, max_m))
+    n = draw(st.integers(1, max_n))
+    value = st.one_of(st.integers(0, 9), st.just(INELIGIBLE))
+    rows = np.array(draw(st.lists(value, min_size=homes * m, max_size=homes * m)), dtype=np.int64)
+    home = draw(st.lists(st.integers(0, homes - 1), min_size=n, max_size=n))
+    return Problem(
+        applicant_ids=tuple(f"c{i}" for i in range(n)),
+        school_ids=tuple(f"s{s}" for s in range(m)),
+        cost=rows.reshape(homes, m)[home],
+        classes=np.array(draw(st.lists(st.integers(0, 3), min_size=m, max_size=m))),
+        class_size=np.array(draw(st.lists(st.integers(1, 3), min_size=m, max_size=m))),
+        tier=np.array(draw(st.lists(st.integers(0, 1), min_size=n, max_size=n))),
+        seed=draw(st.integers(0, 2**31)),
+    )
+
+
+def full_matrix_reference(problem: Problem, squared: bool) -> np.ndarray:
+    """The lexicographic objective per child over every eligible arc (no merging, no pricing)."""
+    net = lexflow.build_network(problem.eligible, problem.capacity)
+    app, sch = net.elig_applicant, net.elig_school
+    position = preference_position(problem, app, sch)
+    real = objective_cost(problem, app, sch, squared)
+    tiers, rank = tier_ranks(problem)
+
+    def count() -> np.ndarray:
+        costs = np.zeros(net.num_arcs, dtype=np.int64)
+        costs[net.src_arcs] = -(len(tiers) - rank[net.src_applicant])
+        return costs
+
+    def tier_cost(t: int) -> Callable[[], np.ndarray]:
+        def costs() -> np.ndarray:
+            out = np.zeros(net.num_arcs, dtype=np.int64)
+            out[net.elig_arcs] = np.where(rank[app] == t, real, 0)
+            return out
+
+        return costs
+
+    def tie_break() -> np.ndarray:
+        lottery = problem.lottery()
+        costs = np.zeros(net.num_arcs, dtype=np.int64)
+        costs[net.src_arcs] = lottery[net.src_applicant]
+        costs[net.elig_arcs] = (problem.n - lottery[app]) * position
+        return costs
+
+    stages = [count, *(tier_cost(t) for t in range(len(tiers))), tie_break]
+    every_arc = np.ones(net.num_arcs, dtype=bool)
+    flow, _ = lexflow.lexicographic(net, stages, every_arc)
+    taken = flow[net.elig_arcs] > 0
+    assignment = np.full(problem.n, -1, dtype=np.int64)
+    assignment[app[taken]] = sch[taken]
+    return assignment
+
+
+@FAST
+@given(crowded_homes(), st.booleans())
+def test_merged_and_priced_flow_reaches_the_full_matrix_optimum(
+    problem: Problem, squared: bool
+) -> None:
+    ours = solve_nearest(problem, squared=squared, explain=False).assignment
+    reference = full_matrix_reference(problem, squared)
+    assert level_values(problem, ours, squared, tie_break=True) == level_values(
+        problem, reference, squared, tie_break=True
+    )
+
+
+@FAST
+@given(crowded_homes())
+def test_a_shortlist_of_one_school_prices_in_the_rest(problem: Problem) -> None:
+    reference = full_matrix_reference(problem, False)
+    saved = lexgroup.SHORTLIST, lexgroup.ENTER_PER_GROUP
+    lexgroup.SHORTLIST, lexgroup.ENTER_PER_GROUP = 1, 1
+    try:
+        ours = solve_nearest(problem, explain=False).assignment
+    finally:
+        lexgroup.SHORTLIST, lexgroup.ENTER_PER_GROUP = saved
+    assert level_values(problem, ours, False, tie_break=True) == level_values(
+        problem, reference, False, tie_break=True
+    )
+
+
+@FAST
+@given(crowded_homes())
+def test_merging_identical_children_keeps_the_cost(problem: Problem) -> None:
+    merged = solve(problem, "nearest").metrics
+    one_node_per_child = full_matrix_reference(problem, False)
+    placed = np.flatnonzero(one_node_per_child >= 0)
+    assert merged.placed == placed.size
+    assert merged.total_cost == int(problem.cost[placed, one_node_per_child[placed]].sum())
+
+
+@FAST
+@given(crowded_homes())
+def test_nobody_is_unplaced_while_an_eligible_seat_is_free(problem: Problem) -> None:
+    assignment = solve_nearest(problem, explain=False).assignment
+    free = seats_used(assignment, problem.m) < problem.capacity
+    unplaced = np.flatnonzero(assignment < 0)
+    assert not (problem.eligible[unplaced] & free[None, :]).any()
+
+
+@FAST
+@given(crowded_homes())
+def test_groups_hold_identical_rows_in_lottery_order(problem: Problem) -> None:
+    _, rank = tier_ranks(problem)
+    lottery = problem.lottery()
+    groups = group_applicants(problem.cost, rank, lottery)
+    assert sorted(groups.members.tolist()) == list(range(problem.n))
+    for g in range(groups.count):
+        members = groups.members[groups.start[g] : groups.start[g + 1]]
+        assert (problem.cost[members] == problem.cost[members[0]]).all()
+        assert (rank[members] == rank[members[0]]).all()
+        assert (np.diff(lottery[members]) > 0).all()
+        assert (groups.of_applicant[members] == g).all()
+    keys = {(tuple(problem.cost[i]), int(rank[i])) for i in range(problem.n)}
+    assert groups.count == len(keys)
+
+
+@FAST
+@given(crowded_homes(max_n=20, max_m=5))
+def test_da_in_rounds_equals_proposing_one_at_a_time(problem: Problem) -> None:
+    by_cost = problem.preference_lists()
+    one_at_a_time = dataclasses.replace(problem, preferences=by_cost)
+    rounds = solve_da(problem)
+    single = solve_da(one_at_a_time)
+    assert np.array_equal(rounds.assignment, single.assignment)
+
+
+def test_partly_placed_group_chooses_whom_to_place_by_the_objective() -> None:
+    # Regression: seven children of one home, four seats. The tie-break weighs lottery and
+    # school position together, so "earliest lottery placed" is not always the optimum.
+    cost = np.tile(np.array([[8, 8, 17, INELIGIBLE]]), (7, 1))
+    problem = Problem(
+        applicant_ids=tuple(f"k{i}" for i in range(7)),
+        school_ids=("a", "b", "c", "d"),
+        cost=cost,
+        classes=np.array([1, 1, 2, 1]),
+        class_size=np.array([1, 1, 1, 1]),
+        tier=np.zeros(7, dtype=np.int64),
+        seed=42,
+    )
+    ours = solve_nearest(problem, explain=False).assignment
+    reference = full_matrix_reference(problem, False)
+    assert level_values(problem, ours, False, True) == level_values(problem, reference, False, True)
+    assert int((ours >= 0).sum()) == 4
+
+
+def test_large_problems_skip_the_cp_sat_cross_check_and_say_so() -> None:
+    from allocation.synthetic import synthetic_problem
+
+    problem = synthetic_problem(400, 12, seed=3)
+    result = solve(problem, "nearest")
+    assert result.status is Status.OPTIMAL
+    assert result.checks.optimal is None
+    assert any("potentials certified" in message for message in result.checks.messages)
+
+
+@pytest.mark.parametrize("sibling_share", [0.0, 0.3])
+def test_constrained_above_the_cp_sat_size_returns_the_bounded_warm_start(
+    sibling_share: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from allocation.mechanisms import constrained
+    from allocation.synthetic import synthetic_problem
+
+    monkeypatch.setattr(constrained, "CP_SAT_MAX_PAIRS", 100)
+    problem = synthetic_problem(120, 5, seed=7, sibling_share=sibling_share)
+    result = solve(problem, "constrained")
+    nearest = solve(problem, "nearest")
+    assert result.checks.siblings_ok is True
+    if sibling_share == 0.0:
+        assert result.status is Status.OPTIMAL
+        assert np.array_equal(result.assignment, nearest.assignment)
+    else:
+        assert result.status in (Status.OPTIMAL, Status.FEASIBLE)
+        assert result.metrics.total_cost >= nearest.metrics.total_cost or (
+            result.metrics.placed < nearest.metrics.placed
+        )
+
+
+@FAST
+@given(crowded_homes())
+def test_explanations_read_priced_in_pairs_like_shortlisted_ones(problem: Problem) -> None:
+    default = solve_nearest(problem)
+    saved = lexgroup.SHORTLIST, lexgroup.ENTER_PER_GROUP
+    lexgroup.SHORTLIST, lexgroup.ENTER_PER_GROUP = 1, 1
+    try:
+        priced = solve_nearest(problem)
+    finally:
+        lexgroup.SHORTLIST, lexgroup.ENTER_PER_GROUP = saved
+    if np.array_equal(default.assignment, priced.assignment):
+        assert [e.as_dict() for e in default.explanations] == [
+            e.as_dict() for e in priced.explanations
+        ]
