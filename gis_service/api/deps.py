@@ -18,6 +18,14 @@ from gis_service.errors import InvalidRequestError, PayloadTooLargeError
 # less; anything near this is a mistake or an attack, refused before it is parsed.
 MAX_REQUEST_BODY_BYTES = 64 * 1024
 
+HAS_NUL = (
+    "Yêu cầu chứa ký tự NUL (mã 0), không trường nào được chứa ký tự này / the request "
+    "contains a NUL character (code 0), which no field may hold"
+)
+# PostgreSQL text cannot hold NUL: refused here, once, instead of failing deep in a query.
+_NUL_IN_URL = (b"%00", b"\x00")
+_NUL_IN_BODY = (b"\\u0000", b"\x00")
+
 TOO_LARGE = (
     f"Nội dung yêu cầu quá lớn (tối đa {MAX_REQUEST_BODY_BYTES // 1024} KiB) / the request body "
     f"is larger than the {MAX_REQUEST_BODY_BYTES // 1024} KiB this service accepts"
@@ -73,7 +81,8 @@ def parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
 
 
 class RequestBodyLimit:
-    """ASGI middleware answering 413 to a body over the limit, declared or streamed."""
+    """ASGI middleware answering 413 to a body over the limit, declared or streamed, and 400
+    to a request carrying a NUL character in its URL or body."""
 
     def __init__(self, app: ASGIApp, max_bytes: int = MAX_REQUEST_BODY_BYTES) -> None:
         self.app = app
@@ -85,7 +94,11 @@ class RequestBodyLimit:
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await _too_large(send)
+            await _refuse(send, PayloadTooLargeError(TOO_LARGE))
+            return
+        url = bytes(scope.get("raw_path") or b"") + b"?" + bytes(scope.get("query_string") or b"")
+        if any(nul in url for nul in _NUL_IN_URL):
+            await _refuse(send, InvalidRequestError(HAS_NUL))
             return
         # Read the whole (bounded) body first, so a chunked body over the limit is refused
         # before any handler runs, then hand it on unchanged.
@@ -98,12 +111,15 @@ class RequestBodyLimit:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                await _too_large(send)
+                await _refuse(send, PayloadTooLargeError(TOO_LARGE))
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        if any(nul in body for nul in _NUL_IN_BODY):
+            await _refuse(send, InvalidRequestError(HAS_NUL))
+            return
         sent = False
 
         async def replay() -> Message:
@@ -116,12 +132,13 @@ class RequestBodyLimit:
         await self.app(scope, replay, send)
 
 
-async def _too_large(send: Send) -> None:
-    payload = json.dumps({"detail": TOO_LARGE}, ensure_ascii=False).encode()
+async def _refuse(send: Send, error: InvalidRequestError | PayloadTooLargeError) -> None:
+    """Answer with the error's status and message, as the domain error handler would."""
+    payload = json.dumps({"detail": str(error)}, ensure_ascii=False).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": status_for(PayloadTooLargeError(TOO_LARGE)),
+            "status": status_for(error),
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(payload)).encode()),
