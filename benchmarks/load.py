@@ -453,8 +453,82 @@ def city_bbox(conn: Connection) -> tuple[float, float, float, float]:
     return (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
 
 
+@dataclass
+class Outcome:
+    """What a load run left: where, which round, what was sent and acknowledged, problems."""
+
+    url: str
+    round_id: int
+    acks: list[Ack]
+    attempted: set[tuple[int, str]]
+    problems: list[str]
+
+
+def run_load(
+    url: str,
+    home: Path,
+    clients: Sequence[int],
+    seconds: float,
+    *,
+    workers: int = 2,
+    pool_max: int = 10,
+    port: int = 8106,
+    seed: int = 2025,
+) -> Outcome:
+    """Build the database, serve it, drive each concurrency step, print the table, check."""
+    print(f"database {url}, home {home}, {workers} workers, port {port}")
+    started = time.monotonic()
+    recreate(url)
+    load_city(url, home)
+    conn = connect(url)
+    try:
+        round_id = open_round(conn, "Tải thử / load test")
+        usernames = create_parents(conn, max(clients), "phuhuynh")
+        bbox = city_bbox(conn)
+    finally:
+        conn.close()
+    homes = read_homes(home)
+    print(
+        f"set-up {time.monotonic() - started:.1f} s: demo city, round {round_id}, "
+        f"{len(usernames)} parents, {len(homes)} grade-1 homes"
+    )
+    base = f"http://127.0.0.1:{port}"
+    acks: list[Ack] = []
+    attempted: set[tuple[int, str]] = set()
+    mismatches = 0
+    print(f"\n{HEADER}", flush=True)
+    with serving(url, home, port, workers, pool_max):
+        parents = sign_in(base, usernames)
+        for step, count in enumerate(clients):
+            tally, wall = asyncio.run(
+                drive(base, parents[:count], round_id, homes, bbox, seconds, seed + step)
+            )
+            for row in table(count, tally, wall):
+                print(row, flush=True)
+            acks += tally.acks
+            attempted |= tally.attempted
+            mismatches += tally.replay_mismatches
+    conn = connect(url)
+    try:
+        problems = check_no_loss(conn, round_id, acks) + check_no_phantoms(
+            conn, round_id, attempted
+        )
+    finally:
+        conn.close()
+    if mismatches:
+        problems.append(f"{mismatches} retries answered with a different application")
+    print(
+        f"\nacknowledged submissions: {len(acks)}; sent: {len(attempted)}; "
+        f"problems: {len(problems)}"
+    )
+    for problem in problems[:20]:
+        print(f"  {problem}")
+    print("no submission lost or duplicated" if not problems else "SUBMISSIONS LOST OR DUPLICATED")
+    return Outcome(url, round_id, acks, attempted, problems)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 10, 25, 50])
     parser.add_argument("--seconds", type=float, default=20.0, help="per concurrency step")
     parser.add_argument("--workers", type=int, default=2)
@@ -466,64 +540,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.seconds <= 0 or args.seconds > 600 or max(args.clients) > 200:
         parser.error("keep it bounded: at most 600 s per step and 200 clients")
-
     base_url = (
         os.environ.get("DATABASE_URL") or "postgresql://root@/postgres?host=/var/run/postgresql"
     )
-    url = make_dsn(base_url, dbname=args.database)
-    home = args.home or Path(tempfile.mkdtemp(prefix="schoolmap-load-"))
-    print(f"database {args.database}, home {home}, {args.workers} workers, port {args.port}")
-    started = time.monotonic()
-    recreate(url)
-    load_city(url, home)
-    conn = connect(url)
-    try:
-        round_id = open_round(conn, "Tải thử / load test")
-        usernames = create_parents(conn, max(args.clients), "phuhuynh")
-        bbox = city_bbox(conn)
-    finally:
-        conn.close()
-    homes = read_homes(home)
-    print(
-        f"set-up {time.monotonic() - started:.1f} s: demo city, round {round_id}, "
-        f"{len(usernames)} parents, {len(homes)} grade-1 homes"
+    outcome = run_load(
+        make_dsn(base_url, dbname=args.database),
+        args.home or Path(tempfile.mkdtemp(prefix="schoolmap-load-")),
+        args.clients,
+        args.seconds,
+        workers=args.workers,
+        pool_max=args.pool_max,
+        port=args.port,
+        seed=args.seed,
     )
-
-    base = f"http://127.0.0.1:{args.port}"
-    all_acks: list[Ack] = []
-    attempted: set[tuple[int, str]] = set()
-    mismatches = 0
-    print(f"\n{HEADER}")
-    with serving(url, home, args.port, args.workers, args.pool_max):
-        parents = sign_in(base, usernames)
-        for step, clients in enumerate(args.clients):
-            tally, wall = asyncio.run(
-                drive(
-                    base, parents[:clients], round_id, homes, bbox, args.seconds, args.seed + step
-                )
-            )
-            for row in table(clients, tally, wall):
-                print(row)
-            all_acks += tally.acks
-            attempted |= tally.attempted
-            mismatches += tally.replay_mismatches
-    conn = connect(url)
-    try:
-        problems = check_no_loss(conn, round_id, all_acks) + check_no_phantoms(
-            conn, round_id, attempted
-        )
-    finally:
-        conn.close()
-    if mismatches:
-        problems.append(f"{mismatches} retries answered with a different application")
-    print(
-        f"\nacknowledged submissions: {len(all_acks)}; sent: {len(attempted)}; "
-        f"problems: {len(problems)}"
-    )
-    for problem in problems[:20]:
-        print(f"  {problem}")
-    print("no submission lost or duplicated" if not problems else "SUBMISSIONS LOST OR DUPLICATED")
-    return 1 if problems else 0
+    return 1 if outcome.problems else 0
 
 
 if __name__ == "__main__":

@@ -569,7 +569,7 @@ def serve_command(
     # Workers read the resolved URL, so they never start a second local server.
     os.environ["DATABASE_URL"] = url
     typer.echo(f"schoolmap on http://{host}:{port} (API docs at /docs)")
-    uvicorn.run(
+    config = uvicorn.Config(
         "gis_service.api.app:create_app",
         factory=True,
         host=host,
@@ -577,6 +577,22 @@ def serve_command(
         workers=workers,
         log_level="info",
     )
+    if workers <= 1:
+        uvicorn.Server(config).run()
+        return
+    import socket
+
+    from uvicorn.supervisors import Multiprocess
+
+    # uvicorn's own shared socket has protocol 0, so asyncio leaves Nagle on for its
+    # connections and every kept-alive response waits ~40 ms for a delayed ACK; a socket
+    # created as TCP gets TCP_NODELAY on each accepted connection.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    Multiprocess(config, sockets=[sock]).run()
 
 
 def main() -> None:

@@ -241,6 +241,13 @@ def test_oversized_bodies_are_refused_with_413(fuzz_app: FastAPI) -> None:
         headers={"content-type": "application/json", "Idempotency-Key": "k"},
     )
     assert streamed.status_code == 413
+    # An applicants' CSV may be larger; it is then judged on its merits (here: who sends it).
+    upload = client.post(
+        "/rounds/1/applicants",
+        content=b"child_id,birth_date,lon,lat\n" * 5000,
+        headers={"content-type": "text/csv"},
+    )
+    assert upload.status_code == 401
     # Under the limit the request is read and judged on its merits.
     small = client.post("/auth/login", json={"username": "a" * 1000, "password": "x"})
     assert small.status_code in (401, 422)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +18,9 @@ from gis_service.errors import InvalidRequestError, PayloadTooLargeError
 # The largest request body the service reads: an application is well under 2 KiB, a login
 # less; anything near this is a mistake or an attack, refused before it is parsed.
 MAX_REQUEST_BODY_BYTES = 64 * 1024
+# The one exception: officers upload a district's applicants as CSV (~60 bytes a child).
+MAX_UPLOAD_BODY_BYTES = 50 * 1024 * 1024
+UPLOAD_PATHS = re.compile(r"^/rounds/[^/]+/applicants$")
 
 HAS_NUL = (
     "Yêu cầu chứa ký tự NUL (mã 0), không trường nào được chứa ký tự này / the request "
@@ -26,10 +30,14 @@ HAS_NUL = (
 _NUL_IN_URL = (b"%00", b"\x00")
 _NUL_IN_BODY = (b"\\u0000", b"\x00")
 
-TOO_LARGE = (
-    f"Nội dung yêu cầu quá lớn (tối đa {MAX_REQUEST_BODY_BYTES // 1024} KiB) / the request body "
-    f"is larger than the {MAX_REQUEST_BODY_BYTES // 1024} KiB this service accepts"
-)
+
+def too_large(limit: int) -> str:
+    """The 413 message for a body over `limit` bytes."""
+    kib = limit // 1024
+    return (
+        f"Nội dung yêu cầu quá lớn (tối đa {kib} KiB) / the request body is larger than the "
+        f"{kib} KiB this service accepts here"
+    )
 
 
 def get_connection(request: Request) -> Iterator[Connection]:
@@ -84,17 +92,18 @@ class RequestBodyLimit:
     """ASGI middleware answering 413 to a body over the limit, declared or streamed, and 400
     to a request carrying a NUL character in its URL or body."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int = MAX_REQUEST_BODY_BYTES) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        upload = scope["method"] == "POST" and UPLOAD_PATHS.match(scope.get("path", ""))
+        limit = MAX_UPLOAD_BODY_BYTES if upload else MAX_REQUEST_BODY_BYTES
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await _refuse(send, PayloadTooLargeError(TOO_LARGE))
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await _refuse(send, PayloadTooLargeError(too_large(limit)))
             return
         url = bytes(scope.get("raw_path") or b"") + b"?" + bytes(scope.get("query_string") or b"")
         if any(nul in url for nul in _NUL_IN_URL):
@@ -110,8 +119,8 @@ class RequestBodyLimit:
                 break
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
-                await _refuse(send, PayloadTooLargeError(TOO_LARGE))
+            if size > limit:
+                await _refuse(send, PayloadTooLargeError(too_large(limit)))
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -150,5 +159,6 @@ async def _refuse(send: Send, error: InvalidRequestError | PayloadTooLargeError)
 
 
 def limit_request_bodies(app: FastAPI) -> None:
-    """Refuse request bodies over MAX_REQUEST_BODY_BYTES with a 413 and a message."""
+    """Refuse bodies over MAX_REQUEST_BODY_BYTES (uploads: MAX_UPLOAD_BODY_BYTES) with a 413,
+    and a NUL character anywhere in a request with a 400."""
     app.add_middleware(RequestBodyLimit)
