@@ -259,7 +259,7 @@ def print_table(
     header = (
         f"{'mechanism':<12}{'status':<10}{'assign s':>9}{'solve() s':>10}{'chk+met s':>10}"
         f"{'peak MB':>9}{'total km':>11}{'mean m':>8}{'p90 m':>7}{'max m':>7}{'nearest':>8}"
-        f"{'unplaced':>9}{'>4 km':>7}{'over':>5}{'envy':>10}"
+        f"{'unplaced':>9}{'>4 km':>7}{'over':>6}{'envy':>13}"
     )
     print(f"\nHCMC grade 1: {problem.n:,} applicants x {problem.m} schools (road metres)")
     print(header)
@@ -272,7 +272,7 @@ def print_table(
             f"{row['checks_metrics_s']:>10.2f}{row['peak_mb']:>9.0f}"
             f"{m['total_cost'] / 1000:>11,.1f}{m['mean_cost']:>8.0f}{m['p90_cost']:>7}"
             f"{m['max_cost']:>7}{m['share_at_nearest']:>8.1%}{m['unassigned']:>9,}"
-            f"{m['beyond_norm']:>7,}{m['classes_over_size']:>5}{m['justified_envy']:>10,}"
+            f"{m['beyond_norm']:>7,}{m['classes_over_size']:>6}{m['justified_envy']:>13,}"
         )
     constrained = next(r for r in rows if r["mechanism"] == "constrained")
     bound = nearest_on_siblings["metrics"]["total_cost"]

@@ -107,6 +107,8 @@ def _solve_by_cost(problem: Problem, priority: SchoolPriority, explain: bool) ->
     pointer = np.zeros(n, dtype=np.int64)
     assignment = np.full(n, -1, dtype=np.int64)
     key = np.zeros(n, dtype=np.int64)
+    held_count = np.zeros(m, dtype=np.int64)
+    worst = np.full(m, -1, dtype=np.int64)
     free = everyone.copy()
     while free.size:
         p = pointer[free]
@@ -127,6 +129,10 @@ def _solve_by_cost(problem: Problem, priority: SchoolPriority, explain: bool) ->
         if free.size == 0:
             break
         key[free] = priority.key(free, school)
+        # A full school rejects at once anyone ranked below the last child it holds.
+        hopeless = (held_count[school] >= capacity[school]) & (key[free] > worst[school])
+        out_of_reach = free[hopeless]
+        free, school = free[~hopeless], school[~hopeless]
         touched = np.zeros(m, dtype=bool)
         touched[school] = True
         held = np.flatnonzero((assignment >= 0) & touched[np.maximum(assignment, 0)])
@@ -138,7 +144,12 @@ def _solve_by_cost(problem: Problem, priority: SchoolPriority, explain: bool) ->
         keep = (np.arange(who.size) - first) < capacity[where]
         assignment[who[keep]] = where[keep]
         assignment[who[~keep]] = -1
-        free = np.sort(who[~keep])
+        kept_at = where[keep]
+        held_count[touched] = 0
+        np.add.at(held_count, kept_at, 1)
+        worst[touched] = -1
+        np.maximum.at(worst, kept_at, key[who[keep]])
+        free = np.sort(np.concatenate([who[~keep], out_of_reach]))
     cutoff: list[dict[str, object] | None] = [None] * m
     placed = np.flatnonzero(assignment >= 0)
     used = np.bincount(assignment[placed], minlength=m)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from allocation.explain import amount, listed, passed, passed_over_by_applicant, school_label
+from allocation.explain import (
+    MAX_LISTED,
+    amount,
+    listed,
+    passed,
+    passed_over_by_applicant,
+    school_label,
+)
 from allocation.mechanisms.outcome import Outcome
 from allocation.problem import Problem
 from allocation.result import Explanation, Status
@@ -45,18 +52,26 @@ def _explain(
     problem: Problem, assignment: np.ndarray, filled_at: np.ndarray
 ) -> tuple[Explanation, ...]:
     closer = passed_over_by_applicant(problem, assignment, by_cost=True)
+    no_seats = (problem.capacity == 0).tolist()
+    filled_list = filled_at.tolist()
     explanations = []
     for i in range(problem.n):
         entries, clauses = [], []
         for s in closer.get(i, []):
-            name = f"{school_label(problem, s)} ({amount(problem.cost[i, s], problem.cost_unit)})"
-            if problem.capacity[s] == 0:
+            # Only the schools a sentence names need their clause worded.
+            worded = len(clauses) < MAX_LISTED
+            name = (
+                f"{school_label(problem, s)} ({amount(problem.cost[i, s], problem.cost_unit)})"
+                if worded
+                else ""
+            )
+            if no_seats[s]:
                 entries.append(passed(problem, i, s, "no seats", {"filled_before": None}))
-                clauses.append(f"{name} offers no seats")
+                clauses.append(f"{name} offers no seats" if worded else "")
             else:
-                k = int(filled_at[s]) + 1
+                k = filled_list[s] + 1
                 entries.append(passed(problem, i, s, "full", {"filled_before": k}))
-                clauses.append(f"{name} had filled with application number {k}")
+                clauses.append(f"{name} had filled with application number {k}" if worded else "")
         own = int(assignment[i])
         arrival = f"Your application was number {i + 1} in arrival order (first come, first served)"
         if own < 0:

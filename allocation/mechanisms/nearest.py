@@ -7,6 +7,7 @@ import numpy as np
 from allocation import lexgroup
 from allocation.errors import ProblemError
 from allocation.explain import (
+    MAX_LISTED,
     amount,
     listed,
     passed,
@@ -159,6 +160,8 @@ def _explain(
         price[pick] = chain[pick] - saved[pick]
     unit = f"{problem.cost_unit}²" if squared else problem.cost_unit
     measure = total_name(problem, squared)
+    full_list = full.tolist()
+    no_seats = (problem.capacity == 0).tolist()
     explanations = []
     k = 0
     for i in range(problem.n):
@@ -174,8 +177,13 @@ def _explain(
             f"({amount(problem.cost[i, own_school], problem.cost_unit)})"
         )
         entries, clauses = [], []
-        for s, p, c, v in zip(schools, price[span], chain[span], saved[span], strict=True):
-            entry, clause = _priced(problem, i, s, bool(full[s]), p, c, int(v), unit, measure)
+        for s, p, c, v in zip(
+            schools, price[span].tolist(), chain[span].tolist(), saved[span].tolist(), strict=True
+        ):
+            worded = len(clauses) < MAX_LISTED
+            entry, clause = _priced(
+                problem, i, s, full_list[s], p, c, v, unit, measure, no_seats[s], worded
+            )
             entries.append(entry)
             clauses.append(clause)
         if entries:
@@ -211,11 +219,23 @@ def _priced(
     saved: int,
     unit: str,
     measure: str,
+    no_seats: bool,
+    worded: bool,
 ) -> tuple[PassedOver, str]:
-    """The passed-over entry and reason clause for closer school s."""
-    name = f"{school_label(problem, s)} ({amount(problem.cost[i, s], problem.cost_unit)})"
+    """The passed-over entry and reason clause for closer school s (clause only if `worded`)."""
     why = "full" if is_full else "not chosen (tie)"
-    if problem.capacity[s] == 0:
+    if not worded:
+        # Past the schools a sentence names: the same entry, without wording a clause.
+        if no_seats:
+            return passed(problem, i, s, "no seats", {"price": None}), ""
+        if np.isnan(chain):
+            cut: dict[str, object] = {"price": None, "others_further": None}
+        else:
+            cut = {"price": round(price), "others_further": round(chain)}
+        cut.update({"you_would_save": saved, "unit": unit})
+        return passed(problem, i, s, why, cut), ""
+    name = f"{school_label(problem, s)} ({amount(problem.cost[i, s], problem.cost_unit)})"
+    if no_seats:
         return passed(problem, i, s, "no seats", {"price": None}), f"{name} offers no seats"
     if np.isnan(chain):
         cutoff: dict[str, object] = {
