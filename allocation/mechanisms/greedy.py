@@ -14,7 +14,7 @@ from allocation.explain import (
 )
 from allocation.mechanisms.outcome import Outcome
 from allocation.problem import Problem
-from allocation.result import Explanation, Status
+from allocation.result import Explanation, PassedOver, Status
 
 _NONE = np.iinfo(np.int64).max
 
@@ -56,7 +56,8 @@ def _explain(
     filled_list = filled_at.tolist()
     explanations = []
     for i in range(problem.n):
-        entries, clauses = [], []
+        entries: list[PassedOver] = []
+        clauses: list[str] = []
         for s in closer.get(i, []):
             # Only the schools a sentence names need their clause worded.
             worded = len(clauses) < MAX_LISTED

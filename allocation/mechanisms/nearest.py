@@ -176,7 +176,8 @@ def _explain(
             f"{school_label(problem, own_school)} "
             f"({amount(problem.cost[i, own_school], problem.cost_unit)})"
         )
-        entries, clauses = [], []
+        entries: list[PassedOver] = []
+        clauses: list[str] = []
         for s, p, c, v in zip(
             schools, price[span].tolist(), chain[span].tolist(), saved[span].tolist(), strict=True
         ):
