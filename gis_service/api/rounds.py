@@ -11,6 +11,8 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from gis_service.admissions.identity import installation_key
+from gis_service.admissions.next_round import open_next_round
+from gis_service.admissions.retention import purge_round
 from gis_service.admissions.rounds import (
     Round,
     create_round,
@@ -19,7 +21,15 @@ from gis_service.admissions.rounds import (
     load_round,
     set_round_status,
 )
-from gis_service.admissions.runs import COMPARED, compare_runs, export_run, publish_run, run_round
+from gis_service.admissions.runs import (
+    COMPARED,
+    NORM_M,
+    compare_runs,
+    export_run,
+    publish_run,
+    run_round,
+    verify_run,
+)
 from gis_service.api.deps import get_connection, json_response
 from gis_service.api.routing import routing_service
 from gis_service.api.security import CurrentUser, require_roles, roles_note
@@ -436,4 +446,191 @@ def export(
         content,
         media_type=media,
         headers={"Content-Disposition": f'attachment; filename="run-{run_id}.{format}"'},
+    )
+
+
+class NextRoundOut(BaseModel):
+    """The round opened after a published one, and what was carried into it."""
+
+    round: RoundOut
+    carried: int
+    eligible: int
+    newly_eligible: int
+    seats_left: int
+
+
+@router.post(
+    "/rounds/{round_id}/next",
+    response_model=NextRoundOut,
+    summary="Open round 2: the seats a published round left, for the children it left",
+    description=OFFICERS_NOTE
+    + " Children not placed are carried over and checked again without the residence rule.",
+)
+def open_next(
+    round_id: int,
+    conn: Conn,
+    user: Officer,
+    name: Annotated[str | None, Body(embed=True, max_length=200)] = None,
+) -> NextRoundOut:
+    round_for(conn, round_id, user)
+    with transaction(conn):
+        made = open_next_round(
+            conn, round_id, name=name, actor=user.username, remote_addr=user.remote_addr
+        )
+        return NextRoundOut(
+            round=round_out(conn, made.the_round),
+            carried=made.carried,
+            eligible=made.eligible,
+            newly_eligible=made.newly_eligible,
+            seats_left=made.seats_left,
+        )
+
+
+class VerificationOut(BaseModel):
+    """A run solved again from its record: do both hashes match?"""
+
+    run_id: int
+    ok: bool
+    same_input: bool
+    same_output: bool
+    stored_input_hash: str
+    input_hash: str
+    stored_output_hash: str
+    output_hash: str | None
+    problems: list[str]
+
+
+@router.post(
+    "/rounds/{round_id}/runs/{run_id}/verify",
+    response_model=VerificationOut,
+    summary="Solve a stored run again from its record and compare its hashes",
+    description=OFFICERS_NOTE + " Reads only; says what changed when the hashes differ.",
+)
+def verify(
+    round_id: int, run_id: int, conn: Conn, user: Officer, routing: Routing
+) -> VerificationOut:
+    round_for(conn, round_id, user)
+    run_for(conn, round_id, run_id)
+    checked = verify_run(conn, routing, run_id)
+    return VerificationOut(
+        run_id=checked.run_id,
+        ok=checked.ok,
+        same_input=checked.same_input,
+        same_output=checked.same_output,
+        stored_input_hash=checked.stored_input_hash,
+        input_hash=checked.input_hash,
+        stored_output_hash=checked.stored_output_hash,
+        output_hash=checked.output_hash,
+        problems=list(checked.problems),
+    )
+
+
+class PurgeOut(BaseModel):
+    """What deleting a finished round's personal data removed."""
+
+    round_id: int
+    applications: int
+    assignments: int
+    applicants: int
+
+
+@router.post(
+    "/rounds/{round_id}/purge",
+    response_model=PurgeOut,
+    summary="Retention: delete a published round's personal data; its aggregate record stays",
+    description=roles_note(CITY_ADMIN),
+)
+def purge(
+    round_id: int,
+    conn: Conn,
+    user: Annotated[CurrentUser, Depends(require_roles(CITY_ADMIN))],
+) -> PurgeOut:
+    load_round(conn, round_id)
+    with transaction(conn):
+        purged = purge_round(conn, round_id, actor=user.username, remote_addr=user.remote_addr)
+    return PurgeOut(
+        round_id=purged.round_id,
+        applications=purged.applications,
+        assignments=purged.assignments,
+        applicants=purged.applicants,
+    )
+
+
+SMALLEST_GROUP = 10
+"""Aggregated views hide any group of fewer children than this (k-anonymity)."""
+
+
+@router.get(
+    "/rounds/{round_id}/demand",
+    summary="Applicants and seats by ward, aggregated; groups under 10 children hidden",
+    description=OFFICERS_NOTE
+    + f" Counts of fewer than {SMALLEST_GROUP} children are returned as null, never a home.",
+)
+def demand(round_id: int, conn: Conn, user: Officer, run: int | None = None) -> Response:
+    the_round = round_for(conn, round_id, user)
+    if run is not None:
+        run_for(conn, round_id, run)
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            SELECT w.code, w.name, ST_AsGeoJSON(ST_Simplify(w.geom, 0.0002), 6)::json,
+                   count(a.id) FILTER (WHERE a.status = 'eligible'),
+                   count(a.id) FILTER (WHERE a.status = 'rejected'),
+                   count(x.applicant_id) FILTER (WHERE x.school_id IS NOT NULL),
+                   count(x.applicant_id) FILTER (WHERE x.cost > %(norm)s)
+            FROM admin_units w
+            LEFT JOIN applicants p ON p.ward_id = w.id
+            LEFT JOIN applications a ON a.applicant_id = p.id AND a.round_id = %(round)s
+            LEFT JOIN assignments x ON x.applicant_id = p.id AND x.run_id = %(run)s
+                                   AND a.id IS NOT NULL
+            WHERE w.level = 'ward' AND (w.code = ANY(%(wards)s) OR a.id IS NOT NULL)
+            GROUP BY w.id ORDER BY w.code
+            """,
+            {
+                "round": round_id,
+                "run": run,
+                "wards": list(the_round.ward_codes),
+                "norm": NORM_M[the_round.grade],
+            },
+        )
+        rows = cur.fetchall()
+        cur.execute(
+            """
+            SELECT w.code, sum(g.classes), sum(g.classes * g.class_size)
+            FROM schools s JOIN school_grades g ON g.school_id = s.id AND g.grade = %s
+            JOIN admin_units w ON w.id = s.ward_id
+            WHERE g.classes > 0 GROUP BY w.code
+            """,
+            (the_round.grade,),
+        )
+        seats = {code: (int(c), int(n)) for code, c, n in cur.fetchall()}
+
+    def shown(n: int) -> int | None:
+        return n if n >= SMALLEST_GROUP else None
+
+    features = [
+        {
+            "type": "Feature",
+            "geometry": geometry,
+            "properties": {
+                "ward": code,
+                "name": name,
+                "in_area": code in the_round.ward_codes,
+                "eligible": shown(eligible),
+                "rejected": shown(rejected),
+                "placed": shown(placed) if run is not None else None,
+                "beyond_norm": shown(beyond) if run is not None else None,
+                "classes": seats.get(code, (0, 0))[0],
+                "seats": seats.get(code, (0, 0))[1],
+            },
+        }
+        for code, name, geometry, eligible, rejected, placed, beyond in rows
+    ]
+    return json_response(
+        {
+            "type": "FeatureCollection",
+            "features": features,
+            "smallest_group": SMALLEST_GROUP,
+            "norm_m": NORM_M[the_round.grade],
+        }
     )

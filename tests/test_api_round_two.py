@@ -1,0 +1,109 @@
+"""Round 2, verification, retention and the aggregated demand map over the API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from gis_service import audit
+from gis_service.api.rounds import SMALLEST_GROUP
+from tests.test_api_rounds import ROUND, households
+from tests.test_auth import (
+    RequestTransactions,
+    add_user,
+    api_client,
+    api_connection,
+    one,
+    sign_in,
+)
+
+
+@pytest.fixture
+def conn(demo_db_url: str) -> Iterator[RequestTransactions]:
+    with api_connection(demo_db_url) as connection:
+        yield connection
+
+
+@pytest.fixture
+def client(conn: RequestTransactions, demo_home: Path) -> Iterator[TestClient]:
+    with api_client(conn, demo_home) as test_client:
+        yield test_client
+
+
+def test_round_two_verify_demand_and_purge(
+    client: TestClient, conn: RequestTransactions, demo_home: Path
+) -> None:
+    add_user(conn, "admin.so", "city_admin")
+    add_user(conn, "can.bo.q901", "district_officer", area=["901"])
+    add_user(conn, "can.bo.q903", "district_officer", area=["903"])
+    admin, officer = sign_in(client, "admin.so"), sign_in(client, "can.bo.q901")
+    outsider = sign_in(client, "can.bo.q903")
+    round_id = client.post("/rounds", json=ROUND, headers=officer).json()["id"]
+    wards = client.get(f"/rounds/{round_id}", headers=officer).json()["wards"]
+    neighbour = one(
+        conn,
+        "SELECT min(w.code) FROM admin_units w JOIN admin_units d ON d.id = w.parent_id "
+        "WHERE d.code = '902'",
+    )
+    client.post(
+        f"/rounds/{round_id}/applicants?filename=households.csv",
+        # Some children live next door, outside the area: refused in round 1, not in round 2.
+        content=households(demo_home, [*wards, str(neighbour)]),
+        headers={**officer, "Content-Type": "text/csv"},
+    ).raise_for_status()
+    run = client.post(
+        f"/rounds/{round_id}/runs", json={"mechanism": "nearest", "seed": 7}, headers=officer
+    ).json()
+
+    # The aggregated map: counts by ward, small groups hidden, no home anywhere.
+    demand = client.get(f"/rounds/{round_id}/demand?run={run['id']}", headers=officer)
+    assert demand.status_code == 200, demand.text
+    body = demand.json()
+    assert body["smallest_group"] == SMALLEST_GROUP == 10
+    in_area = [f["properties"] for f in body["features"] if f["properties"]["in_area"]]
+    assert {p["ward"] for p in in_area} == set(wards)
+    shown = [p["eligible"] for p in in_area if p["eligible"] is not None]
+    assert all(n >= SMALLEST_GROUP for n in shown)
+    assert sum(shown) <= run["metrics"]["applicants"]
+    assert {"lon", "lat", "home", "applicant_id"}.isdisjoint(in_area[0])
+    assert client.get(f"/rounds/{round_id}/demand", headers=outsider).status_code == 403
+    assert client.get(f"/rounds/{round_id}/demand").status_code == 401
+
+    verified = client.post(f"/rounds/{round_id}/runs/{run['id']}/verify", headers=officer)
+    assert verified.status_code == 200, verified.text
+    assert verified.json()["ok"] and verified.json()["output_hash"] == run["output_hash"]
+
+    early = client.post(f"/rounds/{round_id}/next", headers=officer)
+    assert early.status_code == 400 and "publish one of its runs" in early.json()["detail"]
+    client.post(f"/rounds/{round_id}/runs/{run['id']}/publish", headers=officer).raise_for_status()
+    assert client.post(f"/rounds/{round_id}/next", headers=outsider).status_code == 403
+    second = client.post(f"/rounds/{round_id}/next", json={"name": "Đợt 2"}, headers=officer)
+    assert second.status_code == 200, second.text
+    made = second.json()
+    assert made["round"]["round_number"] == 2 and made["round"]["name"] == "Đợt 2"
+    assert made["carried"] == made["round"]["applications"] > 0
+    assert made["newly_eligible"] > 0
+    assert made["seats_left"] > 0
+    second_id = made["round"]["id"]
+    ran = client.post(
+        f"/rounds/{second_id}/runs", json={"mechanism": "da", "seed": 7}, headers=officer
+    )
+    assert ran.status_code == 201, ran.text
+    client.post(
+        f"/rounds/{second_id}/runs/{ran.json()['id']}/publish", headers=officer
+    ).raise_for_status()
+
+    # Retention is for the city admin only.
+    assert client.post(f"/rounds/{round_id}/purge", headers=officer).status_code == 403
+    purged = client.post(f"/rounds/{round_id}/purge", headers=admin)
+    assert purged.status_code == 200, purged.text
+    assert purged.json()["assignments"] == run["metrics"]["applicants"]
+    assert client.get(f"/rounds/{round_id}", headers=officer).json()["status"] == "archived"
+    gone = client.post(f"/rounds/{round_id}/runs/{run['id']}/verify", headers=officer)
+    assert gone.status_code == 400 and "personal data was deleted" in gone.json()["detail"]
+    assert client.post("/rounds/999999/purge", headers=admin).status_code == 404
+    actions = [e.action for e in audit.entries(conn, action_prefix="round.")]
+    assert "round.open_next" in actions and actions[-1] == "round.purge"
