@@ -109,15 +109,43 @@ def test_the_same_idempotency_key_twice_makes_one_application(
     ]
 
 
-def test_a_request_needs_a_key_and_a_home_on_the_map(setting: Setting) -> None:
+def test_a_request_needs_a_key_and_a_home_on_the_map_or_by_address(
+    setting: Setting, conn: RequestTransactions
+) -> None:
     no_key = setting.client.post(
         f"/rounds/{setting.round_id}/applications", json=setting.body(), headers=setting.an
     )
     assert no_key.status_code == 400 and "Idempotency-Key" in no_key.json()["detail"]
     body = setting.body()
     del body["lon"], body["lat"]
-    no_home = setting.submit(setting.an, "k", {**body, "address": "12 Lê Lợi"})
+    no_home = setting.submit(setting.an, "k", body)
     assert no_home.status_code == 400 and "lon and lat" in no_home.json()["detail"]
+    vague = setting.submit(setting.an, "k", {**body, "address": "Đường Không Có Thật"})
+    assert vague.status_code == 400
+    assert "does not place the home within 300 m (not found)" in vague.json()["detail"]
+    # A house number of the district: the home is that house.
+    text, lon, lat = one(
+        conn,
+        """
+        SELECT json_build_array(a.housenumber || ' ' || a.street || ', ' || w.name,
+                                ST_X(a.geom), ST_Y(a.geom))
+        FROM addresses a JOIN admin_units w ON w.level = 'ward' AND ST_Covers(w.geom, a.geom)
+        JOIN admin_units d ON d.id = w.parent_id
+        WHERE d.code = '901' AND a.street_source = 'tag' AND a.housenumber ~ '^[0-9]+$'
+          AND (SELECT count(*) FROM addresses b
+               WHERE b.street_key = a.street_key AND b.number_key = a.number_key) = 1
+        ORDER BY a.osm_id LIMIT 1
+        """,
+    )  # type: ignore[misc]
+    placed = setting.submit(setting.an, "k", {**body, "address": text})
+    assert placed.status_code == 201, placed.text
+    home = placed.json()["home"]
+    assert (home["lon"], home["lat"], home["address"]) == (
+        round(lon, 7),
+        round(lat, 7),
+        text,
+    )
+    assert placed.json()["status"] == "eligible"
 
 
 def test_eligibility_is_checked_with_the_import_rules_and_reasons(

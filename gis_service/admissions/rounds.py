@@ -18,6 +18,7 @@ from gis_service.errors import (
     InvalidRequestError,
     NotFoundError,
 )
+from gis_service.geocoding.search import MAX_ADDRESS_UNCERTAINTY_M, AddressPlacer
 from gis_service.importers.csvfile import read_csv_rows
 from gis_service.importers.report import ImportReport, ProgressCallback, print_progress
 
@@ -249,6 +250,9 @@ def import_applicants(
     sibling_pairs: list[tuple[str, str]] = []
     reasons_count: Counter[str] = Counter()
     eligible = 0
+    homes = AddressPlacer()
+    unplaced: list[str] = []
+    from_address: Counter[str] = Counter()
     progress(f"checking {len(rows):,} applicants")
     with savepoint(conn), conn.cursor() as cur:
         for line, row in enumerate(rows, start=2):
@@ -269,11 +273,18 @@ def import_applicants(
             lon = _coordinate(path, line, _field(row, header, "lon"), "lon", 180.0)
             lat = _coordinate(path, line, _field(row, header, "lat"), "lat", 90.0)
             if lon is None or lat is None:
-                raise ImportFileError(
-                    path,
-                    f"line {line}: the home has no coordinates (lon, lat); addresses "
-                    "are placed on the map by the parents' page, not by this import",
-                )
+                address = _field(row, header, "address")
+                if not address:
+                    raise ImportFileError(
+                        path,
+                        f"line {line}: the home has neither coordinates (lon, lat) nor an address",
+                    )
+                placed = homes.place(conn, address)
+                if placed.point is None:
+                    unplaced.append(f"line {line} {address!r} ({placed.found})")
+                    continue
+                lon, lat = placed.point
+                from_address[placed.precision] += 1
             preferences = []
             for code in filter(
                 None, (p.strip() for p in _field(row, header, "preferences").split(";"))
@@ -299,6 +310,14 @@ def import_applicants(
                 sibling_pairs.append((hashed, child_id_hash(sibling, key)))
             eligible += verdict.eligible
             reasons_count.update(r.code for r in verdict.reasons)
+        if unplaced:
+            shown = "; ".join(unplaced[:10]) + ("; …" if len(unplaced) > 10 else "")
+            raise ImportFileError(
+                path,
+                f"{len(unplaced)} home(s) could not be placed within "
+                f"{MAX_ADDRESS_UNCERTAINTY_M} m from their address: {shown}. Give lon and lat "
+                "for these lines, or a fuller address (house number, street, ward)",
+            )
         groups = sibling_groups(sibling_pairs)
         for group_id, members in groups.items():
             cur.execute(
@@ -312,6 +331,9 @@ def import_applicants(
         "sibling groups": len(groups),
     }
     report.counts.update({f"reason: {code}": n for code, n in sorted(reasons_count.items())})
+    report.counts.update(
+        {f"home from address: {precision}": n for precision, n in sorted(from_address.items())}
+    )
     audit.record(
         conn,
         actor=actor,

@@ -21,6 +21,7 @@ from gis_service.api.security import CurrentUser, require_roles, roles_note
 from gis_service.auth.roles import PARENT
 from gis_service.db.connection import Connection, transaction
 from gis_service.errors import InvalidRequestError
+from gis_service.geocoding.search import MAX_ADDRESS_UNCERTAINTY_M, AddressPlacer
 
 router = APIRouter(tags=["applications"])
 
@@ -29,7 +30,7 @@ Conn = Annotated[Connection, Depends(get_connection)]
 
 
 class ApplicationIn(BaseModel):
-    """A child's application. The home must be given as lon/lat (a map click) for now."""
+    """A child's application. The home is lon/lat (a map click) or else an address."""
 
     child_id: str = Field(
         min_length=1, max_length=32, description="mã định danh; stored only as a keyed hash"
@@ -45,6 +46,25 @@ class ApplicationIn(BaseModel):
     preferences: list[int] = Field(
         default_factory=list, max_length=10, description="ranked school ids (nguyện vọng)"
     )
+
+
+def home_from_address(conn: Connection, address: str | None) -> tuple[float, float]:
+    """The home's point from its address, when the address is precise enough for distances."""
+    if not address or not address.strip():
+        raise InvalidRequestError(
+            "Cần vị trí nhà: chọn nhà trên bản đồ (lon, lat) hoặc nhập địa chỉ / give the home "
+            "as lon and lat (pick it on the map) or as an address"
+        )
+    placed = AddressPlacer().place(conn, address)
+    if placed.point is None:
+        raise InvalidRequestError(
+            f"Không xác định được nhà trong phạm vi {MAX_ADDRESS_UNCERTAINTY_M} m từ địa chỉ "
+            f"“{address}” ({placed.found}): hãy ghi rõ số nhà, đường, phường hoặc chọn nhà trên "
+            f"bản đồ / the address “{address}” does not place the home within "
+            f"{MAX_ADDRESS_UNCERTAINTY_M} m ({placed.found}): give the house number, street and "
+            "ward, or pick the home on the map"
+        )
+    return placed.point
 
 
 @router.post(
@@ -71,17 +91,14 @@ def submit(
             "Thiếu header Idempotency-Key / send an Idempotency-Key header (e.g. a UUID), so a "
             "repeated request does not apply twice"
         )
-    if body.lon is None or body.lat is None:
-        raise InvalidRequestError(
-            "Cần vị trí nhà (lon, lat): hãy chọn nhà trên bản đồ; chưa tìm được vị trí từ địa "
-            "chỉ / give the home as lon and lat (pick it on the map); addresses alone are not "
-            "placed on the map yet"
-        )
+    lon, lat = body.lon, body.lat
+    if lon is None or lat is None:
+        lon, lat = home_from_address(conn, body.address)
     entry = ApplicationEntry(
         child_id=body.child_id,
         birth_date=body.birth_date,
-        lon=body.lon,
-        lat=body.lat,
+        lon=lon,
+        lat=lat,
         address=body.address,
         priority_group=body.priority_group or None,
         preferences=tuple(body.preferences),

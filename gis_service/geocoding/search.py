@@ -283,9 +283,15 @@ def _area_candidates(conn: Connection, unit_ids: list[int], limit: int) -> list[
     ]
 
 
-def geocode(conn: Connection, query: str, limit: int = 5) -> dict[str, Any]:
-    """Candidates for an address, the most certain first, with what the query was read as."""
-    parsed = parse_address(query, load_admin_names(conn))
+def geocode(
+    conn: Connection, query: str, limit: int = 5, names: list[AdminName] | None = None
+) -> dict[str, Any]:
+    """Candidates for an address, the most certain first, with what the query was read as.
+
+    `names` are the wards and districts to recognise (read from the database when not given;
+    pass them when placing many addresses).
+    """
+    parsed = parse_address(query, load_admin_names(conn) if names is None else names)
     candidates: list[Candidate] = []
     if parsed.street:
         for street in _find_streets(conn, parsed.street, _area_ids(parsed))[:limit]:
@@ -313,3 +319,38 @@ def geocode(conn: Connection, query: str, limit: int = 5) -> dict[str, Any]:
         },
         "candidates": [asdict(c) for c in candidates[:limit]],
     }
+
+
+MAX_ADDRESS_UNCERTAINTY_M = 300
+"""A home placed from an address is used for road distances only when this sure, in metres."""
+
+
+@dataclass(frozen=True)
+class PlacedHome:
+    """Where an address put a home: the point, or None with what was found instead."""
+
+    point: tuple[float, float] | None
+    precision: str | None
+    found: str
+
+
+class AddressPlacer:
+    """Places many addresses in a row (an applicant file), reading ward names only once."""
+
+    def __init__(self, max_uncertainty_m: float = MAX_ADDRESS_UNCERTAINTY_M) -> None:
+        self.max_uncertainty_m = max_uncertainty_m
+        self._names: list[AdminName] | None = None
+
+    def place(self, conn: Connection, address: str) -> PlacedHome:
+        """The best candidate if it is within the uncertainty limit, else why not."""
+        if self._names is None:
+            self._names = load_admin_names(conn)
+        found = geocode(conn, address, 1, self._names)["candidates"]
+        if not found:
+            return PlacedHome(None, None, "not found")
+        best = found[0]
+        if best["uncertainty_m"] > self.max_uncertainty_m:
+            return PlacedHome(
+                None, best["precision"], f"only the {best['precision']}, ±{best['uncertainty_m']} m"
+            )
+        return PlacedHome((best["lon"], best["lat"]), best["precision"], best["label"])
