@@ -139,7 +139,7 @@ class Flow:
         count = groups.size
         self.tails = np.r_[self.tails, 1 + groups]
         self.heads = np.r_[self.heads, self.school_node(schools)]
-        cap = np.minimum(self.groups.size[groups], self.capacity[schools])
+        cap = self.groups.size[groups]
         self.caps = np.r_[self.caps, cap]
         self.closed_after = np.r_[self.closed_after, np.full(count, OPEN, dtype=np.int16)]
         self.full = np.r_[self.full, np.zeros(count, dtype=bool)]

@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -178,8 +179,15 @@ def reference_child(kind: str, size: int, applicants: int, cache: Path) -> None:
     """Entry point of the separate process that runs one reference solve and prints JSON."""
     problem = hcmc_problem(applicants, cache=cache).problem
     sub = sample(problem, size, seed=size, single_tier=kind == "lp")
-    result = reference_matching(sub) if kind == "matching" else reference_lp(sub)
-    print(json.dumps(result))
+    found: list[dict[str, Any]] = []
+    # matching deep-copies its players recursively: give it the stack that needs.
+    sys.setrecursionlimit(10_000_000)
+    threading.stack_size(1 << 30)
+    work = reference_matching if kind == "matching" else reference_lp
+    worker = threading.Thread(target=lambda: found.append(work(sub)))
+    worker.start()
+    worker.join()
+    print(json.dumps(found[0]))
 
 
 def largest_within(
@@ -198,6 +206,9 @@ def largest_within(
             os.killpg(child.pid, signal.SIGKILL)
             child.wait()
             print(f"  {kind}: {size:,} did not finish", file=sys.stderr, flush=True)
+            break
+        if child.returncode != 0:
+            print(f"  {kind}: {size:,} failed", file=sys.stderr, flush=True)
             break
         found = json.loads(output)
         print(f"  {kind}: {size:,} in {found['seconds']:.1f} s", file=sys.stderr, flush=True)
@@ -244,7 +255,7 @@ def main(argv: list[str] | None = None) -> None:
     nearest_on_siblings = in_child(siblings, "nearest")
     references = []
     if not args.skip_reference:
-        for kind, start in (("matching", 1_000), ("lp", 500)):
+        for kind, start in (("matching", 1_000), ("lp", 1_000)):
             found = largest_within(kind, args.applicants, args.cache, args.reference_limit, start)
             references.append((kind, found))
     print_table(problem, rows, nearest_on_siblings, references)
