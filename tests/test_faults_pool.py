@@ -1,0 +1,111 @@
+"""The connection pool under faults: connections the server dropped are replaced before they
+are lent, a busy pool makes callers wait (then 503) instead of failing, and a broken
+connection in a request is a DatabaseUnavailableError."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from gis_service.db.connection import ConnectionPool, connect
+from gis_service.errors import DatabaseUnavailableError, ServiceBusyError
+
+
+def backend_pids(pool: ConnectionPool, count: int) -> list[int]:
+    """Open `count` connections at once, note their server pids, and give them back."""
+    pids: list[int] = []
+    contexts = [pool.connection() for _ in range(count)]
+    conns = [c.__enter__() for c in contexts]
+    for conn in conns:
+        pids.append(conn.get_backend_pid())
+    for context in reversed(contexts):
+        context.__exit__(None, None, None)
+    return pids
+
+
+def terminate(url: str, pids: list[int]) -> None:
+    """What a database restart does to every session: the server ends it."""
+    admin = connect(url)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", (pids,))
+    admin.close()
+
+
+def test_connections_the_server_ended_are_replaced_before_they_are_lent(
+    empty_db_url: str,
+) -> None:
+    pool = ConnectionPool(empty_db_url, 3)
+    try:
+        old = backend_pids(pool, 3)
+        terminate(empty_db_url, old)
+        time.sleep(0.2)  # the server's goodbye reaches the sockets
+        for _ in range(6):
+            with pool.connection() as conn, conn.cursor() as cur:
+                cur.execute("SELECT pg_backend_pid()")
+                assert cur.fetchone()[0] not in old  # type: ignore[index]
+    finally:
+        pool.close()
+
+
+def test_a_connection_lost_inside_a_request_is_database_unavailable(empty_db_url: str) -> None:
+    pool = ConnectionPool(empty_db_url, 2)
+    try:
+        with (
+            pytest.raises(DatabaseUnavailableError, match="the database is unavailable"),
+            pool.connection() as conn,
+            conn.cursor() as cur,
+        ):
+            terminate(empty_db_url, [conn.get_backend_pid()])
+            cur.execute("SELECT 1")
+        with pool.connection() as conn, conn.cursor() as cur:
+            cur.execute("SELECT 1")
+            assert cur.fetchone() == (1,)
+    finally:
+        pool.close()
+
+
+def test_more_callers_than_connections_wait_their_turn(empty_db_url: str) -> None:
+    pool = ConnectionPool(empty_db_url, 2, wait_timeout_s=30)
+    answered: list[int] = []
+    failures: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            with pool.connection() as conn, conn.cursor() as cur:
+                cur.execute("SELECT pg_sleep(0.05), 1")
+                answered.append(cur.fetchone()[1])  # type: ignore[index]
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    pool.close()
+    assert failures == [] and answered == [1] * 12
+
+
+def test_a_pool_busy_for_too_long_answers_busy(empty_db_url: str) -> None:
+    pool = ConnectionPool(empty_db_url, 1, wait_timeout_s=0.2)
+    try:
+        with (
+            pool.connection(),
+            pytest.raises(ServiceBusyError, match="the service is busy"),
+            pool.connection(),
+        ):
+            pass
+    finally:
+        pool.close()
+
+
+def test_a_database_that_is_not_there_is_unavailable() -> None:
+    pool = ConnectionPool("postgresql://nobody@127.0.0.1:1/none", 1)
+    with (
+        pytest.raises(DatabaseUnavailableError, match="Cơ sở dữ liệu tạm thời"),
+        pool.connection(),
+    ):
+        pass
