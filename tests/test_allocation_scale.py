@@ -15,7 +15,13 @@ from allocation.grouping import group_applicants
 from allocation.mechanisms.da import solve_da
 from allocation.mechanisms.nearest import solve_nearest
 from allocation.mechanisms.outcome import seats_used
-from allocation.objective import level_values, objective_cost, preference_position, tier_ranks
+from allocation.objective import (
+    level_values,
+    lexicographic_value,
+    objective_cost,
+    preference_position,
+    tier_ranks,
+)
 
 FAST = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -215,3 +221,60 @@ def test_explanations_read_priced_in_pairs_like_shortlisted_ones(problem: Proble
         assert [e.as_dict() for e in default.explanations] == [
             e.as_dict() for e in priced.explanations
         ]
+
+
+def twins_problem(seed: int) -> Problem:
+    """Up to 49 children from at most 11 homes, a few seats: many children share a home."""
+    rng = np.random.default_rng(seed)
+    homes, m, n = int(rng.integers(1, 12)), int(rng.integers(1, 7)), int(rng.integers(1, 50))
+    base = rng.integers(0, 20, size=(homes, m)) * int(rng.choice([1, 10]))
+    base[rng.random((homes, m)) < 0.2] = INELIGIBLE
+    cost = base[rng.integers(0, homes, n)]
+    tiers = int(rng.integers(1, 3))
+    return Problem(
+        applicant_ids=tuple(f"a{i}" for i in range(n)),
+        school_ids=tuple(f"s{j}" for j in range(m)),
+        cost=cost,
+        classes=rng.integers(0, 3, m),
+        class_size=rng.integers(1, 6, m),
+        tier=rng.integers(0, tiers, n),
+        seed=seed,
+    )
+
+
+@pytest.mark.parametrize("seed", [51, 117])
+def test_twins_moves_price_closer_schools_exactly(seed: int) -> None:
+    # Regression: a group's arc was capped at the school's seats, which hid the moves of the
+    # child's own twins and overpriced closer schools.
+    assert_prices_are_forced_costs(twins_problem(seed))
+
+
+@FAST
+@given(crowded_homes(max_n=10, max_m=4))
+def test_a_priced_school_costs_its_price_when_the_child_is_forced_there(problem: Problem) -> None:
+    assert_prices_are_forced_costs(problem)
+
+
+def assert_prices_are_forced_costs(problem: Problem) -> None:
+    """Each finite price equals the rise of the tier's total when the child is forced there."""
+    result = solve_nearest(problem)
+    base = lexicographic_value(problem, result.assignment)
+    tiers = len(np.unique(problem.tier))
+    rank = tier_ranks(problem)[1]
+    for i, explanation in enumerate(result.explanations):
+        for entry in explanation.passed_over:
+            price = entry.cutoff.get("price")
+            if price is None:
+                continue
+            s = entry.school_index
+            forced_cost = problem.cost.copy()
+            forced_cost[i, :] = INELIGIBLE
+            forced_cost[i, s] = problem.cost[i, s]
+            forced = dataclasses.replace(problem, cost=forced_cost)
+            moved = solve_nearest(forced, explain=False).assignment
+            if moved[i] != s:
+                continue  # leaving her unplaced did as well: the comparison does not apply
+            value = lexicographic_value(problem, moved)
+            t = int(rank[i])
+            assert value[: tiers + t] == base[: tiers + t]
+            assert value[tiers + t] - base[tiers + t] == price
