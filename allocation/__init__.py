@@ -14,15 +14,19 @@ The `Result` carries the assignment, seats and classes per school, an explanatio
 applicant, metrics, independent checks and a run record (input hash, seed, code version,
 parameters, output hash) so that a run can be reproduced byte for byte.
 
-Modules: problem (input, lottery), objective (the lexicographic near-home objective), lexflow
-(exact lexicographic min-cost flow with potentials), lexsat (the same objective in CP-SAT),
+Modules: problem (input, lottery), objective (the lexicographic near-home objective), grouping
+(children with identical cost rows and tiers merged), lexgroup (the lexicographic min-cost flow
+on merged children, priced against the whole cost matrix and certified by potentials), lexties
+(its lottery stage, per child), lexflow (the same flow with one node per child and every arc, a
+reference for tests), lexsat (the same objective in CP-SAT),
 mechanisms/* (one per mechanism), priority (school priority, preferences), explain (wording),
 metrics, checks, result, solve (entry point), synthetic (made-up cities for tests), errors.
 
 Limits: costs are int64; squared costs must stay below about 3e9 (and the flow solver rejects
 arc costs near int64 / number of nodes with a ProblemError). Tiers need no big-M weights: each
 level is solved on the optimal face of the previous ones. `constrained` proves optimality on
-a few hundred applicants; beyond that it returns FEASIBLE (never worse than its warm start).
+a few hundred applicants; beyond that it returns FEASIBLE (never worse than its warm start), and
+above 400,000 applicant-school pairs it returns its warm start without a CP-SAT search.
 """
 
 from allocation.checks import Checks, run_checks
