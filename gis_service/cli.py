@@ -527,23 +527,36 @@ def demo_command(
     port: Annotated[int, typer.Option(help="HTTP port")] = 8000,
     seed: Annotated[int, typer.Option(help="demo-city seed")] = 2025,
 ) -> None:
-    """Generate the synthetic demo city, load it through the importers, then serve it."""
-    from gis_service.demo import load_demo_city
+    """Generate the synthetic demo city, load it through the importers, then serve it.
+
+    Also makes demo accounts (passwords in SCHOOLMAP_HOME/demo/accounts.txt) and an open
+    grade-1 round with the demo city's children.
+    """
+    from gis_service.admissions.identity import installation_key
+    from gis_service.demo import create_demo_accounts, create_demo_round, load_demo_city
 
     settings = Settings()
+    home = settings.database.home
     conn = open_database(settings, migrate=True)
     try:
         with transaction(conn):
-            reports = load_demo_city(conn, settings.database.home / "demo", seed=seed)
+            reports = load_demo_city(conn, home / "demo", seed=seed)
         for report in reports:
             for line in report.lines():
                 typer.echo(line)
         from gis_service.routing.profiles import MODES
 
         build_networks(conn, list(MODES), {})
+        with transaction(conn):
+            accounts = create_demo_accounts(conn, home)
+            round_id = create_demo_round(conn, home, installation_key(settings))
     finally:
         conn.close()
     network_fields_command(mode=None, level=None)
+    typer.echo(f"open demo round: {round_id} (grade 1, districts 901–903)")
+    typer.echo(f"demo accounts (also in {home / 'demo' / 'accounts.txt'}):")
+    for name, password in accounts.items():
+        typer.echo(f"  {name:<12} {password}")
     if serve:
         serve_command(port=port, host=settings.api.host)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 from data.democity import DemoCityFiles, generate_demo_city
@@ -50,3 +51,70 @@ def load_demo_city(
     progress(f"generating the demo city (seed {seed}) in {folder}")
     files = generate_demo_city(folder, seed=seed)
     return load_demo_files(conn, files, progress)
+
+
+# Accounts the demo makes so every page can be tried: (username, role, area).
+DEMO_ACCOUNTS = (
+    ("admin", "city_admin", ()),
+    ("can.bo.901", "district_officer", ("901", "902", "903")),
+    ("quy.hoach", "planner", ()),
+    ("phu.huynh", "parent", ()),
+)
+DEMO_ROUND_NAME = "Tuyển sinh lớp 1 — thành phố mẫu"
+
+
+def create_demo_accounts(conn: Connection, home: Path) -> dict[str, str]:
+    """Create the demo accounts that do not exist yet, each with a new random password.
+
+    The passwords are written to `home/demo/accounts.txt` (readable by its owner only) and
+    returned; accounts made by an earlier demo keep the passwords that file already lists.
+    """
+    from gis_service.auth.users import create_user
+
+    path = home / "demo" / "accounts.txt"
+    known = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            name, _, password = line.partition(" ")
+            known[name] = password
+    with conn.cursor() as cur:
+        cur.execute("SELECT username FROM users")
+        existing = {row[0] for row in cur.fetchall()}
+    for username, role, area in DEMO_ACCOUNTS:
+        if username in existing:
+            continue
+        known[username] = secrets.token_urlsafe(9)
+        create_user(conn, username=username, password=known[username], role=role, area=area)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text(
+        "".join(f"{name} {password}\n" for name, password in sorted(known.items())),
+        encoding="utf-8",
+    )
+    return {name: known[name] for name, _, _ in DEMO_ACCOUNTS if name in known}
+
+
+def create_demo_round(conn: Connection, home: Path, key: bytes) -> int:
+    """An open grade-1 round of the whole demo city with its households, unless one exists."""
+    from gis_service.admissions.rounds import (
+        create_round,
+        import_applicants,
+        set_round_status,
+    )
+
+    with conn.cursor() as cur:
+        cur.execute("SELECT id FROM rounds WHERE name = %s", (DEMO_ROUND_NAME,))
+        found = cur.fetchone()
+    if found is not None:
+        return int(found[0])
+    made = create_round(
+        conn,
+        name=DEMO_ROUND_NAME,
+        grade=1,
+        school_year="2025-2026",
+        districts=["901", "902", "903"],
+    )
+    import_applicants(conn, made.round_id, home / "demo" / "households.csv", key, print_progress)
+    set_round_status(conn, made.round_id, "open")
+    return made.round_id

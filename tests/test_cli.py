@@ -104,13 +104,20 @@ def get_json(url: str) -> Any:
 
 
 @pytest.fixture(scope="module")
-def demo_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def demo_service_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("home")
+
+
+@pytest.fixture(scope="module")
+def demo_service(
+    tmp_path_factory: pytest.TempPathFactory, demo_service_home: Path
+) -> Iterator[str]:
     """`schoolmap demo` loading the demo city into a new database and serving it."""
     port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": recreate_database("schoolmap_test_cli_demo"),
-        "SCHOOLMAP_HOME": str(tmp_path_factory.mktemp("home")),
+        "SCHOOLMAP_HOME": str(demo_service_home),
     }
     log = tmp_path_factory.mktemp("log") / "demo.log"
     with log.open("w") as out:
@@ -148,6 +155,30 @@ def test_demo_serves_the_demo_city(demo_service: str) -> None:
     assert wards["numberMatched"] == health["wards"]
     with urllib.request.urlopen(demo_service + "/docs", timeout=10) as response:
         assert b"swagger" in response.read().lower()
+
+
+def test_demo_accounts_sign_in_and_the_demo_round_is_open(
+    demo_service: str, demo_service_home: Path
+) -> None:
+    import json
+
+    accounts = demo_service_home / "demo" / "accounts.txt"
+    assert accounts.stat().st_mode & 0o777 == 0o600
+    passwords = dict(line.split(" ", 1) for line in accounts.read_text().splitlines())
+    assert set(passwords) == {"admin", "can.bo.901", "quy.hoach", "phu.huynh"}
+    request = urllib.request.Request(
+        demo_service + "/auth/login",
+        data=json.dumps({"username": "phu.huynh", "password": passwords["phu.huynh"]}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        token = json.loads(response.read())["access_token"]
+    listed = urllib.request.Request(
+        demo_service + "/rounds", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(listed, timeout=10) as response:
+        rounds = json.loads(response.read())
+    assert [(r["status"], r["grade"], r["applications"]) for r in rounds] == [("open", 1, 5500)]
 
 
 def test_round_create_and_import_through_the_command(tmp_path: Path) -> None:
