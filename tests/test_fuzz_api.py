@@ -4,12 +4,14 @@ SQL injection in every text parameter; oversized bodies refused with 413."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import psycopg2
+import psycopg2.errors
 import pytest
 import schemathesis
 from fastapi import FastAPI
@@ -43,13 +45,20 @@ def clone_database(template_url: str, name: str) -> str:
     template = psycopg2.extensions.parse_dsn(template_url)["dbname"]
     admin = psycopg2.connect(make_dsn(template_url, dbname="postgres"))
     admin.autocommit = True
+    create = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+        sql.Identifier(name), sql.Identifier(template)
+    )
     with admin.cursor() as cur:
         cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        cur.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(template)
-            )
-        )
+        # A template must have no other session; another test may hold one for a moment.
+        for attempt in range(30):
+            try:
+                cur.execute(create)
+                break
+            except psycopg2.errors.ObjectInUse:
+                if attempt == 29:
+                    raise
+                time.sleep(1)
     admin.close()
     return make_dsn(template_url, dbname=name)
 
