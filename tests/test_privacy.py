@@ -19,6 +19,7 @@ from gis_service.admissions.rounds import create_round, import_applicants, set_r
 from gis_service.api.app import create_app
 from gis_service.auth import sessions
 from gis_service.auth.roles import (
+    CITY_ADMIN,
     DISTRICT_OFFICER,
     PARENT,
     PLANNER,
@@ -268,3 +269,67 @@ def test_the_identity_code_is_stored_only_as_a_keyed_hash(
     assert not any(c in rows for c in some)
     # A different key gives different hashes: the stored values cannot be looked up without it.
     assert not {child_id_hash(c, b"q" * 32) for c in some} & stored
+
+
+# --------------------------------------------------------------- aggregated views, k = 10
+
+SMALLEST_GROUP = 10
+
+
+def test_the_demand_map_reveals_no_group_under_ten_by_subtraction(
+    demo_db: Connection, demo_home: Path
+) -> None:
+    """A hidden small group must not be recoverable from two shown counts of the same ward:
+    eligible children minus placed children is the group of children not placed there."""
+    from gis_service.admissions.runs import run_round
+    from gis_service.routing.service import RoutingService
+
+    made = create_round(
+        demo_db,
+        name="Nhóm nhỏ / small groups",
+        grade=1,
+        school_year="2025-2026",
+        districts=["901"],
+    )
+    import_applicants(
+        demo_db, made.round_id, demo_home / "demo" / "households.csv", b"p" * 32, no_progress
+    )
+    with demo_db.cursor() as cur:
+        # Seats for all but five of the eligible children: five are left out, in some wards.
+        cur.execute(
+            "SELECT count(*) FROM applications WHERE round_id = %s AND status = 'eligible'",
+            (made.round_id,),
+        )
+        eligible = int(cur.fetchone()[0])  # type: ignore[index]
+        cur.execute("SELECT school_id FROM school_grades WHERE grade = 1 ORDER BY school_id")
+        schools = [row[0] for row in cur.fetchall()]
+        seats = eligible - 5
+        for i, school in enumerate(schools):
+            size = seats // len(schools) + (seats % len(schools) if i == 0 else 0)
+            cur.execute(
+                "UPDATE school_grades SET classes = 1, class_size = %s "
+                "WHERE grade = 1 AND school_id = %s",
+                (size, school),
+            )
+    run = run_round(demo_db, RoutingService(demo_home), made.round_id, "nearest", seed=1)
+    create_user(demo_db, username="k_admin", password=PASSWORD, role=CITY_ADMIN)
+    token = sessions.login(demo_db, "k_admin", PASSWORD, lifetime=timedelta(hours=1)).token
+    app = create_app(
+        Settings(database=DatabaseSettings(home=demo_home)), pool=SingleConnection(demo_db)
+    )
+    with TestClient(app) as client:
+        answer = client.get(
+            f"/rounds/{made.round_id}/demand",
+            params={"run": run.run_id},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert answer.status_code == 200, answer.text
+    revealed = []
+    for feature in answer.json()["features"]:
+        shown = feature["properties"]
+        for whole, part in (("eligible", "placed"), ("placed", "beyond_norm")):
+            if shown[whole] is not None and shown[part] is not None:
+                rest = shown[whole] - shown[part]
+                if 0 < rest < SMALLEST_GROUP:
+                    revealed.append(f"ward {shown['ward']}: {whole} - {part} = {rest}")
+    assert revealed == [], f"groups under {SMALLEST_GROUP} recoverable: {revealed}"
