@@ -1,0 +1,457 @@
+"""Parents' and officers' pages in a real headless Chromium against a served copy of the demo
+city: a parent applies, an officer runs, compares and publishes, the parent reads the result."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import pytest
+from psycopg2 import sql
+from psycopg2.extensions import make_dsn, parse_dsn
+
+from gis_service.auth.users import create_user
+from gis_service.db.connection import connect
+from tests.test_web_e2e import ARTEFACTS, browser, free_port  # noqa: F401 (fixture)
+
+SHOTS = ARTEFACTS / "accounts"
+OFFICER = ("canbo.q1", "mat-khau-can-bo-1")
+PLANNER = ("quy.hoach", "mat-khau-quy-hoach")
+PASSWORD = "mat-khau-phu-huynh"
+# A house in Phường Hòa Bình (district 901) that the demo city's address points know exactly.
+HOME_ADDRESS = "745 Calmette"
+ROUND_NAME = "Lớp 1 Quận Một 2025"
+
+
+def copy_database(source_url: str, suffix: str) -> str:
+    """A fresh copy of a database (CREATE DATABASE … TEMPLATE), so committed work stays there."""
+    source = parse_dsn(source_url)["dbname"]
+    target = source + suffix
+    admin = psycopg2.connect(make_dsn(source_url, dbname="postgres"))
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cur:
+            cur.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(target))
+            )
+            for attempt in range(50):
+                try:
+                    cur.execute(
+                        sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                            sql.Identifier(target), sql.Identifier(source)
+                        )
+                    )
+                    break
+                except psycopg2.errors.ObjectInUse:
+                    # Another test's connection to the demo database is closing.
+                    if attempt == 49:
+                        raise
+                    time.sleep(0.2)
+    finally:
+        admin.close()
+    return make_dsn(source_url, dbname=target)
+
+
+def drop_database(url: str) -> None:
+    admin = psycopg2.connect(make_dsn(url, dbname="postgres"))
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(parse_dsn(url)["dbname"])
+            )
+        )
+    admin.close()
+
+
+@pytest.fixture(scope="module")
+def accounts_db_url(demo_db_url: str) -> Iterator[str]:
+    """The demo city copied, with a district-901 officer and a planner."""
+    url = copy_database(demo_db_url, "_accounts")
+    conn = connect(url)
+    try:
+        create_user(
+            conn, username=OFFICER[0], password=OFFICER[1], role="district_officer", area=["901"]
+        )
+        create_user(conn, username=PLANNER[0], password=PLANNER[1], role="planner")
+        conn.commit()
+    finally:
+        conn.close()
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture(scope="module")
+def server(accounts_db_url: str, demo_home: Path) -> Iterator[str]:
+    """`schoolmap serve` on a free port over the copied demo database; its base URL."""
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": accounts_db_url, "SCHOOLMAP_HOME": str(demo_home)}
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "schoolmap"), "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            if process.poll() is not None:
+                output = process.stdout.read().decode() if process.stdout else ""
+                raise RuntimeError(f"the server stopped: {output}")
+            try:
+                with urllib.request.urlopen(base + "/health", timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def call(
+    base: str,
+    method: str,
+    path: str,
+    token: str | None = None,
+    body: object = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, Any]:
+    """One API request; the status and the decoded JSON answer."""
+    sent = {"Content-Type": "application/json", **(headers or {})}
+    if token:
+        sent["Authorization"] = f"Bearer {token}"
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(base + path, data=data, headers=sent, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def token_of(base: str, username: str, password: str) -> str:
+    status, answer = call(base, "POST", "/auth/login", body={"username": username, "password": password})
+    assert status == 200, answer
+    return str(answer["access_token"])
+
+
+def applicants_csv(demo_home: Path, count: int) -> bytes:
+    """The first `count` grade-1 children (born 2019) of the demo city living in district 901."""
+    rows = list(csv.DictReader((demo_home / "demo" / "households.csv").open(encoding="utf-8")))
+    chosen = [
+        r for r in rows if r["birth_date"].startswith("2019") and r["ward_code"].startswith("900")
+    ]
+    chosen = [r for r in chosen if int(r["ward_code"]) <= 90005][:count]
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["child_id", "birth_date", "lon", "lat", "ward_code", "priority_group"])
+    for r in chosen:
+        writer.writerow(
+            [r["child_id"], r["birth_date"], r["lon"], r["lat"], r["ward_code"], r["priority_group"]]
+        )
+    return out.getvalue().encode()
+
+
+def new_page(browser: Any, server: str, width: int = 1280, height: int = 860) -> Any:
+    """A page in its own context (its own sessionStorage), failing on script errors."""
+    context = browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on(
+        "request",
+        lambda request: (
+            errors.append(f"off-site request {request.url}")
+            if not request.url.startswith((server, "data:", "blob:"))
+            else None
+        ),
+    )
+    page.errors = errors
+    return page
+
+
+def sign_in(page: Any, username: str, password: str) -> None:
+    page.wait_for_selector("[data-testid=signin-form]")
+    page.fill("[data-testid=signin-form] input[name=username]", username)
+    page.fill("[data-testid=signin-form] input[name=password]", password)
+    page.click("[data-testid=signin-form] button[data-action=login]")
+    page.wait_for_selector("[data-testid=signed-in]")
+
+
+def notice(page: Any) -> str:
+    page.wait_for_selector("#officer-notice.ok, #officer-notice.error", timeout=60_000)
+    text = str(page.text_content("#officer-notice"))
+    assert "ok" in (page.get_attribute("#officer-notice", "class") or ""), text
+    page.evaluate("officer.notice = null; renderNotice()")
+    return text
+
+
+def shot(page: Any, name: str, full_page: bool = False) -> Path:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=full_page)
+    return path
+
+
+class Scenario:
+    """What the steps of the round's story share."""
+
+    parent_user = "me.an.2025"
+    application_id = 0
+    round_id = 0
+
+
+def test_officer_creates_and_opens_a_round(browser: Any, server: str) -> None:
+    page = new_page(browser, server)
+    page.goto(server + "/#/officer")
+    sign_in(page, *OFFICER)
+    assert "901" in str(page.text_content("#officer-area"))
+    page.click("#round-create summary")
+    page.fill("#round-form input[name=name]", ROUND_NAME)
+    page.select_option("#round-form select[name=grade]", "1")
+    page.fill("#round-form input[name=school_year]", "2025-2026")
+    assert page.input_value("#round-form input[name=districts]") == "901"
+    page.click("#round-form button[type=submit]")
+    notice(page)
+    page.wait_for_selector("[data-testid=round-title]")
+    Scenario.round_id = int(page.evaluate("officer.roundId"))
+    page.click("#round-detail button[data-do=open]")
+    notice(page)
+    page.wait_for_selector("#round-detail button[data-do=close]")
+    assert "đang nhận hồ sơ" in str(page.text_content("[data-testid=round-title]"))
+    # Ward demand is drawn as soon as a round is chosen: polygons only.
+    page.wait_for_selector("#officer-map[data-drawn=demand]", timeout=30_000)
+    kinds = page.evaluate("[...new Set(officer.demand.features.map((f) => f.geometry.type))]")
+    assert set(kinds) <= {"Polygon", "MultiPolygon"}
+    shot(page, "officer-open")
+    assert page.errors == []
+
+
+def test_parent_registers_finds_schools_and_submits(browser: Any, server: str) -> None:
+    page = new_page(browser, server)
+    page.goto(server + "/#/parent")
+    page.wait_for_selector("[data-testid=signin-form]")
+    page.fill("input[name=username]", Scenario.parent_user)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[data-action=register]")
+    page.wait_for_selector("#application-form")
+    assert Scenario.parent_user in str(page.text_content("[data-testid=signed-in]"))
+    # The open round is offered.
+    page.wait_for_function("parentPage.roundsLoaded")
+    assert ROUND_NAME in str(page.text_content("#app-round"))
+    page.fill("input[name=child_id]", "079219000123")
+    page.fill("input[name=birth_date]", "2019-03-15")
+    page.fill("#app-address", HOME_ADDRESS)
+    page.click("#app-find")
+    page.wait_for_selector("[data-testid=app-candidate]")
+    candidate = str(page.locator("[data-testid=app-candidate]").first.text_content())
+    assert "745 Calmette" in candidate and "đúng số nhà" in candidate and "sai số ~" in candidate
+    page.wait_for_selector("[data-testid=app-near-row]", timeout=30_000)
+    rows = page.locator("[data-testid=app-near-row]")
+    assert rows.count() >= 3
+    road = [float(str(rows.nth(i).locator("td").nth(1).text_content()).split()[0]) for i in
+            range(rows.count())]
+    assert road == sorted(road)
+    # Rank the second-nearest school first, then the nearest.
+    second = str(rows.nth(1).locator("td").first.text_content())
+    rows.nth(1).locator("button[data-choose]").click()
+    rows.nth(0).locator("button[data-choose]").click()
+    choices = page.locator("[data-testid=app-choice]")
+    assert choices.count() == 2
+    assert str(choices.first.text_content()).strip().startswith(second.split("\n")[0][:20])
+    page.wait_for_selector("#parent-map[data-ready=yes]", timeout=30_000)
+    page.wait_for_timeout(800)
+    shot(page, "parent-apply", full_page=True)
+    page.click("#app-submit")
+    page.wait_for_selector("[data-testid=application]", timeout=30_000)
+    page.wait_for_selector(".acc-focus [data-testid=application-status]")
+    assert "Hợp lệ" in str(page.text_content(".acc-focus [data-testid=application-status]"))
+    Scenario.application_id = int(str(page.evaluate("location.hash")).rsplit("/", 1)[1])
+    assert "Đã nộp hồ sơ" in str(page.text_content("#app-message"))
+    shot(page, "parent-submitted", full_page=True)
+    assert page.errors == []
+
+
+def test_officer_imports_runs_compares_and_publishes(
+    browser: Any, server: str, demo_home: Path, tmp_path: Path
+) -> None:
+    page = new_page(browser, server)
+    page.goto(server + "/#/officer")
+    sign_in(page, *OFFICER)
+    page.click(f"tr[data-round='{Scenario.round_id}']")
+    page.wait_for_selector("#round-detail button[data-do=close]")
+    page.click("#round-detail button[data-do=close]")
+    notice(page)
+    upload = tmp_path / "hoc-sinh-lop-1.csv"
+    upload.write_bytes(applicants_csv(demo_home, 300))
+    page.set_input_files("#applicants-file", str(upload))
+    page.click("#round-detail button[data-do=import]")
+    assert "Đã nhập: hồ sơ 300, hợp lệ 300" in notice(page)
+    title = str(page.text_content("#round-detail"))
+    assert "Hồ sơ 301" in title
+    for mechanism in ("nearest", "da"):
+        page.select_option("#run-form select[name=mechanism]", mechanism)
+        page.fill("#run-form input[name=seed]", "2025")
+        page.click("#run-form button[type=submit]")
+        notice(page)
+    runs = page.locator("[data-testid=run-row]")
+    assert runs.count() == 2
+    page.click("#round-detail button[data-do=compare]")
+    page.wait_for_selector("[data-testid=compare-table]")
+    table = page.locator("[data-testid=compare-table]")
+    assert table.locator("tr").first.locator("th").count() == 3  # metric + two runs
+    placed = table.locator("tr[data-metric=placed] td")
+    assert placed.count() == 3
+    # Both runs place every eligible child (the district has seats for them).
+    eligible = int(page.evaluate("currentRound().eligible"))
+    assert [int(str(placed.nth(i).text_content())) for i in (1, 2)] == [eligible, eligible]
+    # The drawn run is aggregated per school and per ward; no layer holds a point per child.
+    da_run = int(page.evaluate("officer.runs[1].id"))
+    page.click(f"button[data-do=map][data-run='{da_run}']")
+    page.wait_for_selector(f"#officer-map[data-drawn=run-{da_run}]", timeout=30_000)
+    per_school = page.evaluate("[...officer.perSchool.values()].map((e) => e.placed)")
+    assert sum(per_school) == eligible
+    assert len(per_school) < eligible / 5
+    drawn = page.evaluate("officer.drawnSchools.map((f) => f.geometry.type)")
+    assert drawn == ["Point"] * len(per_school)
+    assert page.locator("[data-testid=school-count]").count() == len(per_school)
+    beyond = int(str(table.locator("tr[data-metric=beyond_norm] td").nth(2).text_content()))
+    assert sum(page.evaluate("[...officer.perSchool.values()].map((e) => e.beyond)")) == beyond
+    page.wait_for_timeout(1000)
+    shot(page, "officer-compare")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click(f"button[data-do=publish][data-run='{da_run}']")
+    notice(page)
+    page.wait_for_selector("#round-detail button[data-do=next]")
+    assert "đã công bố" in str(page.text_content("[data-testid=round-title]"))
+    # The verification solves the run again: same hashes.
+    page.click(f"button[data-do=verify][data-run='{da_run}']")
+    assert "Khớp" in notice(page)
+    with page.expect_download() as download:
+        page.click(f"button[data-do=export][data-run='{da_run}']")
+    exported = Path(download.value.path()).read_text(encoding="utf-8").splitlines()
+    assert exported[0].startswith("applicant_id,") and len(exported) == eligible + 1
+    page.wait_for_timeout(800)
+    shot(page, "officer-published")
+    assert page.errors == []
+
+
+def test_parent_sees_the_result_explained(browser: Any, server: str) -> None:
+    page = new_page(browser, server)
+    page.goto(server + f"/#/parent/{Scenario.application_id}")
+    sign_in(page, Scenario.parent_user, PASSWORD)
+    page.wait_for_selector(".acc-focus [data-testid=result-school]", timeout=30_000)
+    token = page.evaluate("session.read().access_token")
+    status, answer = call(server, "GET", f"/applications/{Scenario.application_id}", token)
+    assert status == 200
+    result = answer["result"]
+    assert result is not None and result["mechanism"] == "da"
+    school = str(page.text_content(".acc-focus [data-testid=result-school]"))
+    assert result["school"]["name"] in school
+    explanation = str(page.text_content(".acc-focus [data-testid=explanation]"))
+    assert result["explanation"]["vi"] in explanation
+    assert result["explanation"]["en"] in explanation
+    # The first choice is the school given, or the explanation says why not.
+    first_choice = answer["preferences"][0]
+    assert result["school"]["id"] == first_choice or any(
+        p["school_id"] == first_choice for p in result["explanation"]["passed_over"]
+    )
+    page.wait_for_timeout(500)
+    shot(page, "parent-result", full_page=True)
+    page.click("#lang")
+    page.wait_for_selector(".acc-focus [data-testid=result-school]")
+    assert page.text_content("#views a[href='#/parent']") == "My child's application"
+    english = str(page.text_content(".acc-focus [data-testid=explanation] .acc-explain"))
+    assert english == result["explanation"]["en"]
+    page.evaluate("localStorage.clear()")
+    assert page.errors == []
+
+
+def test_parent_on_a_phone_in_english(browser: Any, server: str) -> None:
+    page = new_page(browser, server, width=390, height=844)
+    page.goto(server + "/#/parent")
+    page.evaluate("localStorage.setItem('schoolmap.lang', 'en')")
+    page.reload()
+    sign_in(page, Scenario.parent_user, PASSWORD)
+    page.wait_for_selector("[data-testid=result-school]", timeout=30_000)
+    assert page.text_content("#application-form button[type=submit]") == "Submit application"
+    # Nothing is wider than the phone's screen.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    shot(page, "parent-phone-en", full_page=True)
+    page.evaluate("localStorage.clear()")
+    assert page.errors == []
+
+
+def test_officer_console_on_a_phone(browser: Any, server: str) -> None:
+    page = new_page(browser, server, width=390, height=844)
+    page.goto(server + "/#/officer")
+    sign_in(page, *OFFICER)
+    page.click(f"tr[data-round='{Scenario.round_id}']")
+    page.wait_for_selector("[data-testid=run-row]")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    shot(page, "officer-phone", full_page=True)
+    assert page.errors == []
+
+
+def test_a_parent_cannot_open_another_familys_application(browser: Any, server: str) -> None:
+    status, _ = call(
+        server, "POST", "/auth/register", body={"username": "bo.binh.2025", "password": PASSWORD}
+    )
+    assert status == 201
+    other = token_of(server, "bo.binh.2025", PASSWORD)
+    # Another family's application answers 404, as one that does not exist.
+    status, mine = call(server, "GET", f"/applications/{Scenario.application_id}", other)
+    assert status == 404
+    assert "không có hồ sơ" in mine["detail"].lower() or "no application" in mine["detail"]
+    # In the browser, the address of the first family's application says so too.
+    page = new_page(browser, server)
+    page.goto(server + f"/#/parent/{Scenario.application_id}")
+    sign_in(page, "bo.binh.2025", PASSWORD)
+    page.wait_for_selector("[data-testid=application-error]")
+    assert "404" in str(page.text_content("[data-testid=application-error]"))
+    assert page.locator("[data-testid=result-school]").count() == 0
+    shot(page, "parent-not-theirs")
+    # An officer is refused the parents' endpoint altogether; nobody signed in is refused too.
+    officer = token_of(server, *OFFICER)
+    assert call(server, "GET", f"/applications/{Scenario.application_id}", officer)[0] == 403
+    assert call(server, "GET", f"/applications/{Scenario.application_id}")[0] == 401
+    assert page.errors == []
+
+
+def test_officer_opens_round_two(browser: Any, server: str) -> None:
+    page = new_page(browser, server)
+    page.goto(server + "/#/officer")
+    sign_in(page, *OFFICER)
+    page.click(f"tr[data-round='{Scenario.round_id}']")
+    page.wait_for_selector("#round-detail button[data-do=next]")
+    page.click("#round-detail button[data-do=next]")
+    text = notice(page)
+    assert "Đã mở đợt" in text
+    new_round = int(page.evaluate("officer.roundId"))
+    assert new_round != Scenario.round_id
+    assert page.locator("[data-testid=officer-round]").count() == 2
+    assert page.errors == []
+
+
+def test_planner_page_uses_the_same_sign_in(browser: Any, server: str) -> None:
+    page = new_page(browser, server)
+    page.goto(server + "/#/officer")
+    sign_in(page, *PLANNER)
+    # A planner is no admissions officer: the console says so and offers to sign out.
+    assert "cán bộ tuyển sinh" in str(page.text_content(".acc-signin"))
+    page.goto(server + "/web/planner.html")
+    page.wait_for_timeout(3000)
+    assert page.evaluate("sessionStorage.getItem('schoolmap-token')")
+    shot(page, "planner")

@@ -1,0 +1,517 @@
+// The parent's page: apply for a child (home by address or pin, schools by road distance,
+// ranked choices), then follow each application to its published, explained result.
+"use strict";
+
+const NORM_M = {1: 4000, 6: 7000};
+const LEVEL_OF_GRADE = {1: "tieu_hoc", 6: "thcs"};
+const PRIORITY_GROUPS = ["liet_si", "thuong_binh", "khuyet_tat", "cham_phat_trien",
+                         "dan_toc_thieu_so", "mo_coi", "ve_nuoc"];
+
+const parentPage = {
+  rounds: [],
+  roundsLoaded: false,
+  home: null,          // {lon, lat, address, uncertainty}
+  candidates: [],
+  near: [],
+  choices: [],         // ranked school ids
+  key: null,           // Idempotency-Key of the application being filled in
+  draft: {},           // typed values kept across a language switch
+  map: null,
+  mapElement: null,
+  marker: null,
+  message: null,       // {ok, text} shown above the form after a submission
+  shownId: null,       // an application opened by its address #/parent/ID
+};
+
+const parentRoot = () => document.getElementById("parent-content");
+
+function renderParent() {
+  const root = parentRoot();
+  const signed = session.read();
+  if (!signed || signed.role !== "parent") {
+    root.innerHTML = (signed ? signedInBar(signed) : "") + "<div class='acc-signin-slot'></div>";
+    wireSignOut(root);
+    renderSignIn(root.querySelector(".acc-signin-slot"),
+                 {allowRegister: true, note: signed ? t("parent_only") : ""});
+    return;
+  }
+  root.innerHTML = `${signedInBar(signed)}
+    <div id="parent-one"></div>
+    <section class="acc-card" id="parent-apply">
+      <h2>${escapeHtml(t("new_application"))}</h2>
+      <form id="application-form" class="acc-form" autocomplete="off">
+        <label>${escapeHtml(t("round"))}<select name="round" id="app-round"></select></label>
+        <p class="muted small">${escapeHtml(t("round_open_note"))}</p>
+        <div class="acc-grid">
+          <label>${escapeHtml(t("child_id"))}
+            <input name="child_id" required maxlength="32" inputmode="numeric"></label>
+          <label>${escapeHtml(t("birth_date"))}<input name="birth_date" type="date" required></label>
+        </div>
+        <fieldset><legend>${escapeHtml(t("home"))}</legend>
+          <div class="row">
+            <input id="app-address" type="search" placeholder="${escapeHtml(t("home_ph"))}">
+            <button type="button" id="app-find">${escapeHtml(t("find"))}</button>
+          </div>
+          <p class="muted small">${escapeHtml(t("home_hint"))}</p>
+          <ul id="app-candidates" class="results"></ul>
+          <div id="app-home-status" class="note" hidden></div>
+          <div id="parent-map-slot"></div>
+        </fieldset>
+        <div class="acc-grid">
+          <label>${escapeHtml(t("priority"))}<select name="priority_group">
+            <option value="">${escapeHtml(t("no_priority"))}</option>
+            ${PRIORITY_GROUPS.map((g) => `<option value="${g}">${escapeHtml(
+              t("priority_groups")[g])}</option>`).join("")}
+          </select></label>
+          <label>${escapeHtml(t("sibling"))}<input name="sibling" maxlength="32"></label>
+        </div>
+        <h3>${escapeHtml(t("eligible_schools"))}</h3>
+        <table id="app-near" class="acc-table"><tbody></tbody></table>
+        <h3>${escapeHtml(t("choices"))}</h3>
+        <p class="muted small">${escapeHtml(t("choices_note"))}</p>
+        <ol id="app-choices" class="acc-choices"></ol>
+        <div class="row"><button type="submit" class="primary" id="app-submit">${escapeHtml(
+          t("submit"))}</button></div>
+        <p class="acc-message" id="app-message" role="status"></p>
+      </form>
+    </section>
+    <section class="acc-card">
+      <h2>${escapeHtml(t("my_applications"))}</h2>
+      <div id="app-list"><p class="muted">${escapeHtml(t("looking"))}</p></div>
+    </section>`;
+  wireSignOut(root);
+  placeParentMap();
+  restoreDraft();
+  wireApplicationForm();
+  renderRounds();
+  renderNear();
+  renderChoices();
+  renderHomeStatus();
+  if (parentPage.message) {
+    const box = $("app-message");
+    if (parentPage.message.ok) showOk(box, parentPage.message.text);
+    else box.textContent = parentPage.message.text;
+  }
+  loadOpenRounds();
+  loadApplications();
+  showOneApplication();
+}
+
+// ------------------------------------------------------------------ the form
+
+function saveDraft() {
+  const form = $("application-form");
+  if (!form) return;
+  parentPage.draft = {round: form.round.value, child_id: form.child_id.value,
+                  birth_date: form.birth_date.value, priority_group: form.priority_group.value,
+                  sibling: form.sibling.value, address: $("app-address").value};
+}
+
+function restoreDraft() {
+  const form = $("application-form");
+  const d = parentPage.draft;
+  for (const name of ["child_id", "birth_date", "priority_group", "sibling"]) {
+    if (d[name] !== undefined) form[name].value = d[name];
+  }
+  if (d.address !== undefined) $("app-address").value = d.address;
+}
+
+function wireApplicationForm() {
+  const form = $("application-form");
+  form.addEventListener("submit", submitApplication);
+  form.addEventListener("input", saveDraft);
+  form.round.addEventListener("change", () => { saveDraft(); parentPage.choices = []; loadNearSchools(); });
+  $("app-find").addEventListener("click", findHomeAddress);
+  $("app-address").addEventListener("keydown", (event) => {
+    if (event.key === "Enter") { event.preventDefault(); findHomeAddress(); }
+  });
+  $("app-candidates").addEventListener("click", (event) => {
+    const item = event.target.closest("li[data-index]");
+    if (item) pickHomeCandidate(Number(item.dataset.index));
+  });
+  $("app-near").addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-choose]");
+    if (!button) return;
+    const id = Number(button.dataset.choose);
+    if (!parentPage.choices.includes(id) && parentPage.choices.length < 10) parentPage.choices.push(id);
+    renderChoices();
+    renderNear();
+  });
+  $("app-choices").addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-move]");
+    if (!button) return;
+    const index = Number(button.dataset.index);
+    const move = button.dataset.move;
+    if (move === "remove") parentPage.choices.splice(index, 1);
+    else {
+      const other = move === "up" ? index - 1 : index + 1;
+      if (other < 0 || other >= parentPage.choices.length) return;
+      [parentPage.choices[index], parentPage.choices[other]] = [parentPage.choices[other], parentPage.choices[index]];
+    }
+    renderChoices();
+    renderNear();
+  });
+}
+
+function selectedRound() {
+  const form = $("application-form");
+  const id = Number(form ? form.round.value : parentPage.draft.round);
+  return parentPage.rounds.find((r) => r.id === id) || null;
+}
+
+async function loadOpenRounds() {
+  try {
+    parentPage.rounds = (await api("GET", "/rounds")).filter((r) => r.status === "open");
+    parentPage.roundsLoaded = true;
+  } catch (error) {
+    parentPage.rounds = [];
+    showError($("app-message"), error);
+  }
+  renderRounds();
+  loadNearSchools();
+}
+
+function renderRounds() {
+  const select = $("app-round");
+  if (!select) return;
+  const wanted = parentPage.draft.round;
+  select.innerHTML = !parentPage.roundsLoaded ? `<option value="">${escapeHtml(t("looking"))}</option>`
+    : parentPage.rounds.length ? parentPage.rounds.map((r) => `<option value="${r.id}">${escapeHtml(t("round_label", r))}</option>`)
+      .join("")
+    : `<option value="">${escapeHtml(t("no_open_round"))}</option>`;
+  if (parentPage.rounds.some((r) => String(r.id) === wanted)) select.value = wanted;
+  $("app-submit").disabled = parentPage.rounds.length === 0;
+}
+
+// ------------------------------------------------------------------ home: address or pin
+
+function placeParentMap() {
+  if (!parentPage.mapElement) {
+    parentPage.mapElement = document.createElement("div");
+    parentPage.mapElement.className = "acc-pin-map";
+    parentPage.mapElement.id = "parent-map";
+  }
+  $("parent-map-slot").replaceWith(parentPage.mapElement);
+  if (!parentPage.map && currentView() === "parent") createParentMap();
+  else if (parentPage.map) parentPage.map.resize();
+}
+
+function createParentMap() {
+  parentPage.map = makeAccountMap(parentPage.mapElement);
+  parentPage.map.whenLoaded.then(async () => {
+    parentPage.map.addSource("uncertainty", {type: "geojson", data: emptyCollection()});
+    parentPage.map.addLayer({id: "uncertainty", type: "fill", source: "uncertainty",
+                         paint: {"fill-color": "#f0a020", "fill-opacity": 0.2}});
+    parentPage.map.addSource("near", {type: "geojson", data: emptyCollection()});
+    parentPage.map.addLayer({id: "near", type: "circle", source: "near",
+                         paint: {"circle-color": "#2ca02c", "circle-radius": 6,
+                                 "circle-stroke-color": "#fff", "circle-stroke-width": 1.5}});
+    parentPage.map.on("click", (event) => {
+      parentPage.candidates = [];
+      $("app-candidates").innerHTML = "";
+      setParentHome(event.lngLat.lng, event.lngLat.lat, null, null);
+    });
+    const {bounds} = await cityBounds();
+    if (parentPage.home) parentPage.map.jumpTo({center: [parentPage.home.lon, parentPage.home.lat], zoom: 14});
+    else if (!bounds.isEmpty()) parentPage.map.fitBounds(bounds, {padding: 20, duration: 0});
+    drawParentHome();
+    drawNearSchools();
+    parentPage.mapElement.dataset.ready = "yes";
+  });
+}
+
+async function findHomeAddress() {
+  const q = $("app-address").value.trim();
+  if (!q) return;
+  const list = $("app-candidates");
+  list.innerHTML = `<li class="muted">${escapeHtml(t("looking"))}</li>`;
+  try {
+    const result = await getJson(`/geocode?q=${encodeURIComponent(q)}&limit=5`);
+    parentPage.candidates = result.candidates;
+    if (!result.candidates.length) {
+      list.innerHTML = `<li class="muted">${escapeHtml(t("no_match"))}</li>`;
+      return;
+    }
+    renderCandidates();
+    pickHomeCandidate(0);
+  } catch (error) {
+    list.innerHTML = `<li>${escapeHtml(t("error"))}: ${escapeHtml(error.message)}</li>`;
+  }
+}
+
+function renderCandidates() {
+  $("app-candidates").innerHTML = parentPage.candidates.map((c, i) =>
+    `<li tabindex="0" data-index="${i}" data-testid="app-candidate">${escapeHtml(c.label)}` +
+    `<span class="sub">${escapeHtml([c.ward_name, c.district_name].filter(Boolean).join(", "))}` +
+    ` · ${escapeHtml(t("precision")[c.precision])}, ${escapeHtml(t("uncertainty", c.uncertainty_m))}` +
+    "</span></li>").join("");
+}
+
+function pickHomeCandidate(index) {
+  const c = parentPage.candidates[index];
+  if (!c) return;
+  setParentHome(c.lon, c.lat, c.label, c);
+  if (parentPage.map) {
+    const area = circle(c.lon, c.lat, c.uncertainty_m);
+    const bounds = new maplibregl.LngLatBounds();
+    area.geometry.coordinates[0].forEach((xy) => bounds.extend(xy));
+    parentPage.map.fitBounds(bounds, {padding: 40, maxZoom: 16});
+  }
+}
+
+function setParentHome(lon, lat, address, candidate) {
+  parentPage.home = {lon, lat, address, candidate};
+  drawParentHome();
+  renderHomeStatus();
+  loadNearSchools();
+}
+
+function renderHomeStatus() {
+  const box = $("app-home-status");
+  if (!box) return;
+  const home = parentPage.home;
+  box.hidden = !home;
+  if (!home) return;
+  const c = home.candidate;
+  box.className = c && c.precision !== "house" ? "note" : "note exact";
+  box.innerHTML = c
+    ? `<b>${escapeHtml(c.label)}</b> — ${escapeHtml(t("precision")[c.precision])} ` +
+      `(${escapeHtml(t("uncertainty", c.uncertainty_m))}): ${escapeHtml(
+        LANG === "vi" ? c.note_vi : c.note_en)}`
+    : escapeHtml(t("home_pinned", home.lon.toFixed(5), home.lat.toFixed(5)));
+}
+
+function drawParentHome() {
+  if (!parentPage.map || !parentPage.map.getSource("uncertainty")) return;
+  const home = parentPage.home;
+  if (!home) return;
+  if (!parentPage.marker) {
+    parentPage.marker = new maplibregl.Marker({color: "#d7191c", draggable: true});
+    parentPage.marker.on("dragend", () => {
+      const at = parentPage.marker.getLngLat();
+      setParentHome(at.lng, at.lat, null, null);
+    });
+  }
+  parentPage.marker.setLngLat([home.lon, home.lat]).addTo(parentPage.map);
+  parentPage.marker.getElement().dataset.testid = "parent-home-marker";
+  parentPage.map.getSource("uncertainty").setData(home.candidate
+    ? circle(home.lon, home.lat, home.candidate.uncertainty_m) : emptyCollection());
+}
+
+// ------------------------------------------------------------------ schools by distance
+
+async function loadNearSchools() {
+  const the_round = selectedRound();
+  if (!parentPage.home || !the_round) { parentPage.near = []; renderNear(); return; }
+  const {lon, lat} = parentPage.home;
+  const level = LEVEL_OF_GRADE[the_round.grade];
+  const body = document.querySelector("#app-near tbody");
+  if (body) body.innerHTML = `<tr><td class="muted">${escapeHtml(t("looking"))}</td></tr>`;
+  try {
+    const found = await getJson(
+      `/schools/near?lon=${lon}&lat=${lat}&mode=motorbike&level=${level}&limit=10`);
+    parentPage.near = found.features;
+    parentPage.nearError = null;
+  } catch (error) {
+    parentPage.near = [];
+    parentPage.nearError = error.message;
+  }
+  renderNear();
+  drawNearSchools();
+}
+
+function renderNear() {
+  const body = document.querySelector("#app-near tbody");
+  if (!body) return;
+  const the_round = selectedRound();
+  if (parentPage.nearError) {
+    body.innerHTML = `<tr><td>${escapeHtml(t("error"))}: ${escapeHtml(parentPage.nearError)}</td></tr>`;
+    return;
+  }
+  if (!parentPage.home || !the_round) {
+    body.innerHTML = `<tr><td class="muted">${escapeHtml(t("home_needed"))}</td></tr>`;
+    return;
+  }
+  const norm = NORM_M[the_round.grade];
+  body.innerHTML = `<tr><th>${escapeHtml(t("school"))}</th><th class="num">${escapeHtml(
+    t("road_km"))}</th><th class="num">${escapeHtml(t("motorbike_min"))}</th><th></th></tr>` +
+    parentPage.near.map((f) => {
+      const p = f.properties;
+      const chosen = parentPage.choices.indexOf(p.id);
+      const far = p.distance_m > norm;
+      return `<tr data-testid="app-near-row" class="${far ? "far" : ""}">` +
+        `<td>${escapeHtml(p.name)}<span class="sub">${escapeHtml(p.address || p.ward_name || "")}` +
+        `</span></td><td class="num">${kmText(p.distance_m)} km${far ? ` <span class="flag">` +
+        `${escapeHtml(t("beyond_norm"))}</span>` : ""}</td>` +
+        `<td class="num">${minutes(p.time_min)} ${escapeHtml(t("minutes"))}</td>` +
+        `<td class="num">${chosen >= 0 ? `<b>${escapeHtml(t("rank"))} ${chosen + 1}</b>`
+          : `<button type="button" data-choose="${p.id}">${escapeHtml(t("add_choice"))}</button>`}` +
+        "</td></tr>";
+    }).join("") +
+    `<tr><td colspan="4" class="muted small">${escapeHtml(t("eligible_note"))}</td></tr>`;
+}
+
+function drawNearSchools() {
+  if (!parentPage.map || !parentPage.map.getSource("near")) return;
+  parentPage.map.getSource("near").setData({type: "FeatureCollection", features: parentPage.near});
+}
+
+function renderChoices() {
+  const list = $("app-choices");
+  if (!list) return;
+  const names = new Map(parentPage.near.map((f) => [f.properties.id, f.properties.name]));
+  list.innerHTML = parentPage.choices.length ? parentPage.choices.map((id, i) =>
+    `<li data-testid="app-choice">${escapeHtml(names.get(id) || `#${id}`)}
+      <span class="acc-buttons">
+        <button type="button" data-move="up" data-index="${i}" title="${escapeHtml(t("up"))}"
+          aria-label="${escapeHtml(t("up"))}">↑</button>
+        <button type="button" data-move="down" data-index="${i}" title="${escapeHtml(t("down"))}"
+          aria-label="${escapeHtml(t("down"))}">↓</button>
+        <button type="button" data-move="remove" data-index="${i}">${escapeHtml(t("remove"))}</button>
+      </span></li>`).join("")
+    : `<li class="muted">${escapeHtml(t("no_choices"))}</li>`;
+}
+
+// ------------------------------------------------------------------ submit
+
+async function submitApplication(event) {
+  event.preventDefault();
+  const form = $("application-form");
+  const box = $("app-message");
+  box.className = "acc-message";
+  const the_round = selectedRound();
+  if (!the_round) { box.textContent = t("no_open_round"); return; }
+  if (!parentPage.home) { showError(box, new Error(t("home_needed"))); return; }
+  // One key per filled-in application: a second click replays the first answer.
+  parentPage.key = parentPage.key || newIdempotencyKey();
+  const payload = {
+    child_id: form.child_id.value.trim(),
+    birth_date: form.birth_date.value,
+    lon: Number(parentPage.home.lon.toFixed(7)),
+    lat: Number(parentPage.home.lat.toFixed(7)),
+    address: parentPage.home.address || null,
+    priority_group: form.priority_group.value || null,
+    sibling_child_id: form.sibling.value.trim() || null,
+    preferences: parentPage.choices,
+  };
+  const button = $("app-submit");
+  button.disabled = true;
+  button.textContent = t("submitting");
+  try {
+    const made = await api("POST", `/rounds/${the_round.id}/applications`,
+                           {json: payload, headers: {"Idempotency-Key": parentPage.key}});
+    parentPage.key = null;
+    parentPage.choices = [];
+    parentPage.draft = {round: String(the_round.id)};
+    parentPage.home = null;
+    parentPage.near = [];
+    parentPage.candidates = [];
+    if (parentPage.marker) parentPage.marker.remove();
+    parentPage.message = {ok: true, text: `${t("submitted")} ${t("application_no", made.id)}: ` +
+      `${t("statuses")[made.status] || made.status}`};
+    location.hash = `#/parent/${made.id}`;
+    renderParent();
+  } catch (error) {
+    showError(box, error);
+    button.disabled = false;
+    button.textContent = t("submit");
+  }
+}
+
+// ------------------------------------------------------------------ applications and results
+
+async function loadApplications() {
+  const list = $("app-list");
+  try {
+    const mine = await api("GET", "/applications");
+    if (!$("app-list")) return;
+    list.innerHTML = mine.length ? mine.map(applicationCard).join("")
+      : `<p class="muted">${escapeHtml(t("none_yet"))}</p>`;
+  } catch (error) {
+    list.innerHTML = `<p class="acc-message error">${escapeHtml(t("error"))}: ${escapeHtml(
+      error.message)}</p>`;
+  }
+}
+
+// The application the address names (#/parent/ID), read on its own from the API.
+async function showOneApplication() {
+  const match = location.hash.match(/^#\/parent\/(\d+)/);
+  const slot = $("parent-one");
+  if (!slot) return;
+  if (!match) { slot.innerHTML = ""; return; }
+  try {
+    const one = await api("GET", `/applications/${match[1]}`);
+    slot.innerHTML = `<section class="acc-card acc-focus">${applicationCard(one)}</section>`;
+  } catch (error) {
+    slot.innerHTML = `<section class="acc-card"><p class="acc-message error" ` +
+      `data-testid="application-error">${escapeHtml(t("error"))} ${error.status}: ` +
+      `${escapeHtml(error.message)}</p></section>`;
+  }
+}
+
+function bilingual(vi, en) {
+  const [first, second] = LANG === "vi" ? [vi, en] : [en, vi];
+  return `<p class="acc-explain">${escapeHtml(first || second || "")}</p>` +
+    (first && second && first !== second ? `<p class="acc-explain-other small">${escapeHtml(second)}</p>` : "");
+}
+
+function applicationCard(a) {
+  const statusText = t("statuses")[a.status] || a.status;
+  const reasons = (a.reasons || []).map((r) => `<li>${bilingual(r.vi, r.en)}</li>`).join("");
+  const roundStatus = t("round_statuses")[a.round.status] || a.round.status;
+  let result;
+  if (!a.result) {
+    result = a.status === "eligible" ? `<p class="muted">${escapeHtml(t("waiting"))}</p>` : "";
+  } else if (!a.result.school) {
+    result = `<div class="acc-result none" data-testid="result"><h4>${escapeHtml(t("result"))}</h4>` +
+      `<p>${escapeHtml(t("not_assigned"))}</p>${bilingual(a.result.explanation.vi,
+        a.result.explanation.en)}</div>`;
+  } else {
+    const passed = a.result.explanation.passed_over.map((p) =>
+      `<li>${bilingual(p.vi, `${p.school_name || `#${p.school_id}`} (${kmText(p.distance_m)} km): ` +
+        `${p.why}`)}</li>`).join("");
+    result = `<div class="acc-result" data-testid="result"><h4>${escapeHtml(t("assigned"))}</h4>` +
+      `<p class="acc-school" data-testid="result-school">${escapeHtml(a.result.school.name)}` +
+      `<span class="sub">${escapeHtml(a.result.school.address || "")} · ${escapeHtml(
+        t("distance"))} ${kmText(a.result.distance_m)} km</span></p>` +
+      `<h4>${escapeHtml(t("why"))}</h4><div data-testid="explanation">${bilingual(
+        a.result.explanation.vi, a.result.explanation.en)}</div>` +
+      (passed ? `<h4>${escapeHtml(t("passed_over"))}</h4><ul class="acc-passed">${passed}</ul>` : "") +
+      "</div>";
+  }
+  return `<article class="acc-application" data-testid="application" data-id="${a.id}">
+    <h3><a href="#/parent/${a.id}">${escapeHtml(t("application_no", a.id))}</a> ·
+      ${escapeHtml(a.round.name)} <span class="muted small">(${escapeHtml(roundStatus)})</span></h3>
+    <p><span class="acc-status ${a.status}" data-testid="application-status">${escapeHtml(
+      statusText)}</span> · ${escapeHtml(t("submitted_at"))} ${escapeHtml(
+      new Date(a.submitted_at).toLocaleDateString(LANG === "vi" ? "vi-VN" : "en-GB"))} ·
+      ${escapeHtml(t("birth_date"))} ${escapeHtml(a.birth_date)}
+      ${a.priority_group ? ` · ${escapeHtml(t("priority_groups")[a.priority_group] || a.priority_group)}` : ""}
+      ${a.has_sibling ? ` · ${escapeHtml(t("sibling_yes"))}` : ""}</p>
+    ${reasons ? `<ul class="acc-reasons">${reasons}</ul>` : ""}
+    ${result}
+  </article>`;
+}
+
+// ------------------------------------------------------------------ wiring
+
+function onParentShown() {
+  if (currentView() !== "parent") return;
+  if (!parentRoot().dataset.rendered) { parentRoot().dataset.rendered = "yes"; renderParent(); return; }
+  if (!parentPage.map && parentPage.mapElement && parentPage.mapElement.isConnected) createParentMap();
+  else if (parentPage.map) parentPage.map.resize();
+  showOneApplication();
+}
+
+window.addEventListener("hashchange", onParentShown);
+document.addEventListener("sessionchange", () => {
+  parentPage.message = null;
+  if (parentRoot().dataset.rendered) renderParent();
+});
+document.addEventListener("languagechange", () => {
+  if (!parentRoot().dataset.rendered) return;
+  saveDraft();
+  renderParent();
+  renderCandidates();
+});
+onParentShown();
