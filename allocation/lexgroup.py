@@ -184,24 +184,26 @@ def shortlist(flow: Flow) -> None:
         flow.add(g[ok], s[ok].astype(np.int64))
 
 
-def place_everyone(flow: Flow) -> bool:
-    """Fix every source arc full if the candidate arcs can place every child (a max flow).
+def place_everyone(flow: Flow, stage: StageCosts) -> np.ndarray | None:
+    """Solve `stage` with every source arc fixed full, if the candidate arcs can place everyone.
 
     Then the first stage (children placed per tier) is settled without solving it: a flow
     placing everyone is lexicographically maximal, and fixing the source arcs full (and the
-    bypass empty) is exactly its face. Returns False, changing nothing, if they cannot.
+    bypass empty) is exactly its face. Returns the stage's potentials, or None, changing
+    nothing, if the candidate arcs cannot place everyone (the caller then solves the first
+    stage as usual).
     """
     src = np.arange(1, 1 + len(flow.src_group))
     flow.closed_after[0] = 0
     flow.full[0] = False
     flow.closed_after[src] = 0
     flow.full[src] = True
-    if solve_network(flow, np.zeros(len(flow.tails), dtype=np.int64), feasible_only=True):
-        return True
-    flow.closed_after[0] = OPEN
-    flow.closed_after[src] = OPEN
-    flow.full[src] = False
-    return False
+    found = solve_stage(flow, stage, 1, may_fail=True)
+    if found is None:
+        flow.closed_after[0] = OPEN
+        flow.closed_after[src] = OPEN
+        flow.full[src] = False
+    return found
 
 
 def solve_network(flow: Flow, costs: np.ndarray, *, feasible_only: bool = False) -> bool:
@@ -452,11 +454,19 @@ def close(flow: Flow, stage: StageCosts, costs: np.ndarray, d: np.ndarray, index
         view[open_ & (reduced_block != 0)] = index
 
 
-def solve_stage(flow: Flow, stage: StageCosts, index: int) -> np.ndarray:
-    """Optimise one stage over the face, pricing in arcs until none has negative reduced cost."""
+def solve_stage(
+    flow: Flow, stage: StageCosts, index: int, *, may_fail: bool = False
+) -> np.ndarray | None:
+    """Optimise one stage over the face, pricing in arcs until none has negative reduced cost.
+
+    With `may_fail`, returns None if the first solve finds the supplies cannot be met.
+    """
+    first = True
     while True:
         costs = flow.arc_costs(stage)
-        solve_network(flow, costs)
+        if not solve_network(flow, costs, feasible_only=may_fail and first):
+            return None
+        first = False
         d = potentials(flow, costs)
         if price(flow, stage, d, index) == 0:
             close(flow, stage, costs, d, index)

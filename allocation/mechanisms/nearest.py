@@ -52,7 +52,8 @@ def solve_nearest(problem: Problem, *, squared: bool = False, explain: bool = Tr
     flow = lexgroup.Flow(groups, real, rank[groups.representative], problem.capacity)
     lexgroup.shortlist(flow)
     stages = _stages(len(tiers), rank[groups.representative])
-    settled = 1 if lexgroup.place_everyone(flow) else 0
+    # Usually everyone can be placed: then the first cost stage settles the count stage too.
+    settled = 2 if lexgroup.place_everyone(flow, stages[1]) is not None else 0
     for index, stage in enumerate(stages):
         if index >= settled:
             lexgroup.solve_stage(flow, stage, index)
