@@ -22,6 +22,7 @@ from benchmarks.load import (
     Ack,
     application_body,
     check_no_loss,
+    check_no_phantoms,
     create_parents,
     load_city,
     open_round,
@@ -120,20 +121,34 @@ class Submitter(threading.Thread):
         self.homes = read_homes(home)
         self.acks: list[Ack] = []
         self.statuses: list[int] = []
+        self.sent: set[tuple[int, str]] = set()
         self.halt = threading.Event()
 
     def run(self) -> None:
         import random
 
         rng = random.Random(self.user_id)
+        pending: tuple[str, dict[str, object]] | None = None
         with httpx.Client(base_url=BASE, timeout=REQUEST_BOUND_S) as client:
             while not self.halt.is_set():
-                key = str(uuid.uuid4())
-                answer = client.post(
-                    f"/rounds/{self.round_id}/applications",
-                    json=application_body(rng.choice(self.homes), rng),
-                    headers={"Authorization": f"Bearer {self.token}", "Idempotency-Key": key},
+                # A request that got no answer is sent again with its key, as a phone would.
+                key, body = pending or (
+                    str(uuid.uuid4()),
+                    application_body(rng.choice(self.homes), rng),
                 )
+                try:
+                    answer = client.post(
+                        f"/rounds/{self.round_id}/applications",
+                        json=body,
+                        headers={"Authorization": f"Bearer {self.token}", "Idempotency-Key": key},
+                    )
+                except httpx.TransportError:
+                    self.sent.add((self.user_id, key))
+                    self.statuses.append(0)
+                    pending = (key, body)
+                    continue
+                self.sent.add((self.user_id, key))
+                pending = (key, body) if answer.status_code >= 500 else None
                 self.statuses.append(answer.status_code)
                 if answer.status_code == 201:
                     self.acks.append(Ack(self.user_id, key, int(answer.json()["id"])))
@@ -196,6 +211,7 @@ def test_database_restart_answers_503_then_recovers_with_no_submission_lost(
     conn = connect(cluster.url)
     try:
         assert check_no_loss(conn, round_id, submitter.acks) == []
+        assert check_no_phantoms(conn, round_id, submitter.sent) == []
     finally:
         conn.close()
 
@@ -215,9 +231,21 @@ def worker_pids(supervisor: int) -> list[int]:
     return workers
 
 
-def test_a_killed_worker_does_not_stop_the_service(cluster: OwnCluster) -> None:
+def test_a_killed_worker_does_not_stop_the_service_or_lose_a_submission(
+    cluster: OwnCluster,
+) -> None:
+    conn = connect(cluster.url)
+    try:
+        round_id = open_round(conn, "Tiến trình bị dừng / killed worker")
+        [username] = create_parents(conn, 1, "worker")
+    finally:
+        conn.close()
     with serving(cluster.url, cluster.home, HTTP_PORT, workers=2) as process:
         poll("two workers", lambda: len(worker_pids(process.pid)) == 2)
+        [parent] = sign_in(BASE, [username])
+        submitter = Submitter(parent.token, parent.user_id, round_id, cluster.home)
+        submitter.start()
+        poll("a first acknowledged submission", lambda: len(submitter.acks) >= 5)
         victim = worker_pids(process.pid)[0]
         os.kill(victim, signal.SIGKILL)
         # Fresh connections each time, so the kernel hands them to whichever worker lives.
@@ -229,6 +257,17 @@ def test_a_killed_worker_does_not_stop_the_service(cluster: OwnCluster) -> None:
             lambda: len(worker_pids(process.pid)) == 2 and victim not in worker_pids(process.pid),
         )
         assert httpx.get(f"{BASE}/health", timeout=REQUEST_BOUND_S).status_code == 200
+        acked = len(submitter.acks)
+        poll("submissions acknowledged after the kill", lambda: len(submitter.acks) > acked + 5)
+        submitter.halt.set()
+        submitter.join(timeout=REQUEST_BOUND_S + 5)
+    assert set(submitter.statuses) <= {0, 201}, sorted(set(submitter.statuses))
+    conn = connect(cluster.url)
+    try:
+        assert check_no_loss(conn, round_id, submitter.acks) == []
+        assert check_no_phantoms(conn, round_id, submitter.sent) == []
+    finally:
+        conn.close()
 
 
 def run_transaction_state(url: str) -> str | None:
