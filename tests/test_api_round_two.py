@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gis_service import audit
-from gis_service.api.rounds import SMALLEST_GROUP
+from gis_service.api.rounds import SMALLEST_GROUP, hide_small_groups
 from tests.test_api_rounds import ROUND, households
 from tests.test_auth import (
     RequestTransactions,
@@ -107,3 +107,30 @@ def test_round_two_verify_demand_and_purge(
     assert client.post("/rounds/999999/purge", headers=admin).status_code == 404
     actions = [e.action for e in audit.entries(conn, action_prefix="round.")]
     assert "round.open_next" in actions and actions[-1] == "round.purge"
+
+
+@pytest.mark.parametrize(
+    ("counts", "expected"),
+    [
+        # Small groups are hidden on their own.
+        ({"eligible": 9, "placed": 9}, {"eligible": None, "placed": None}),
+        # 40 eligible, 35 placed: showing both would reveal the 5 not placed.
+        ({"eligible": 40, "placed": 35}, {"eligible": 40, "placed": None}),
+        ({"eligible": 40, "placed": 40}, {"eligible": 40, "placed": 40}),
+        ({"eligible": 40, "placed": 30}, {"eligible": 40, "placed": 30}),
+        # Hiding placed leaves nothing to subtract beyond_norm from.
+        (
+            {"eligible": 40, "placed": 35, "beyond_norm": 30},
+            {"eligible": 40, "placed": None, "beyond_norm": 30},
+        ),
+        (
+            {"eligible": 60, "placed": 50, "beyond_norm": 45},
+            {"eligible": 60, "placed": 50, "beyond_norm": None},
+        ),
+    ],
+)
+def test_small_groups_are_hidden_alone_and_by_subtraction(
+    counts: dict[str, int], expected: dict[str, int | None]
+) -> None:
+    nested = (("eligible", "placed"), ("placed", "beyond_norm"))
+    assert hide_small_groups(counts, nested) == expected

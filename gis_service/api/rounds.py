@@ -560,6 +560,31 @@ SMALLEST_GROUP = 10
 """Aggregated views hide any group of fewer children than this (k-anonymity)."""
 
 
+def hide_small_groups(
+    counts: dict[str, int], nested: tuple[tuple[str, str], ...] = ()
+) -> dict[str, int | None]:
+    """Counts with every group under SMALLEST_GROUP children hidden (None).
+
+    `nested` pairs (whole, part) where the part is a subgroup of the whole: when their
+    difference is itself a group of 1..SMALLEST_GROUP-1 children, the part is hidden too, so it
+    cannot be recovered by subtraction. Applied until nothing changes.
+    """
+    shown: dict[str, int | None] = {
+        key: (n if n >= SMALLEST_GROUP else None) for key, n in counts.items()
+    }
+    changed = True
+    while changed:
+        changed = False
+        for whole, part in nested:
+            if whole not in shown or part not in shown:
+                continue
+            top, sub = shown[whole], shown[part]
+            if top is not None and sub is not None and 0 < top - sub < SMALLEST_GROUP:
+                shown[part] = None
+                changed = True
+    return shown
+
+
 @router.get(
     "/rounds/{round_id}/demand",
     summary="Applicants and seats by ward, aggregated; groups under 10 children hidden",
@@ -605,27 +630,29 @@ def demand(round_id: int, conn: Conn, user: Officer, run: int | None = None) -> 
         )
         seats = {code: (int(c), int(n)) for code, c, n in cur.fetchall()}
 
-    def shown(n: int) -> int | None:
-        return n if n >= SMALLEST_GROUP else None
-
-    features = [
-        {
-            "type": "Feature",
-            "geometry": geometry,
-            "properties": {
-                "ward": code,
-                "name": name,
-                "in_area": code in the_round.ward_codes,
-                "eligible": shown(eligible),
-                "rejected": shown(rejected),
-                "placed": shown(placed) if run is not None else None,
-                "beyond_norm": shown(beyond) if run is not None else None,
-                "classes": seats.get(code, (0, 0))[0],
-                "seats": seats.get(code, (0, 0))[1],
-            },
-        }
-        for code, name, geometry, eligible, rejected, placed, beyond in rows
-    ]
+    features = []
+    for code, name, geometry, eligible, rejected, placed, beyond in rows:
+        counts = hide_small_groups(
+            {"eligible": eligible, "rejected": rejected}
+            | ({"placed": placed, "beyond_norm": beyond} if run is not None else {}),
+            nested=(("eligible", "placed"), ("placed", "beyond_norm")),
+        )
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": geometry,
+                "properties": {
+                    "ward": code,
+                    "name": name,
+                    "in_area": code in the_round.ward_codes,
+                    "placed": None,
+                    "beyond_norm": None,
+                    **counts,
+                    "classes": seats.get(code, (0, 0))[0],
+                    "seats": seats.get(code, (0, 0))[1],
+                },
+            }
+        )
     return json_response(
         {
             "type": "FeatureCollection",
