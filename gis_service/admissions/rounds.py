@@ -284,7 +284,7 @@ def import_applicants(
                     unplaced.append(f"line {line} {address!r} ({placed.found})")
                     continue
                 lon, lat = placed.point
-                from_address[placed.precision] += 1
+                from_address[placed.precision or "unknown"] += 1
             preferences = []
             for code in filter(
                 None, (p.strip() for p in _field(row, header, "preferences").split(";"))
