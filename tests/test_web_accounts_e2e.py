@@ -386,7 +386,9 @@ def test_parent_on_a_phone_in_english(browser: Any, server: str) -> None:
     page.reload()
     sign_in(page, Scenario.parent_user, PASSWORD)
     page.wait_for_selector("[data-testid=result-school]", timeout=30_000)
-    assert page.text_content("#application-form button[type=submit]") == "Submit application"
+    assert page.text_content("#parent-apply h2") == "Apply for my child"
+    # The round is published: no round takes applications, and the form says so instead.
+    assert page.is_visible("#app-no-round") and not page.is_visible("#application-form")
     # Nothing is wider than the phone's screen.
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     shot(page, "parent-phone-en", full_page=True)

@@ -11,6 +11,7 @@ const officer = {
   me: null,
   rounds: [],
   roundId: null,
+  detailFor: null,    // the round whose runs, comparison and map are held below
   runs: [],
   compared: [],       // run ids ticked for comparison
   comparison: null,   // the compare endpoint's answer
@@ -148,15 +149,17 @@ async function createRound(event) {
     school_year: form.school_year.value.trim(), districts: codes(form.districts.value),
     wards: codes(form.wards.value)}});
   officer.roundId = made.id;
-  notify(true, `${t("done")} ${t("round")} ${made.id}`);
   $("round-create").open = false;
   await loadRounds();
+  notify(true, `${t("done")} ${t("round")} ${made.id}`);
 }
 
 // ------------------------------------------------------------------ one round
 
 async function selectRound(roundId) {
-  if (roundId !== officer.roundId) {
+  if (roundId !== officer.detailFor) {
+    // Runs, comparison and map belong to one round: start afresh for another.
+    officer.detailFor = roundId;
     officer.compared = [];
     officer.comparison = null;
     officer.mapRun = null;
@@ -271,8 +274,8 @@ async function onRoundAction(event) {
       case "open":
       case "close":
         await officerCall("POST", `/rounds/${r.id}/${button.dataset.do}`);
-        notify(true, t("done"));
         await loadRounds();
+        notify(true, t("done"));
         break;
       case "import":
         await importApplicants(r);
@@ -291,8 +294,8 @@ async function onRoundAction(event) {
         if (!window.confirm(t("confirm_publish", run))) return;
         await officerCall("POST", `/rounds/${r.id}/runs/${run}/publish`);
         officer.mapRun = run;
-        notify(true, `${t("done")} #${run}: ${t("published")}`);
         await loadRounds();
+        notify(true, `${t("done")} #${run}: ${t("published")}`);
         break;
       case "verify": {
         const checked = await officerCall("POST", `/rounds/${r.id}/runs/${run}/verify`);
@@ -306,8 +309,8 @@ async function onRoundAction(event) {
       case "next": {
         const next = await officerCall("POST", `/rounds/${r.id}/next`, {json: {}});
         officer.roundId = next.round.id;
-        notify(true, t("next_done", next));
         await loadRounds();
+        notify(true, t("next_done", next));
         break;
       }
       default:
@@ -322,8 +325,8 @@ async function importApplicants(r) {
   const report = await officerCall(
     "POST", `/rounds/${r.id}/applicants?filename=${encodeURIComponent(file.name)}`,
     {body: file, headers: {"Content-Type": "text/csv"}});
-  notify(true, t("imported", report.counts));
   await loadRounds();
+  notify(true, t("imported", report.counts));
 }
 
 async function runRound(event) {
@@ -337,8 +340,8 @@ async function runRound(event) {
     const made = await officerCall("POST", `/rounds/${r.id}/runs`, {json: {
       mechanism: form.mechanism.value, seed: Number(form.seed.value)}});
     officer.mapRun = made.id;
-    notify(true, `${t("done")} #${made.id}: ${t("metrics").placed} ${made.metrics.placed}`);
     await selectRound(r.id);
+    notify(true, `${t("done")} #${made.id}: ${t("metrics").placed} ${made.metrics.placed}`);
   } catch {
     button.disabled = false;
     button.textContent = t("run");

@@ -37,8 +37,13 @@ function renderParent() {
   }
   root.innerHTML = `${signedInBar(signed)}
     <div id="parent-one"></div>
+    <section class="acc-card">
+      <h2>${escapeHtml(t("my_applications"))}</h2>
+      <div id="app-list"><p class="muted">${escapeHtml(t("looking"))}</p></div>
+    </section>
     <section class="acc-card" id="parent-apply">
       <h2>${escapeHtml(t("new_application"))}</h2>
+      <p class="muted" id="app-no-round" hidden>${escapeHtml(t("no_open_round"))}</p>
       <form id="application-form" class="acc-form" autocomplete="off">
         <label>${escapeHtml(t("round"))}<select name="round" id="app-round"></select></label>
         <p class="muted small">${escapeHtml(t("round_open_note"))}</p>
@@ -75,10 +80,7 @@ function renderParent() {
         <p class="acc-message" id="app-message" role="status"></p>
       </form>
     </section>
-    <section class="acc-card">
-      <h2>${escapeHtml(t("my_applications"))}</h2>
-      <div id="app-list"><p class="muted">${escapeHtml(t("looking"))}</p></div>
-    </section>`;
+`;
   wireSignOut(root);
   placeParentMap();
   restoreDraft();
@@ -181,6 +183,11 @@ function renderRounds() {
     : `<option value="">${escapeHtml(t("no_open_round"))}</option>`;
   if (parentPage.rounds.some((r) => String(r.id) === wanted)) select.value = wanted;
   $("app-submit").disabled = parentPage.rounds.length === 0;
+  // With no round open there is nothing to fill in: say so instead of showing the form.
+  const closed = parentPage.roundsLoaded && parentPage.rounds.length === 0;
+  $("app-no-round").hidden = !closed;
+  $("application-form").hidden = closed;
+  if (!closed && parentPage.map) parentPage.map.resize();
 }
 
 // ------------------------------------------------------------------ home: address or pin
@@ -423,7 +430,8 @@ async function submitApplication(event) {
 async function loadApplications() {
   const list = $("app-list");
   try {
-    const mine = await api("GET", "/applications");
+    const focused = (location.hash.match(/^#\/parent\/(\d+)/) || [])[1];
+    const mine = (await api("GET", "/applications")).filter((a) => String(a.id) !== focused);
     if (!$("app-list")) return;
     list.innerHTML = mine.length ? mine.map(applicationCard).join("")
       : `<p class="muted">${escapeHtml(t("none_yet"))}</p>`;
@@ -501,6 +509,7 @@ function onParentShown() {
   if (!parentPage.map && parentPage.mapElement && parentPage.mapElement.isConnected) createParentMap();
   else if (parentPage.map) parentPage.map.resize();
   showOneApplication();
+  loadApplications();
 }
 
 window.addEventListener("hashchange", onParentShown);
