@@ -17,6 +17,9 @@ from gis_service.db.connection import Connection, connect
 from gis_service.db.local_server import ensure_database, resolve_database_url
 from gis_service.db.migrate import upgrade
 
+# The API tests' `conn` and `client` fixtures.
+pytest_plugins = ["tests.api_fixtures"]
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SCHOOLMAP_SHARED_DATA", ROOT.parent / "shared" / "data"))
 

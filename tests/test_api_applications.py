@@ -3,7 +3,6 @@ result explained in Vietnamese."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -17,19 +16,7 @@ from gis_service.admissions.explain_vi import explain_vi, metres
 from gis_service.admissions.identity import child_id_hash, installation_key
 from gis_service.admissions.rounds import create_round, set_round_status
 from gis_service.config import DatabaseSettings, Settings
-from tests.test_auth import RequestTransactions, add_user, api_client, api_connection, one, sign_in
-
-
-@pytest.fixture
-def conn(demo_db_url: str) -> Iterator[RequestTransactions]:
-    with api_connection(demo_db_url) as connection:
-        yield connection
-
-
-@pytest.fixture
-def client(conn: RequestTransactions, demo_home: Path) -> Iterator[TestClient]:
-    with api_client(conn, demo_home) as test_client:
-        yield test_client
+from tests.test_auth import RequestTransactions, add_user, one, sign_in
 
 
 def point_in(conn: RequestTransactions, district: str) -> tuple[float, float]:

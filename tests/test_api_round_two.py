@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,23 +13,9 @@ from tests.test_api_rounds import ROUND, households
 from tests.test_auth import (
     RequestTransactions,
     add_user,
-    api_client,
-    api_connection,
     one,
     sign_in,
 )
-
-
-@pytest.fixture
-def conn(demo_db_url: str) -> Iterator[RequestTransactions]:
-    with api_connection(demo_db_url) as connection:
-        yield connection
-
-
-@pytest.fixture
-def client(conn: RequestTransactions, demo_home: Path) -> Iterator[TestClient]:
-    with api_client(conn, demo_home) as test_client:
-        yield test_client
 
 
 def test_round_two_verify_demand_and_purge(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,25 +16,11 @@ from tests.test_auth import (
     PASSWORD,
     RequestTransactions,
     add_user,
-    api_client,
-    api_connection,
     one,
     sign_in,
 )
 
 ROUND = {"name": "Lớp 1 Quận 901", "grade": 1, "school_year": "2025-2026", "districts": ["901"]}
-
-
-@pytest.fixture
-def conn(demo_db_url: str) -> Iterator[RequestTransactions]:
-    with api_connection(demo_db_url) as connection:
-        yield connection
-
-
-@pytest.fixture
-def client(conn: RequestTransactions, demo_home: Path) -> Iterator[TestClient]:
-    with api_client(conn, demo_home) as test_client:
-        yield test_client
 
 
 @pytest.fixture

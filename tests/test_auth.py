@@ -110,18 +110,6 @@ def one(conn: psycopg2.extensions.connection, query: str, *args: object) -> obje
     return row[0]
 
 
-@pytest.fixture
-def conn(demo_db_url: str) -> Iterator[RequestTransactions]:
-    with api_connection(demo_db_url) as connection:
-        yield connection
-
-
-@pytest.fixture
-def client(conn: RequestTransactions, demo_home: Path) -> Iterator[TestClient]:
-    with api_client(conn, demo_home) as test_client:
-        yield test_client
-
-
 def test_login_me_and_the_audit_log(client: TestClient, conn: RequestTransactions) -> None:
     user_id = add_user(conn, "admin.so", "city_admin")
     response = client.post("/auth/login", json={"username": " Admin.So ", "password": PASSWORD})
