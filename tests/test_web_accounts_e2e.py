@@ -142,7 +142,9 @@ def call(
 
 
 def token_of(base: str, username: str, password: str) -> str:
-    status, answer = call(base, "POST", "/auth/login", body={"username": username, "password": password})
+    status, answer = call(
+        base, "POST", "/auth/login", body={"username": username, "password": password}
+    )
     assert status == 200, answer
     return str(answer["access_token"])
 
@@ -159,14 +161,23 @@ def applicants_csv(demo_home: Path, count: int) -> bytes:
     writer.writerow(["child_id", "birth_date", "lon", "lat", "ward_code", "priority_group"])
     for r in chosen:
         writer.writerow(
-            [r["child_id"], r["birth_date"], r["lon"], r["lat"], r["ward_code"], r["priority_group"]]
+            [
+                r["child_id"],
+                r["birth_date"],
+                r["lon"],
+                r["lat"],
+                r["ward_code"],
+                r["priority_group"],
+            ]
         )
     return out.getvalue().encode()
 
 
 def new_page(browser: Any, server: str, width: int = 1280, height: int = 860) -> Any:
     """A page in its own context (its own sessionStorage), failing on script errors."""
-    context = browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True)
+    context = browser.new_context(
+        viewport={"width": width, "height": height}, accept_downloads=True
+    )
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -261,8 +272,10 @@ def test_parent_registers_finds_schools_and_submits(browser: Any, server: str) -
     page.wait_for_selector("[data-testid=app-near-row]", timeout=30_000)
     rows = page.locator("[data-testid=app-near-row]")
     assert rows.count() >= 3
-    road = [float(str(rows.nth(i).locator("td").nth(1).text_content()).split()[0]) for i in
-            range(rows.count())]
+    road = [
+        float(str(rows.nth(i).locator("td").nth(1).text_content()).split()[0])
+        for i in range(rows.count())
+    ]
     assert road == sorted(road)
     # Rank the second-nearest school first, then the nearest.
     second = str(rows.nth(1).locator("td").first.text_content())
@@ -391,6 +404,7 @@ def test_parent_on_a_phone_in_english(browser: Any, server: str) -> None:
     assert page.is_visible("#app-no-round") and not page.is_visible("#application-form")
     # Nothing is wider than the phone's screen.
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert page.evaluate("document.getElementById('view-parent').scrollWidth") <= 390
     shot(page, "parent-phone-en", full_page=True)
     page.evaluate("localStorage.clear()")
     assert page.errors == []
@@ -402,7 +416,11 @@ def test_officer_console_on_a_phone(browser: Any, server: str) -> None:
     sign_in(page, *OFFICER)
     page.click(f"tr[data-round='{Scenario.round_id}']")
     page.wait_for_selector("[data-testid=run-row]")
+    page.wait_for_selector("#officer-map[data-drawn^=run]", timeout=30_000)
+    # Nothing is wider than the phone, neither the page nor the console's own scrolling box.
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert page.evaluate("document.getElementById('officer-content').scrollWidth") <= 390
+    page.wait_for_timeout(1000)
     shot(page, "officer-phone", full_page=True)
     assert page.errors == []
 
