@@ -23,7 +23,7 @@ from psycopg2.extensions import make_dsn, parse_dsn
 
 from gis_service.auth.users import create_user
 from gis_service.db.connection import connect
-from tests.test_web_e2e import ARTEFACTS, browser, free_port  # noqa: F401 (fixture)
+from tests.test_web_e2e import ARTEFACTS, CHROMIUM, CHROMIUM_ARGS, free_port
 
 SHOTS = ARTEFACTS / "accounts"
 OFFICER = ("canbo.q1", "mat-khau-can-bo-1")
@@ -90,6 +90,18 @@ def accounts_db_url(demo_db_url: str) -> Iterator[str]:
         conn.close()
     yield url
     drop_database(url)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium, headless, driven by Playwright (never a downloaded browser)."""
+    from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM.is_file(), "install Debian's chromium: scripts/setup.sh"
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
 
 
 @pytest.fixture(scope="module")
