@@ -95,7 +95,11 @@ def test_sibling_groups_follow_chains_in_any_order() -> None:
             "child_id,birth_date,lon,lat,preferences\nA,2019-01-01,106.62,10.45,NOPE\n",
             "no school with code NOPE",
         ),
-        ("child_id,birth_date,address\nA,2019-01-01,12 Lê Lợi\n", "has no coordinates"),
+        (
+            "child_id,birth_date,address\nA,2019-01-01,Đường Không Có\n",
+            "1 home\\(s\\) could not be placed within 300 m",
+        ),
+        ("child_id,birth_date,lon,lat,address\nA,2019-01-01,,,\n", "neither coordinates"),
         ("child_id,lon,lat\nA,106.62,10.45\n", r"missing column\(s\) birth_date"),
     ],
 )
