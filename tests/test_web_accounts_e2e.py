@@ -290,12 +290,12 @@ def test_parent_registers_finds_schools_and_submits(browser: Any, server: str) -
     ]
     assert road == sorted(road)
     # Rank the second-nearest school first, then the nearest.
-    second = str(rows.nth(1).locator("td").first.text_content())
+    second = str(page.evaluate("parentPage.near[1].properties.name"))
     rows.nth(1).locator("button[data-choose]").click()
     rows.nth(0).locator("button[data-choose]").click()
     choices = page.locator("[data-testid=app-choice]")
     assert choices.count() == 2
-    assert str(choices.first.text_content()).strip().startswith(second.split("\n")[0][:20])
+    assert " ".join(str(choices.first.text_content()).split()).startswith(f"1. {second}")
     page.wait_for_selector("#parent-map[data-ready=yes]", timeout=30_000)
     page.wait_for_timeout(800)
     shot(page, "parent-apply", full_page=True)
@@ -393,8 +393,43 @@ def test_parent_sees_the_result_explained(browser: Any, server: str) -> None:
     assert result["school"]["id"] == first_choice or any(
         p["school_id"] == first_choice for p in result["explanation"]["passed_over"]
     )
+    # Only the opened application is shown: the list of others is left out.
+    assert not page.is_visible("#app-list")
     page.wait_for_timeout(500)
     shot(page, "parent-result", full_page=True)
+    # A child left without a school is told so, with every listed school's reason.
+    unplaced = {
+        **answer,
+        "result": {
+            **result,
+            "school": None,
+            "distance_m": None,
+            "explanation": {
+                "vi": "Con chưa được xếp vào trường nào trong đợt này.",
+                "en": "Not placed: no school on your list could take you.",
+                "passed_over": [
+                    {**p, "why": "full", "cutoff": {"cost": 677, "tier": 1}}
+                    for p in result["explanation"]["passed_over"]
+                ]
+                + [
+                    {
+                        "school_id": first_choice,
+                        "school_name": "Trường thử",
+                        "distance_m": 1117,
+                        "why": "full",
+                        "cutoff": {"cost": 677, "tier": 1},
+                        "vi": "Trường thử (cách nhà 1.117 m) đã hết chỗ.",
+                    }
+                ],
+            },
+        },
+    }
+    html = page.evaluate("(a) => applicationCard(a)", unplaced)
+    assert "Chưa được xếp trường trong đợt này." in html
+    assert "Con chưa được xếp vào trường nào trong đợt này." in html
+    assert "Trường thử (cách nhà 1.117 m) đã hết chỗ." in html
+    assert "Trường thử (1.12 km): full; the last child it admitted lived 677 m away." in html
+    assert "result-school" not in html
     page.click("#lang")
     page.wait_for_selector(".acc-focus [data-testid=result-school]")
     assert page.text_content("#views a[href='#/parent']") == "My child's application"

@@ -74,7 +74,7 @@ function renderParent() {
         <table id="app-near" class="acc-table"><tbody></tbody></table>
         <h3>${escapeHtml(t("choices"))}</h3>
         <p class="muted small">${escapeHtml(t("choices_note"))}</p>
-        <ol id="app-choices" class="acc-choices"></ol>
+        <ul id="app-choices" class="acc-choices"></ul>
         <div class="row"><button type="submit" class="primary" id="app-submit">${escapeHtml(
           t("submit"))}</button></div>
         <p class="acc-message" id="app-message" role="status"></p>
@@ -368,7 +368,8 @@ function renderChoices() {
   if (!list) return;
   const names = new Map(parentPage.near.map((f) => [f.properties.id, f.properties.name]));
   list.innerHTML = parentPage.choices.length ? parentPage.choices.map((id, i) =>
-    `<li data-testid="app-choice">${escapeHtml(names.get(id) || `#${id}`)}
+    `<li data-testid="app-choice"><span><b class="acc-rank">${i + 1}.</b> ${escapeHtml(
+      names.get(id) || `#${id}`)}</span>
       <span class="acc-buttons">
         <button type="button" data-move="up" data-index="${i}" title="${escapeHtml(t("up"))}"
           aria-label="${escapeHtml(t("up"))}">↑</button>
@@ -433,6 +434,8 @@ async function loadApplications() {
     const focused = (location.hash.match(/^#\/parent\/(\d+)/) || [])[1];
     const mine = (await api("GET", "/applications")).filter((a) => String(a.id) !== focused);
     if (!$("app-list")) return;
+    // The application opened above is not listed again; with no other, the list is left out.
+    list.closest("section").hidden = Boolean(focused) && mine.length === 0;
     list.innerHTML = mine.length ? mine.map(applicationCard).join("")
       : `<p class="muted">${escapeHtml(t("none_yet"))}</p>`;
   } catch (error) {
@@ -463,29 +466,38 @@ function bilingual(vi, en) {
     (first && second && first !== second ? `<p class="acc-explain-other small">${escapeHtml(second)}</p>` : "");
 }
 
+// One passed-over school in English, by name (the API words these in Vietnamese only).
+function passedOverEnglish(p) {
+  const cutoff = p.cutoff || {};
+  const why = p.why === "full" && cutoff.cost !== undefined
+    ? `full; the last child it admitted lived ${cutoff.cost.toLocaleString("en")} m away` : p.why;
+  return `${p.school_name || `#${p.school_id}`} (${kmText(p.distance_m)} km): ${why}.`;
+}
+
 function applicationCard(a) {
   const statusText = t("statuses")[a.status] || a.status;
   const reasons = (a.reasons || []).map((r) => `<li>${bilingual(r.vi, r.en)}</li>`).join("");
   const roundStatus = t("round_statuses")[a.round.status] || a.round.status;
+  const passed = a.result ? a.result.explanation.passed_over.map((p) =>
+    `<li>${bilingual(p.vi, passedOverEnglish(p))}</li>`).join("") : "";
+  const passedList = passed
+    ? `<h4>${escapeHtml(t("passed_over"))}</h4><ul class="acc-passed">${passed}</ul>` : "";
   let result;
   if (!a.result) {
     result = a.status === "eligible" ? `<p class="muted">${escapeHtml(t("waiting"))}</p>` : "";
   } else if (!a.result.school) {
     result = `<div class="acc-result none" data-testid="result"><h4>${escapeHtml(t("result"))}</h4>` +
-      `<p>${escapeHtml(t("not_assigned"))}</p>${bilingual(a.result.explanation.vi,
-        a.result.explanation.en)}</div>`;
+      `<p data-testid="result-none">${escapeHtml(t("not_assigned"))}</p>` +
+      `<div data-testid="explanation">${bilingual(a.result.explanation.vi,
+        a.result.explanation.en)}</div>${passedList}</div>`;
   } else {
-    const passed = a.result.explanation.passed_over.map((p) =>
-      `<li>${bilingual(p.vi, `${p.school_name || `#${p.school_id}`} (${kmText(p.distance_m)} km): ` +
-        `${p.why}`)}</li>`).join("");
     result = `<div class="acc-result" data-testid="result"><h4>${escapeHtml(t("assigned"))}</h4>` +
       `<p class="acc-school" data-testid="result-school">${escapeHtml(a.result.school.name)}` +
       `<span class="sub">${escapeHtml(a.result.school.address || "")} · ${escapeHtml(
         t("distance"))} ${kmText(a.result.distance_m)} km</span></p>` +
       `<h4>${escapeHtml(t("why"))}</h4><div data-testid="explanation">${bilingual(
         a.result.explanation.vi, a.result.explanation.en)}</div>` +
-      (passed ? `<h4>${escapeHtml(t("passed_over"))}</h4><ul class="acc-passed">${passed}</ul>` : "") +
-      "</div>";
+      passedList + "</div>";
   }
   return `<article class="acc-application" data-testid="application" data-id="${a.id}">
     <h3><a href="#/parent/${a.id}">${escapeHtml(t("application_no", a.id))}</a> ·

@@ -39,8 +39,9 @@ const ACCOUNT_TEXT = {
     beyond_norm: "quá định mức",
     rank: "Nguyện vọng", add_choice: "Chọn", remove: "Bỏ", up: "Lên", down: "Xuống",
     choices: "Thứ tự nguyện vọng",
-    choices_note: "Không bắt buộc. Nguyện vọng được xét khi đợt xếp trường theo nguyện vọng (DA); " +
-      "nếu không, trẻ được xếp vào trường gần nhà còn chỗ.",
+    choices_note: "Không bắt buộc. Nguyện vọng được xét khi đợt xếp trường theo nguyện vọng (DA): " +
+      "khi đó con chỉ được xếp vào các trường đã chọn, nên hãy chọn đủ trường; nếu không, con " +
+      "được xếp vào trường gần nhà còn chỗ.",
     no_choices: "Chưa chọn trường nào.",
     submit: "Nộp hồ sơ", submitting: "Đang nộp…",
     submitted: "Đã nộp hồ sơ.",
@@ -126,8 +127,9 @@ const ACCOUNT_TEXT = {
     beyond_norm: "beyond the norm",
     rank: "Choice", add_choice: "Choose", remove: "Remove", up: "Up", down: "Down",
     choices: "Ranked choices",
-    choices_note: "Optional. Choices count when the round allocates by preference (DA); " +
-      "otherwise the child gets the nearest school with a seat.",
+    choices_note: "Optional. Choices count when the round allocates by preference (DA): the " +
+      "child is then placed only at a chosen school, so choose enough of them; otherwise the " +
+      "child gets the nearest school with a seat.",
     no_choices: "No school chosen yet.",
     submit: "Submit application", submitting: "Submitting…",
     submitted: "Application submitted.",
