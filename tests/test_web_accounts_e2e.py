@@ -258,6 +258,12 @@ def test_officer_creates_and_opens_a_round(browser: Any, server: str) -> None:
     page.wait_for_selector("#officer-map[data-drawn=demand]", timeout=30_000)
     kinds = page.evaluate("[...new Set(officer.demand.features.map((f) => f.geometry.type))]")
     assert set(kinds) <= {"Polygon", "MultiPolygon"}
+    in_area = page.evaluate("officer.demand.features.filter((f) => f.properties.in_area).length")
+    assert in_area == 5  # district 901's wards
+    labels = page.locator("[data-testid=ward-count]")
+    assert labels.count() == in_area
+    # No applications yet: every ward says "<10" children, and its seats.
+    assert all("<10 trẻ ·" in str(labels.nth(i).text_content()) for i in range(in_area))
     shot(page, "officer-open")
     assert page.errors == []
 

@@ -232,6 +232,8 @@ function runRow(run) {
       <button type="button" data-do="verify" data-run="${run.id}">${escapeHtml(t("verify"))}</button>
       <button type="button" data-do="export" data-format="csv" data-run="${run.id}">${escapeHtml(
         t("export_csv"))}</button>
+      <button type="button" data-do="export" data-format="geojson" data-run="${run.id}"
+        title="${escapeHtml(t("export_geojson"))}">GeoJSON</button>
     </td></tr>`;
 }
 
@@ -488,6 +490,18 @@ function drawOfficerMap() {
   m.getSource("demand").setData(officer.demand || emptyCollection());
   officer.markers.forEach((marker) => marker.remove());
   officer.markers = [];
+  for (const ward of (officer.demand || emptyCollection()).features) {
+    const p = ward.properties;
+    if (!p.in_area) continue;
+    // Applicants and seats of each ward of the round's area, as a label at its middle.
+    const label = document.createElement("div");
+    label.className = "acc-ward";
+    label.dataset.testid = "ward-count";
+    label.innerHTML = `${escapeHtml(p.name)}<br>${escapeHtml(t("ward_counts",
+      shownCount(p.eligible), p.seats))}`;
+    officer.markers.push(new maplibregl.Marker({element: label}).setLngLat(middle(ward.geometry))
+      .addTo(m));
+  }
   cityBounds().then(({schools}) => {
     const byId = new Map(schools.map((f) => [f.properties.id, f]));
     const features = [];
@@ -509,6 +523,14 @@ function drawOfficerMap() {
     officer.mapElement.dataset.drawn = officer.mapRun ? `run-${officer.mapRun}` : "demand";
   });
   renderLegend();
+}
+
+// The middle of a polygon's outer ring's bounding box: enough to place a ward's label.
+function middle(geometry) {
+  const ring = geometry.type === "MultiPolygon" ? geometry.coordinates[0][0] : geometry.coordinates[0];
+  const xs = ring.map((c) => c[0]);
+  const ys = ring.map((c) => c[1]);
+  return [(Math.min(...xs) + Math.max(...xs)) / 2, (Math.min(...ys) + Math.max(...ys)) / 2];
 }
 
 function renderLegend() {

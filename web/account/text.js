@@ -84,9 +84,10 @@ const ACCOUNT_TEXT = {
               beyond_norm: "Quá định mức", classes_over_size: "Lớp vượt sĩ số",
               justified_envy: "Ghen tị chính đáng", siblings_split: "Anh chị em bị tách"},
     map_of: (id) => `Bản đồ lần xếp ${id}`, show_on_map: "Xem bản đồ",
-    map_legend: "Phường: số trẻ hợp lệ (ẩn khi dưới 10). Vòng tròn: số trẻ được xếp vào trường " +
-      "(đỏ = có trẻ quá định mức). Không bao giờ hiển thị vị trí nhà.",
+    map_legend: "Phường: số trẻ hợp lệ (ẩn khi dưới 10) và số chỗ. Vòng tròn: số trẻ được " +
+      "xếp vào trường (đỏ = có trẻ quá định mức). Không bao giờ hiển thị vị trí nhà.",
     seats_classes: (c, s) => `${c} lớp, ${s} chỗ`,
+    ward_counts: (n, seats) => `${n} trẻ · ${seats} chỗ`,
     under_k: "<10",
     placed_at: (n, seats, beyond) => `${n} trẻ / ${seats} chỗ` +
       (beyond ? `, ${beyond} quá định mức` : ""),
@@ -171,9 +172,10 @@ const ACCOUNT_TEXT = {
               beyond_norm: "Beyond the norm", classes_over_size: "Classes over size",
               justified_envy: "Justified envy", siblings_split: "Siblings split"},
     map_of: (id) => `Map of run ${id}`, show_on_map: "Show map",
-    map_legend: "Wards: eligible children (hidden under 10). Circles: children placed at each " +
-      "school (red = some beyond the norm). Homes are never shown.",
+    map_legend: "Wards: eligible children (hidden under 10) and seats. Circles: children " +
+      "placed at each school (red = some beyond the norm). Homes are never shown.",
     seats_classes: (c, s) => `${c} classes, ${s} seats`,
+    ward_counts: (n, seats) => `${n} children · ${seats} seats`,
     under_k: "<10",
     placed_at: (n, seats, beyond) => `${n} children / ${seats} seats` +
       (beyond ? `, ${beyond} beyond the norm` : ""),
