@@ -47,6 +47,25 @@ def passed_over_by_applicant(
     return result
 
 
+def nearer_pairs(problem: Problem, assignment: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(applicant, school) pairs of eligible schools nearer than hers, by applicant, cost, school.
+
+    The same pairs, in the same order, as `passed_over_by_applicant(..., by_cost=True)`, as two
+    arrays (cheap at city scale, where a dict of lists is not).
+    """
+    rows, cols = preferred_pairs(problem, assignment, by_cost=True)
+    order = np.lexsort((cols, problem.cost[rows, cols], rows))
+    return rows[order], cols[order]
+
+
+def own_costs(problem: Problem, assignment: np.ndarray) -> list[int]:
+    """Each applicant's cost to her own school (0 when she is not placed)."""
+    if problem.m == 0:
+        return [0] * problem.n
+    own = np.maximum(assignment, 0)
+    return np.where(assignment >= 0, problem.cost[np.arange(problem.n), own], 0).tolist()
+
+
 def listed(items: list[str]) -> str:
     """The first few items joined in English, with a count of the rest."""
     shown = items[:MAX_LISTED]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
@@ -34,6 +36,11 @@ def check_common(p: Problem, result: Result) -> None:
         assert e.school_id == (None if own < 0 else p.school_ids[own])
         assert e.cost == (None if own < 0 else int(p.cost[i, own]))
         assert e.reason and e.reason.endswith(".")
+        # as_dict is built by hand for speed: it must stay exactly what asdict gives.
+        plain = e.as_dict()
+        assert plain == dataclasses.asdict(e)
+        assert list(plain) == [f.name for f in dataclasses.fields(e)]
+        assert type(plain["passed_over"]) is tuple
         for po in e.passed_over:
             assert po.why in WHY, po.why
             assert po.school_id == p.school_ids[po.school_index]

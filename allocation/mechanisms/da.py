@@ -7,14 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from allocation.explain import (
-    MAX_LISTED,
-    amount,
-    listed,
-    passed,
-    passed_over_by_applicant,
-    school_label,
-)
+from allocation.explain import MAX_LISTED, amount, listed, nearer_pairs, own_costs, school_label
 from allocation.mechanisms.outcome import Outcome
 from allocation.priority import SchoolPriority
 from allocation.problem import Problem
@@ -185,58 +178,88 @@ def _explain(
     assignment: np.ndarray,
     cutoff: list[dict[str, object] | None],
 ) -> tuple[Explanation, ...]:
-    eligible = problem.eligible
-    if problem.preferences is not None:
-        raw = problem.preferences
-        higher = [
-            list(row[: row.index(int(a))] if a in row else row)
-            for row, a in zip(raw, assignment.tolist(), strict=True)
-        ]
-    else:
-        closer = passed_over_by_applicant(problem, assignment, by_cost=True)
-        higher = [closer.get(i, []) for i in range(problem.n)]
-    explanations = []
-    capacity = problem.capacity.tolist()
+    n = problem.n
+    rows, schools = _higher_pairs(problem, assignment)
+    # Every (applicant, school) pair's facts are read from the arrays at once, not per pair.
+    bounds = np.searchsorted(rows, np.arange(n + 1)).tolist()
+    pair_school: list[int] = schools.tolist()
+    pair_cost: list[int] = problem.cost[rows, schools].tolist()
+    capacity: list[int] = problem.capacity.tolist()
+    plain_full = [bool(seats) and bool(cut) for seats, cut in zip(capacity, cutoff, strict=True)]
     school_ids = problem.school_ids
-    for i in range(problem.n):
-        own = int(assignment[i])
+    costs = own_costs(problem, assignment)
+    tiers: list[int] = problem.tier.tolist()
+    lottery: list[int] = priority.lottery.tolist()
+    facts = _Facts(problem, capacity, tiers, lottery)
+    explanations = []
+    for i, own in enumerate(assignment.tolist()):
         entries: list[PassedOver] = []
         clauses: list[str] = []
-        row = problem.cost[i]
-        for s in higher[i]:
+        for k in range(bounds[i], bounds[i + 1]):
+            s, cost = pair_school[k], pair_cost[k]
             cut = cutoff[s]
-            if len(clauses) < MAX_LISTED or not eligible[i, s] or not capacity[s] or not cut:
-                entry, clause = _passed(problem, priority, i, s, bool(eligible[i, s]), cut)
+            if len(clauses) < MAX_LISTED or cost < 0 or not plain_full[s]:
+                entry, clause = _passed(facts, i, s, cost, cut)
                 entries.append(entry)
                 clauses.append(clause)
             else:
                 # Past the schools a sentence names, only the entry is needed (same content).
-                entries.append(PassedOver(s, school_ids[s], int(row[s]), "full", dict(cut)))
+                entries.append(PassedOver(s, school_ids[s], cost, "full", dict(cut or {})))
                 clauses.append("")
-        explanations.append(_sentence(problem, i, own, entries, clauses))
+        explanations.append(_sentence(problem, i, own, costs[i], entries, clauses))
     return tuple(explanations)
 
 
+def _higher_pairs(problem: Problem, assignment: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(applicant, school) pairs she ranked above her own school, by applicant then rank.
+
+    With preferences: the schools listed before hers (all of them if she is not placed), the
+    ineligible ones included. By cost: the nearer eligible schools, by cost then school index.
+    """
+    if problem.preferences is None:
+        return nearer_pairs(problem, assignment)
+    rows_list: list[int] = []
+    cols_list: list[int] = []
+    for i, (row, a) in enumerate(zip(problem.preferences, assignment.tolist(), strict=True)):
+        higher = row[: row.index(a)] if a in row else row
+        rows_list.extend([i] * len(higher))
+        cols_list.extend(higher)
+    return np.asarray(rows_list, dtype=np.int64), np.asarray(cols_list, dtype=np.int64)
+
+
+class _Facts:
+    """What wording a passed-over school needs, as Python lists (fast to read per pair)."""
+
+    def __init__(
+        self, problem: Problem, capacity: list[int], tiers: list[int], lottery: list[int]
+    ) -> None:
+        self.problem = problem
+        self.capacity = capacity
+        self.tiers = tiers
+        self.lottery = lottery
+
+    def describe(self, i: int, cost: int) -> dict[str, object]:
+        """`SchoolPriority.describe` of applicant i at a school she is `cost` away from."""
+        return {"tier": self.tiers[i], "cost": cost, "lottery": self.lottery[i]}
+
+
 def _passed(
-    problem: Problem,
-    priority: SchoolPriority,
-    i: int,
-    s: int,
-    is_eligible: bool,
-    cut: dict[str, object] | None,
+    facts: _Facts, i: int, s: int, cost: int, cut: dict[str, object] | None
 ) -> tuple[PassedOver, str]:
+    problem = facts.problem
     name = school_label(problem, s)
-    if not is_eligible:
-        return passed(problem, i, s, "not eligible", {}), f"you are not eligible for {name}"
-    name = f"{name} ({amount(problem.cost[i, s], problem.cost_unit)})"
-    if problem.capacity[s] == 0:
-        return passed(problem, i, s, "no seats", {}), f"{name} offers no seats"
+    school_id = problem.school_ids[s]
+    if cost < 0:
+        entry = PassedOver(s, school_id, cost, "not eligible", {})
+        return entry, f"you are not eligible for {name}"
+    name = f"{name} ({amount(cost, problem.cost_unit)})"
+    if facts.capacity[s] == 0:
+        return PassedOver(s, school_id, cost, "no seats", {}), f"{name} offers no seats"
     if cut is None:
         # Impossible in deferred acceptance: a school with a free seat accepts every applicant.
-        return passed(problem, i, s, "not full", {}), f"{name} had free seats"
-    mine = priority.describe(i, s)
-    clause = f"{name} was full: {_compare(cut, mine, problem)}"
-    return passed(problem, i, s, "full", dict(cut)), clause
+        return PassedOver(s, school_id, cost, "not full", {}), f"{name} had free seats"
+    clause = f"{name} was full: {_compare(cut, facts.describe(i, cost), problem)}"
+    return PassedOver(s, school_id, cost, "full", dict(cut)), clause
 
 
 def _compare(cut: dict[str, object], mine: dict[str, object], problem: Problem) -> str:
@@ -263,6 +286,7 @@ def _sentence(
     problem: Problem,
     i: int,
     own: int,
+    own_cost: int,
     entries: list[PassedOver],
     clauses: list[str],
 ) -> Explanation:
@@ -272,7 +296,7 @@ def _sentence(
         else:
             reason = f"Not placed: no school on your list could take you: {listed(clauses)}."
         return Explanation(problem.applicant_ids[i], None, None, None, reason, tuple(entries))
-    label = f"{school_label(problem, own)} ({amount(problem.cost[i, own], problem.cost_unit)})"
+    label = f"{school_label(problem, own)} ({amount(own_cost, problem.cost_unit)})"
     if problem.preferences is None:
         k = len(entries) + 1
         rank = "the nearest school" if k == 1 else f"the {_ordinal(k)}-nearest school"
@@ -288,7 +312,7 @@ def _sentence(
         problem.applicant_ids[i],
         own,
         problem.school_ids[own],
-        int(problem.cost[i, own]),
+        own_cost,
         reason,
         tuple(entries),
     )

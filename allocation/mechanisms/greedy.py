@@ -4,14 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from allocation.explain import (
-    MAX_LISTED,
-    amount,
-    listed,
-    passed,
-    passed_over_by_applicant,
-    school_label,
-)
+from allocation.explain import MAX_LISTED, amount, listed, nearer_pairs, own_costs, school_label
 from allocation.mechanisms.outcome import Outcome
 from allocation.problem import Problem
 from allocation.result import Explanation, PassedOver, Status
@@ -51,29 +44,39 @@ def solve_greedy(problem: Problem, *, explain: bool = True) -> Outcome:
 def _explain(
     problem: Problem, assignment: np.ndarray, filled_at: np.ndarray
 ) -> tuple[Explanation, ...]:
-    closer = passed_over_by_applicant(problem, assignment, by_cost=True)
+    n = problem.n
+    rows, schools = nearer_pairs(problem, assignment)
+    # Every pair's facts are read from the arrays at once, not per pair.
+    bounds = np.searchsorted(rows, np.arange(n + 1)).tolist()
+    pair_school: list[int] = schools.tolist()
+    pair_cost: list[int] = problem.cost[rows, schools].tolist()
     no_seats = (problem.capacity == 0).tolist()
     filled_list = filled_at.tolist()
+    school_ids = problem.school_ids
+    unit = problem.cost_unit
+    costs = own_costs(problem, assignment)
     explanations = []
-    for i in range(problem.n):
+    for i, own in enumerate(assignment.tolist()):
         entries: list[PassedOver] = []
         clauses: list[str] = []
-        for s in closer.get(i, []):
+        for k in range(bounds[i], bounds[i + 1]):
+            s, cost = pair_school[k], pair_cost[k]
             # Only the schools a sentence names need their clause worded.
             worded = len(clauses) < MAX_LISTED
-            name = (
-                f"{school_label(problem, s)} ({amount(problem.cost[i, s], problem.cost_unit)})"
-                if worded
-                else ""
-            )
+            name = f"{school_label(problem, s)} ({amount(cost, unit)})" if worded else ""
             if no_seats[s]:
-                entries.append(passed(problem, i, s, "no seats", {"filled_before": None}))
+                entries.append(
+                    PassedOver(s, school_ids[s], cost, "no seats", {"filled_before": None})
+                )
                 clauses.append(f"{name} offers no seats" if worded else "")
             else:
-                k = filled_list[s] + 1
-                entries.append(passed(problem, i, s, "full", {"filled_before": k}))
-                clauses.append(f"{name} had filled with application number {k}" if worded else "")
-        own = int(assignment[i])
+                number = filled_list[s] + 1
+                entries.append(
+                    PassedOver(s, school_ids[s], cost, "full", {"filled_before": number})
+                )
+                clauses.append(
+                    f"{name} had filled with application number {number}" if worded else ""
+                )
         arrival = f"Your application was number {i + 1} in arrival order (first come, first served)"
         if own < 0:
             if entries:
@@ -85,19 +88,14 @@ def _explain(
                 Explanation(problem.applicant_ids[i], None, None, None, reason, tuple(entries))
             )
             continue
-        label = f"{school_label(problem, own)} ({amount(problem.cost[i, own], problem.cost_unit)})"
+        label = f"{school_label(problem, own)} ({amount(costs[i], unit)})"
         if entries:
             reason = f"Placed at {label}. {arrival}; nearer schools were full: {listed(clauses)}."
         else:
             reason = f"Placed at {label}, the nearest school you are eligible for."
         explanations.append(
             Explanation(
-                problem.applicant_ids[i],
-                own,
-                problem.school_ids[own],
-                int(problem.cost[i, own]),
-                reason,
-                tuple(entries),
+                problem.applicant_ids[i], own, school_ids[own], costs[i], reason, tuple(entries)
             )
         )
     return tuple(explanations)
