@@ -252,8 +252,16 @@ class Problem:
         return digest.hexdigest()
 
     def lottery(self) -> np.ndarray:
-        """Lottery rank of each applicant under this problem's seed (0 = drawn first)."""
-        return lottery_numbers(self.applicant_ids, int(self.seed))
+        """Lottery rank of each applicant under this problem's seed (0 = drawn first).
+
+        Drawn once per problem and kept (read-only): at city scale hashing every id takes most
+        of a second, and a solve, its checks and its metrics each need the ranks.
+        """
+        drawn = self.__dict__.get("_lottery")
+        if drawn is None:
+            drawn = lottery_numbers(self.applicant_ids, int(self.seed))
+            object.__setattr__(self, "_lottery", drawn)
+        return drawn
 
 
 def _check_ids(ids: tuple[str, ...], what: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from typing import Any
 
@@ -128,6 +129,19 @@ def test_lottery_is_a_permutation_independent_of_arrival_order() -> None:
     shuffled = ids[::-1]
     by_id = dict(zip(shuffled, lottery_numbers(shuffled, 3).tolist(), strict=True))
     assert [by_id[x] for x in ids] == ranks.tolist()
+
+
+def test_problem_lottery_is_drawn_once_and_follows_its_own_seed() -> None:
+    problem = make()
+    first = problem.lottery()
+    assert problem.lottery() is first
+    np.testing.assert_array_equal(first, lottery_numbers(problem.applicant_ids, problem.seed))
+    # Seeds 0 and 2026 draw [0, 2, 1] and [0, 1, 2]: a kept draw would show.
+    reseeded = dataclasses.replace(problem, seed=2026)
+    assert problem.seed == 0
+    assert reseeded.lottery().tolist() == [0, 1, 2]
+    assert first.tolist() == [0, 2, 1]
+    assert not first.flags.writeable
 
 
 def test_preference_lists_drop_ineligible_schools() -> None:
