@@ -54,3 +54,38 @@ def test_round_problem_matches_the_database(
     # Nobody ranked schools in the demo file: DA will use distance order.
     assert problem.preferences is None
     assert np.array_equal(np.sort(built.school_ids), built.school_ids)
+
+
+def test_ranked_choices_come_first_then_every_other_school_by_distance(
+    demo_db: Connection, demo_home: Path, tmp_path: Path
+) -> None:
+    """Regression: a family that ranked two full schools was left with no school under DA,
+    while a family that ranked nothing got the nearest free seat."""
+    the_round = create_round(
+        demo_db, name="Lớp 1", grade=1, school_year="2025-2026", districts=["901"]
+    )
+    import_applicants(
+        demo_db, the_round.round_id, demo_home / "demo" / "households.csv", b"k", no_progress
+    )
+    routing = RoutingService(tmp_path)
+    plain = build_round_problem(demo_db, routing, the_round).problem
+    # The first applicant ranks the two schools farthest from home.
+    far = [int(j) for j in np.argsort(plain.cost[0])[::-1][:2]]
+    school_ids = build_round_problem(demo_db, routing, the_round).school_ids
+    ranked = [int(school_ids[j]) for j in far]
+    with demo_db.cursor() as cur:
+        cur.execute(
+            "UPDATE applications SET preferences = %s WHERE round_id = %s AND id = "
+            "(SELECT min(id) FROM applications WHERE round_id = %s AND status = 'eligible')",
+            (ranked, the_round.round_id, the_round.round_id),
+        )
+    problem = build_round_problem(demo_db, routing, the_round).problem
+    assert problem.preferences is not None
+
+    def by_distance(i: int, leaving: list[int]) -> list[int]:
+        others = [j for j in range(problem.m) if problem.cost[i, j] >= 0 and j not in leaving]
+        return sorted(others, key=lambda j: (problem.cost[i, j], j))
+
+    assert list(problem.preferences[0]) == far + by_distance(0, far)
+    # Everyone else still prefers schools by distance.
+    assert list(problem.preferences[1]) == by_distance(1, [])

@@ -102,9 +102,16 @@ def build_round_problem(
         tuple(index_of_school[s] for s in (row[6] or []) if s in index_of_school)
         for row in applications
     ]
-    # Applicants who ranked nothing are taken to prefer their eligible schools by distance.
+    # After the schools a family ranked (nguyện vọng) come its other eligible schools by
+    # distance, as for families who ranked nothing: ranking a few full schools must never
+    # leave a child with no school while seats nearby are free.
     preferences = tuple(
-        ranked or tuple(int(j) for j in np.argsort(cost[i], kind="stable") if cost[i, j] >= 0)
+        ranked
+        + tuple(
+            int(j)
+            for j in np.argsort(cost[i], kind="stable")
+            if cost[i, j] >= 0 and int(j) not in ranked
+        )
         for i, ranked in enumerate(listed)
     )
     problem = Problem(
