@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gis_service import audit
+from gis_service.admissions.applications import with_school_names
 from gis_service.admissions.eligibility import check_eligibility
 from gis_service.admissions.explain_vi import explain_vi, metres
 from gis_service.admissions.identity import child_id_hash, installation_key
@@ -291,3 +292,15 @@ def test_nearest_greedy_and_unplaced_results_in_vietnamese() -> None:
     unplaced = explain_vi({"school_id": None, "cost": None, "passed_over": []}, "da", NAMES)
     assert "không có trường nào con thuộc diện được nhận" in unplaced["summary"]
     assert metres(12345.6) == "12.346 m"
+
+
+def test_english_explanations_name_schools_not_ids() -> None:
+    names = {19: "Trường Tiểu học Lê Văn Thọ", 7: "Trường Tiểu học Kim Đồng"}
+    sentence = (
+        "Placed at school 19 (1,317 m). Closer schools were not given: school 7 (900 m) was "
+        "full; school 8 (950 m) offers no seats."
+    )
+    assert with_school_names(sentence, names) == (
+        "Placed at Trường Tiểu học Lê Văn Thọ (1,317 m). Closer schools were not given: "
+        "Trường Tiểu học Kim Đồng (900 m) was full; school 8 (950 m) offers no seats."
+    )

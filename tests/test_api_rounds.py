@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -270,6 +271,10 @@ def test_the_round_lifecycle_over_the_api(
             f"Con được xếp vào {result['school']['name']}"
         )
     assert result["explanation"]["en"].startswith(("Placed at", "Not placed"))
+    # Schools are named in English too, never by their database id.
+    assert not re.search(r"\bschool \d", result["explanation"]["en"])
+    if result["school"]:
+        assert result["explanation"]["en"].startswith(f"Placed at {result['school']['name']}")
     assert all(p["vi"] for p in result["explanation"]["passed_over"])
     # Exports, as CSV and GeoJSON.
     exported = client.get(f"/rounds/{round_id}/runs/{runs[1]}/export?format=csv", headers=officer)

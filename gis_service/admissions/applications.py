@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
@@ -378,6 +380,14 @@ def _view(conn: Connection, row: tuple[Any, ...]) -> dict[str, Any]:
     }
 
 
+_SCHOOL_BY_ID = re.compile(r"\bschool (\d+)\b")
+
+
+def with_school_names(sentence: str, names: Mapping[int, str]) -> str:
+    """The allocation library names schools by id ("school 19"); parents read their names."""
+    return _SCHOOL_BY_ID.sub(lambda found: names.get(int(found.group(1)), found.group(0)), sentence)
+
+
 def published_result(
     conn: Connection, round_id: int, applicant_id: int, preferences: list[int]
 ) -> dict[str, Any] | None:
@@ -421,7 +431,7 @@ def published_result(
         "distance_m": cost,
         "explanation": {
             "vi": vietnamese["summary"],
-            "en": explanation.get("reason"),
+            "en": with_school_names(str(explanation.get("reason") or ""), names),
             "passed_over": [
                 {
                     "school_id": entry.get("school_id"),
