@@ -110,6 +110,12 @@ def fuzz_app(fuzz_db_url: str, demo_home: Path) -> Iterator[FastAPI]:
     app = create_app(app_settings, pool=pool)
     with TestClient(app):
         yield app
+    # schemathesis runs ASGI apps on one event-loop thread it keeps until the interpreter
+    # exits; stop it now, so later tests run in a single-threaded process (the routing
+    # service forks its workers only then).
+    from schemathesis.python import asgi
+
+    asgi._shutdown()
     pool.close()
 
 
