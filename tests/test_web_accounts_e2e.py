@@ -6,9 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -23,7 +20,7 @@ from psycopg2.extensions import make_dsn, parse_dsn
 
 from gis_service.auth.users import create_user
 from gis_service.db.connection import connect
-from tests.test_web_e2e import ARTEFACTS, CHROMIUM, CHROMIUM_ARGS, free_port
+from tests.browser_support import ARTEFACTS, chromium, served
 
 SHOTS = ARTEFACTS / "accounts"
 OFFICER = ("canbo.q1", "mat-khau-can-bo-1")
@@ -94,42 +91,14 @@ def accounts_db_url(demo_db_url: str) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's Chromium, headless, driven by Playwright (never a downloaded browser)."""
-    from playwright.sync_api import sync_playwright
-
-    assert CHROMIUM.is_file(), "install Debian's chromium: scripts/setup.sh"
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")
 def server(accounts_db_url: str, demo_home: Path) -> Iterator[str]:
-    """`schoolmap serve` on a free port over the copied demo database; its base URL."""
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": accounts_db_url, "SCHOOLMAP_HOME": str(demo_home)}
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "schoolmap"), "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            if process.poll() is not None:
-                output = process.stdout.read().decode() if process.stdout else ""
-                raise RuntimeError(f"the server stopped: {output}")
-            try:
-                with urllib.request.urlopen(base + "/health", timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.1)
+    with served(accounts_db_url, demo_home) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def call(

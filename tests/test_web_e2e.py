@@ -2,69 +2,25 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARTEFACTS = ROOT / "test-artifacts" / "web"
-# Software WebGL: headless Chromium on a server has no GPU.
-CHROMIUM_ARGS = ["--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--no-sandbox"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.browser_support import ARTEFACTS, chromium, served
 
 
 @pytest.fixture(scope="module")
 def server(demo_db_url: str, demo_home: Path) -> Iterator[str]:
-    """`schoolmap serve` on a free port over the demo database; its base URL."""
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": demo_db_url, "SCHOOLMAP_HOME": str(demo_home)}
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "schoolmap"), "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            if process.poll() is not None:
-                output = process.stdout.read().decode() if process.stdout else ""
-                raise RuntimeError(f"the server stopped: {output}")
-            try:
-                with urllib.request.urlopen(base + "/health", timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.1)
+    with served(demo_db_url, demo_home) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    assert CHROMIUM.is_file(), "install Debian's chromium: scripts/setup.sh"
-    ARTEFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 def open_map(browser: object, server: str, width: int = 1280, height: int = 800) -> object:
