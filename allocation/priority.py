@@ -25,12 +25,13 @@ class SchoolPriority:
         self._tier_list: list[int] = self.tier_rank.tolist()
         self._lottery_list: list[int] = self.lottery.tolist()
         self._n = max(problem.n, 1)
-        eligible_costs = problem.cost[problem.cost >= 0]
-        max_cost = int(eligible_costs.max()) if eligible_costs.size else 0
+        # Ineligible costs are negative, so the largest cost is the largest eligible one (or
+        # negative when nothing is eligible); no copy of the eligible costs is needed for it.
+        max_cost = max(int(problem.cost.max()), 0) if problem.cost.size else 0
         self._cost_values: np.ndarray | None = None
         self._span = max_cost + 1
         if max(len(self.tiers), 1) * self._span * self._n >= _KEY_LIMIT:
-            self._cost_values = np.unique(eligible_costs)
+            self._cost_values = np.unique(problem.cost[problem.cost >= 0])
             self._span = len(self._cost_values) + 1
 
     def key(self, applicants: np.ndarray, schools: np.ndarray) -> np.ndarray:
