@@ -140,3 +140,39 @@ def test_round_two_fills_only_the_seats_left(first: FirstRound) -> None:
         )
         == 0
     )
+
+
+def test_a_child_placed_in_round_one_is_refused_if_imported_again(
+    first: FirstRound, demo_home: Path
+) -> None:
+    """Regression: re-importing the district's file into round 2 placed children twice."""
+    with first.conn.cursor() as cur:
+        cur.execute("SELECT id FROM rounds WHERE parent_round_id = %s", (first.round_id,))
+        second = int(cur.fetchone()[0])
+    placed_in_one = count(
+        first.conn,
+        "SELECT count(*) FROM assignments WHERE run_id = %s AND school_id IS NOT NULL",
+        first.run_id,
+    )
+    report = import_applicants(
+        first.conn, second, demo_home / "demo" / "households.csv", b"k", no_progress
+    )
+    assert report.counts["reason: already_placed"] == placed_in_one
+    refused = count(
+        first.conn,
+        """
+        SELECT count(*) FROM applications a JOIN assignments x
+          ON x.applicant_id = a.applicant_id AND x.run_id = %s AND x.school_id IS NOT NULL
+        WHERE a.round_id = %s AND a.status = 'rejected'
+          AND a.rejection_reasons @> '[{"code": "already_placed"}]'""",
+        first.run_id,
+        second,
+    )
+    assert refused == placed_in_one
+    # The round-1 round itself is not affected: its own placements are its own.
+    with first.conn.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM applications WHERE round_id = %s AND status = 'eligible'",
+            (first.round_id,),
+        )
+        assert cur.fetchone()[0] > 0

@@ -18,7 +18,7 @@ import psycopg2.errors
 from psycopg2.extras import Json
 
 from gis_service import audit
-from gis_service.admissions.eligibility import Eligibility, check_eligibility
+from gis_service.admissions.eligibility import Eligibility, Reason, check_eligibility
 from gis_service.admissions.explain_vi import explain_vi
 from gis_service.admissions.identity import child_id_hash
 from gis_service.admissions.rounds import Round, load_round
@@ -68,6 +68,35 @@ def home_ward(conn: Connection, lon: float, lat: float) -> str | None:
     return row[0] if row else None
 
 
+def earlier_place(conn: Connection, hashed: str, the_round: Round) -> Reason | None:
+    """Why a child already placed by another published round of the same grade and year may
+    not be placed again, or None."""
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            SELECT s.name, r.id FROM applicants p
+            JOIN assignments x ON x.applicant_id = p.id AND x.school_id IS NOT NULL
+            JOIN allocation_runs run ON run.id = x.run_id AND run.published_at IS NOT NULL
+            JOIN rounds r ON r.id = run.round_id
+            JOIN schools s ON s.id = x.school_id
+            WHERE p.child_id_hash = %s AND r.grade = %s AND r.school_year = %s AND r.id <> %s
+            ORDER BY r.id LIMIT 1
+            """,
+            (hashed, the_round.grade, the_round.school_year, the_round.round_id),
+        )
+        row = cur.fetchone()
+    if row is None:
+        return None
+    school, round_id = row
+    return Reason(
+        "already_placed",
+        f"Trẻ đã được xếp vào {school} ở đợt tuyển sinh {round_id} (đã công bố); mỗi trẻ chỉ "
+        "có một chỗ học.",
+        f"The child already has a place at {school} from round {round_id} (published); a "
+        "child holds one place only.",
+    )
+
+
 def save_application(
     conn: Connection,
     the_round: Round,
@@ -98,6 +127,9 @@ def save_application(
         priority_group=entry.priority_group,
         residence_required=the_round.round_number == 1,
     )
+    placed = earlier_place(conn, hashed, the_round)
+    if placed is not None:
+        verdict = Eligibility((*verdict.reasons, placed))
     status = "eligible" if verdict.eligible else "rejected"
     reasons = [{"code": r.code, "vi": r.vi, "en": r.en} for r in verdict.reasons]
     with conn.cursor() as cur:
