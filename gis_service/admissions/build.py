@@ -105,15 +105,7 @@ def build_round_problem(
     # After the schools a family ranked (nguyện vọng) come its other eligible schools by
     # distance, as for families who ranked nothing: ranking a few full schools must never
     # leave a child with no school while seats nearby are free.
-    preferences = tuple(
-        ranked
-        + tuple(
-            int(j)
-            for j in np.argsort(cost[i], kind="stable")
-            if cost[i, j] >= 0 and int(j) not in ranked
-        )
-        for i, ranked in enumerate(listed)
-    )
+    preferences = _after_ranked_by_distance(listed, cost) if any(listed) else None
     problem = Problem(
         applicant_ids=tuple(str(row[0]) for row in applications),
         school_ids=tuple(str(s) for s in school_ids.tolist()),
@@ -121,7 +113,7 @@ def build_round_problem(
         classes=np.array([row[1] for row in seats], dtype=np.int64),
         class_size=np.array([row[2] for row in seats], dtype=np.int64),
         tier=np.array([tier_of(row[4]) for row in applications], dtype=np.int64),
-        preferences=preferences if any(listed) else None,
+        preferences=preferences,
         sibling_group=tuple(row[5] for row in applications),
         max_cost=max_cost_m,
         cost_unit="m",
@@ -140,4 +132,17 @@ def build_round_problem(
         unreachable=int((~homes.ok).sum()),
         mode=mode,
         network_id=net.record.network_id,
+    )
+
+
+def _after_ranked_by_distance(
+    listed: list[tuple[int, ...]], cost: np.ndarray
+) -> tuple[tuple[int, ...], ...]:
+    """Each family's ranked schools, then its other eligible schools by distance (ties by
+    index), from one sort of the whole matrix with ineligible schools last."""
+    order = np.argsort(np.where(cost >= 0, cost, np.iinfo(np.int64).max), axis=1, kind="stable")
+    eligible_count = (cost >= 0).sum(axis=1)
+    return tuple(
+        ranked + tuple(j for j in order[i, : eligible_count[i]].tolist() if j not in ranked)
+        for i, ranked in enumerate(listed)
     )

@@ -246,12 +246,7 @@ def show(
     description=OFFICERS_NOTE,
 )
 def open_round(round_id: int, conn: Conn, user: Officer) -> RoundOut:
-    round_for(conn, round_id, user)
-    with transaction(conn):
-        changed = set_round_status(
-            conn, round_id, "open", actor=user.username, remote_addr=user.remote_addr
-        )
-        return round_out(conn, changed)
+    return move_round(conn, round_id, user, "open")
 
 
 @router.post(
@@ -261,10 +256,15 @@ def open_round(round_id: int, conn: Conn, user: Officer) -> RoundOut:
     description=OFFICERS_NOTE,
 )
 def close_round(round_id: int, conn: Conn, user: Officer) -> RoundOut:
+    return move_round(conn, round_id, user, "closed")
+
+
+def move_round(conn: Connection, round_id: int, user: CurrentUser, status: str) -> RoundOut:
+    """Open or close a round the user may act on, as one audited change."""
     round_for(conn, round_id, user)
     with transaction(conn):
         changed = set_round_status(
-            conn, round_id, "closed", actor=user.username, remote_addr=user.remote_addr
+            conn, round_id, status, actor=user.username, remote_addr=user.remote_addr
         )
         return round_out(conn, changed)
 
