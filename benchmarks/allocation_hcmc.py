@@ -13,6 +13,7 @@ OpenStreetMap contributors.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import multiprocessing
 import os
@@ -74,7 +75,17 @@ def run_mechanism(problem: Problem, mechanism: str, out: Any) -> None:
     row["checks"] = result.checks.as_dict()
     row["explanations"] = len(result.explanations)
     row["peak_mb"] = peak_mb()
+    row["output_hash"] = result.output_hash()
+    row["explanations_hash"] = explanations_hash(result)
     out.send(row)
+
+
+def explanations_hash(result: Any) -> str:
+    """SHA-256 of every explanation as JSON: a change of wording or figures changes it."""
+    digest = hashlib.sha256()
+    for explanation in result.explanations:
+        digest.update(json.dumps(explanation.as_dict(), sort_keys=True).encode())
+    return digest.hexdigest()
 
 
 def in_child(problem: Problem, mechanism: str) -> dict[str, Any]:
@@ -294,6 +305,11 @@ def print_table(
     )
     for row in rows:
         print(f"checks {row['mechanism']}: {json.dumps(row['checks'], ensure_ascii=False)}")
+    for row in rows:
+        print(
+            f"hashes {row['mechanism']}: output {row['output_hash'][:16]}, "
+            f"explanations {row['explanations_hash'][:16]}"
+        )
     for kind, found in references:
         label = "matching.HospitalResident" if kind == "matching" else "PuLP + CBC LP"
         ours = "our da" if kind == "matching" else "our nearest"
