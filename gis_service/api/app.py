@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None, pool: ConnectionSource | None =
             app.state.pool = ConnectionPool(url, settings.database.pool_max)
         else:
             app.state.pool = pool
+        app.state.pool_size = settings.database.pool_max
         app.state.routing = RoutingService(settings.database.home)
         try:
             with app.state.pool.connection() as conn:

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gis_service.api.errors import status_for
-from gis_service.db.connection import Connection, ConnectionSource
-from gis_service.errors import InvalidRequestError, PayloadTooLargeError
+from gis_service.db.connection import SERVICE_BUSY, Connection, ConnectionSource
+from gis_service.errors import InvalidRequestError, PayloadTooLargeError, ServiceBusyError
 
 # The largest request body the service reads: an application is well under 2 KiB, a login
 # less; anything near this is a mistake or an attack, refused before it is parsed.
@@ -40,11 +42,47 @@ def too_large(limit: int) -> str:
     )
 
 
-def get_connection(request: Request) -> Iterator[Connection]:
+# How long a request waits for a free database connection before it is answered 503.
+CONNECTION_WAIT_S = 10.0
+
+
+def connection_gate(app: FastAPI) -> asyncio.Semaphore:
+    """The app's gate admitting as many requests to the database as the pool has connections.
+
+    Requests queue here, on the event loop, holding no worker thread: were they to wait inside
+    the pool's own (blocking) acquire, every worker thread could be taken by waiters while the
+    requests holding connections wait for a thread to finish on, and nothing would move until
+    the waiters timed out.
+    """
+    gate: asyncio.Semaphore | None = getattr(app.state, "connection_gate", None)
+    if gate is None:
+        gate = asyncio.Semaphore(max(1, int(getattr(app.state, "pool_size", 1))))
+        app.state.connection_gate = gate
+    return gate
+
+
+async def get_connection(request: Request) -> AsyncIterator[Connection]:
     """A pooled connection for the length of one request (read-only work is rolled back)."""
     pool: ConnectionSource = request.app.state.pool
-    with pool.connection() as conn:
-        yield conn
+    gate = connection_gate(request.app)
+    try:
+        await asyncio.wait_for(gate.acquire(), timeout=CONNECTION_WAIT_S)
+    except TimeoutError:
+        raise ServiceBusyError(SERVICE_BUSY) from None
+    try:
+        lending = pool.connection()
+        conn = await run_in_threadpool(lending.__enter__)
+        try:
+            yield conn
+        except BaseException as exc:
+            # The pool sees the request's error: a broken connection is discarded and
+            # reported as the database being away.
+            if not await run_in_threadpool(lending.__exit__, type(exc), exc, exc.__traceback__):
+                raise
+        else:
+            await run_in_threadpool(lending.__exit__, None, None, None)
+    finally:
+        gate.release()
 
 
 def json_response(payload: Any) -> Response:
