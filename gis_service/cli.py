@@ -566,11 +566,12 @@ def serve_command(
     port: Annotated[int, typer.Option(help="HTTP port")] = 8000,
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+    access_log: Annotated[bool, typer.Option(help="log every request on stdout")] = True,
 ) -> None:
     """Serve the API and the map on http://HOST:PORT."""
     import os
 
-    import uvicorn
+    from gis_service.serving import ServeOptions, serve
 
     settings = Settings()
     url = database_url(settings)
@@ -582,30 +583,7 @@ def serve_command(
     # Workers read the resolved URL, so they never start a second local server.
     os.environ["DATABASE_URL"] = url
     typer.echo(f"schoolmap on http://{host}:{port} (API docs at /docs)")
-    config = uvicorn.Config(
-        "gis_service.api.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="info",
-    )
-    if workers <= 1:
-        uvicorn.Server(config).run()
-        return
-    import socket
-
-    from uvicorn.supervisors import Multiprocess
-
-    # uvicorn's own shared socket has protocol 0, so asyncio leaves Nagle on for its
-    # connections and every kept-alive response waits ~40 ms for a delayed ACK; a socket
-    # created as TCP gets TCP_NODELAY on each accepted connection.
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.set_inheritable(True)
-    Multiprocess(config, sockets=[sock]).run()
+    serve(ServeOptions(host=host, port=port, workers=workers, access_log=access_log))
 
 
 def main() -> None:
