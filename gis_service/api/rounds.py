@@ -59,9 +59,14 @@ Routing = Annotated[RoutingService, Depends(routing_service)]
 
 
 def identity_key(request: Request) -> bytes:
-    """The key children's identity codes are hashed with, for this service's home folder."""
-    home: Path = request.app.state.routing.home
-    return installation_key(Settings(database=DatabaseSettings(home=home)))
+    """The key children's identity codes are hashed with, read once per app (building the
+    settings and reading the key file cost more than the rest of a submission)."""
+    key: bytes | None = getattr(request.app.state, "identity_key", None)
+    if key is None:
+        home: Path = request.app.state.routing.home
+        key = installation_key(Settings(database=DatabaseSettings(home=home)))
+        request.app.state.identity_key = key
+    return key
 
 
 class RoundIn(BaseModel):
