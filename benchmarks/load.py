@@ -32,16 +32,20 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
 import psycopg2
+import uvloop
 from psycopg2 import sql
 from psycopg2.extensions import make_dsn
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.http_client import Answer, HttpError  # noqa: E402
+from benchmarks.http_client import Connection as HttpConnection  # noqa: E402
 from gis_service.admissions.rounds import create_round, set_round_status  # noqa: E402
 from gis_service.auth.roles import PARENT  # noqa: E402
 from gis_service.auth.users import create_user  # noqa: E402
@@ -258,7 +262,7 @@ def application_body(home: Home, rng: random.Random) -> dict[str, object]:
 
 
 async def one_client(
-    client: httpx.AsyncClient,
+    client: HttpConnection,
     parent: Parent,
     round_id: int,
     homes: Sequence[Home],
@@ -267,7 +271,7 @@ async def one_client(
     rng: random.Random,
     tally: Tally,
 ) -> None:
-    """Send requests back to back until `stop_at`, recording each one."""
+    """Send requests back to back on one kept-alive connection until `stop_at`, recording each."""
     auth = {"Authorization": f"Bearer {parent.token}"}
     kinds = list(MIX)
     weights = [MIX[k] for k in kinds]
@@ -282,7 +286,8 @@ async def one_client(
             if kind == "map":
                 answer = await map_request(client, bbox, rng)
             elif kind == "near":
-                answer = await client.get(
+                answer = await client.request(
+                    "GET",
                     "/schools/near",
                     params={"lat": home.lat, "lon": home.lon, "level": "tieu_hoc", "limit": 5},
                 )
@@ -292,29 +297,30 @@ async def one_client(
                 else:
                     key, body, first_id = str(uuid.uuid4()), application_body(home, rng), 0
                     tally.attempted.add((parent.user_id, key))
-                answer = await client.post(
+                answer = await client.request(
+                    "POST",
                     f"/rounds/{round_id}/applications",
-                    json=body,
+                    json_body=body,
                     headers={**auth, "Idempotency-Key": key},
                 )
-                if answer.status_code == 201:
+                if answer.status == 201:
                     app_id = int(answer.json()["id"])
                     if kind == "retry" and app_id != first_id:
                         tally.replay_mismatches += 1
                     if kind == "submit":
                         tally.acks.append(Ack(parent.user_id, key, app_id))
                         sent.append((key, body, app_id))
-        except httpx.HTTPError:
+        except HttpError:
             tally.transport_errors += 1
             tally.statuses[kind][0] += 1
             continue
         tally.latencies[kind].append(time.perf_counter() - started)
-        tally.statuses[kind][answer.status_code] += 1
+        tally.statuses[kind][answer.status] += 1
 
 
 async def map_request(
-    client: httpx.AsyncClient, bbox: tuple[float, float, float, float], rng: random.Random
-) -> httpx.Response:
+    client: HttpConnection, bbox: tuple[float, float, float, float], rng: random.Random
+) -> Answer:
     """One public map request: schools in a view, the wards, or a school's card."""
     choice = rng.random()
     if choice < 0.5:
@@ -323,10 +329,10 @@ async def map_request(
         lon = rng.uniform(min_lon, max_lon - width)
         lat = rng.uniform(min_lat, max_lat - height)
         view = f"{lon},{lat},{lon + width},{lat + height}"
-        return await client.get("/schools", params={"bbox": view, "limit": 200})
+        return await client.request("GET", "/schools", params={"bbox": view, "limit": 200})
     if choice < 0.7:
-        return await client.get("/wards", params={"simplify": 20})
-    return await client.get("/schools", params={"level": "tieu_hoc", "limit": 50})
+        return await client.request("GET", "/wards", params={"simplify": 20})
+    return await client.request("GET", "/schools", params={"level": "tieu_hoc", "limit": 50})
 
 
 async def drive(
@@ -338,22 +344,51 @@ async def drive(
     seconds: float,
     seed: int,
 ) -> tuple[Tally, float]:
-    """Run one client per parent for `seconds`; returns the tally and the wall time."""
+    """Run one client (one kept-alive connection) per parent for `seconds`; returns the tally
+    and the wall time."""
     tally = Tally()
-    limits = httpx.Limits(max_connections=len(parents), max_keepalive_connections=len(parents))
-    async with httpx.AsyncClient(base_url=base, timeout=REQUEST_TIMEOUT_S, limits=limits) as client:
-        started = time.monotonic()
-        stop_at = started + seconds
+    address = urlsplit(base)
+    clients = [
+        HttpConnection(address.hostname or "127.0.0.1", address.port or 80, REQUEST_TIMEOUT_S)
+        for _ in parents
+    ]
+    started = time.monotonic()
+    stop_at = started + seconds
+    try:
         await asyncio.gather(
             *(
                 one_client(
-                    client, p, round_id, homes, bbox, stop_at, random.Random(seed * 1000 + i), tally
+                    clients[i],
+                    p,
+                    round_id,
+                    homes,
+                    bbox,
+                    stop_at,
+                    random.Random(seed * 1000 + i),
+                    tally,
                 )
                 for i, p in enumerate(parents)
             )
         )
         wall = time.monotonic() - started
+    finally:
+        for client in clients:
+            await client.close()
     return tally, wall
+
+
+def drive_step(
+    base: str,
+    parents: Sequence[Parent],
+    round_id: int,
+    homes: Sequence[Home],
+    bbox: tuple[float, float, float, float],
+    seconds: float,
+    seed: int,
+) -> tuple[Tally, float]:
+    """`drive` on uvloop, the event loop the service itself runs on."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(drive(base, parents, round_id, homes, bbox, seconds, seed))
 
 
 # ------------------------------------------------------------------------------ the checks
@@ -500,8 +535,8 @@ def run_load(
     with serving(url, home, port, workers, pool_max):
         parents = sign_in(base, usernames)
         for step, count in enumerate(clients):
-            tally, wall = asyncio.run(
-                drive(base, parents[:count], round_id, homes, bbox, seconds, seed + step)
+            tally, wall = drive_step(
+                base, parents[:count], round_id, homes, bbox, seconds, seed + step
             )
             for row in table(count, tally, wall):
                 print(row, flush=True)
