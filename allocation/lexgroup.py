@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from ortools.graph.python import min_cost_flow
@@ -34,6 +35,10 @@ SHORTLIST = 12
 
 ENTER_PER_GROUP = 12
 """Arcs of negative reduced cost that enter per group and pricing round (most negative first)."""
+
+WORKING = 4
+"""Free empty arcs each group keeps in the network between pricing rounds (least reduced cost
+first); the rest leave it, and pricing brings back any that would pay."""
 
 OPEN = np.iinfo(np.int16).max
 """`closed_after` of an arc never fixed."""
@@ -145,6 +150,26 @@ class Flow:
         self.full = np.r_[self.full, np.zeros(count, dtype=bool)]
         self.flow = np.r_[self.flow, np.zeros(count, dtype=np.int64)]
 
+    def drop(self, arcs: np.ndarray) -> None:
+        """Remove group->school arcs (indices into the arc arrays) that are free and empty.
+
+        A removed arc is a missing arc again: free in the face while `dense_closed` says so, and
+        priced against the potentials like every other missing arc.
+        """
+        if arcs.size == 0:
+            return
+        g = self.tails[arcs] - 1
+        s = self.heads[arcs] - 1 - self.g_count
+        self.present[g, s] = False
+        keep = np.ones(len(self.tails), dtype=bool)
+        keep[arcs] = False
+        self.tails = self.tails[keep]
+        self.heads = self.heads[keep]
+        self.caps = self.caps[keep]
+        self.closed_after = self.closed_after[keep]
+        self.full = self.full[keep]
+        self.flow = self.flow[keep]
+
     def arc_costs(self, stage: StageCosts) -> np.ndarray:
         """Unit cost of every arc in the network at this stage."""
         costs = np.zeros(len(self.tails), dtype=np.int64)
@@ -219,31 +244,55 @@ def solve_network(flow: Flow, costs: np.ndarray, *, feasible_only: bool = False)
     np.subtract.at(supply, flow.tails[fixed], flow.caps[fixed])
     np.add.at(supply, flow.heads[fixed], flow.caps[fixed])
     idx = np.flatnonzero(free)
-    solver = min_cost_flow.SimpleMinCostFlow()
-    if idx.size:
-        solver.add_arcs_with_capacity_and_unit_cost(
-            flow.tails[idx].astype(np.int32),
-            flow.heads[idx].astype(np.int32),
-            flow.caps[idx],
-            costs[idx],
-        )
-    solver.set_nodes_supplies(np.arange(flow.num_nodes, dtype=np.int32), supply)
-    status = solver.solve()
-    if feasible_only and status == solver.INFEASIBLE:
+    status, flows = run_min_cost_flow(
+        flow.tails[idx], flow.heads[idx], flow.caps[idx], costs[idx], supply
+    )
+    if feasible_only and status == Solver.INFEASIBLE:
         return False
-    if status == solver.BAD_COST_RANGE:
+    if status == Solver.BAD_COST_RANGE:
         raise ProblemError(
             "costs are too large for the flow solver (largest arc cost "
             f"{int(np.abs(costs).max())}); express costs in a coarser unit (e.g. tens of metres) "
             "or do not square them"
         )
-    if status != solver.OPTIMAL:
+    if status != Solver.OPTIMAL:
         raise SolverError(f"min-cost flow stage ended with status {status.name}; please report")
     result = np.where(~free & flow.full, flow.caps, 0)
-    if idx.size:
-        result[idx] = solver.flows(np.arange(idx.size, dtype=np.int32))
+    result[idx] = flows
     flow.flow = result
     return True
+
+
+Solver = min_cost_flow.SimpleMinCostFlow
+
+
+def run_min_cost_flow(
+    tails: np.ndarray, heads: np.ndarray, caps: np.ndarray, costs: np.ndarray, supply: np.ndarray
+) -> tuple[Any, np.ndarray]:
+    """OR-Tools' status and the flow on each arc of a min-cost flow with node supplies.
+
+    Many supply nodes slow OR-Tools down (fixed arcs put supplies on every group), so each
+    node's supply or demand is carried by an arc from one hub node or to another; the hubs
+    hold the totals, so those arcs are full in every feasible flow and the problem is the same.
+    """
+    nodes = len(supply)
+    give = np.flatnonzero(supply > 0)
+    take = np.flatnonzero(supply < 0)
+    source_hub, sink_hub = nodes, nodes + 1
+    all_tails = np.concatenate([tails, np.full(give.size, source_hub), take]).astype(np.int32)
+    all_heads = np.concatenate([heads, give, np.full(take.size, sink_hub)]).astype(np.int32)
+    all_caps = np.concatenate([caps, supply[give], -supply[take]]).astype(np.int64)
+    all_costs = np.concatenate([costs, np.zeros(give.size + take.size)]).astype(np.int64)
+    hub_supply = np.zeros(nodes + 2, dtype=np.int64)
+    hub_supply[source_hub] = supply[give].sum()
+    hub_supply[sink_hub] = supply[take].sum()
+    solver = Solver()
+    solver.add_arcs_with_capacity_and_unit_cost(all_tails, all_heads, all_caps, all_costs)
+    solver.set_nodes_supplies(np.arange(nodes + 2, dtype=np.int32), hub_supply)
+    status = solver.solve()
+    if status != solver.OPTIMAL:
+        return status, np.zeros(0, dtype=np.int64)
+    return status, solver.flows(np.arange(tails.size, dtype=np.int32))
 
 
 def _reduce_min(size: int, index: np.ndarray, values: np.ndarray, out: np.ndarray) -> None:
@@ -438,6 +487,34 @@ def price(flow: Flow, stage: StageCosts, d: np.ndarray, index: int) -> int:
     return added
 
 
+def shrink(flow: Flow, key: np.ndarray) -> None:
+    """Keep each group's WORKING free empty arcs of least `key` (one per arc); drop the others.
+
+    Arcs of negative `key` (reduced cost) stay. Dropping free empty arcs of non-negative
+    reduced cost keeps the flow optimal on the arcs that stay and the potentials a certificate;
+    the solver then works on far fewer arcs in the next round.
+    """
+    e0 = flow.first_elig
+    key = key[e0:]
+    candidate = np.flatnonzero(
+        (flow.closed_after[e0:] == OPEN) & (flow.flow[e0:] == 0) & (key >= 0)
+    )
+    if candidate.size == 0:
+        return
+    group = flow.elig_group[candidate]
+    order = np.lexsort((key[candidate], group))
+    ranked = group[order]
+    rank = np.arange(ranked.size) - np.searchsorted(ranked, ranked, side="left")
+    flow.drop(e0 + np.sort(candidate[order[rank >= WORKING]]))
+
+
+def nearness(flow: Flow) -> np.ndarray:
+    """The objective cost of every arc of the network (0 off the group->school arcs)."""
+    key = np.zeros(len(flow.tails), dtype=np.int64)
+    key[flow.first_elig :] = flow.real[flow.elig_group, flow.elig_school]
+    return key
+
+
 def close(flow: Flow, stage: StageCosts, costs: np.ndarray, d: np.ndarray, index: int) -> None:
     """Fix every free arc of non-zero reduced cost (full if negative, empty if positive)."""
     reduced = costs + d[flow.tails] - d[flow.heads]
@@ -462,14 +539,24 @@ def solve_stage(
     With `may_fail`, returns None if the first solve finds the supplies cannot be met.
     """
     first = True
+    if not may_fail:
+        shrink(flow, nearness(flow))
+    best = None
     while True:
         costs = flow.arc_costs(stage)
         if not solve_network(flow, costs, feasible_only=may_fail and first):
             return None
         first = False
         d = potentials(flow, costs)
+        # Arcs with flow never leave, so the cost never rises from round to round; dropping
+        # arcs only while it strictly falls rules out cycling (a dropped arc priced back in,
+        # another dropped, for ever).
+        total = int(flow.flow @ costs)
+        if best is None or total < best:
+            shrink(flow, costs + d[flow.tails] - d[flow.heads])
+        best = total
         if price(flow, stage, d, index) == 0:
-            close(flow, stage, costs, d, index)
+            close(flow, stage, flow.arc_costs(stage), d, index)
             return d
 
 

@@ -278,3 +278,60 @@ def assert_prices_are_forced_costs(problem: Problem) -> None:
             t = int(rank[i])
             assert value[: tiers + t] == base[: tiers + t]
             assert value[tiers + t] - base[tiers + t] == price
+
+
+@FAST
+@given(crowded_homes(), st.integers(1, 2))
+def test_a_working_set_of_few_arcs_per_group_prices_back_the_rest(
+    problem: Problem, working: int
+) -> None:
+    # Arcs dropped from the network between pricing rounds must come back when they pay.
+    reference = full_matrix_reference(problem, False)
+    saved = lexgroup.SHORTLIST, lexgroup.ENTER_PER_GROUP, lexgroup.WORKING
+    lexgroup.SHORTLIST, lexgroup.ENTER_PER_GROUP, lexgroup.WORKING = 2, 2, working
+    try:
+        ours = solve_nearest(problem, explain=False).assignment
+    finally:
+        lexgroup.SHORTLIST, lexgroup.ENTER_PER_GROUP, lexgroup.WORKING = saved
+    assert level_values(problem, ours, False, tie_break=True) == level_values(
+        problem, reference, False, tie_break=True
+    )
+
+
+@st.composite
+def networks(draw: st.DrawFn) -> tuple[np.ndarray, ...]:
+    """A small random network with several supply and demand nodes (maybe infeasible)."""
+    nodes = draw(st.integers(2, 7))
+    arcs = draw(st.integers(0, 16))
+    node = st.integers(0, nodes - 1)
+    tails = np.array(draw(st.lists(node, min_size=arcs, max_size=arcs)), dtype=np.int64)
+    heads = np.array(draw(st.lists(node, min_size=arcs, max_size=arcs)), dtype=np.int64)
+    caps = np.array(draw(st.lists(st.integers(0, 5), min_size=arcs, max_size=arcs)), np.int64)
+    costs = np.array(draw(st.lists(st.integers(-3, 9), min_size=arcs, max_size=arcs)), np.int64)
+    supply = np.array(draw(st.lists(st.integers(-4, 4), min_size=nodes, max_size=nodes)))
+    return tails, heads, caps, costs, supply.astype(np.int64)
+
+
+@FAST
+@given(networks())
+def test_supplies_carried_by_hub_arcs_solve_the_same_network(net: tuple[np.ndarray, ...]) -> None:
+    from ortools.graph.python import min_cost_flow
+
+    tails, heads, caps, costs, supply = net
+    direct = min_cost_flow.SimpleMinCostFlow()
+    if tails.size:
+        direct.add_arcs_with_capacity_and_unit_cost(
+            tails.astype(np.int32), heads.astype(np.int32), caps, costs
+        )
+    direct.set_nodes_supplies(np.arange(supply.size, dtype=np.int32), supply)
+    expected = direct.solve()
+    status, flows = lexgroup.run_min_cost_flow(tails, heads, caps, costs, supply)
+    assert (status == direct.OPTIMAL) == (expected == direct.OPTIMAL)
+    if status != direct.OPTIMAL:
+        return
+    assert int(flows @ costs) == direct.optimal_cost()
+    assert ((flows >= 0) & (flows <= caps)).all()
+    balance = np.zeros(supply.size, dtype=np.int64)
+    np.add.at(balance, tails, flows)
+    np.subtract.at(balance, heads, flows)
+    assert np.array_equal(balance, supply)
