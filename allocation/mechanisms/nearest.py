@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from allocation import lexgroup
@@ -10,8 +12,9 @@ from allocation.explain import (
     MAX_LISTED,
     amount,
     listed,
+    nearer_pairs,
+    own_costs,
     passed,
-    passed_over_by_applicant,
     school_label,
     total_name,
 )
@@ -109,10 +112,8 @@ def _explain(
     others_further - you_would_save is what the tier's total would have risen by. The optimum
     guarantees price >= 0.
     """
-    closer = passed_over_by_applicant(problem, assignment, by_cost=True)
+    rows, cols = nearer_pairs(problem, assignment)
     full = seats_used(assignment, problem.m) >= problem.capacity
-    rows = np.fromiter((i for i, schools in closer.items() for _ in schools), dtype=np.int64)
-    cols = np.fromiter((s for schools in closer.values() for s in schools), dtype=np.int64)
     own = assignment[rows] if rows.size else np.zeros(0, dtype=np.int64)
     placed = own >= 0
     price = np.full(rows.size, np.nan)
@@ -160,32 +161,35 @@ def _explain(
         chain[pick] = np.where(np.isfinite(d), d, np.nan)
         price[pick] = chain[pick] - saved[pick]
     unit = f"{problem.cost_unit}²" if squared else problem.cost_unit
-    measure = total_name(problem, squared)
-    full_list = full.tolist()
-    no_seats = (problem.capacity == 0).tolist()
+    words = _Words(problem, full, unit, total_name(problem, squared))
+    # Every pair's facts are read from the arrays at once, not per pair.
+    bounds = np.searchsorted(rows, np.arange(problem.n + 1)).tolist()
+    pair_school: list[int] = cols.tolist()
+    pair_cost: list[int] = problem.cost[rows, cols].tolist()
+    pair_price: list[float] = price.tolist()
+    pair_chain: list[float] = chain.tolist()
+    pair_saved: list[int] = saved.tolist()
+    own_cost = own_costs(problem, assignment)
+    school_ids = problem.school_ids
     explanations = []
-    k = 0
-    for i in range(problem.n):
-        schools = closer.get(i, [])
-        span = slice(k, k + len(schools))
-        k += len(schools)
-        own_school = int(assignment[i])
+    for i, own_school in enumerate(assignment.tolist()):
+        lo, hi = bounds[i], bounds[i + 1]
         if own_school < 0:
-            explanations.append(_unplaced(problem, i, schools, full))
+            explanations.append(_unplaced(problem, i, pair_school[lo:hi], full))
             continue
-        label = (
-            f"{school_label(problem, own_school)} "
-            f"({amount(problem.cost[i, own_school], problem.cost_unit)})"
-        )
+        label = f"{school_label(problem, own_school)} ({amount(own_cost[i], problem.cost_unit)})"
         entries: list[PassedOver] = []
         clauses: list[str] = []
-        for s, p, c, v in zip(
-            schools, price[span].tolist(), chain[span].tolist(), saved[span].tolist(), strict=True
-        ):
-            worded = len(clauses) < MAX_LISTED
-            entry, clause = _priced(
-                problem, i, s, full_list[s], p, c, v, unit, measure, no_seats[s], worded
-            )
+        for k in range(lo, hi):
+            if len(clauses) < MAX_LISTED:
+                entry, clause = words.priced(
+                    pair_school[k], pair_cost[k], pair_price[k], pair_chain[k], pair_saved[k]
+                )
+            else:
+                entry = words.entry(
+                    pair_school[k], pair_cost[k], pair_price[k], pair_chain[k], pair_saved[k]
+                )
+                clause = ""
             entries.append(entry)
             clauses.append(clause)
         if entries:
@@ -196,8 +200,8 @@ def _explain(
             Explanation(
                 problem.applicant_ids[i],
                 own_school,
-                problem.school_ids[own_school],
-                int(problem.cost[i, own_school]),
+                school_ids[own_school],
+                own_cost[i],
                 reason,
                 tuple(entries),
             )
@@ -211,69 +215,63 @@ def _explain_plain(problem: Problem, assignment: np.ndarray) -> tuple[Explanatio
     return tuple(_unplaced(problem, i, [], full) for i in range(problem.n))
 
 
-def _priced(
-    problem: Problem,
-    i: int,
-    s: int,
-    is_full: bool,
-    price: float,
-    chain: float,
-    saved: int,
-    unit: str,
-    measure: str,
-    no_seats: bool,
-    worded: bool,
-) -> tuple[PassedOver, str]:
-    """The passed-over entry and reason clause for closer school s (clause only if `worded`)."""
-    why = "full" if is_full else "not chosen (tie)"
-    if not worded:
-        # Past the schools a sentence names: the same entry, without wording a clause.
-        if no_seats:
-            return passed(problem, i, s, "no seats", {"price": None}), ""
-        if np.isnan(chain):
+class _Words:
+    """How a passed-over school is entered and worded, from per-school facts read once."""
+
+    def __init__(self, problem: Problem, full: np.ndarray, unit: str, measure: str) -> None:
+        self.problem = problem
+        self.full: list[bool] = full.tolist()
+        self.no_seats: list[bool] = (problem.capacity == 0).tolist()
+        self.unit = unit
+        self.measure = measure
+
+    def entry(self, s: int, cost: int, price: float, chain: float, saved: int) -> PassedOver:
+        """The passed-over entry for closer school s, without wording a clause."""
+        school_id = self.problem.school_ids[s]
+        if self.no_seats[s]:
+            return PassedOver(s, school_id, cost, "no seats", {"price": None})
+        why = "full" if self.full[s] else "not chosen (tie)"
+        if math.isnan(chain):
             cut: dict[str, object] = {"price": None, "others_further": None}
         else:
             cut = {"price": round(price), "others_further": round(chain)}
-        cut.update({"you_would_save": saved, "unit": unit})
-        return passed(problem, i, s, why, cut), ""
-    name = f"{school_label(problem, s)} ({amount(problem.cost[i, s], problem.cost_unit)})"
-    if no_seats:
-        return passed(problem, i, s, "no seats", {"price": None}), f"{name} offers no seats"
-    if np.isnan(chain):
-        cutoff: dict[str, object] = {
-            "price": None,
-            "others_further": None,
-            "you_would_save": saved,
-            "unit": unit,
-        }
-        clause = (
-            f"{name} was full, and its seats could not be freed without moving a child of "
-            "higher priority or leaving a child without a place"
+        cut.update({"you_would_save": saved, "unit": self.unit})
+        return PassedOver(s, school_id, cost, why, cut)
+
+    def priced(
+        self, s: int, cost: int, price: float, chain: float, saved: int
+    ) -> tuple[PassedOver, str]:
+        """The passed-over entry and reason clause for closer school s."""
+        problem, unit = self.problem, self.unit
+        entry = self.entry(s, cost, price, chain, saved)
+        name = f"{school_label(problem, s)} ({amount(cost, problem.cost_unit)})"
+        if self.no_seats[s]:
+            return entry, f"{name} offers no seats"
+        if math.isnan(chain):
+            clause = (
+                f"{name} was full, and its seats could not be freed without moving a child of "
+                "higher priority or leaving a child without a place"
+            )
+            return entry, clause
+        others = round(chain)
+        raised = (
+            f"a seat there for you would have raised {self.measure} of other children of your "
+            f"priority group by {amount(others, unit)}"
         )
-        return passed(problem, i, s, why, cutoff), clause
-    others = round(chain)
-    cutoff = {
-        "price": round(price),
-        "others_further": others,
-        "you_would_save": saved,
-        "unit": unit,
-    }
-    raised = (
-        f"a seat there for you would have raised {measure} of other children of your "
-        f"priority group by {amount(others, unit)}"
-    )
-    if saved == 0 and price == 0:
-        clause = f"{name}, as near as your school, was full; the published lottery decided"
-    elif saved == 0:
-        clause = f"{name}, as near as your school, was full; {raised}"
-    elif price > 0:
-        clause = f"{name} was full; {raised}, more than the {amount(saved, unit)} you would save"
-    else:
-        clause = (
-            f"{name} was full; {raised}, exactly the {amount(saved, unit)} you would save, so "
-            "the published lottery decided"
-        )
-    return passed(problem, i, s, why, cutoff), clause
+        if saved == 0 and price == 0:
+            clause = f"{name}, as near as your school, was full; the published lottery decided"
+        elif saved == 0:
+            clause = f"{name}, as near as your school, was full; {raised}"
+        elif price > 0:
+            clause = (
+                f"{name} was full; {raised}, more than the {amount(saved, unit)} you would save"
+            )
+        else:
+            clause = (
+                f"{name} was full; {raised}, exactly the {amount(saved, unit)} you would save, "
+                "so the published lottery decided"
+            )
+        return entry, clause
 
 
 def _unplaced(problem: Problem, i: int, schools: list[int], full: np.ndarray) -> Explanation:
