@@ -295,6 +295,65 @@ def run_min_cost_flow(
     return status, solver.flows(np.arange(tails.size, dtype=np.int32))
 
 
+def solve_split(flow: Flow, stage: StageCosts, costs: np.ndarray) -> bool:
+    """Solve a cost stage whose tier is small in two small flows, if that is provably optimal.
+
+    When every source arc is fixed (everyone's placement counted), the stage's cost is carried
+    by its tier's groups alone: their optimum with the free seats, ignoring everyone else, is a
+    lower bound. If the other groups can then still be placed in the seats left (any way: they
+    cost nothing in this stage), the two flows together reach the bound and are optimal. Sets
+    `flow.flow` and returns True, or returns False, changing nothing, when the stage is not of
+    that shape or the other groups do not fit (the caller then solves the whole network).
+    """
+    e0 = flow.first_elig
+    free = flow.closed_after == OPEN
+    if stage.tier is None or free[:e0][1 + len(flow.src_group) :].sum() != flow.m:
+        return False
+    if free[: 1 + len(flow.src_group)].any():
+        return False
+    arcs = e0 + np.flatnonzero(free[e0:])
+    mine = flow.tier[flow.tails[arcs] - 1] == stage.tier
+    if 4 * int(mine.sum()) > arcs.size:
+        return False  # the tier is most of the network: nothing to gain
+    supply = np.zeros(flow.num_nodes, dtype=np.int64)
+    fixed = np.flatnonzero(~free & flow.full)
+    np.subtract.at(supply, flow.tails[fixed], flow.caps[fixed])
+    np.add.at(supply, flow.heads[fixed], flow.caps[fixed])
+    supply[0] += flow.caps[0]
+    supply[flow.sink] -= flow.caps[0]
+    groups = np.arange(1, 1 + flow.g_count)
+    schools = flow.school_node(np.arange(flow.m))
+    sink_arcs = np.arange(1 + len(flow.src_group), e0)
+    result = np.where(~free & flow.full, flow.caps, 0)
+    seats = flow.caps[sink_arcs].copy()
+    for part in (mine, ~mine):
+        chosen = arcs[part]
+        in_part = np.zeros(flow.g_count, dtype=bool)
+        in_part[flow.tier == stage.tier] = part is mine
+        in_part[flow.tier != stage.tier] = part is not mine
+        part_supply = np.zeros(flow.num_nodes, dtype=np.int64)
+        part_supply[groups[in_part]] = supply[groups[in_part]]
+        # Schools pass on what fixed arcs bring them; the sink takes what the part sends.
+        if part is mine:
+            part_supply[schools] = supply[schools]
+        part_supply[flow.sink] = -part_supply.sum()
+        status, flows = run_min_cost_flow(
+            np.r_[flow.tails[chosen], flow.tails[sink_arcs]],
+            np.r_[flow.heads[chosen], flow.heads[sink_arcs]],
+            np.r_[flow.caps[chosen], seats],
+            np.r_[costs[chosen], np.zeros(flow.m, dtype=np.int64)],
+            part_supply,
+        )
+        if status != Solver.OPTIMAL:
+            return False
+        result[chosen] = flows[: chosen.size]
+        used = flows[chosen.size :]
+        result[sink_arcs] += used
+        seats = seats - used
+    flow.flow = result
+    return True
+
+
 def _reduce_min(size: int, index: np.ndarray, values: np.ndarray, out: np.ndarray) -> None:
     """out.flat[index] = min(out.flat[index], values), grouped (out has `size` cells)."""
     if index.size == 0:
@@ -469,9 +528,17 @@ def price(flow: Flow, stage: StageCosts, d: np.ndarray, index: int) -> int:
     """Add missing arcs, free in this stage's face, whose reduced cost is negative; count them."""
     added = 0
     k = min(ENTER_PER_GROUP, flow.m)
+    school_d = d[1 + flow.g_count : flow.sink]
     for rows in flow.blocks():
-        open_ = (flow.dense_closed[rows] >= index) & ~flow.present[rows]
-        reduced = np.where(open_, _dense_reduced(flow, stage, d, rows), 0)
+        # Most rows have no negative reduced cost at all: find the others with one pass.
+        shifted = flow.dense_costs(stage, rows) - school_d[None, :]
+        group_d = d[1 + rows.start : 1 + rows.stop]
+        maybe = np.flatnonzero(shifted.min(axis=1) + group_d < 0)
+        if maybe.size == 0:
+            continue
+        local = rows.start + maybe
+        open_ = (flow.dense_closed[local] >= index) & ~flow.present[local]
+        reduced = np.where(open_, shifted[maybe] + group_d[maybe, None], 0)
         negative = np.flatnonzero((reduced < 0).any(axis=1))
         if negative.size == 0:
             continue
@@ -479,7 +546,7 @@ def price(flow: Flow, stage: StageCosts, d: np.ndarray, index: int) -> int:
         pick = np.argpartition(sub, k - 1, axis=1)[:, :k] if k < flow.m else None
         if pick is None:
             pick = np.broadcast_to(np.arange(flow.m), sub.shape)
-        g = np.repeat(rows.start + negative, pick.shape[1])
+        g = np.repeat(local[negative], pick.shape[1])
         s = pick.reshape(-1).astype(np.int64)
         ok = sub[np.repeat(np.arange(negative.size), pick.shape[1]), s] < 0
         flow.add(g[ok], s[ok])
@@ -544,7 +611,9 @@ def solve_stage(
     best = None
     while True:
         costs = flow.arc_costs(stage)
-        if not solve_network(flow, costs, feasible_only=may_fail and first):
+        if not solve_split(flow, stage, costs) and not solve_network(
+            flow, costs, feasible_only=may_fail and first
+        ):
             return None
         first = False
         d = potentials(flow, costs)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from ortools.graph.python import min_cost_flow
 
 from allocation.errors import SolverError
-from allocation.lexgroup import OPEN, Flow
+from allocation.lexgroup import OPEN, Flow, Solver, run_min_cost_flow
 
 
 def positions(raw: np.ndarray, groups: np.ndarray, schools: np.ndarray) -> np.ndarray:
@@ -70,11 +69,12 @@ def tie_break(flow: Flow, raw: np.ndarray, lottery: np.ndarray) -> np.ndarray:
     caps: list[np.ndarray] = []
     costs: list[np.ndarray] = []
     total = int(flow.caps[0])
-    supply_parts: dict[int, int] = {0: total, sink: -total}
+    supply_nodes: list[np.ndarray] = [np.array([0, sink])]
+    supply_amounts: list[np.ndarray] = [np.array([total, -total])]
 
     def add_supply(nodes: np.ndarray, amounts: np.ndarray) -> None:
-        for node, amount in zip(nodes.tolist(), amounts.tolist(), strict=True):
-            supply_parts[node] = supply_parts.get(node, 0) + amount
+        supply_nodes.append(np.asarray(nodes, np.int64))
+        supply_amounts.append(np.asarray(amounts, np.int64))
 
     def add_arcs(t: np.ndarray, h: np.ndarray, cap: np.ndarray, cost: np.ndarray) -> None:
         tails.append(np.asarray(t, np.int64))
@@ -101,27 +101,32 @@ def tie_break(flow: Flow, raw: np.ndarray, lottery: np.ndarray) -> np.ndarray:
     settled = np.flatnonzero(~expand[g_arc] & (flow.flow[e0:] > 0))
     add_supply(1 + s_arc[settled], flow.flow[e0:][settled])
 
+    # Children of expanded groups, group by group (members in lottery order).
     expanded = np.flatnonzero(expand)
-    member_lists = [groups.members[groups.start[g] : groups.start[g + 1]] for g in expanded]
-    children = np.concatenate(member_lists) if member_lists else np.zeros(0, np.int64)
+    sizes = groups.size[expanded]
+    first_child = np.cumsum(sizes) - sizes  # of each expanded group, into `children`
+    within = np.arange(int(sizes.sum())) - np.repeat(first_child, sizes)
+    children = groups.members[np.repeat(groups.start[expanded], sizes) + within]
+    child_group = np.repeat(expanded, sizes)
     next_node = sink + 1
     child_arcs = np.flatnonzero(expand[g_arc] & (free[e0:] | flow.full[e0:]))
     aux = next_node + np.arange(child_arcs.size)
     next_node += child_arcs.size
     child_node = next_node + np.arange(children.size)
     next_node += children.size
-    node_of_child = dict(zip(children.tolist(), child_node.tolist(), strict=True))
-    # Source arcs of expanded groups.
-    for g, members in zip(expanded.tolist(), member_lists, strict=True):
-        a = int(src_arc[g])
-        if a < 0:
-            continue
-        nodes = np.array([node_of_child[i] for i in members.tolist()], dtype=np.int64)
-        if free[a]:
-            add_arcs(np.zeros(nodes.size), nodes, np.ones(nodes.size), lottery[members])
-        elif flow.full[a]:
-            add_supply(np.array([0]), np.array([-nodes.size]))
-            add_supply(nodes, np.ones(nodes.size, dtype=np.int64))
+    # Source arcs of expanded groups: free ones per child; full ones put a supply on each.
+    a = src_arc[child_group]
+    has = a >= 0
+    src_free = has & free[np.maximum(a, 0)]
+    src_full = has & ~free[np.maximum(a, 0)] & flow.full[np.maximum(a, 0)]
+    add_arcs(
+        np.zeros(int(src_free.sum())),
+        child_node[src_free],
+        np.ones(int(src_free.sum())),
+        lottery[children[src_free]],
+    )
+    add_supply(np.array([0]), np.array([-int(src_full.sum())]))
+    add_supply(child_node[src_full], np.ones(int(src_full.sum()), dtype=np.int64))
     # Arcs of expanded groups to schools, through one aux node each.
     arc_school = s_arc[child_arcs]
     arc_free = free[e0:][child_arcs]
@@ -132,37 +137,27 @@ def tie_break(flow: Flow, raw: np.ndarray, lottery: np.ndarray) -> np.ndarray:
     add_supply(aux[~arc_free], -arc_cap[~arc_free])
     add_supply(1 + arc_school[~arc_free], arc_cap[~arc_free])
     pos = positions(raw, g_arc[child_arcs], arc_school)
-    start_of = {g: k for k, g in enumerate(expanded.tolist())}
-    pair_child: list[np.ndarray] = []
-    pair_aux: list[np.ndarray] = []
-    pair_cost: list[np.ndarray] = []
-    for k, g in enumerate(g_arc[child_arcs].tolist()):
-        members = member_lists[start_of[g]]
-        nodes = np.array([node_of_child[i] for i in members.tolist()], dtype=np.int64)
-        pair_child.append(nodes)
-        pair_aux.append(np.full(nodes.size, aux[k]))
-        pair_cost.append((n - lottery[members]) * pos[k])
-    if pair_child:
-        add_arcs(
-            np.concatenate(pair_child),
-            np.concatenate(pair_aux),
-            np.ones(sum(x.size for x in pair_child)),
-            np.concatenate(pair_cost),
-        )
+    # One arc per child of the arc's group into the arc's aux node, arc by arc.
+    index_of = np.zeros(flow.g_count, dtype=np.int64)
+    index_of[expanded] = np.arange(expanded.size)
+    arc_index = index_of[g_arc[child_arcs]]
+    count = sizes[arc_index]
+    pair_arc = np.repeat(np.arange(child_arcs.size), count)
+    offset = np.arange(pair_arc.size) - np.repeat(np.cumsum(count) - count, count)
+    pair_child = np.repeat(first_child[arc_index], count) + offset
+    add_arcs(
+        child_node[pair_child],
+        aux[pair_arc],
+        np.ones(pair_arc.size),
+        (n - lottery[children[pair_child]]) * pos[pair_arc],
+    )
     t = np.concatenate(tails)
     h = np.concatenate(heads)
     supply = np.zeros(next_node, dtype=np.int64)
-    for node, amount in supply_parts.items():
-        supply[node] += amount
-    solver = min_cost_flow.SimpleMinCostFlow()
-    solver.add_arcs_with_capacity_and_unit_cost(
-        t.astype(np.int32), h.astype(np.int32), np.concatenate(caps), np.concatenate(costs)
-    )
-    solver.set_nodes_supplies(np.arange(next_node, dtype=np.int32), supply)
-    status = solver.solve()
-    if status != solver.OPTIMAL:
+    np.add.at(supply, np.concatenate(supply_nodes), np.concatenate(supply_amounts))
+    status, result = run_min_cost_flow(t, h, np.concatenate(caps), np.concatenate(costs), supply)
+    if status != Solver.OPTIMAL:
         raise SolverError(f"lottery tie-break ended with status {status.name}; please report")
-    result = solver.flows(np.arange(t.size, dtype=np.int32))
     school_of_aux = np.full(next_node, -1, dtype=np.int64)
     school_of_aux[aux] = arc_school
     child_of_node = np.full(next_node, -1, dtype=np.int64)

@@ -335,3 +335,77 @@ def test_supplies_carried_by_hub_arcs_solve_the_same_network(net: tuple[np.ndarr
     np.add.at(balance, tails, flows)
     np.subtract.at(balance, heads, flows)
     assert np.array_equal(balance, supply)
+
+
+def spy_on_split(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Record what each call of `lexgroup.solve_split` returned."""
+    returned: list[bool] = []
+    real = lexgroup.solve_split
+
+    def spy(*args: object) -> bool:
+        returned.append(real(*args))  # type: ignore[arg-type]
+        return returned[-1]
+
+    monkeypatch.setattr(lexgroup, "solve_split", spy)
+    return returned
+
+
+def split_problem(y_schools: tuple[int, ...]) -> Problem:
+    """Tier-0 child x nearest to school a; tier-1 child y eligible at `y_schools`; four more."""
+    cost = np.full((6, 4), INELIGIBLE)
+    cost[0, :2] = (1, 5)  # x: a, then b
+    for s in y_schools:
+        cost[1, s] = 3
+    cost[2:, 2] = 1  # z1..z4: c, then d (each at her own distance, so no two are merged)
+    cost[2:, 3] = 2 + np.arange(4)
+    return Problem(
+        applicant_ids=("x", "y", "z1", "z2", "z3", "z4"),
+        school_ids=("a", "b", "c", "d"),
+        cost=cost,
+        classes=np.array([1, 1, 4, 4]),
+        class_size=np.ones(4, dtype=np.int64),
+        tier=np.array([0, 1, 1, 1, 1, 1]),
+    )
+
+
+def test_a_small_tier_is_solved_alone_when_the_others_still_fit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    returned = spy_on_split(monkeypatch)
+    problem = split_problem((0, 2))
+    ours = solve_nearest(problem, explain=False).assignment
+    assert returned[0] is True
+    assert ours.tolist() == [0, 2, 3, 2, 2, 2]
+
+
+def test_a_small_tier_alone_that_would_leave_a_child_out_is_solved_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # x alone takes a, but y can only go to a: the split is not optimal, the whole network is.
+    returned = spy_on_split(monkeypatch)
+    problem = split_problem((0,))
+    ours = solve_nearest(problem, explain=False).assignment
+    assert returned[0] is False
+    assert ours[:2].tolist() == [1, 0]
+    assert (ours >= 0).all()
+
+
+@st.composite
+def few_first_tier(draw: st.DrawFn) -> Problem:
+    """Crowded homes where about one child in eight is of tier 0 and one in eight of tier 1,
+    the rest of tier 2 (the split's case, with arcs fixed by an earlier stage too)."""
+    problem = draw(crowded_homes(max_n=24, max_m=5))
+    flags = draw(st.lists(st.integers(0, 7), min_size=problem.n, max_size=problem.n))
+    return dataclasses.replace(problem, tier=np.array([min(f, 2) for f in flags]))
+
+
+@FAST
+@given(few_first_tier(), st.booleans())
+def test_splitting_a_small_tier_off_keeps_the_full_matrix_optimum(
+    problem: Problem, squared: bool
+) -> None:
+    ours = solve_nearest(problem, squared=squared, explain=False).assignment
+    reference = full_matrix_reference(problem, squared)
+    assert level_values(problem, ours, squared, tie_break=True) == level_values(
+        problem, reference, squared, tie_break=True
+    )
