@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from gis_service.api.deps import feature_collection, get_connection, json_response, parse_bbox
 from gis_service.api.models import SchoolCollection, SchoolDetail
+from gis_service.api.public_cache import cached_answer
 from gis_service.db.connection import Connection
 from gis_service.errors import NotFoundError
 from gis_service.school_levels import school_search_text
@@ -110,22 +111,33 @@ def list_schools(
             LIMIT %s OFFSET %s
         ) f
     """
-    with conn.cursor() as cur:
-        cur.execute(sql, [folded, *values, limit, offset])
-        total, features = cur.fetchone()  # type: ignore[misc]
-    return feature_collection(total, features)
+
+    def make() -> Response:
+        with conn.cursor() as cur:
+            cur.execute(sql, [folded, *values, limit, offset])
+            total, features = cur.fetchone()  # type: ignore[misc]
+        return feature_collection(total, features)
+
+    return cached_answer(request, conn, make)
 
 
 @router.get("/schools/{school_id}", response_model=SchoolDetail, summary="One school")
-def get_school(school_id: int, conn: Annotated[Connection, Depends(get_connection)]) -> Response:
+def get_school(
+    school_id: int, request: Request, conn: Annotated[Connection, Depends(get_connection)]
+) -> Response:
     extra = """, 'website', s.website, 'osm_type', s.osm_type, 'osm_id', s.osm_id,
         'grades', COALESCE((SELECT json_agg(json_build_object(
             'grade', g.grade, 'classes', g.classes, 'class_size', g.class_size,
             'seats', g.classes * g.class_size) ORDER BY g.grade)
             FROM school_grades g WHERE g.school_id = s.id), '[]'::json)"""
-    with conn.cursor() as cur:
-        cur.execute(f"SELECT {_FEATURE.format(extra=extra)} {_FROM} WHERE s.id = %s", (school_id,))
-        row = cur.fetchone()
-    if row is None:
-        raise NotFoundError(f"no school with id {school_id}")
-    return json_response(row[0])
+
+    def make() -> Response:
+        with conn.cursor() as cur:
+            sql = f"SELECT {_FEATURE.format(extra=extra)} {_FROM} WHERE s.id = %s"
+            cur.execute(sql, (school_id,))
+            row = cur.fetchone()
+        if row is None:
+            raise NotFoundError(f"no school with id {school_id}")
+        return json_response(row[0])
+
+    return cached_answer(request, conn, make)

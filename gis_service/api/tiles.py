@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 
 from gis_service.api.deps import get_connection
+from gis_service.api.public_cache import cached_answer
 from gis_service.db.connection import Connection
 from gis_service.errors import InvalidRequestError
 
@@ -77,6 +78,7 @@ def check_tile(z: int, x: int, y: int) -> None:
     responses={200: {"content": {MVT_MEDIA_TYPE: {}}}},
 )
 def vector_tile(
+    request: Request,
     conn: Annotated[Connection, Depends(get_connection)],
     z: Annotated[int, Path(ge=0, le=MAX_ZOOM)],
     x: Annotated[int, Path(ge=0)],
@@ -93,10 +95,14 @@ def vector_tile(
         "classes": MIDDLE_ROADS if z >= MIDDLE_ROADS_FROM_ZOOM else MAJOR_ROADS,
         "tolerance": pixel_m / 2,
     }
-    with conn.cursor() as cur:
-        cur.execute(_TILE_SQL, params)
-        row = cur.fetchone()
-    body = bytes(row[0]) if row and row[0] is not None else b""
-    return Response(
-        body, media_type=MVT_MEDIA_TYPE, headers={"Cache-Control": "public, max-age=300"}
-    )
+
+    def make() -> Response:
+        with conn.cursor() as cur:
+            cur.execute(_TILE_SQL, params)
+            row = cur.fetchone()
+        body = bytes(row[0]) if row and row[0] is not None else b""
+        return Response(
+            body, media_type=MVT_MEDIA_TYPE, headers={"Cache-Control": "public, max-age=300"}
+        )
+
+    return cached_answer(request, conn, make)
