@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
 
-import psycopg2.errors
 from psycopg2.extras import Json
 
 from gis_service import audit
@@ -22,7 +21,7 @@ from gis_service.admissions.eligibility import Eligibility, Reason, check_eligib
 from gis_service.admissions.explain_vi import explain_vi
 from gis_service.admissions.identity import child_id_hash
 from gis_service.admissions.rounds import Round, load_round
-from gis_service.db.connection import Connection, savepoint
+from gis_service.db.connection import Connection
 from gis_service.errors import ConflictError, InvalidRequestError, NotFoundError
 
 LEVEL_OF_GRADE = {1: "tieu_hoc", 6: "thcs"}
@@ -53,42 +52,49 @@ class SavedApplication:
     verdict: Eligibility
 
 
-def home_ward(conn: Connection, lon: float, lat: float) -> str | None:
-    """The code of the ward whose polygon covers a home, if any."""
-    with conn.cursor() as cur:
-        cur.execute(
-            """
-            SELECT code FROM admin_units
-            WHERE level = 'ward' AND ST_Covers(geom, ST_SetSRID(ST_MakePoint(%s, %s), 4326))
-            ORDER BY id LIMIT 1
-            """,
-            (lon, lat),
-        )
-        row = cur.fetchone()
-    return row[0] if row else None
+_HOME_WARD = """
+    SELECT code FROM admin_units
+    WHERE level = 'ward'
+      AND ST_Covers(geom, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326))
+    ORDER BY id LIMIT 1
+"""
+
+_EARLIER_PLACE = """
+    SELECT ARRAY[s.name, r.id::text] FROM applicants p
+    JOIN assignments x ON x.applicant_id = p.id AND x.school_id IS NOT NULL
+    JOIN allocation_runs run ON run.id = x.run_id AND run.published_at IS NOT NULL
+    JOIN rounds r ON r.id = run.round_id
+    JOIN schools s ON s.id = x.school_id
+    WHERE p.child_id_hash = %(hash)s AND r.grade = %(grade)s
+      AND r.school_year = %(year)s AND r.id <> %(round)s
+    ORDER BY r.id LIMIT 1
+"""
 
 
-def earlier_place(conn: Connection, hashed: str, the_round: Round) -> Reason | None:
-    """Why a child already placed by another published round of the same grade and year may
-    not be placed again, or None."""
+def home_facts(
+    conn: Connection, lon: float, lat: float, hashed: str, the_round: Round
+) -> tuple[str | None, Reason | None]:
+    """In one query: the ward covering the home, and why the child may not be placed again
+    if another published round of the same grade and year already placed it."""
     with conn.cursor() as cur:
         cur.execute(
-            """
-            SELECT s.name, r.id FROM applicants p
-            JOIN assignments x ON x.applicant_id = p.id AND x.school_id IS NOT NULL
-            JOIN allocation_runs run ON run.id = x.run_id AND run.published_at IS NOT NULL
-            JOIN rounds r ON r.id = run.round_id
-            JOIN schools s ON s.id = x.school_id
-            WHERE p.child_id_hash = %s AND r.grade = %s AND r.school_year = %s AND r.id <> %s
-            ORDER BY r.id LIMIT 1
-            """,
-            (hashed, the_round.grade, the_round.school_year, the_round.round_id),
+            f"SELECT ({_HOME_WARD}), ({_EARLIER_PLACE})",
+            {
+                "lon": lon,
+                "lat": lat,
+                "hash": hashed,
+                "grade": the_round.grade,
+                "year": the_round.school_year,
+                "round": the_round.round_id,
+            },
         )
         row = cur.fetchone()
-    if row is None:
-        return None
-    school, round_id = row
-    return Reason(
+    assert row is not None
+    ward, earlier = row
+    if earlier is None:
+        return ward, None
+    school, round_id = earlier
+    return ward, Reason(
         "already_placed",
         f"Trẻ đã được xếp vào {school} ở đợt tuyển sinh {round_id} (đã công bố); mỗi trẻ chỉ "
         "có một chỗ học.",
@@ -117,7 +123,8 @@ def save_application(
     file imported again); without it, a second application is refused.
     """
     hashed = child_id_hash(entry.child_id, key)
-    ward = home_ward(conn, entry.lon, entry.lat) or entry.ward_hint
+    ward, placed = home_facts(conn, entry.lon, entry.lat, hashed, the_round)
+    ward = ward or entry.ward_hint
     verdict = check_eligibility(
         grade=the_round.grade,
         admission_year=the_round.admission_year,
@@ -127,7 +134,6 @@ def save_application(
         priority_group=entry.priority_group,
         residence_required=the_round.round_number == 1,
     )
-    placed = earlier_place(conn, hashed, the_round)
     if placed is not None:
         verdict = Eligibility((*verdict.reasons, placed))
     status = "eligible" if verdict.eligible else "rejected"
@@ -190,21 +196,30 @@ def save_application(
             )
             application_id = int(cur.fetchone()[0])  # type: ignore[index]
         else:
-            try:
-                with savepoint(conn):
-                    cur.execute(insert + " RETURNING id", values)
-                    application_id = int(cur.fetchone()[0])  # type: ignore[index]
-            except psycopg2.errors.UniqueViolation as exc:
-                if exc.diag.constraint_name == "applications_idempotency_key_key":
-                    raise ConflictError(
-                        "Yêu cầu cùng Idempotency-Key đang được xử lý; hãy gửi lại / a request "
-                        "with this Idempotency-Key is being handled; send it again"
-                    ) from None
-                raise ConflictError(
-                    f"Trẻ này đã có hồ sơ trong đợt {the_round.round_id} / this child already "
-                    f"has an application in round {the_round.round_id}"
-                ) from None
+            # A clash on either unique key stores nothing and returns no row, without the
+            # savepoint a caught unique violation would need.
+            cur.execute(insert + " ON CONFLICT DO NOTHING RETURNING id", values)
+            inserted = cur.fetchone()
+            if inserted is None:
+                raise _clash(conn, the_round.round_id, idempotency_key)
+            application_id = int(inserted[0])
     return SavedApplication(application_id, applicant_id, hashed, verdict)
+
+
+def _clash(conn: Connection, round_id: int, idempotency_key: str | None) -> ConflictError:
+    """Why an application was not inserted: its key is taken, or the child already applied."""
+    if idempotency_key is not None:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM applications WHERE idempotency_key = %s", (idempotency_key,))
+            if cur.fetchone() is not None:
+                return ConflictError(
+                    "Yêu cầu cùng Idempotency-Key đang được xử lý; hãy gửi lại / a request "
+                    "with this Idempotency-Key is being handled; send it again"
+                )
+    return ConflictError(
+        f"Trẻ này đã có hồ sơ trong đợt {round_id} / this child already "
+        f"has an application in round {round_id}"
+    )
 
 
 def request_fingerprint(round_id: int, entry: ApplicationEntry, key: bytes, sibling: str) -> str:
@@ -220,6 +235,8 @@ def request_fingerprint(round_id: int, entry: ApplicationEntry, key: bytes, sibl
 
 def check_preferences(conn: Connection, grade: int, school_ids: tuple[int, ...]) -> None:
     """Every ranked school exists, is listed once and teaches the round's level."""
+    if not school_ids:
+        return
     if len(set(school_ids)) != len(school_ids):
         raise InvalidRequestError("Mỗi trường chỉ ghi một lần / list each school only once")
     level = LEVEL_OF_GRADE[grade]
@@ -270,11 +287,17 @@ def submit_application(
     """
     stored_key = f"{user_id}:{idempotency_key}"
     fingerprint = request_fingerprint(round_id, entry, key, sibling_child_id)
+    own_hash = child_id_hash(entry.child_id, key)
     with conn.cursor() as cur:
         cur.execute(
-            "SELECT id, request_hash FROM applications WHERE idempotency_key = %s", (stored_key,)
+            """
+            SELECT (SELECT ARRAY[id::text, request_hash] FROM applications
+                    WHERE idempotency_key = %s),
+                   (SELECT guardian_id FROM applicants WHERE child_id_hash = %s)
+            """,
+            (stored_key, own_hash),
         )
-        earlier = cur.fetchone()
+        earlier, holder_id = cur.fetchone()  # type: ignore[misc]
     if earlier is not None:
         if earlier[1] != fingerprint:
             raise ConflictError(
@@ -289,11 +312,7 @@ def submit_application(
             f"{round_id} is not open for applications (it is {the_round.status})"
         )
     check_preferences(conn, the_round.grade, entry.preferences)
-    own_hash = child_id_hash(entry.child_id, key)
-    with conn.cursor() as cur:
-        cur.execute("SELECT guardian_id FROM applicants WHERE child_id_hash = %s", (own_hash,))
-        holder = cur.fetchone()
-    if holder is not None and holder[0] is not None and holder[0] != user_id:
+    if holder_id is not None and holder_id != user_id:
         raise ConflictError(
             "Mã định danh của trẻ đã được một tài khoản khác đăng ký; hãy liên hệ nhà trường / "
             "this child's id code is registered by another account; contact the school office"
@@ -337,7 +356,8 @@ def submit_application(
         },
         remote_addr=remote_addr,
     )
-    return application_view(conn, saved.application_id, user_id), False
+    # The round is open, so it has no published run: the new application has no result yet.
+    return application_view(conn, saved.application_id, user_id, with_result=False), False
 
 
 _VIEW = """
@@ -358,8 +378,14 @@ def list_applications(conn: Connection, owner_id: int) -> list[dict[str, Any]]:
     return [_view(conn, row) for row in rows]
 
 
-def application_view(conn: Connection, application_id: int, owner_id: int) -> dict[str, Any]:
-    """One of a parent's applications; another family's is reported as not existing."""
+def application_view(
+    conn: Connection, application_id: int, owner_id: int, *, with_result: bool = True
+) -> dict[str, Any]:
+    """One of a parent's applications; another family's is reported as not existing.
+
+    Without `with_result` the published result is not looked up (the caller knows there is
+    none) and is given as None.
+    """
     with conn.cursor() as cur:
         cur.execute(_VIEW + " WHERE a.id = %s AND a.submitted_by = %s", (application_id, owner_id))
         row = cur.fetchone()
@@ -368,10 +394,10 @@ def application_view(conn: Connection, application_id: int, owner_id: int) -> di
             f"Không có hồ sơ số {application_id} của tài khoản này / you have no application "
             f"with id {application_id}"
         )
-    return _view(conn, row)
+    return _view(conn, row, with_result=with_result)
 
 
-def _view(conn: Connection, row: tuple[Any, ...]) -> dict[str, Any]:
+def _view(conn: Connection, row: tuple[Any, ...], *, with_result: bool = True) -> dict[str, Any]:
     (
         application_id,
         round_id,
@@ -408,7 +434,11 @@ def _view(conn: Connection, row: tuple[Any, ...]) -> dict[str, Any]:
         "home": {"lon": round(lon, 7), "lat": round(lat, 7), "address": address},
         "priority_group": priority_group,
         "has_sibling": sibling_group is not None,
-        "result": published_result(conn, round_id, applicant_id, list(preferences)),
+        "result": (
+            published_result(conn, round_id, applicant_id, list(preferences))
+            if with_result
+            else None
+        ),
     }
 
 
