@@ -37,7 +37,8 @@ def area_km2(shape: shapely.Geometry) -> float:
     )
 
 
-def routing_service(request: Request) -> RoutingService:
+async def routing_service(request: Request) -> RoutingService:
+    """The app's routing service (async: no worker thread needed to read it)."""
     service: RoutingService = request.app.state.routing
     return service
 

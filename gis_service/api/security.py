@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -52,7 +52,7 @@ def client_address(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def bearer_token(
+async def bearer_token(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str:
     """The bearer token of the request, or a 401 saying how to sign in."""
@@ -80,7 +80,7 @@ def current_user(
     )
 
 
-def require_roles(*roles: str) -> Callable[..., CurrentUser]:
+def require_roles(*roles: str) -> Callable[..., Awaitable[CurrentUser]]:
     """A dependency giving the signed-in user when their role is one of `roles`, else a 403."""
     unknown = set(roles) - set(ROLES)
     if unknown or not roles:
@@ -88,7 +88,8 @@ def require_roles(*roles: str) -> Callable[..., CurrentUser]:
     allowed = ", ".join(roles)
     allowed_vi = ", ".join(ROLE_NAMES_VI[r] for r in roles)
 
-    def dependency(user: Annotated[CurrentUser, Depends(current_user)]) -> CurrentUser:
+    # async: a check this small would cost more as a trip to a worker thread than it does.
+    async def dependency(user: Annotated[CurrentUser, Depends(current_user)]) -> CurrentUser:
         if user.role not in roles:
             raise PermissionDeniedError(
                 f"Chỉ {allowed_vi} được làm việc này / only roles {allowed} may do this; "
