@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import math
 import os
 import random
 import signal
@@ -87,6 +88,14 @@ class Ack:
     user_id: int
     idempotency_key: str
     application_id: int
+
+
+@dataclass(frozen=True)
+class City:
+    """What the public map of the city asks about: its extent and its schools."""
+
+    bbox: tuple[float, float, float, float]
+    school_ids: tuple[int, ...]
 
 
 @dataclass
@@ -266,7 +275,7 @@ async def one_client(
     parent: Parent,
     round_id: int,
     homes: Sequence[Home],
-    bbox: tuple[float, float, float, float],
+    city: City,
     stop_at: float,
     rng: random.Random,
     tally: Tally,
@@ -284,7 +293,7 @@ async def one_client(
         started = time.perf_counter()
         try:
             if kind == "map":
-                answer = await map_request(client, bbox, rng)
+                answer = await map_request(client, city, rng)
             elif kind == "near":
                 answer = await client.request(
                     "GET",
@@ -318,21 +327,27 @@ async def one_client(
         tally.statuses[kind][answer.status] += 1
 
 
-async def map_request(
-    client: HttpConnection, bbox: tuple[float, float, float, float], rng: random.Random
-) -> Answer:
-    """One public map request: schools in a view, the wards, or a school's card."""
+def tile_of(lon: float, lat: float, zoom: int) -> tuple[int, int]:
+    """The Web Mercator tile x, y holding a point at a zoom."""
+    side = 1 << zoom
+    x = int((lon + 180.0) / 360.0 * side)
+    y = int((1.0 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2.0 * side)
+    return min(max(x, 0), side - 1), min(max(y, 0), side - 1)
+
+
+async def map_request(client: HttpConnection, city: City, rng: random.Random) -> Answer:
+    """One request of the public map page, as the web app makes them: a vector tile of the
+    city at a zoom a parent looks at, a school's card, or the list of all schools (loaded
+    once per page)."""
     choice = rng.random()
     if choice < 0.5:
-        min_lon, min_lat, max_lon, max_lat = bbox
-        width, height = (max_lon - min_lon) / 3, (max_lat - min_lat) / 3
-        lon = rng.uniform(min_lon, max_lon - width)
-        lat = rng.uniform(min_lat, max_lat - height)
-        view = f"{lon},{lat},{lon + width},{lat + height}"
-        return await client.request("GET", "/schools", params={"bbox": view, "limit": 200})
-    if choice < 0.7:
-        return await client.request("GET", "/wards", params={"simplify": 20})
-    return await client.request("GET", "/schools", params={"level": "tieu_hoc", "limit": 50})
+        zoom = rng.randint(12, 16)
+        min_lon, min_lat, max_lon, max_lat = city.bbox
+        x, y = tile_of(rng.uniform(min_lon, max_lon), rng.uniform(min_lat, max_lat), zoom)
+        return await client.request("GET", f"/tiles/{zoom}/{x}/{y}.pbf")
+    if choice < 0.85:
+        return await client.request("GET", f"/schools/{rng.choice(city.school_ids)}")
+    return await client.request("GET", "/schools", params={"limit": 5000})
 
 
 async def drive(
@@ -340,7 +355,7 @@ async def drive(
     parents: Sequence[Parent],
     round_id: int,
     homes: Sequence[Home],
-    bbox: tuple[float, float, float, float],
+    city: City,
     seconds: float,
     seed: int,
 ) -> tuple[Tally, float]:
@@ -362,7 +377,7 @@ async def drive(
                     p,
                     round_id,
                     homes,
-                    bbox,
+                    city,
                     stop_at,
                     random.Random(seed * 1000 + i),
                     tally,
@@ -382,13 +397,13 @@ def drive_step(
     parents: Sequence[Parent],
     round_id: int,
     homes: Sequence[Home],
-    bbox: tuple[float, float, float, float],
+    city: City,
     seconds: float,
     seed: int,
 ) -> tuple[Tally, float]:
     """`drive` on uvloop, the event loop the service itself runs on."""
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(drive(base, parents, round_id, homes, bbox, seconds, seed))
+        return runner.run(drive(base, parents, round_id, homes, city, seconds, seed))
 
 
 # ------------------------------------------------------------------------------ the checks
@@ -477,15 +492,18 @@ HEADER = (
 )
 
 
-def city_bbox(conn: Connection) -> tuple[float, float, float, float]:
+def read_city(conn: Connection) -> City:
+    """The extent of the city's schools and their ids."""
     with conn.cursor() as cur:
         cur.execute(
             "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
             "(SELECT ST_Extent(geom) AS e FROM schools) s"
         )
         row = cur.fetchone()
-    assert row is not None
-    return (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
+        cur.execute("SELECT id FROM schools ORDER BY id")
+        ids = tuple(int(r[0]) for r in cur.fetchall())
+    assert row is not None and ids, "the city has no schools"
+    return City((float(row[0]), float(row[1]), float(row[2]), float(row[3])), ids)
 
 
 @dataclass
@@ -519,7 +537,7 @@ def run_load(
     try:
         round_id = open_round(conn, "Tải thử / load test")
         usernames = create_parents(conn, max(clients), "phuhuynh")
-        bbox = city_bbox(conn)
+        city = read_city(conn)
     finally:
         conn.close()
     homes = read_homes(home)
@@ -536,7 +554,7 @@ def run_load(
         parents = sign_in(base, usernames)
         for step, count in enumerate(clients):
             tally, wall = drive_step(
-                base, parents[:count], round_id, homes, bbox, seconds, seed + step
+                base, parents[:count], round_id, homes, city, seconds, seed + step
             )
             for row in table(count, tally, wall):
                 print(row, flush=True)
