@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import os
 import secrets
+from contextlib import suppress
 from pathlib import Path
 
 from gis_service.config import Settings
@@ -17,11 +18,29 @@ def installation_key(settings: Settings) -> bytes:
         return settings.security.secret_key.encode()
     path = Path(settings.database.home) / "secret.key"
     if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        _create_key_file(path)
+    return path.read_text().strip().encode()
+
+
+def _create_key_file(path: Path) -> None:
+    """Write a new random key to `path` unless another process or thread gets there first.
+
+    Several workers meet a new home at once: the key is written whole to a file of this
+    writer's own, then linked into place, which fails if a key is there already, so nobody
+    ever reads a half-written key or overwrites one already in use.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}")
+    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
         with os.fdopen(descriptor, "w") as handle:
             handle.write(secrets.token_hex(32))
-    return path.read_text().strip().encode()
+            handle.flush()
+            os.fsync(handle.fileno())
+        with suppress(FileExistsError):
+            os.link(draft, path)
+    finally:
+        draft.unlink()
 
 
 def child_id_hash(child_id: str, key: bytes) -> str:
