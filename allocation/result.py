@@ -30,7 +30,7 @@ class Status(enum.Enum):
     """A procedure with no objective (deferred acceptance, greedy) ran to its end."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PassedOver:
     """A school the applicant ranked higher (or is closer to) that she was not given."""
 
@@ -51,7 +51,7 @@ class PassedOver:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Explanation:
     """Why one applicant got the school she got, in numbers a parent can check."""
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from allocation.checks import run_checks
 from allocation.errors import AllocationCheckError, ProblemError
-from allocation.explain import amount
+from allocation.explain import amount, cyclic_gc_paused
 from allocation.mechanisms.constrained import solve_constrained
 from allocation.mechanisms.da import solve_da
 from allocation.mechanisms.greedy import solve_greedy
@@ -114,6 +114,7 @@ def _run(problem: Problem, mechanism: str, squared: bool, time_limit_s: float) -
     return solve_greedy(problem)
 
 
+@cyclic_gc_paused()
 def _flag_breaches(
     problem: Problem, explanations: tuple[Explanation, ...], limit: int | None
 ) -> tuple[Explanation, ...]:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from allocation import Problem, Result, solve
+from allocation.explain import cyclic_gc_paused
 from allocation.priority import SchoolPriority
 from tests.test_allocation_properties import (
     FAST,
@@ -210,3 +213,37 @@ def test_nearest_price_is_the_least_extra_cost_of_giving_the_seat(
             options = [key[k + t] for a, key in same_prefix if a[i] == po.school_index]
             expected = min(options) - best[k + t] if options else None
             assert po.cutoff["price"] == expected
+
+
+def set_gc(enabled: bool) -> None:
+    if enabled:
+        gc.enable()
+    else:
+        gc.disable()
+
+
+def test_building_explanations_leaves_the_garbage_collector_as_it_was() -> None:
+    was = gc.isenabled()
+    try:
+        for start in (True, False):
+            set_gc(start)
+            with cyclic_gc_paused():
+                assert not gc.isenabled()
+            assert gc.isenabled() is start
+            with pytest.raises(ValueError), cyclic_gc_paused():
+                raise ValueError("a failure while explaining")
+            assert gc.isenabled() is start
+        gc.enable()
+        p = Problem(
+            applicant_ids=("a", "b"),
+            school_ids=("x",),
+            cost=np.array([[1], [2]]),
+            classes=np.array([1]),
+            class_size=np.array([1]),
+            tier=np.array([0, 0]),
+        )
+        for mechanism in ("nearest", "da", "greedy", "constrained"):
+            assert len(solve(p, mechanism).explanations) == 2  # type: ignore[arg-type]
+            assert gc.isenabled()
+    finally:
+        set_gc(was)

@@ -7,7 +7,14 @@ import time
 
 import numpy as np
 
-from allocation.explain import amount, listed, passed, passed_over_by_applicant, school_label
+from allocation.explain import (
+    amount,
+    cyclic_gc_paused,
+    listed,
+    passed,
+    passed_over_by_applicant,
+    school_label,
+)
 from allocation.lexsat import solve_lexicographic, units_of
 from allocation.mechanisms.nearest import solve_nearest
 from allocation.mechanisms.outcome import Outcome, seats_used
@@ -151,6 +158,7 @@ def _replace_singles(problem: Problem, assignment: np.ndarray, squared: bool) ->
     return assignment
 
 
+@cyclic_gc_paused()
 def _explain(
     problem: Problem, allowed: np.ndarray, assignment: np.ndarray, status: Status
 ) -> tuple[Explanation, ...]:

@@ -7,7 +7,15 @@ from collections.abc import Callable
 
 import numpy as np
 
-from allocation.explain import MAX_LISTED, amount, listed, nearer_pairs, own_costs, school_label
+from allocation.explain import (
+    MAX_LISTED,
+    amount,
+    cyclic_gc_paused,
+    listed,
+    nearer_pairs,
+    own_costs,
+    school_label,
+)
 from allocation.mechanisms.outcome import Outcome
 from allocation.priority import SchoolPriority
 from allocation.problem import Problem
@@ -172,6 +180,7 @@ def _lists(problem: Problem) -> tuple[Callable[[int, int], int], list[int]]:
     return (lambda i, p: int(order[i, p])), eligible.sum(axis=1).tolist()
 
 
+@cyclic_gc_paused()
 def _explain(
     problem: Problem,
     priority: SchoolPriority,

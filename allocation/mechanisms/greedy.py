@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from allocation.explain import MAX_LISTED, amount, listed, nearer_pairs, own_costs, school_label
+from allocation.explain import (
+    MAX_LISTED,
+    amount,
+    cyclic_gc_paused,
+    listed,
+    nearer_pairs,
+    own_costs,
+    school_label,
+)
 from allocation.mechanisms.outcome import Outcome
 from allocation.problem import Problem
 from allocation.result import Explanation, PassedOver, Status
@@ -41,6 +49,7 @@ def solve_greedy(problem: Problem, *, explain: bool = True) -> Outcome:
     return Outcome(assignment, Status.COMPLETE, explanations)
 
 
+@cyclic_gc_paused()
 def _explain(
     problem: Problem, assignment: np.ndarray, filled_at: np.ndarray
 ) -> tuple[Explanation, ...]:

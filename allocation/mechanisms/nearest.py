@@ -11,6 +11,7 @@ from allocation.errors import ProblemError
 from allocation.explain import (
     MAX_LISTED,
     amount,
+    cyclic_gc_paused,
     listed,
     nearer_pairs,
     own_costs,
@@ -96,6 +97,7 @@ def _floyd(weights: np.ndarray) -> np.ndarray:
     return weights
 
 
+@cyclic_gc_paused()
 def _explain(
     problem: Problem,
     flow: lexgroup.Flow,
