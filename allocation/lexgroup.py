@@ -36,9 +36,13 @@ SHORTLIST = 12
 ENTER_PER_GROUP = 12
 """Arcs of negative reduced cost that enter per group and pricing round (most negative first)."""
 
-WORKING = 4
+WORKING = 3
 """Free empty arcs each group keeps in the network between pricing rounds (least reduced cost
 first); the rest leave it, and pricing brings back any that would pay."""
+
+LOOKAHEAD = 0.03
+"""Share of the mean cost of a placement below which a missing arc's reduced cost counts as
+a near miss, entering with the negative ones (see `price`)."""
 
 OPEN = np.iinfo(np.int16).max
 """`closed_after` of an arc never fixed."""
@@ -524,34 +528,53 @@ def _dense_reduced(flow: Flow, stage: StageCosts, d: np.ndarray, rows: slice) ->
     return flow.dense_costs(stage, rows) + group_d[:, None] - school_d[None, :]
 
 
-def price(flow: Flow, stage: StageCosts, d: np.ndarray, index: int) -> int:
-    """Add missing arcs, free in this stage's face, whose reduced cost is negative; count them."""
-    added = 0
+def price(flow: Flow, stage: StageCosts, d: np.ndarray, index: int, slack: int = 0) -> int:
+    """Add missing arcs, free in this stage's face, whose reduced cost is negative; count them.
+
+    When any does, arcs whose reduced cost is below `slack` enter with them (most negative
+    first, ENTER_PER_GROUP per group in all): the prices shift as arcs enter, and those near
+    misses would mostly enter in the next round. Nothing enters when no arc is negative.
+    """
     k = min(ENTER_PER_GROUP, flow.m)
     school_d = d[1 + flow.g_count : flow.sink]
+    negatives = 0
+    entering: list[tuple[np.ndarray, np.ndarray]] = []
     for rows in flow.blocks():
-        # Most rows have no negative reduced cost at all: find the others with one pass.
+        # Most rows have no arc below the slack at all: find the others with one pass.
         shifted = flow.dense_costs(stage, rows) - school_d[None, :]
         group_d = d[1 + rows.start : 1 + rows.stop]
-        maybe = np.flatnonzero(shifted.min(axis=1) + group_d < 0)
+        maybe = np.flatnonzero(shifted.min(axis=1) + group_d < slack)
         if maybe.size == 0:
             continue
         local = rows.start + maybe
         open_ = (flow.dense_closed[local] >= index) & ~flow.present[local]
-        reduced = np.where(open_, shifted[maybe] + group_d[maybe, None], 0)
-        negative = np.flatnonzero((reduced < 0).any(axis=1))
-        if negative.size == 0:
+        reduced = np.where(open_, shifted[maybe] + group_d[maybe, None], slack)
+        negatives += int((reduced < 0).sum())
+        below = np.flatnonzero((reduced < slack).any(axis=1))
+        if below.size == 0:
             continue
-        sub = reduced[negative]
+        sub = reduced[below]
         pick = np.argpartition(sub, k - 1, axis=1)[:, :k] if k < flow.m else None
         if pick is None:
             pick = np.broadcast_to(np.arange(flow.m), sub.shape)
-        g = np.repeat(local[negative], pick.shape[1])
+        g = np.repeat(local[below], pick.shape[1])
         s = pick.reshape(-1).astype(np.int64)
-        ok = sub[np.repeat(np.arange(negative.size), pick.shape[1]), s] < 0
-        flow.add(g[ok], s[ok])
-        added += int(ok.sum())
-    return added
+        ok = sub[np.repeat(np.arange(below.size), pick.shape[1]), s] < slack
+        entering.append((g[ok], s[ok]))
+    if negatives == 0:
+        return 0
+    for g, s in entering:
+        flow.add(g, s)
+    return negatives
+
+
+def slack_of(flow: Flow, costs: np.ndarray) -> int:
+    """LOOKAHEAD times the mean cost per child placed on a costed arc (0 if there is none)."""
+    e0 = flow.first_elig
+    placed = flow.flow[e0:]
+    costed = costs[e0:] != 0
+    count = int(placed[costed].sum())
+    return int(LOOKAHEAD * int(placed @ costs[e0:]) / count) if count else 0
 
 
 def shrink(flow: Flow, key: np.ndarray) -> None:
@@ -621,10 +644,11 @@ def solve_stage(
         # arcs only while it strictly falls rules out cycling (a dropped arc priced back in,
         # another dropped, for ever).
         total = int(flow.flow @ costs)
+        slack = slack_of(flow, costs)
         if best is None or total < best:
             shrink(flow, costs + d[flow.tails] - d[flow.heads])
         best = total
-        if price(flow, stage, d, index) == 0:
+        if price(flow, stage, d, index, slack) == 0:
             close(flow, stage, flow.arc_costs(stage), d, index)
             return d
 

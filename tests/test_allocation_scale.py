@@ -281,18 +281,20 @@ def assert_prices_are_forced_costs(problem: Problem) -> None:
 
 
 @FAST
-@given(crowded_homes(), st.integers(1, 2))
+@given(crowded_homes(), st.integers(1, 2), st.sampled_from([0.0, 0.03, 0.5, 3.0]))
 def test_a_working_set_of_few_arcs_per_group_prices_back_the_rest(
-    problem: Problem, working: int
+    problem: Problem, working: int, lookahead: float
 ) -> None:
-    # Arcs dropped from the network between pricing rounds must come back when they pay.
+    # Arcs dropped from the network between pricing rounds must come back when they pay, and
+    # near misses entering with them must change nothing but the rounds.
     reference = full_matrix_reference(problem, False)
-    saved = lexgroup.SHORTLIST, lexgroup.ENTER_PER_GROUP, lexgroup.WORKING
+    saved = lexgroup.SHORTLIST, lexgroup.ENTER_PER_GROUP, lexgroup.WORKING, lexgroup.LOOKAHEAD
     lexgroup.SHORTLIST, lexgroup.ENTER_PER_GROUP, lexgroup.WORKING = 2, 2, working
+    lexgroup.LOOKAHEAD = lookahead
     try:
         ours = solve_nearest(problem, explain=False).assignment
     finally:
-        lexgroup.SHORTLIST, lexgroup.ENTER_PER_GROUP, lexgroup.WORKING = saved
+        lexgroup.SHORTLIST, lexgroup.ENTER_PER_GROUP, lexgroup.WORKING, lexgroup.LOOKAHEAD = saved
     assert level_values(problem, ours, False, tie_break=True) == level_values(
         problem, reference, False, tie_break=True
     )
