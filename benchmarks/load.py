@@ -548,7 +548,7 @@ def run_load(
     base = f"http://127.0.0.1:{port}"
     acks: list[Ack] = []
     attempted: set[tuple[int, str]] = set()
-    mismatches = 0
+    mismatches = server_errors = 0
     print(f"\n{HEADER}", flush=True)
     with serving(url, home, port, workers, pool_max):
         parents = sign_in(base, usernames)
@@ -561,6 +561,9 @@ def run_load(
             acks += tally.acks
             attempted |= tally.attempted
             mismatches += tally.replay_mismatches
+            server_errors += sum(
+                n for kind in tally.statuses.values() for s, n in kind.items() if s >= 500
+            )
     conn = connect(url)
     try:
         problems = check_no_loss(conn, round_id, acks) + check_no_phantoms(
@@ -570,13 +573,15 @@ def run_load(
         conn.close()
     if mismatches:
         problems.append(f"{mismatches} retries answered with a different application")
+    if server_errors:
+        problems.append(f"{server_errors} requests answered with a server error (5xx)")
     print(
         f"\nacknowledged submissions: {len(acks)}; sent: {len(attempted)}; "
         f"problems: {len(problems)}"
     )
     for problem in problems[:20]:
         print(f"  {problem}")
-    print("no submission lost or duplicated" if not problems else "SUBMISSIONS LOST OR DUPLICATED")
+    print("no submission lost or duplicated, no server error" if not problems else "PROBLEMS")
     return Outcome(url, round_id, acks, attempted, problems)
 
 
