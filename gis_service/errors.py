@@ -62,3 +62,11 @@ class ServiceBusyError(SchoolmapError):
 
 class PayloadTooLargeError(SchoolmapError):
     """A request body is larger than the service accepts."""
+
+
+class TooManyAttemptsError(SchoolmapError):
+    """Too many failed attempts in a while; `retry_after_s` says when to try again."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

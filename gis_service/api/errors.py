@@ -20,6 +20,7 @@ from gis_service.errors import (
     PermissionDeniedError,
     SchoolmapError,
     ServiceBusyError,
+    TooManyAttemptsError,
 )
 
 STATUS_BY_ERROR: dict[type[SchoolmapError], int] = {
@@ -35,6 +36,7 @@ STATUS_BY_ERROR: dict[type[SchoolmapError], int] = {
     DatabaseSetupError: 503,
     ServiceBusyError: 503,
     PayloadTooLargeError: 413,
+    TooManyAttemptsError: 429,
     ConfigurationError: 500,
 }
 
@@ -54,6 +56,8 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, SchoolmapError)
         status = status_for(exc)
         headers = {"Retry-After": "5"} if status == 503 else None
+        if isinstance(exc, TooManyAttemptsError):
+            headers = {"Retry-After": str(exc.retry_after_s)}
         return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
     app.add_exception_handler(SchoolmapError, handle)

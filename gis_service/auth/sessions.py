@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gis_service import audit
 from gis_service.auth.passwords import dummy_hash, hash_password, needs_rehash, verify_password
+from gis_service.auth.throttle import check_sign_in_allowed
 from gis_service.auth.users import normalise_username
 from gis_service.db.connection import Connection
 from gis_service.errors import NotAuthenticatedError, PermissionDeniedError
@@ -76,6 +77,8 @@ def login(
     so failed attempts stay in the log.
     """
     name = normalise_username(username)
+    # Refused before the password is checked, so a throttled attacker learns nothing more.
+    check_sign_in_allowed(conn, name, remote_addr)
     with conn.cursor() as cur:
         cur.execute(
             "SELECT id, password_hash, role, disabled FROM users WHERE username = %s", (name,)
