@@ -554,13 +554,18 @@ def price(flow: Flow, stage: StageCosts, d: np.ndarray, index: int, slack: int =
         if below.size == 0:
             continue
         sub = reduced[below]
-        pick = np.argpartition(sub, k - 1, axis=1)[:, :k] if k < flow.m else None
-        if pick is None:
-            pick = np.broadcast_to(np.arange(flow.m), sub.shape)
-        g = np.repeat(local[below], pick.shape[1])
-        s = pick.reshape(-1).astype(np.int64)
-        ok = sub[np.repeat(np.arange(below.size), pick.shape[1]), s] < slack
-        entering.append((g[ok], s[ok]))
+        # Rows with at most k arcs below the slack take them all; only the rest are ranked.
+        few = (sub < slack).sum(axis=1) <= k
+        r, s = np.nonzero(sub[few] < slack)
+        entering.append((local[below[few]][r], s.astype(np.int64)))
+        many = np.flatnonzero(~few)
+        if many.size:
+            top = sub[many]
+            pick = np.argpartition(top, k - 1, axis=1)[:, :k]
+            g = np.repeat(local[below[many]], k)
+            s = pick.reshape(-1).astype(np.int64)
+            ok = top[np.repeat(np.arange(many.size), k), s] < slack
+            entering.append((g[ok], s[ok]))
     if negatives == 0:
         return 0
     for g, s in entering:

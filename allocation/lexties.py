@@ -61,8 +61,8 @@ def tie_break(flow: Flow, raw: np.ndarray, lottery: np.ndarray) -> np.ndarray:
 
     if not expand.any():
         return assignment
-    # Node ids: source 0, schools 1..m, sink m+1, then one aux node per expanded arc, then
-    # one node per child of an expanded group.
+    # Node ids: source 0, schools 1..m, sink m+1, then one aux node per fixed arc of an
+    # expanded group, then one node per child of an expanded group.
     sink = m + 1
     tails: list[np.ndarray] = []
     heads: list[np.ndarray] = []
@@ -110,8 +110,15 @@ def tie_break(flow: Flow, raw: np.ndarray, lottery: np.ndarray) -> np.ndarray:
     child_group = np.repeat(expanded, sizes)
     next_node = sink + 1
     child_arcs = np.flatnonzero(expand[g_arc] & (free[e0:] | flow.full[e0:]))
-    aux = next_node + np.arange(child_arcs.size)
-    next_node += child_arcs.size
+    arc_school = s_arc[child_arcs]
+    arc_free = free[e0:][child_arcs]
+    arc_cap = flow.caps[e0:][child_arcs]
+    # A free arc's capacity is its group's size, which its children can never exceed: they
+    # go straight to the school. A fixed arc's flow is forced through an aux node.
+    fixed_arc = np.flatnonzero(~arc_free)
+    head = 1 + arc_school
+    head[fixed_arc] = next_node + np.arange(fixed_arc.size)
+    next_node += fixed_arc.size
     child_node = next_node + np.arange(children.size)
     next_node += children.size
     # Source arcs of expanded groups: free ones per child; full ones put a supply on each.
@@ -127,17 +134,10 @@ def tie_break(flow: Flow, raw: np.ndarray, lottery: np.ndarray) -> np.ndarray:
     )
     add_supply(np.array([0]), np.array([-int(src_full.sum())]))
     add_supply(child_node[src_full], np.ones(int(src_full.sum()), dtype=np.int64))
-    # Arcs of expanded groups to schools, through one aux node each.
-    arc_school = s_arc[child_arcs]
-    arc_free = free[e0:][child_arcs]
-    arc_cap = flow.caps[e0:][child_arcs]
-    add_arcs(
-        aux[arc_free], 1 + arc_school[arc_free], arc_cap[arc_free], np.zeros(int(arc_free.sum()))
-    )
-    add_supply(aux[~arc_free], -arc_cap[~arc_free])
-    add_supply(1 + arc_school[~arc_free], arc_cap[~arc_free])
+    add_supply(head[fixed_arc], -arc_cap[fixed_arc])
+    add_supply(1 + arc_school[fixed_arc], arc_cap[fixed_arc])
     pos = positions(raw, g_arc[child_arcs], arc_school)
-    # One arc per child of the arc's group into the arc's aux node, arc by arc.
+    # One arc per child of the arc's group to the arc's school (or aux node), arc by arc.
     index_of = np.zeros(flow.g_count, dtype=np.int64)
     index_of[expanded] = np.arange(expanded.size)
     arc_index = index_of[g_arc[child_arcs]]
@@ -147,7 +147,7 @@ def tie_break(flow: Flow, raw: np.ndarray, lottery: np.ndarray) -> np.ndarray:
     pair_child = np.repeat(first_child[arc_index], count) + offset
     add_arcs(
         child_node[pair_child],
-        aux[pair_arc],
+        head[pair_arc],
         np.ones(pair_arc.size),
         (n - lottery[children[pair_child]]) * pos[pair_arc],
     )
@@ -158,10 +158,10 @@ def tie_break(flow: Flow, raw: np.ndarray, lottery: np.ndarray) -> np.ndarray:
     status, result = run_min_cost_flow(t, h, np.concatenate(caps), np.concatenate(costs), supply)
     if status != Solver.OPTIMAL:
         raise SolverError(f"lottery tie-break ended with status {status.name}; please report")
-    school_of_aux = np.full(next_node, -1, dtype=np.int64)
-    school_of_aux[aux] = arc_school
+    school_of_head = np.full(next_node, -1, dtype=np.int64)
+    school_of_head[head] = arc_school
     child_of_node = np.full(next_node, -1, dtype=np.int64)
     child_of_node[child_node] = children
-    used = (result > 0) & (child_of_node[t] >= 0) & (school_of_aux[h] >= 0)
-    assignment[child_of_node[t[used]]] = school_of_aux[h[used]]
+    used = (result > 0) & (child_of_node[t] >= 0) & (school_of_head[h] >= 0)
+    assignment[child_of_node[t[used]]] = school_of_head[h[used]]
     return assignment
