@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -350,3 +351,40 @@ def test_reachable_area_follows_one_way_streets() -> None:
 def utm_local(coords: np.ndarray) -> np.ndarray:
     x, y = to_utm(coords[:, 0], coords[:, 1])
     return np.column_stack([x - ORIGIN_X, y - ORIGIN_Y])
+
+
+def test_workers_saving_the_same_fields_at_once_leave_one_whole_file(tmp_path: Path) -> None:
+    """Regression: every writer used one '.partial' name, so a second writer's rename found
+    its file already moved (a 500 on /schools/near while two workers filled the cache)."""
+    graph = d1_graph("quan1_osmnx_drive_2023.osm.bz2", "car")
+    pick = np.arange(0, graph.n_nodes, max(1, graph.n_nodes // 12))[:12]
+    fields = compute_fields(
+        graph,
+        graph.node_lon[pick],
+        graph.node_lat[pick],
+        pick.astype(np.int64),
+        "length",
+        None,
+        500.0,
+        workers=1,
+    )
+    path = tmp_path / "fields.npz"
+    writers = 8
+    barrier = threading.Barrier(writers)
+    failures: list[BaseException] = []
+
+    def save() -> None:
+        barrier.wait()
+        try:
+            fields.save(path)
+        except BaseException as exc:  # collected for the assertion below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=save) for _ in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert [p.name for p in tmp_path.iterdir()] == ["fields.npz"], "partial files left"
+    assert np.array_equal(DistanceFields.load(path).to_source, fields.to_source)

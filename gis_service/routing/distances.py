@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import os
+import secrets
 import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -284,20 +285,28 @@ class DistanceFields:
         return indices, costs
 
     def save(self, path: Path) -> None:
-        """One uncompressed .npz holding the fields and what costing points needs."""
-        partial = path.with_name(path.name + ".partial")
+        """One uncompressed .npz holding the fields and what costing points needs.
+
+        Written under a name of this writer's own, then moved into place: service workers
+        computing the same fields at once each replace the file whole, never each other's
+        half-written file.
+        """
+        partial = path.with_name(f"{path.name}.{os.getpid()}-{secrets.token_hex(6)}.partial")
         snap = self.source_snap
-        with partial.open("wb") as handle:
-            np.savez(
-                handle,
-                weight=np.array(self.weight),
-                cutoff=np.array(np.nan if self.cutoff is None else self.cutoff),
-                source_keys=self.source_keys,
-                to_source=self.to_source,
-                **{f"snap_{name}": getattr(snap, name) for name in _SNAP_FIELDS},
-                **{f"edges_{name}": getattr(self.edges, name) for name in _EDGE_FIELDS},
-            )
-        os.replace(partial, path)
+        try:
+            with partial.open("wb") as handle:
+                np.savez(
+                    handle,
+                    weight=np.array(self.weight),
+                    cutoff=np.array(np.nan if self.cutoff is None else self.cutoff),
+                    source_keys=self.source_keys,
+                    to_source=self.to_source,
+                    **{f"snap_{name}": getattr(snap, name) for name in _SNAP_FIELDS},
+                    **{f"edges_{name}": getattr(self.edges, name) for name in _EDGE_FIELDS},
+                )
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
 
     @classmethod
     def load(cls, path: Path) -> DistanceFields:
