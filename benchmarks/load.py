@@ -29,7 +29,7 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -279,11 +279,12 @@ async def one_client(
     stop_at: float,
     rng: random.Random,
     tally: Tally,
+    mix: Mapping[str, float] = MIX,
 ) -> None:
     """Send requests back to back on one kept-alive connection until `stop_at`, recording each."""
     auth = {"Authorization": f"Bearer {parent.token}"}
-    kinds = list(MIX)
-    weights = [MIX[k] for k in kinds]
+    kinds = list(mix)
+    weights = [mix[k] for k in kinds]
     sent: list[tuple[str, dict[str, object], int]] = []
     while time.monotonic() < stop_at:
         kind = rng.choices(kinds, weights)[0]
@@ -358,6 +359,7 @@ async def drive(
     city: City,
     seconds: float,
     seed: int,
+    mix: Mapping[str, float] = MIX,
 ) -> tuple[Tally, float]:
     """Run one client (one kept-alive connection) per parent for `seconds`; returns the tally
     and the wall time."""
@@ -381,6 +383,7 @@ async def drive(
                     stop_at,
                     random.Random(seed * 1000 + i),
                     tally,
+                    mix,
                 )
                 for i, p in enumerate(parents)
             )
@@ -400,10 +403,11 @@ def drive_step(
     city: City,
     seconds: float,
     seed: int,
+    mix: Mapping[str, float] = MIX,
 ) -> tuple[Tally, float]:
     """`drive` on uvloop, the event loop the service itself runs on."""
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(drive(base, parents, round_id, homes, city, seconds, seed))
+        return runner.run(drive(base, parents, round_id, homes, city, seconds, seed, mix))
 
 
 # ------------------------------------------------------------------------------ the checks
@@ -527,9 +531,11 @@ def run_load(
     pool_max: int = 10,
     port: int = 8106,
     seed: int = 2025,
+    mix: Mapping[str, float] = MIX,
 ) -> Outcome:
     """Build the database, serve it, drive each concurrency step, print the table, check."""
-    print(f"database {url}, home {home}, {workers} workers, port {port}")
+    shares = ", ".join(f"{kind} {weight / sum(mix.values()):.0%}" for kind, weight in mix.items())
+    print(f"database {url}, home {home}, {workers} workers, port {port}; mix: {shares}")
     started = time.monotonic()
     recreate(url)
     load_city(url, home)
@@ -554,7 +560,7 @@ def run_load(
         parents = sign_in(base, usernames)
         for step, count in enumerate(clients):
             tally, wall = drive_step(
-                base, parents[:count], round_id, homes, city, seconds, seed + step
+                base, parents[:count], round_id, homes, city, seconds, seed + step, mix
             )
             for row in table(count, tally, wall):
                 print(row, flush=True)
@@ -585,6 +591,23 @@ def run_load(
     return Outcome(url, round_id, acks, attempted, problems)
 
 
+def parse_mix(text: str) -> dict[str, float]:
+    """'kind=weight,…' over the kinds map, near and submit, weights positive."""
+    mix: dict[str, float] = {}
+    for part in text.split(","):
+        kind, _, weight = part.partition("=")
+        kind = kind.strip()
+        if kind not in MIX:
+            raise argparse.ArgumentTypeError(f"unknown kind {kind!r}; kinds are {', '.join(MIX)}")
+        try:
+            mix[kind] = float(weight)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{part!r} is not kind=weight") from None
+        if not mix[kind] > 0:
+            raise argparse.ArgumentTypeError(f"the weight of {kind} must be positive")
+    return mix
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 10, 25, 50])
@@ -595,6 +618,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--database", default="schoolmap_load")
     parser.add_argument("--home", type=Path, help="SCHOOLMAP_HOME (default: a temp dir)")
     parser.add_argument("--seed", type=int, default=2025)
+    parser.add_argument(
+        "--mix",
+        type=parse_mix,
+        default=MIX,
+        help="request kinds and their weights, e.g. submit=1 or map=35,near=35,submit=30",
+    )
     args = parser.parse_args(argv)
     if args.seconds <= 0 or args.seconds > 600 or max(args.clients) > 200:
         parser.error("keep it bounded: at most 600 s per step and 200 clients")
@@ -610,6 +639,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pool_max=args.pool_max,
         port=args.port,
         seed=args.seed,
+        mix=args.mix,
     )
     return 1 if outcome.problems else 0
 
