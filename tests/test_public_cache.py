@@ -130,3 +130,18 @@ def test_the_store_keeps_its_bounds() -> None:
     assert answers.get("/k3", 1) is None, "least recently used goes first"
     assert answers.get("/k4", 1) is None
     assert answers.get("/big", 2) is None, "another version is not this answer"
+
+
+def test_near_home_answers_show_a_renamed_school_at_once(
+    client: TestClient, conn: RequestTransactions
+) -> None:
+    params = {"lat": 10.455, "lon": 106.61, "level": "tieu_hoc", "limit": 3}
+    nearest = client.get("/schools/near", params=params).json()["features"][0]
+    client.get("/schools/near", params=params)
+    with conn.cursor() as cur:
+        cur.execute("UPDATE schools SET name = 'Trường gần nhà' WHERE id = %s", (nearest["id"],))
+    conn.commit()
+    again = client.get("/schools/near", params=params).json()["features"][0]
+    assert again["id"] == nearest["id"]
+    assert again["properties"]["name"] == "Trường gần nhà" != nearest["properties"]["name"]
+    assert again["properties"]["distance_m"] == nearest["properties"]["distance_m"]

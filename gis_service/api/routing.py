@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import threading
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pyproj
@@ -10,6 +12,7 @@ import shapely
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from gis_service.api.deps import feature_collection, get_connection, json_response
+from gis_service.api.public_cache import public_data_version
 from gis_service.db.connection import Connection
 from gis_service.errors import InvalidRequestError
 from gis_service.routing.service import RoutingService
@@ -55,8 +58,43 @@ def parse_lat_lon(text: str) -> tuple[float, float]:
     return lat, lon
 
 
+@dataclass(frozen=True)
+class SchoolSummaries:
+    """What a near-home answer shows of every school, read at one public data version."""
+
+    version: int
+    by_id: dict[int, tuple[Any, ...]]
+
+
+_summaries_lock = threading.Lock()
+
+
+def school_summaries(
+    request: Request, conn: Connection, version: int, *, fresh: bool = False
+) -> SchoolSummaries:
+    """Every school's point, name, levels, ownership, address and ward, read once per public
+    data version (which moves with any change to schools or wards) and kept by the worker;
+    `fresh` reads them again regardless."""
+    kept: SchoolSummaries | None = getattr(request.app.state, "school_summaries", None)
+    if kept is not None and kept.version == version and not fresh:
+        return kept
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            SELECT s.id, ST_AsGeoJSON(s.geom, 7)::json, s.name, s.levels, s.ownership, s.address,
+                   w.name
+            FROM schools s LEFT JOIN admin_units w ON w.id = s.ward_id
+            """
+        )
+        made = SchoolSummaries(version, {int(r[0]): r for r in cur.fetchall()})
+    with _summaries_lock:
+        request.app.state.school_summaries = made
+    return made
+
+
 @router.get("/schools/near", summary="Schools ordered by road distance from a home")
 def schools_near(
+    request: Request,
     conn: Annotated[Connection, Depends(get_connection)],
     service: Annotated[RoutingService, Depends(routing_service)],
     lat: Latitude,
@@ -65,24 +103,18 @@ def schools_near(
     level: Level | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> Response:
-    found = service.near(conn, lon, lat, mode, level, limit)
+    version = public_data_version(conn)
+    found = service.near(conn, lon, lat, mode, level, limit, data_version=version)
     if not found:
         return feature_collection(0, [])
-    order = {row["school_id"]: row for row in found}
-    with conn.cursor() as cur:
-        cur.execute(
-            """
-            SELECT s.id, ST_AsGeoJSON(s.geom, 7)::json, s.name, s.levels, s.ownership, s.address,
-                   w.name
-            FROM schools s LEFT JOIN admin_units w ON w.id = s.ward_id
-            WHERE s.id = ANY(%s)
-            """,
-            (list(order),),
-        )
-        rows = {r[0]: r for r in cur.fetchall()}
+    schools = school_summaries(request, conn, version).by_id
+    if any(row["school_id"] not in schools for row in found):
+        # A school added since the version was read: read them again.
+        schools = school_summaries(request, conn, version, fresh=True).by_id
     features = []
-    for school_id, row in order.items():
-        _, geometry, name, levels, ownership, address, ward = rows[school_id]
+    for row in found:
+        school_id = row["school_id"]
+        _, geometry, name, levels, ownership, address, ward = schools[school_id]
         features.append(
             {
                 "type": "Feature",

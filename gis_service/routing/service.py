@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,8 @@ class SchoolPoints:
     lon: np.ndarray
     lat: np.ndarray
     snapped: Snapped
+    data_version: int | None = None
+    """The public data version these points were read at, when the caller gave one."""
 
 
 @dataclass
@@ -134,8 +136,22 @@ class RoutingService:
             )
         return snapped
 
-    def school_points(self, conn: Connection, net: ModeNetwork, level: str | None) -> SchoolPoints:
-        """Schools (of a level) snapped to the network; re-snapped when the schools change."""
+    def school_points(
+        self,
+        conn: Connection,
+        net: ModeNetwork,
+        level: str | None,
+        data_version: int | None = None,
+    ) -> SchoolPoints:
+        """Schools (of a level) snapped to the network; re-snapped when the schools change.
+
+        Given the public data version the caller read (it moves with any change to schools),
+        points read at that version are reused without asking the database again.
+        """
+        key = level or "*"
+        cached = net.schools.get(key)
+        if cached is not None and data_version is not None and cached.data_version == data_version:
+            return cached
         clause = "WHERE %s = ANY(levels)" if level else ""
         params = (level,) if level else ()
         with conn.cursor() as cur:
@@ -146,9 +162,10 @@ class RoutingService:
                 params,
             )
             fingerprint = repr(cur.fetchone())
-            key = level or "*"
-            cached = net.schools.get(key)
             if cached is not None and cached.fingerprint == fingerprint:
+                if data_version is not None:
+                    cached = replace(cached, data_version=data_version)
+                    net.schools[key] = cached
                 return cached
             cur.execute(
                 f"SELECT id, ST_X(geom), ST_Y(geom) FROM schools {clause} ORDER BY id", params
@@ -157,7 +174,8 @@ class RoutingService:
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         lon = np.array([r[1] for r in rows], dtype=np.float64)
         lat = np.array([r[2] for r in rows], dtype=np.float64)
-        points = SchoolPoints(fingerprint, ids, lon, lat, net.snapper.snap(lon, lat, MAX_SNAP_M))
+        snapped = net.snapper.snap(lon, lat, MAX_SNAP_M)
+        points = SchoolPoints(fingerprint, ids, lon, lat, snapped, data_version)
         net.schools[key] = points
         return points
 
@@ -202,12 +220,19 @@ class RoutingService:
             return computed
 
     def near(
-        self, conn: Connection, lon: float, lat: float, mode: str, level: str | None, limit: int
+        self,
+        conn: Connection,
+        lon: float,
+        lat: float,
+        mode: str,
+        level: str | None,
+        limit: int,
+        data_version: int | None = None,
     ) -> list[dict[str, Any]]:
         """Schools ordered by road distance from a home, with time and straight distance."""
         net = self.network(conn, mode)
         home = self.snap_home(net, lon, lat)
-        schools = self.school_points(conn, net, level)
+        schools = self.school_points(conn, net, level, data_version)
         by_length = self.fields(conn, net, level, "length", schools=schools)
         if by_length.n_sources == 0:
             return []
