@@ -15,6 +15,7 @@ from gis_service.routing.graph import RoadGraph, to_utm
 # is >10x faster and just as exact (see Snapper.snap).
 PIECE_M = 25.0
 FIRST_CANDIDATES = 8
+PARALLEL_QUERY_POINTS = 256
 
 
 @dataclass
@@ -116,7 +117,8 @@ class Snapper:
                 np.column_stack([px[pending], py[pending]]),
                 k=k,
                 distance_upper_bound=reach,
-                workers=-1,
+                # Threads pay off for many points; for one home they cost more than the search.
+                workers=-1 if len(pending) >= PARALLEL_QUERY_POINTS else 1,
             )
             midpoint_distance = midpoint_distance.reshape(len(pending), k)
             piece = piece.reshape(len(pending), k)
