@@ -50,6 +50,9 @@ OPEN = np.iinfo(np.int16).max
 _ROWS = 4_096
 """Groups per block when scanning the full matrix."""
 
+_FAR = np.iinfo(np.int64).max // 4
+"""A reduced cost no arc reaches, for arcs left out of a scan."""
+
 
 @dataclass(frozen=True, eq=False)
 class StageCosts:
@@ -540,8 +543,10 @@ def price(flow: Flow, stage: StageCosts, d: np.ndarray, index: int, slack: int =
     negatives = 0
     entering: list[tuple[np.ndarray, np.ndarray]] = []
     for rows in flow.blocks():
-        # Most rows have no arc below the slack at all: find the others with one pass.
+        # Most rows have no missing arc below the slack at all: find the others in one pass
+        # (arcs in the network, whose reduced costs the solve settled, left out).
         shifted = flow.dense_costs(stage, rows) - school_d[None, :]
+        np.putmask(shifted, flow.present[rows], _FAR)
         group_d = d[1 + rows.start : 1 + rows.stop]
         maybe = np.flatnonzero(shifted.min(axis=1) + group_d < slack)
         if maybe.size == 0:
