@@ -35,8 +35,9 @@ def cyclic_gc_paused() -> Iterator[None]:
 
 def amount(value: int | float, unit: str) -> str:
     """A cost with thousands separators and its unit, e.g. '1,340 m'."""
-    whole = int(value) if isinstance(value, int | np.integer) else round(value)
-    return f"{whole:,} {unit}"
+    if type(value) is not int:  # plain ints, by far the most common, skip the checks
+        value = int(value) if isinstance(value, int | np.integer) else round(value)
+    return f"{value:,} {unit}"
 
 
 def total_name(problem: Problem, squared: bool) -> str:

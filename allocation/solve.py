@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Literal, get_args
 
@@ -121,10 +120,13 @@ def _flag_breaches(
     """Add a sentence to the reason of everyone placed beyond the distance norm."""
     if limit is None:
         return explanations
+    note = f" This is beyond the norm of {amount(limit, problem.cost_unit)}."
     flagged = []
     for e in explanations:
         if e.cost is not None and e.cost > limit:
-            note = f" This is beyond the norm of {amount(limit, problem.cost_unit)}."
-            e = dataclasses.replace(e, reason=e.reason + note)
+            # Built directly: dataclasses.replace is several times slower, per applicant.
+            e = Explanation(
+                e.applicant_id, e.school_index, e.school_id, e.cost, e.reason + note, e.passed_over
+            )
         flagged.append(e)
     return tuple(flagged)
