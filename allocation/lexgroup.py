@@ -33,7 +33,7 @@ from allocation.grouping import Groups
 SHORTLIST = 12
 """Each group's nearest eligible schools are candidates from the start."""
 
-ENTER_PER_GROUP = 12
+ENTER_PER_GROUP = 6
 """Arcs of negative reduced cost that enter per group and pricing round (most negative first)."""
 
 WORKING = 3
