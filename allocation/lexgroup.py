@@ -3,8 +3,11 @@
 Applicants with the same cost row and tier form one group node (supply = its size), so the
 flow has one node per distinct home rather than per child. Each stage (places per tier, then
 cost per tier) is solved by OR-Tools on a candidate set of arcs: each group's SHORTLIST
-nearest schools, then every arc of the full matrix whose reduced cost is negative under the
-stage's node potentials enters, and the stage is solved again, until none does. Potentials are
+nearest schools, then arcs of the full matrix whose reduced cost is negative under the
+stage's node potentials enter (with near misses), and the stage is solved again, until none
+does. Between rounds each group keeps only a few free empty arcs of least reduced cost (a
+dropped arc is priced like any missing one), and a small tier's cost stage is solved on its
+own groups first (`solve_split`), so OR-Tools works on small networks. Potentials are
 shortest residual distances, computed on the graph of schools, source and sink with group
 nodes contracted out (paths through a group become school-to-school moves), so they cost
 O(m^2) per round, not O(arcs x path length). When no arc of the n x m matrix has a negative
