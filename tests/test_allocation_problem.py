@@ -8,8 +8,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from allocation import INELIGIBLE, Problem, ProblemError, lottery_numbers, solve
+from allocation import problem as problem_module
 
 
 def make(**overrides: Any) -> Problem:
@@ -152,3 +155,35 @@ def test_preference_lists_drop_ineligible_schools() -> None:
     problem.validate()
     assert problem.preference_lists() == ((0,), (1, 0), ())
     assert make().preference_lists() == ((0, 1), (0, 1), (0, 1))
+
+
+@given(
+    ids=st.lists(st.text(min_size=1, max_size=12), min_size=0, max_size=60, unique=True),
+    seed=st.integers(min_value=0, max_value=10**9),
+)
+@settings(max_examples=80, deadline=None)
+def test_the_array_lottery_ranks_as_the_tuple_definition(ids: list[str], seed: int) -> None:
+    fast = lottery_numbers(ids, seed)
+    assert fast.tolist() == problem_module._lottery_numbers_by_tuples(ids, seed).tolist()
+    assert sorted(fast.tolist()) == list(range(len(ids)))
+
+
+def test_colliding_draws_are_ranked_by_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Draws that collide (impossible to find for sha256; forced here) fall back to ids."""
+    real_sha256 = hashlib.sha256
+
+    class FirstCharacterHash:
+        def __init__(self, data: bytes) -> None:
+            self.data = data
+
+        def digest(self) -> bytes:
+            # "seed:id": only the id's first character decides, so "b1" and "b2" collide.
+            first = self.data.split(b":", 1)[1][:1]
+            return real_sha256(first).digest()
+
+    ids = ["b2", "a", "b1", "c", "b3"]
+    monkeypatch.setattr(problem_module.hashlib, "sha256", FirstCharacterHash)
+    ranks = lottery_numbers(ids, 5).tolist()
+    by_letter = sorted("abc", key=lambda c: real_sha256(c.encode()).digest())
+    order = sorted(ids, key=lambda i: (by_letter.index(i[0]), i))
+    assert ranks == [order.index(i) for i in ids]
