@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
-from gis_service.errors import InvalidRequestError
+from gis_service.errors import ConfigurationError
 
 logger = logging.getLogger("uvicorn.error")
 
@@ -54,7 +54,7 @@ def listening_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise InvalidRequestError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        raise ConfigurationError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     return sock
 
 

@@ -83,16 +83,21 @@ def full_matrix_reference(problem: Problem, squared: bool) -> np.ndarray:
     return assignment
 
 
-@FAST
-@given(crowded_homes(), st.booleans())
-def test_merged_and_priced_flow_reaches_the_full_matrix_optimum(
-    problem: Problem, squared: bool
-) -> None:
+def assert_full_matrix_optimum(problem: Problem, squared: bool) -> None:
+    """`nearest` reaches the same lexicographic values as the flow on every pair."""
     ours = solve_nearest(problem, squared=squared, explain=False).assignment
     reference = full_matrix_reference(problem, squared)
     assert level_values(problem, ours, squared, tie_break=True) == level_values(
         problem, reference, squared, tie_break=True
     )
+
+
+@FAST
+@given(crowded_homes(), st.booleans())
+def test_merged_and_priced_flow_reaches_the_full_matrix_optimum(
+    problem: Problem, squared: bool
+) -> None:
+    assert_full_matrix_optimum(problem, squared)
 
 
 @FAST
@@ -406,8 +411,4 @@ def few_first_tier(draw: st.DrawFn) -> Problem:
 def test_splitting_a_small_tier_off_keeps_the_full_matrix_optimum(
     problem: Problem, squared: bool
 ) -> None:
-    ours = solve_nearest(problem, squared=squared, explain=False).assignment
-    reference = full_matrix_reference(problem, squared)
-    assert level_values(problem, ours, squared, tie_break=True) == level_values(
-        problem, reference, squared, tie_break=True
-    )
+    assert_full_matrix_optimum(problem, squared)

@@ -18,6 +18,7 @@ from gis_service.api.errors import install_error_handlers
 from gis_service.api.geocode import router as geocode_router
 from gis_service.api.home_reach import router as home_reach_router
 from gis_service.api.planning import router as planning_router
+from gis_service.api.public_cache import PublicAnswers
 from gis_service.api.rounds import router as rounds_router
 from gis_service.api.tiles import router as tiles_router
 from gis_service.api.webapp import router as webapp_router
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, pool: ConnectionSource | None =
         f"Map data {OSM_CREDIT}.",
         lifespan=lifespan,
     )
+    app.state.public_answers = PublicAnswers()
     install_error_handlers(app)
     deps.limit_request_bodies(app)
     app.include_router(health.router)

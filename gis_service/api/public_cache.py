@@ -57,14 +57,12 @@ class PublicAnswers:
         self._bytes = 0
         self._lock = threading.Lock()
         self.hits = 0
-        self.misses = 0
 
     def get(self, key: str, version: int) -> Kept | None:
         """The answer kept for `key` at `version`, if any."""
         with self._lock:
             kept = self._entries.get(key)
             if kept is None or kept.version != version:
-                self.misses += 1
                 return None
             self._entries.move_to_end(key)
             self.hits += 1
@@ -91,11 +89,8 @@ class PublicAnswers:
 
 
 def public_answers(request: Request) -> PublicAnswers:
-    """The app's store (made on first use)."""
-    store: PublicAnswers | None = getattr(request.app.state, "public_answers", None)
-    if store is None:
-        store = PublicAnswers()
-        request.app.state.public_answers = store
+    """The app's store (made with the app)."""
+    store: PublicAnswers = request.app.state.public_answers
     return store
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -66,9 +65,6 @@ class SchoolSummaries:
     by_id: dict[int, tuple[Any, ...]]
 
 
-_summaries_lock = threading.Lock()
-
-
 def school_summaries(
     request: Request, conn: Connection, version: int, *, fresh: bool = False
 ) -> SchoolSummaries:
@@ -87,8 +83,7 @@ def school_summaries(
             """
         )
         made = SchoolSummaries(version, {int(r[0]): r for r in cur.fetchall()})
-    with _summaries_lock:
-        request.app.state.school_summaries = made
+    request.app.state.school_summaries = made
     return made
 
 
