@@ -6,9 +6,15 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
+from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
+from gis_service.api import deps
+from gis_service.api.app import create_app
+from gis_service.config import DatabaseSettings, Settings
 from gis_service.db.connection import ConnectionPool, connect
 from gis_service.errors import DatabaseUnavailableError, ServiceBusyError
 
@@ -109,3 +115,91 @@ def test_a_database_that_is_not_there_is_unavailable() -> None:
         pool.connection(),
     ):
         pass
+
+
+def test_an_idle_connection_is_lent_at_once_and_a_read_one_comes_back_as_it_went(
+    empty_db_url: str,
+) -> None:
+    pool = ConnectionPool(empty_db_url, 2)
+    try:
+        assert pool.lend_idle() is None  # nothing idle yet: the caller must wait in a thread
+        first = pool.lend()
+        assert pool.give_back(first, None) is None
+        conn = pool.lend_idle(autocommit=True)
+        assert conn is first and conn.autocommit
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1")
+        # A read in autocommit leaves no transaction: giving it back makes no round trip.
+        assert pool.returns_at_once(conn)
+        assert pool.give_back(conn, None) is None
+        again = pool.lend_idle()
+        assert again is first and not again.autocommit
+        with again.cursor() as cur:
+            cur.execute("SELECT 1")
+        # Outside autocommit the read opened a transaction, which giving back rolls back.
+        assert not pool.returns_at_once(again)
+        pool.give_back(again, None)
+        assert pool.returns_at_once(first)
+    finally:
+        pool.close()
+
+
+def test_a_pool_lends_no_more_at_once_than_it_has_slots(empty_db_url: str) -> None:
+    pool = ConnectionPool(empty_db_url, 1, wait_timeout_s=0.2)
+    try:
+        pool.give_back(pool.lend(), None)
+        held = pool.lend_idle()
+        assert held is not None
+        assert pool.lend_idle() is None
+        with pytest.raises(ServiceBusyError):
+            pool.lend()
+        pool.give_back(held, None)
+    finally:
+        pool.close()
+
+
+def test_a_dead_idle_connection_is_not_lent_at_once(empty_db_url: str) -> None:
+    pool = ConnectionPool(empty_db_url, 2)
+    try:
+        old = backend_pids(pool, 2)
+        terminate(empty_db_url, old)
+        time.sleep(0.2)
+        assert pool.lend_idle() is None
+        with pool.connection() as conn, conn.cursor() as cur:
+            cur.execute("SELECT pg_backend_pid()")
+            assert cur.fetchone()[0] not in old  # type: ignore[index]
+    finally:
+        pool.close()
+
+
+def test_a_public_read_takes_its_connection_without_a_worker_thread(
+    demo_db_url: str, demo_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lending an idle connection and taking back one with no open transaction cannot block,
+    so a public read spends no thread hand-offs on them and leaves the pool as it found it."""
+    hand_offs: list[str] = []
+    real = deps.run_in_threadpool
+
+    async def counted(func: Any, *args: Any) -> Any:
+        hand_offs.append(getattr(func, "__name__", repr(func)))
+        return await real(func, *args)
+
+    monkeypatch.setattr(deps, "run_in_threadpool", counted)
+    pool = ConnectionPool(demo_db_url, 2)
+    app = create_app(Settings(database=DatabaseSettings(url=demo_db_url, home=demo_home)), pool)
+    try:
+        with TestClient(app) as client:
+            assert client.get("/schools", params={"limit": 1}).status_code == 200
+            hand_offs.clear()
+            for _ in range(3):
+                assert client.get("/schools", params={"limit": 1}).status_code == 200
+                assert client.get("/wards", params={"limit": 1}).status_code == 200
+            assert hand_offs == []
+            conn = pool.lend_idle()
+            assert conn is not None and not conn.autocommit
+            pool.give_back(conn, None)
+            # A request that writes still runs in a transaction: a failed sign-in is audited.
+            refused = client.post("/auth/login", json={"username": "khong-co", "password": "x"})
+            assert refused.status_code == 401
+    finally:
+        pool.close()

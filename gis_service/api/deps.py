@@ -7,6 +7,7 @@ import json
 import math
 import re
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -14,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gis_service.api.errors import status_for
-from gis_service.db.connection import SERVICE_BUSY, Connection, ConnectionSource
+from gis_service.db.connection import SERVICE_BUSY, Connection, ConnectionPool, ConnectionSource
 from gis_service.errors import InvalidRequestError, PayloadTooLargeError, ServiceBusyError
 
 # The largest request body the service reads: an application is well under 2 KiB, a login
@@ -63,26 +64,77 @@ def connection_gate(app: FastAPI) -> asyncio.Semaphore:
 
 async def get_connection(request: Request) -> AsyncIterator[Connection]:
     """A pooled connection for the length of one request (read-only work is rolled back)."""
-    pool: ConnectionSource = request.app.state.pool
+    async with _lent_connection(request, autocommit=False) as conn:
+        yield conn
+
+
+async def get_read_connection(request: Request) -> AsyncIterator[Connection]:
+    """A pooled connection for a request that only reads: each query is its own transaction,
+    so the request makes no BEGIN or ROLLBACK round trips. Nothing it does may write."""
+    async with _lent_connection(request, autocommit=True) as conn:
+        yield conn
+
+
+@asynccontextmanager
+async def _lent_connection(request: Request, *, autocommit: bool) -> AsyncIterator[Connection]:
+    """A connection from the app's source for one request, admitted through the gate."""
+    source: ConnectionSource = request.app.state.pool
     gate = connection_gate(request.app)
     try:
         await asyncio.wait_for(gate.acquire(), timeout=CONNECTION_WAIT_S)
     except TimeoutError:
         raise ServiceBusyError(SERVICE_BUSY) from None
     try:
-        lending = pool.connection()
-        conn = await run_in_threadpool(lending.__enter__)
-        try:
-            yield conn
-        except BaseException as exc:
-            # The pool sees the request's error: a broken connection is discarded and
-            # reported as the database being away.
-            if not await run_in_threadpool(lending.__exit__, type(exc), exc, exc.__traceback__):
-                raise
+        if isinstance(source, ConnectionPool):
+            async with _from_pool(source, autocommit=autocommit) as conn:
+                yield conn
         else:
-            await run_in_threadpool(lending.__exit__, None, None, None)
+            async with _from_source(source) as conn:
+                yield conn
     finally:
         gate.release()
+
+
+@asynccontextmanager
+async def _from_pool(pool: ConnectionPool, *, autocommit: bool) -> AsyncIterator[Connection]:
+    """Lend and take back on the event loop when that cannot block (an idle connection, no
+    transaction left to roll back), else in a worker thread."""
+    conn = pool.lend_idle(autocommit=autocommit)
+    if conn is None:
+        conn = await run_in_threadpool(pool.lend)
+        conn.autocommit = autocommit
+    try:
+        yield conn
+    except BaseException as exc:
+        # The pool sees the request's error: a broken connection is discarded and reported
+        # as the database being away.
+        replacement = await _give_back(pool, conn, exc)
+        if replacement is not None:
+            raise replacement from exc
+        raise
+    await _give_back(pool, conn, None)
+
+
+async def _give_back(
+    pool: ConnectionPool, conn: Connection, error: BaseException | None
+) -> BaseException | None:
+    if pool.returns_at_once(conn):
+        return pool.give_back(conn, error)
+    return await run_in_threadpool(pool.give_back, conn, error)
+
+
+@asynccontextmanager
+async def _from_source(source: ConnectionSource) -> AsyncIterator[Connection]:
+    """Any other source (a test's single connection), entered and left in a worker thread."""
+    lending = source.connection()
+    conn = await run_in_threadpool(lending.__enter__)
+    try:
+        yield conn
+    except BaseException as exc:
+        if not await run_in_threadpool(lending.__exit__, type(exc), exc, exc.__traceback__):
+            raise
+    else:
+        await run_in_threadpool(lending.__exit__, None, None, None)
 
 
 def json_response(payload: Any) -> Response:

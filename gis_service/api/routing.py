@@ -10,7 +10,7 @@ import pyproj
 import shapely
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from gis_service.api.deps import feature_collection, get_connection, json_response
+from gis_service.api.deps import feature_collection, get_read_connection, json_response
 from gis_service.api.public_cache import public_data_version
 from gis_service.db.connection import Connection
 from gis_service.errors import InvalidRequestError
@@ -90,7 +90,7 @@ def school_summaries(
 @router.get("/schools/near", summary="Schools ordered by road distance from a home")
 def schools_near(
     request: Request,
-    conn: Annotated[Connection, Depends(get_connection)],
+    conn: Annotated[Connection, Depends(get_read_connection)],
     service: Annotated[RoutingService, Depends(routing_service)],
     lat: Latitude,
     lon: Longitude,
@@ -132,7 +132,7 @@ def schools_near(
 
 @router.get("/route", summary="The road route from a home to a school, as GeoJSON")
 def route_to_school(
-    conn: Annotated[Connection, Depends(get_connection)],
+    conn: Annotated[Connection, Depends(get_read_connection)],
     service: Annotated[RoutingService, Depends(routing_service)],
     from_: Annotated[str, Query(alias="from", description="home as 'lat,lon'")],
     to_school: Annotated[int, Query(description="school id")],
@@ -162,7 +162,7 @@ def route_to_school(
 @router.get("/schools/{school_id}/reach", summary="Area reachable from a school in N minutes")
 def school_reach(
     school_id: int,
-    conn: Annotated[Connection, Depends(get_connection)],
+    conn: Annotated[Connection, Depends(get_read_connection)],
     service: Annotated[RoutingService, Depends(routing_service)],
     mode: Mode = "motorbike",
     minutes: Annotated[float, Query(gt=0, le=120)] = 10,

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from gis_service.api.deps import feature_collection, get_connection, json_response, parse_bbox
+from gis_service.api.deps import feature_collection, get_read_connection, json_response, parse_bbox
 from gis_service.api.models import SchoolCollection, SchoolDetail
 from gis_service.api.public_cache import cached_answer
 from gis_service.db.connection import Connection
@@ -82,7 +82,7 @@ def school_filters(
 )
 def list_schools(
     request: Request,
-    conn: Annotated[Connection, Depends(get_connection)],
+    conn: Annotated[Connection, Depends(get_read_connection)],
     level: LevelFilter | None = None,
     ownership: OwnershipFilter | None = None,
     ward: Annotated[str | None, Query(description="ward code")] = None,
@@ -123,7 +123,7 @@ def list_schools(
 
 @router.get("/schools/{school_id}", response_model=SchoolDetail, summary="One school")
 def get_school(
-    school_id: int, request: Request, conn: Annotated[Connection, Depends(get_connection)]
+    school_id: int, request: Request, conn: Annotated[Connection, Depends(get_read_connection)]
 ) -> Response:
     extra = """, 'website', s.website, 'osm_type', s.osm_type, 'osm_id', s.osm_id,
         'grades', COALESCE((SELECT json_agg(json_build_object(

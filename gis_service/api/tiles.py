@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 
-from gis_service.api.deps import get_connection
+from gis_service.api.deps import get_read_connection
 from gis_service.api.public_cache import cached_answer
 from gis_service.db.connection import Connection
 from gis_service.errors import InvalidRequestError
@@ -79,7 +79,7 @@ def check_tile(z: int, x: int, y: int) -> None:
 )
 def vector_tile(
     request: Request,
-    conn: Annotated[Connection, Depends(get_connection)],
+    conn: Annotated[Connection, Depends(get_read_connection)],
     z: Annotated[int, Path(ge=0, le=MAX_ZOOM)],
     x: Annotated[int, Path(ge=0)],
     y: Annotated[int, Path(ge=0)],

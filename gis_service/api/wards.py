@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from gis_service.api.deps import feature_collection, get_connection, parse_bbox
+from gis_service.api.deps import feature_collection, get_read_connection, parse_bbox
 from gis_service.api.models import WardCollection
 from gis_service.api.public_cache import cached_answer
 from gis_service.db.connection import Connection
@@ -17,7 +17,7 @@ router = APIRouter(tags=["wards"])
 @router.get("/wards", response_model=WardCollection, summary="Wards as GeoJSON with population")
 def list_wards(
     request: Request,
-    conn: Annotated[Connection, Depends(get_connection)],
+    conn: Annotated[Connection, Depends(get_read_connection)],
     district: Annotated[str | None, Query(description="district code")] = None,
     bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat")] = None,
     simplify: Annotated[

@@ -159,6 +159,8 @@ class ConnectionPool:
         if not broken and not conn.closed:
             try:
                 conn.rollback()
+                if conn.autocommit:
+                    conn.autocommit = False
             except psycopg2.Error:
                 broken = True
         if broken or conn.closed:
@@ -171,23 +173,74 @@ class ConnectionPool:
                 return
         _close_quietly(conn)
 
-    @contextmanager
-    def connection(self) -> Iterator[Connection]:
-        """Lend a connection for one request; broken connections are discarded."""
+    def lend_idle(self, *, autocommit: bool = False) -> Connection | None:
+        """An idle live connection lent at once, or None when that would mean waiting.
+
+        Nothing here blocks (no slot to wait for, no connection to open, no round trip), so an
+        event loop may call it. With `autocommit`, each statement is its own transaction: a
+        read-only request then makes one round trip per query, with no BEGIN and no ROLLBACK.
+        """
+        if not self._slots.acquire(blocking=False):
+            return None
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
+        if conn is None or not _looks_alive(conn):
+            self._slots.release()
+            if conn is not None:
+                self._drop_idle()
+                _close_quietly(conn)
+            return None
+        if autocommit:
+            conn.autocommit = True
+        return conn
+
+    def lend(self) -> Connection:
+        """A connection for one request, waiting for a slot and opening one if none is idle."""
         if not self._slots.acquire(timeout=self._wait_timeout_s):
             raise ServiceBusyError(SERVICE_BUSY)
         try:
-            conn = self._take()
-            broken = False
-            try:
-                yield conn
-            except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
-                broken = True
-                raise DatabaseUnavailableError(f"{DATABASE_AWAY} ({_first_line(exc)})") from exc
-            finally:
-                self._give_back(conn, broken)
+            return self._take()
+        except BaseException:
+            self._slots.release()
+            raise
+
+    @staticmethod
+    def returns_at_once(conn: Connection) -> bool:
+        """Whether giving `conn` back makes no round trip (no transaction is left open)."""
+        return bool(conn.closed) or (
+            conn.get_transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_IDLE
+        )
+
+    def give_back(self, conn: Connection, error: BaseException | None) -> BaseException | None:
+        """Take back a lent connection, rolled back; `error` is what the borrower raised.
+
+        Returns the error to raise in its place when the connection broke (the database is
+        away), else None. A broken connection is discarded with every idle one.
+        """
+        broken = isinstance(error, psycopg2.OperationalError | psycopg2.InterfaceError)
+        try:
+            self._give_back(conn, broken)
         finally:
             self._slots.release()
+        if broken and error is not None:
+            away = DatabaseUnavailableError(f"{DATABASE_AWAY} ({_first_line(error)})")
+            away.__cause__ = error
+            return away
+        return None
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """Lend a connection for one request; broken connections are discarded."""
+        conn = self.lend()
+        try:
+            yield conn
+        except BaseException as exc:
+            replacement = self.give_back(conn, exc)
+            if replacement is not None:
+                raise replacement from exc
+            raise
+        else:
+            self.give_back(conn, None)
 
     def close(self) -> None:
         """Close every pooled connection."""
