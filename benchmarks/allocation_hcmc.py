@@ -33,7 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from allocation import PRIMARY_CLASS_SIZE, PRIMARY_NORM_M, Problem, solve  # noqa: E402
+from allocation import PRIMARY_NORM_M, Problem, solve  # noqa: E402
 from allocation.checks import run_checks  # noqa: E402
 from allocation.grouping import group_applicants  # noqa: E402
 from allocation.mechanisms.da import solve_da  # noqa: E402
@@ -99,17 +99,18 @@ def in_child(problem: Problem, mechanism: str) -> dict[str, Any]:
 
 
 def sample(problem: Problem, size: int, seed: int, single_tier: bool) -> Problem:
-    """`size` applicants drawn at random, seats scaled to keep about the same ratio."""
+    """`size` applicants drawn at random, each school's seats scaled by size / n (rounded
+    up, one seat a class), so seats keep at least the full problem's ratio to applicants."""
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(problem.n, size=size, replace=False))
-    class_size = max(1, round(PRIMARY_CLASS_SIZE * size / problem.n))
+    seats = -(-problem.capacity * size // problem.n)
     tier = np.ones(size, dtype=np.int64) if single_tier else problem.tier[rows]
     return Problem(
         applicant_ids=tuple(problem.applicant_ids[i] for i in rows.tolist()),
         school_ids=problem.school_ids,
         cost=problem.cost[rows],
-        classes=problem.classes,
-        class_size=np.full(problem.m, class_size, dtype=np.int64),
+        classes=seats.astype(np.int64),
+        class_size=np.ones(problem.m, dtype=np.int64),
         tier=tier,
         seed=problem.seed,
     )
@@ -172,6 +173,8 @@ def reference_lp(problem: Problem) -> dict[str, Any]:
         lp += pulp.lpSum(x[i, s] for i in range(problem.n)) <= capacity[s]
     lp.solve(pulp.PULP_CBC_CMD(msg=False))
     seconds = time.perf_counter() - started
+    if pulp.LpStatus[lp.status] != "Optimal":
+        raise RuntimeError(f"the LP ended {pulp.LpStatus[lp.status]}, not optimal")
     value = round(pulp.value(lp.objective))
     ours_started = time.perf_counter()
     ours = solve_nearest(problem, explain=False).assignment
