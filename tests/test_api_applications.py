@@ -97,6 +97,33 @@ def test_the_same_idempotency_key_twice_makes_one_application(
     ]
 
 
+def test_the_answer_to_a_submission_is_the_application_as_stored(
+    setting: Setting, conn: RequestTransactions
+) -> None:
+    """The first answer is made from what was just written; it must read exactly like the
+    stored application (its replay and GET /applications/{id}), byte for byte."""
+    primary = one(conn, "SELECT min(id) FROM schools WHERE levels = ARRAY['tieu_hoc']")
+    setting.submit(setting.an, "older", setting.body("079219000003"))
+    body = setting.body(
+        "079219000004",
+        birth_date="2016-02-29",  # too old for grade 1: stored with its reasons
+        address="12 Đường Số 3, phường Một",
+        priority_group="con_liet_si",
+        sibling_child_id="079219000003",
+        preferences=[primary],
+    )
+    first = setting.submit(setting.an, "stored", body)
+    assert first.status_code == 201, first.text
+    made = first.json()
+    assert made["status"] == "rejected" and made["reasons"] and made["has_sibling"]
+    replay = setting.submit(setting.an, "stored", body)
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.content == first.content
+    read = setting.client.get(f"/applications/{made['id']}", headers=setting.an)
+    assert read.status_code == 200
+    assert read.content == first.content
+
+
 def test_a_request_needs_a_key_and_a_home_on_the_map_or_by_address(
     setting: Setting, conn: RequestTransactions
 ) -> None:

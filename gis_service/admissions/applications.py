@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from psycopg2.extras import Json
@@ -20,7 +20,7 @@ from gis_service import audit
 from gis_service.admissions.eligibility import Eligibility, Reason, check_eligibility
 from gis_service.admissions.explain_vi import explain_vi
 from gis_service.admissions.identity import child_id_hash
-from gis_service.admissions.rounds import Round, load_round
+from gis_service.admissions.rounds import ROUND_COLUMNS, Round, round_from_row
 from gis_service.db.connection import Connection
 from gis_service.errors import ConflictError, InvalidRequestError, NotFoundError
 
@@ -50,6 +50,9 @@ class SavedApplication:
     applicant_id: int
     child_hash: str
     verdict: Eligibility
+    status: str = ""
+    stored_reasons: list[dict[str, str]] = field(default_factory=list)  # as read back (jsonb)
+    submitted_at: datetime | None = None
 
 
 _HOME_WARD = """
@@ -198,12 +201,24 @@ def save_application(
         else:
             # A clash on either unique key stores nothing and returns no row, without the
             # savepoint a caught unique violation would need.
-            cur.execute(insert + " ON CONFLICT DO NOTHING RETURNING id", values)
+            cur.execute(
+                insert + " ON CONFLICT DO NOTHING RETURNING id, rejection_reasons, submitted_at",
+                values,
+            )
             inserted = cur.fetchone()
             if inserted is None:
                 raise _clash(conn, the_round.round_id, idempotency_key)
-            application_id = int(inserted[0])
-    return SavedApplication(application_id, applicant_id, hashed, verdict)
+            application_id, stored_reasons, submitted_at = inserted
+            return SavedApplication(
+                int(application_id),
+                applicant_id,
+                hashed,
+                verdict,
+                status,
+                stored_reasons,
+                submitted_at,
+            )
+    return SavedApplication(application_id, applicant_id, hashed, verdict, status)
 
 
 def _clash(conn: Connection, round_id: int, idempotency_key: str | None) -> ConflictError:
@@ -289,15 +304,18 @@ def submit_application(
     fingerprint = request_fingerprint(round_id, entry, key, sibling_child_id)
     own_hash = child_id_hash(entry.child_id, key)
     with conn.cursor() as cur:
+        # One round trip: an earlier request with this key, the child's account, the round.
         cur.execute(
-            """
+            f"""
             SELECT (SELECT ARRAY[id::text, request_hash] FROM applications
                     WHERE idempotency_key = %s),
-                   (SELECT guardian_id FROM applicants WHERE child_id_hash = %s)
+                   (SELECT guardian_id FROM applicants WHERE child_id_hash = %s),
+                   {ROUND_COLUMNS}
+            FROM (SELECT 1) AS one LEFT JOIN rounds r ON r.id = %s
             """,
-            (stored_key, own_hash),
+            (stored_key, own_hash, round_id),
         )
-        earlier, holder_id = cur.fetchone()  # type: ignore[misc]
+        earlier, holder_id, *round_row = cur.fetchone()  # type: ignore[misc]
     if earlier is not None:
         if earlier[1] != fingerprint:
             raise ConflictError(
@@ -305,7 +323,7 @@ def submit_application(
                 "Idempotency-Key was used for a different application; use a new key"
             )
         return application_view(conn, int(earlier[0]), user_id), True
-    the_round = load_round(conn, round_id)
+    the_round = round_from_row(tuple(round_row), round_id)
     if the_round.status != "open":
         raise ConflictError(
             f"Đợt {round_id} không nhận hồ sơ (trạng thái: {the_round.status}) / round "
@@ -356,8 +374,28 @@ def submit_application(
         },
         remote_addr=remote_addr,
     )
+    # The view is made from what was just stored, as application_view would read it back.
     # The round is open, so it has no published run: the new application has no result yet.
-    return application_view(conn, saved.application_id, user_id, with_result=False), False
+    row = (
+        saved.application_id,
+        the_round.round_id,
+        the_round.name,
+        the_round.grade,
+        the_round.school_year,
+        the_round.status,
+        saved.status,
+        saved.stored_reasons,
+        list(entry.preferences),
+        saved.submitted_at,
+        saved.applicant_id,
+        entry.birth_date,
+        entry.lon,
+        entry.lat,
+        entry.address,
+        entry.priority_group,
+        group,
+    )
+    return _view(conn, row, with_result=False), False
 
 
 _VIEW = """

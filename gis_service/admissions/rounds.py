@@ -7,6 +7,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from gis_service import audit
 from gis_service.admissions.eligibility import ENTRY_AGE
@@ -123,23 +124,31 @@ def create_round(
     return created
 
 
-def load_round(conn: Connection, round_id: int) -> Round:
-    with conn.cursor() as cur:
-        cur.execute(
-            """
-            SELECT r.id, r.name, r.grade, r.school_year, r.admission_year, r.round_number,
-                   r.status, ARRAY(SELECT code FROM admin_units WHERE id = ANY(r.area_unit_ids)
-                                   ORDER BY code)
-            FROM rounds r WHERE r.id = %s
-            """,
-            (round_id,),
-        )
-        row = cur.fetchone()
-    if row is None:
+ROUND_COLUMNS = """
+    r.id, r.name, r.grade, r.school_year, r.admission_year, r.round_number, r.status,
+    ARRAY(SELECT code FROM admin_units WHERE id = ANY(r.area_unit_ids) ORDER BY code)
+"""
+"""The columns of `rounds r` that `round_from_row` reads, for queries that also read others."""
+
+
+def round_from_row(row: tuple[Any, ...], round_id: int) -> Round:
+    """The round in ROUND_COLUMNS' values (all NULL when no round matched: not found)."""
+    if row[0] is None:
         raise NotFoundError(f"no round with id {round_id}")
     return Round(
         int(row[0]), row[1], int(row[2]), row[3], int(row[4]), int(row[5]), tuple(row[7]), row[6]
     )
+
+
+def load_round(conn: Connection, round_id: int) -> Round:
+    with conn.cursor() as cur:
+        cur.execute(
+            f"SELECT {ROUND_COLUMNS} FROM (SELECT 1) AS one LEFT JOIN rounds r ON r.id = %s",
+            (round_id,),
+        )
+        row = cur.fetchone()
+    assert row is not None
+    return round_from_row(row, round_id)
 
 
 def list_rounds(conn: Connection) -> list[Round]:
