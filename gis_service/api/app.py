@@ -67,6 +67,9 @@ def create_app(settings: Settings | None = None, pool: ConnectionSource | None =
         description="School map, road distances and admissions for Vietnamese cities. "
         f"Map data {OSM_CREDIT}.",
         lifespan=lifespan,
+        # The service exports no OpenTelemetry: FastAPI would otherwise look up the global
+        # providers (and the environment) on every request to learn that.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.public_answers = PublicAnswers()
     install_error_handlers(app)
