@@ -218,3 +218,27 @@ def test_moving_a_school_by_hand_refreshes_the_fields(demo_db: Connection, tmp_p
         )
     after = service.near(demo_db, lon, lat, "walk", "tieu_hoc", 1)[0]
     assert after["school_id"] == farthest != before["school_id"]
+
+
+def test_near_from_memory_answers_as_near_only_at_the_version_it_holds(
+    demo_db: Connection, tmp_path: Path
+) -> None:
+    from gis_service.api.public_cache import public_data_version
+    from gis_service.routing.service import RoutingService
+
+    lon, lat = a_home(demo_db)
+    service = RoutingService(tmp_path)
+    version = public_data_version(demo_db)
+    assert service.near_from_memory(lon, lat, "walk", "tieu_hoc", 5, version) is None
+    made = service.near(demo_db, lon, lat, "walk", "tieu_hoc", 5, data_version=version)
+    assert len(made) == 5
+    assert service.near_from_memory(lon, lat, "walk", "tieu_hoc", 5, version) == made
+    # Another home, another limit: the same as asking the database.
+    for dlon, dlat, limit in ((0.004, -0.003, 1), (-0.006, 0.002, 9)):
+        here = (lon + dlon, lat + dlat)
+        memory = service.near_from_memory(*here, "walk", "tieu_hoc", limit, version)
+        assert memory == service.near(demo_db, *here, "walk", "tieu_hoc", limit, version)
+    # Another level, or any later version, is not held: the caller goes to the database.
+    assert service.near_from_memory(lon, lat, "walk", "thcs", 5, version) is None
+    assert service.near_from_memory(lon, lat, "walk", "tieu_hoc", 5, version + 1) is None
+    assert service.near_from_memory(lon, lat, "motorbike", "tieu_hoc", 5, version) is None

@@ -25,6 +25,7 @@ from gis_service.api.webapp import router as webapp_router
 from gis_service.config import Settings
 from gis_service.db.connection import ConnectionPool, ConnectionSource
 from gis_service.db.local_server import resolve_database_url
+from gis_service.db.version_reader import VersionReader
 from gis_service.errors import SchoolmapError
 from gis_service.routing.service import RoutingService
 
@@ -48,6 +49,8 @@ def create_app(settings: Settings | None = None, pool: ConnectionSource | None =
         else:
             app.state.pool = pool
         app.state.pool_size = settings.database.pool_max
+        if isinstance(app.state.pool, ConnectionPool):
+            app.state.version_reader = VersionReader(app.state.pool.url)
         app.state.routing = RoutingService(settings.database.home)
         try:
             with app.state.pool.connection() as conn:
@@ -58,6 +61,9 @@ def create_app(settings: Settings | None = None, pool: ConnectionSource | None =
         try:
             yield
         finally:
+            reader = getattr(app.state, "version_reader", None)
+            if reader is not None:
+                reader.close()
             if owned:
                 app.state.pool.close()
 

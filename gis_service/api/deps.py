@@ -64,19 +64,19 @@ def connection_gate(app: FastAPI) -> asyncio.Semaphore:
 
 async def get_connection(request: Request) -> AsyncIterator[Connection]:
     """A pooled connection for the length of one request (read-only work is rolled back)."""
-    async with _lent_connection(request, autocommit=False) as conn:
+    async with lent_connection(request, autocommit=False) as conn:
         yield conn
 
 
 async def get_read_connection(request: Request) -> AsyncIterator[Connection]:
     """A pooled connection for a request that only reads: each query is its own transaction,
     so the request makes no BEGIN or ROLLBACK round trips. Nothing it does may write."""
-    async with _lent_connection(request, autocommit=True) as conn:
+    async with lent_connection(request, autocommit=True) as conn:
         yield conn
 
 
 @asynccontextmanager
-async def _lent_connection(request: Request, *, autocommit: bool) -> AsyncIterator[Connection]:
+async def lent_connection(request: Request, *, autocommit: bool) -> AsyncIterator[Connection]:
     """A connection from the app's source for one request, admitted through the gate."""
     source: ConnectionSource = request.app.state.pool
     gate = connection_gate(request.app)

@@ -14,10 +14,14 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from fastapi import Request, Response
+from starlette.concurrency import run_in_threadpool
 
+from gis_service.api.deps import lent_connection
 from gis_service.db.connection import Connection
+from gis_service.db.version_reader import VersionReader
 
 MAX_ENTRIES = 4096
 MAX_BYTES = 64 * 1024 * 1024
@@ -100,11 +104,23 @@ def request_key(request: Request) -> str:
     return request.url.path + "?" + "&".join(f"{k}={v}" for k, v in query)
 
 
-def _answer(kept: Kept, etag: str, request: Request) -> Response:
+def _answer(kept: Kept, request: Request) -> Response:
+    etag = f'W/"{kept.version}"'
     headers = {**dict(kept.headers), "ETag": etag}
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
     return Response(kept.body, media_type=kept.media_type, headers=headers)
+
+
+def _keep(store: PublicAnswers, key: str, version: int, made: Response) -> Kept:
+    kept = Kept(
+        version,
+        bytes(made.body),
+        made.media_type,
+        tuple((k, v) for k, v in made.headers.items() if k in KEPT_HEADERS),
+    )
+    store.put(key, kept)
+    return kept
 
 
 def cached_answer(request: Request, conn: Connection, make: Callable[[], Response]) -> Response:
@@ -113,17 +129,47 @@ def cached_answer(request: Request, conn: Connection, make: Callable[[], Respons
     store = public_answers(request)
     key = request_key(request)
     version = public_data_version(conn)
-    etag = f'W/"{version}"'
     kept = store.get(key, version)
     if kept is None:
         made = make()
         if made.status_code != 200:
             return made
-        kept = Kept(
-            version,
-            bytes(made.body),
-            made.media_type,
-            tuple((k, v) for k, v in made.headers.items() if k in KEPT_HEADERS),
-        )
-        store.put(key, kept)
-    return _answer(kept, etag, request)
+        kept = _keep(store, key, version, made)
+    return _answer(kept, request)
+
+
+async def current_version(request: Request) -> int:
+    """The public data version for this request: from the app's VersionReader on the event
+    loop, or else through a lent connection of the app's source (a test's transaction)."""
+    reader: VersionReader | None = getattr(request.app.state, "version_reader", None)
+    if reader is not None:
+        return await reader.current()
+    async with lent_connection(request, autocommit=True) as conn:
+        return await run_in_threadpool(public_data_version, conn)
+
+
+async def public_answer(request: Request, make: Callable[[Connection], Response]) -> Response:
+    """`cached_answer` for an async endpoint; `make` runs in a worker thread on a lent
+    read-only connection, and only when no kept answer holds.
+
+    With the app's VersionReader (a real pool) the version is read on the event loop, so a
+    kept answer costs no worker thread and no pooled connection. Any other connection source
+    (a test's transaction) is asked for the version itself, as it sees the data.
+    """
+    reader: VersionReader | None = getattr(request.app.state, "version_reader", None)
+    if reader is None:
+        async with lent_connection(request, autocommit=True) as conn:
+            return await run_in_threadpool(cached_answer, request, conn, partial(make, conn))
+    store = public_answers(request)
+    key = request_key(request)
+    version = await reader.current()
+    kept = store.get(key, version)
+    if kept is None:
+        # The data is read after the version: an answer newer than its version is only made
+        # again once more, never an older answer kept as new.
+        async with lent_connection(request, autocommit=True) as conn:
+            made = await run_in_threadpool(make, conn)
+        if made.status_code != 200:
+            return made
+        kept = _keep(store, key, version, made)
+    return _answer(kept, request)

@@ -9,9 +9,15 @@ import numpy as np
 import pyproj
 import shapely
 from fastapi import APIRouter, Depends, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
-from gis_service.api.deps import feature_collection, get_read_connection, json_response
-from gis_service.api.public_cache import public_data_version
+from gis_service.api.deps import (
+    feature_collection,
+    get_read_connection,
+    json_response,
+    lent_connection,
+)
+from gis_service.api.public_cache import current_version
 from gis_service.db.connection import Connection
 from gis_service.errors import InvalidRequestError
 from gis_service.routing.service import RoutingService
@@ -88,9 +94,8 @@ def school_summaries(
 
 
 @router.get("/schools/near", summary="Schools ordered by road distance from a home")
-def schools_near(
+async def schools_near(
     request: Request,
-    conn: Annotated[Connection, Depends(get_read_connection)],
     service: Annotated[RoutingService, Depends(routing_service)],
     lat: Latitude,
     lon: Longitude,
@@ -98,14 +103,26 @@ def schools_near(
     level: Level | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> Response:
-    version = public_data_version(conn)
-    found = service.near(conn, lon, lat, mode, level, limit, data_version=version)
+    version = await current_version(request)
+    # Most answers need nothing the worker does not hold at this version: made on the event
+    # loop in a fraction of a millisecond. Otherwise the network, school points or fields are
+    # read (or computed) in a worker thread.
+    found = service.near_from_memory(lon, lat, mode, level, limit, version)
+    kept: SchoolSummaries | None = getattr(request.app.state, "school_summaries", None)
+    if found is None or kept is None or kept.version != version:
+        async with lent_connection(request, autocommit=True) as conn:
+            found, schools = await run_in_threadpool(
+                _near_and_summaries, request, conn, service, (lon, lat, mode, level, limit), version
+            )
+    else:
+        schools = kept.by_id
+        if any(row["school_id"] not in schools for row in found):
+            async with lent_connection(request, autocommit=True) as conn:
+                schools = (
+                    await run_in_threadpool(school_summaries, request, conn, version, fresh=True)
+                ).by_id
     if not found:
         return feature_collection(0, [])
-    schools = school_summaries(request, conn, version).by_id
-    if any(row["school_id"] not in schools for row in found):
-        # A school added since the version was read: read them again.
-        schools = school_summaries(request, conn, version, fresh=True).by_id
     features = []
     for row in found:
         school_id = row["school_id"]
@@ -128,6 +145,23 @@ def schools_near(
             }
         )
     return feature_collection(len(features), features)
+
+
+def _near_and_summaries(
+    request: Request,
+    conn: Connection,
+    service: RoutingService,
+    query: tuple[float, float, str, str | None, int],
+    version: int,
+) -> tuple[list[dict[str, Any]], dict[int, tuple[Any, ...]]]:
+    """The near-home rows and the school summaries they need, through the database."""
+    lon, lat, mode, level, limit = query
+    found = service.near(conn, lon, lat, mode, level, limit, data_version=version)
+    schools = school_summaries(request, conn, version).by_id
+    if any(row["school_id"] not in schools for row in found):
+        # A school added since the version was read: read them again.
+        schools = school_summaries(request, conn, version, fresh=True).by_id
+    return found, schools
 
 
 @router.get("/route", summary="The road route from a home to a school, as GeoJSON")

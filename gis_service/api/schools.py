@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
-from gis_service.api.deps import feature_collection, get_read_connection, json_response, parse_bbox
+from gis_service.api.deps import feature_collection, json_response, parse_bbox
 from gis_service.api.models import SchoolCollection, SchoolDetail
-from gis_service.api.public_cache import cached_answer
+from gis_service.api.public_cache import public_answer
 from gis_service.db.connection import Connection
 from gis_service.errors import NotFoundError
 from gis_service.school_levels import school_search_text
@@ -80,9 +80,8 @@ def school_filters(
     description="Filters combine with AND. `q` searches names ignoring Vietnamese diacritics "
     "and case: every word of it must appear in the name.",
 )
-def list_schools(
+async def list_schools(
     request: Request,
-    conn: Annotated[Connection, Depends(get_read_connection)],
     level: LevelFilter | None = None,
     ownership: OwnershipFilter | None = None,
     ward: Annotated[str | None, Query(description="ward code")] = None,
@@ -112,26 +111,24 @@ def list_schools(
         ) f
     """
 
-    def make() -> Response:
+    def make(conn: Connection) -> Response:
         with conn.cursor() as cur:
             cur.execute(sql, [folded, *values, limit, offset])
             total, features = cur.fetchone()  # type: ignore[misc]
         return feature_collection(total, features)
 
-    return cached_answer(request, conn, make)
+    return await public_answer(request, make)
 
 
 @router.get("/schools/{school_id}", response_model=SchoolDetail, summary="One school")
-def get_school(
-    school_id: int, request: Request, conn: Annotated[Connection, Depends(get_read_connection)]
-) -> Response:
+async def get_school(school_id: int, request: Request) -> Response:
     extra = """, 'website', s.website, 'osm_type', s.osm_type, 'osm_id', s.osm_id,
         'grades', COALESCE((SELECT json_agg(json_build_object(
             'grade', g.grade, 'classes', g.classes, 'class_size', g.class_size,
             'seats', g.classes * g.class_size) ORDER BY g.grade)
             FROM school_grades g WHERE g.school_id = s.id), '[]'::json)"""
 
-    def make() -> Response:
+    def make(conn: Connection) -> Response:
         with conn.cursor() as cur:
             sql = f"SELECT {_FEATURE.format(extra=extra)} {_FROM} WHERE s.id = %s"
             cur.execute(sql, (school_id,))
@@ -140,4 +137,4 @@ def get_school(
             raise NotFoundError(f"no school with id {school_id}")
         return json_response(row[0])
 
-    return cached_answer(request, conn, make)
+    return await public_answer(request, make)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 
-from gis_service.api.deps import get_read_connection
-from gis_service.api.public_cache import cached_answer
+from gis_service.api.public_cache import public_answer
 from gis_service.db.connection import Connection
 from gis_service.errors import InvalidRequestError
 
@@ -77,9 +76,8 @@ def check_tile(z: int, x: int, y: int) -> None:
     response_class=Response,
     responses={200: {"content": {MVT_MEDIA_TYPE: {}}}},
 )
-def vector_tile(
+async def vector_tile(
     request: Request,
-    conn: Annotated[Connection, Depends(get_read_connection)],
     z: Annotated[int, Path(ge=0, le=MAX_ZOOM)],
     x: Annotated[int, Path(ge=0)],
     y: Annotated[int, Path(ge=0)],
@@ -96,7 +94,7 @@ def vector_tile(
         "tolerance": pixel_m / 2,
     }
 
-    def make() -> Response:
+    def make(conn: Connection) -> Response:
         with conn.cursor() as cur:
             cur.execute(_TILE_SQL, params)
             row = cur.fetchone()
@@ -105,4 +103,4 @@ def vector_tile(
             body, media_type=MVT_MEDIA_TYPE, headers={"Cache-Control": "public, max-age=300"}
         )
 
-    return cached_answer(request, conn, make)
+    return await public_answer(request, make)

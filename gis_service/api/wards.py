@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
-from gis_service.api.deps import feature_collection, get_read_connection, parse_bbox
+from gis_service.api.deps import feature_collection, parse_bbox
 from gis_service.api.models import WardCollection
-from gis_service.api.public_cache import cached_answer
+from gis_service.api.public_cache import public_answer
 from gis_service.db.connection import Connection
 
 router = APIRouter(tags=["wards"])
 
 
 @router.get("/wards", response_model=WardCollection, summary="Wards as GeoJSON with population")
-def list_wards(
+async def list_wards(
     request: Request,
-    conn: Annotated[Connection, Depends(get_read_connection)],
     district: Annotated[str | None, Query(description="district code")] = None,
     bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat")] = None,
     simplify: Annotated[
@@ -74,10 +73,10 @@ def list_wards(
         ) rows
     """
 
-    def make() -> Response:
+    def make(conn: Connection) -> Response:
         with conn.cursor() as cur:
             cur.execute(sql, [*values, tolerance, tolerance, limit])
             total, features = cur.fetchone()  # type: ignore[misc]
         return feature_collection(total, features)
 
-    return cached_answer(request, conn, make)
+    return await public_answer(request, make)

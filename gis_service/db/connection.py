@@ -92,7 +92,7 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _looks_alive(conn: Connection) -> bool:
+def looks_alive(conn: Connection) -> bool:
     """Whether an idle connection is still usable, without a round trip to the server.
 
     An idle connection has nothing to read unless the server has hung up on it (a restart or
@@ -143,7 +143,7 @@ class ConnectionPool:
                 conn = self._idle.pop() if self._idle else None
             if conn is None:
                 return self._open()
-            if _looks_alive(conn):
+            if looks_alive(conn):
                 return conn
             self._drop_idle()
             _close_quietly(conn)
@@ -184,7 +184,7 @@ class ConnectionPool:
             return None
         with self._lock:
             conn = self._idle.pop() if self._idle else None
-        if conn is None or not _looks_alive(conn):
+        if conn is None or not looks_alive(conn):
             self._slots.release()
             if conn is not None:
                 self._drop_idle()

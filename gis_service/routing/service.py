@@ -236,23 +236,34 @@ class RoutingService:
         by_length = self.fields(conn, net, level, "length", schools=schools)
         if by_length.n_sources == 0:
             return []
-        metres = by_length.cost_from_points(home)[0]
-        order = np.argsort(metres, kind="stable")
-        order = order[np.isfinite(metres[order]) & (metres[order] <= NEAR_CUTOFF_M)][:limit]
         by_time = self.fields(conn, net, level, "time", schools=schools)
-        seconds = by_time.cost_from_points(home, order)[0]
-        keys = by_length.source_keys
-        position = np.searchsorted(schools.ids, keys[order])
-        straight = straight_metres(lon, lat, schools.lon[position], schools.lat[position])
-        return [
-            {
-                "school_id": int(keys[i]),
-                "distance_m": round(float(metres[i]), 1),
-                "time_min": round(float(seconds[rank]) / 60.0, 2),
-                "straight_m": round(float(straight[rank]), 1),
-            }
-            for rank, i in enumerate(order)
-        ]
+        return _nearest(home, lon, lat, limit, schools, by_length, by_time)
+
+    def near_from_memory(
+        self,
+        lon: float,
+        lat: float,
+        mode: str,
+        level: str | None,
+        limit: int,
+        data_version: int,
+    ) -> list[dict[str, Any]] | None:
+        """`near`'s answer when all it needs is already in memory at this public data version
+        (no database, no file, a fraction of a millisecond), else None."""
+        net = self._networks.get(mode)
+        if net is None:
+            return None
+        schools = net.schools.get(level or "*")
+        if schools is None or schools.data_version != data_version:
+            return None
+        both = [net.fields.get((level or "all", weight)) for weight in ("length", "time")]
+        by_length, by_time = both
+        if by_length is None or by_time is None:
+            return None
+        if not by_length.fingerprint == by_time.fingerprint == schools.fingerprint:
+            return None
+        home = self.snap_home(net, lon, lat)
+        return _nearest(home, lon, lat, limit, schools, by_length.fields, by_time.fields)
 
     def route_to_school(
         self, conn: Connection, lon: float, lat: float, school_id: int, mode: str, weight: str
@@ -281,3 +292,33 @@ class RoutingService:
                 f"{net.record.mode} network"
             )
         return snapped
+
+
+def _nearest(
+    home: Snapped,
+    lon: float,
+    lat: float,
+    limit: int,
+    schools: SchoolPoints,
+    by_length: DistanceFields,
+    by_time: DistanceFields,
+) -> list[dict[str, Any]]:
+    """The `limit` schools nearest a snapped home by road, within NEAR_CUTOFF_M."""
+    if by_length.n_sources == 0:
+        return []  # (the fields of a level with no school)
+    metres = by_length.cost_from_points(home)[0]
+    order = np.argsort(metres, kind="stable")
+    order = order[np.isfinite(metres[order]) & (metres[order] <= NEAR_CUTOFF_M)][:limit]
+    seconds = by_time.cost_from_points(home, order)[0]
+    keys = by_length.source_keys
+    position = np.searchsorted(schools.ids, keys[order])
+    straight = straight_metres(lon, lat, schools.lon[position], schools.lat[position])
+    return [
+        {
+            "school_id": int(keys[i]),
+            "distance_m": round(float(metres[i]), 1),
+            "time_min": round(float(seconds[rank]) / 60.0, 2),
+            "straight_m": round(float(straight[rank]), 1),
+        }
+        for rank, i in enumerate(order)
+    ]
