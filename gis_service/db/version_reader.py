@@ -131,16 +131,13 @@ async def _ready(conn: Any) -> None:
                 waiter.set_result(None)
 
         if state == psycopg2.extensions.POLL_READ:
-            loop.add_reader(fd, wake)
-            try:
-                await waiter
-            finally:
-                loop.remove_reader(fd)
+            watch, unwatch = loop.add_reader, loop.remove_reader
         elif state == psycopg2.extensions.POLL_WRITE:
-            loop.add_writer(fd, wake)
-            try:
-                await waiter
-            finally:
-                loop.remove_writer(fd)
+            watch, unwatch = loop.add_writer, loop.remove_writer
         else:
             raise psycopg2.OperationalError(f"unexpected poll state {state}")
+        watch(fd, wake)
+        try:
+            await waiter
+        finally:
+            unwatch(fd)
