@@ -222,7 +222,9 @@ def serving(
         start_new_session=True,
     )
     try:
-        wait_until_healthy(f"http://127.0.0.1:{port}", process, home / f"serve-{port}.log")
+        wait_until_healthy(
+            f"http://127.0.0.1:{port}", process, home / f"serve-{port}.log", workers=workers
+        )
         yield process
     finally:
         if process.poll() is None:
@@ -235,19 +237,42 @@ def serving(
         log.close()
 
 
+def listening_sockets(port: int) -> int:
+    """How many TCP sockets listen on `port` (each worker has its own, SO_REUSEPORT)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            local, state = line.split()[1], line.split()[3]
+            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
+                count += 1
+    return count
+
+
 def wait_until_healthy(
-    base: str, process: subprocess.Popen[bytes], log: Path, timeout_s: float = 90
+    base: str,
+    process: subprocess.Popen[bytes],
+    log: Path,
+    timeout_s: float = 90,
+    workers: int = 1,
 ) -> None:
-    """Poll /health until it answers 200; fail with the server's log if it never does."""
+    """Poll /health until it answers 200 and every worker listens (a worker still starting
+    takes no connections, so the first would get them all); fail with the server's log if
+    that never happens."""
     deadline = time.monotonic() + timeout_s
+    port = int(base.rsplit(":", 1)[1])
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"the service exited ({process.returncode}):\n{log.read_text()}")
         try:
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                return
+            healthy = httpx.get(f"{base}/health", timeout=2).status_code == 200
         except httpx.HTTPError:
-            pass
+            healthy = False
+        if healthy and listening_sockets(port) >= workers:
+            return
         time.sleep(0.3)
     raise RuntimeError(f"the service did not become healthy in {timeout_s} s:\n{log.read_text()}")
 

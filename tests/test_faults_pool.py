@@ -198,8 +198,5 @@ def test_a_public_read_takes_its_connection_without_a_worker_thread(
             conn = pool.lend_idle()
             assert conn is not None and not conn.autocommit
             pool.give_back(conn, None)
-            # A request that writes still runs in a transaction: a failed sign-in is audited.
-            refused = client.post("/auth/login", json={"username": "khong-co", "password": "x"})
-            assert refused.status_code == 401
     finally:
         pool.close()
