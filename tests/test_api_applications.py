@@ -303,6 +303,12 @@ def test_nearest_greedy_and_unplaced_results_in_vietnamese() -> None:
     assert told["summary"].startswith(
         "Con được xếp vào Trường Tiểu học Lê Văn Tám, cách nhà 2.100 m"
     )
+    # The near-home flow passes over closer schools, even when the family ranked schools.
+    ranked = explain_vi(nearest, "nearest", NAMES, preferences=[11, 12])
+    assert ranked["summary"] == (
+        "Con được xếp vào Trường Tiểu học Lê Văn Tám, cách nhà 2.100 m theo đường đi, "
+        "nguyện vọng 1 của gia đình. Các trường gần hơn không nhận được con, vì lý do bên dưới."
+    )
     assert told["passed_over"][0].endswith(
         "đi xa thêm tổng cộng 900 m, nhiều hơn 600 m con được rút ngắn."
     )

@@ -125,6 +125,10 @@ def explain_vi(
             where += ", là trường gần nhất con được nhận"
         summary = f"Con được xếp vào {name(own)}, {where}."
         if passed:
-            closer = "được xếp nguyện vọng cao hơn" if preferences else "gần hơn"
+            # Only deferred acceptance follows the family's ranking; the other mechanisms
+            # explain the closer schools, whatever the family ranked.
+            closer = (
+                "được xếp nguyện vọng cao hơn" if preferences and mechanism == "da" else "gần hơn"
+            )
             summary += f" Các trường {closer} không nhận được con, vì lý do bên dưới."
     return {"summary": summary, "passed_over": passed}
