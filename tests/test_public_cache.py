@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from gis_service.api.public_cache import Kept, PublicAnswers, public_data_version
+from gis_service.api.public_cache import Kept, PublicAnswers
 from gis_service.db.connection import Connection
+from gis_service.db.version_reader import public_data_version
 from tests.test_auth import RequestTransactions
 
 # The zoom-14 tile holding the point (106.61, 10.455) of the demo city.

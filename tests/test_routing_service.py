@@ -223,7 +223,7 @@ def test_moving_a_school_by_hand_refreshes_the_fields(demo_db: Connection, tmp_p
 def test_near_from_memory_answers_as_near_only_at_the_version_it_holds(
     demo_db: Connection, tmp_path: Path
 ) -> None:
-    from gis_service.api.public_cache import public_data_version
+    from gis_service.db.version_reader import public_data_version
     from gis_service.routing.service import RoutingService
 
     lon, lat = a_home(demo_db)

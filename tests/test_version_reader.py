@@ -11,10 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gis_service.api.app import create_app
-from gis_service.api.public_cache import public_data_version
 from gis_service.config import DatabaseSettings, Settings
 from gis_service.db.connection import ConnectionPool, connect
-from gis_service.db.version_reader import VersionReader
+from gis_service.db.version_reader import VersionReader, public_data_version
 from gis_service.errors import DatabaseUnavailableError
 
 
@@ -141,9 +140,9 @@ def test_kept_answers_take_no_pooled_connection_and_see_a_change_at_once(
         lent.append("idle")
         return real_idle(autocommit=autocommit)
 
-    def counted_lend() -> object:
+    def counted_lend(*, autocommit: bool = False) -> object:
         lent.append("lend")
-        return real_lend()
+        return real_lend(autocommit=autocommit)
 
     pool.lend_idle = counted_idle  # type: ignore[method-assign,assignment]
     pool.lend = counted_lend  # type: ignore[method-assign,assignment]

@@ -50,9 +50,13 @@ class SavedApplication:
     applicant_id: int
     child_hash: str
     verdict: Eligibility
-    status: str = ""
     stored_reasons: list[dict[str, str]] = field(default_factory=list)  # as read back (jsonb)
     submitted_at: datetime | None = None
+
+    @property
+    def status(self) -> str:
+        """The application's status as stored: eligible or rejected."""
+        return "eligible" if self.verdict.eligible else "rejected"
 
 
 _HOME_WARD = """
@@ -214,11 +218,10 @@ def save_application(
                 applicant_id,
                 hashed,
                 verdict,
-                status,
                 stored_reasons,
                 submitted_at,
             )
-    return SavedApplication(application_id, applicant_id, hashed, verdict, status)
+    return SavedApplication(application_id, applicant_id, hashed, verdict)
 
 
 def _clash(conn: Connection, round_id: int, idempotency_key: str | None) -> ConflictError:

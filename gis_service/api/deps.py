@@ -8,6 +8,7 @@ import math
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -101,8 +102,7 @@ async def _from_pool(pool: ConnectionPool, *, autocommit: bool) -> AsyncIterator
     transaction left to roll back), else in a worker thread."""
     conn = pool.lend_idle(autocommit=autocommit)
     if conn is None:
-        conn = await run_in_threadpool(pool.lend)
-        conn.autocommit = autocommit
+        conn = await run_in_threadpool(partial(pool.lend, autocommit=autocommit))
     try:
         yield conn
     except BaseException as exc:

@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gis_service.api.deps import lent_connection
 from gis_service.db.connection import Connection
-from gis_service.db.version_reader import VersionReader
+from gis_service.db.version_reader import VersionReader, public_data_version
 
 MAX_ENTRIES = 4096
 MAX_BYTES = 64 * 1024 * 1024
@@ -39,16 +39,6 @@ class Kept:
     body: bytes
     media_type: str | None
     headers: tuple[tuple[str, str], ...]
-
-
-def public_data_version(conn: Connection) -> int:
-    """The version of the data behind public answers, as this connection sees it."""
-    with conn.cursor() as cur:
-        cur.execute("SELECT version FROM public_data_version")
-        row = cur.fetchone()
-    if row is None:
-        raise RuntimeError("public_data_version has no row: run `schoolmap db upgrade`")
-    return int(row[0])
 
 
 class PublicAnswers:

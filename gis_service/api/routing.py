@@ -109,18 +109,12 @@ async def schools_near(
     # read (or computed) in a worker thread.
     found = service.near_from_memory(lon, lat, mode, level, limit, version)
     kept: SchoolSummaries | None = getattr(request.app.state, "school_summaries", None)
-    if found is None or kept is None or kept.version != version:
+    schools = kept.by_id if kept is not None and kept.version == version else {}
+    if found is None or any(row["school_id"] not in schools for row in found):
         async with lent_connection(request, autocommit=True) as conn:
             found, schools = await run_in_threadpool(
                 _near_and_summaries, request, conn, service, (lon, lat, mode, level, limit), version
             )
-    else:
-        schools = kept.by_id
-        if any(row["school_id"] not in schools for row in found):
-            async with lent_connection(request, autocommit=True) as conn:
-                schools = (
-                    await run_in_threadpool(school_summaries, request, conn, version, fresh=True)
-                ).by_id
     if not found:
         return feature_collection(0, [])
     features = []

@@ -87,7 +87,8 @@ SERVICE_BUSY = (
 )
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message (its type's name if it has none)."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
@@ -133,7 +134,7 @@ class ConnectionPool:
             return psycopg2.connect(self.url, application_name="schoolmap-api", connect_timeout=5)
         except psycopg2.OperationalError as exc:
             raise DatabaseUnavailableError(
-                f"{DATABASE_AWAY} (cannot connect: {_first_line(exc)})"
+                f"{DATABASE_AWAY} (cannot connect: {first_line(exc)})"
             ) from exc
 
     def _take(self) -> Connection:
@@ -194,15 +195,18 @@ class ConnectionPool:
             conn.autocommit = True
         return conn
 
-    def lend(self) -> Connection:
-        """A connection for one request, waiting for a slot and opening one if none is idle."""
+    def lend(self, *, autocommit: bool = False) -> Connection:
+        """A connection for one request, waiting for a slot and opening one if none is idle
+        (`autocommit` as in `lend_idle`)."""
         if not self._slots.acquire(timeout=self._wait_timeout_s):
             raise ServiceBusyError(SERVICE_BUSY)
         try:
-            return self._take()
+            conn = self._take()
         except BaseException:
             self._slots.release()
             raise
+        conn.autocommit = autocommit
+        return conn
 
     @staticmethod
     def returns_at_once(conn: Connection) -> bool:
@@ -223,7 +227,7 @@ class ConnectionPool:
         finally:
             self._slots.release()
         if broken and error is not None:
-            away = DatabaseUnavailableError(f"{DATABASE_AWAY} ({_first_line(error)})")
+            away = DatabaseUnavailableError(f"{DATABASE_AWAY} ({first_line(error)})")
             away.__cause__ = error
             return away
         return None

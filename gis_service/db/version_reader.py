@@ -17,13 +17,27 @@ from typing import Any
 import psycopg2
 import psycopg2.extensions
 
-from gis_service.db.connection import DATABASE_AWAY, looks_alive
+from gis_service.db.connection import DATABASE_AWAY, Connection, first_line, looks_alive
 from gis_service.errors import DatabaseUnavailableError
 
 VERSION_SQL = "SELECT version FROM public_data_version"
 
 # How long one query (or connecting) may take before the database counts as away.
 QUERY_TIMEOUT_S = 10.0
+
+
+def version_of(row: tuple[Any, ...] | None) -> int:
+    """The version in VERSION_SQL's row."""
+    if row is None:
+        raise RuntimeError("public_data_version has no row: run `schoolmap db upgrade`")
+    return int(row[0])
+
+
+def public_data_version(conn: Connection) -> int:
+    """The version of the data behind public answers, as this (blocking) connection sees it."""
+    with conn.cursor() as cur:
+        cur.execute(VERSION_SQL)
+        return version_of(cur.fetchone())
 
 
 class VersionReader:
@@ -64,8 +78,7 @@ class VersionReader:
             return await asyncio.wait_for(self._query(), self.timeout_s)
         except (psycopg2.Error, TimeoutError, OSError) as exc:
             self.close()
-            text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise DatabaseUnavailableError(f"{DATABASE_AWAY} ({text})") from exc
+            raise DatabaseUnavailableError(f"{DATABASE_AWAY} ({first_line(exc)})") from exc
 
     async def _query(self) -> int:
         if self._conn is not None and not looks_alive(self._conn):
@@ -86,9 +99,7 @@ class VersionReader:
             row = cur.fetchone()
         finally:
             cur.close()
-        if row is None:
-            raise RuntimeError("public_data_version has no row: run `schoolmap db upgrade`")
-        return int(row[0])
+        return version_of(row)
 
     def close(self) -> None:
         """Close the connection (a later read opens another)."""

@@ -196,9 +196,9 @@ class RoutingService:
         schools = schools or self.school_points(conn, net, level)
         key = (level or "all", weight)
         with net.fields_lock:
-            entry = net.fields.get(key)
-            if entry is not None and entry.fingerprint == schools.fingerprint:
-                return entry.fields
+            held = _held_fields(net, key, schools.fingerprint)
+            if held is not None:
+                return held
             path = fields_path(self.home, net.record, key, schools.fingerprint)
             if path.is_file():
                 computed = DistanceFields.load(path)
@@ -256,14 +256,12 @@ class RoutingService:
         schools = net.schools.get(level or "*")
         if schools is None or schools.data_version != data_version:
             return None
-        both = [net.fields.get((level or "all", weight)) for weight in ("length", "time")]
-        by_length, by_time = both
+        by_length = _held_fields(net, (level or "all", "length"), schools.fingerprint)
+        by_time = _held_fields(net, (level or "all", "time"), schools.fingerprint)
         if by_length is None or by_time is None:
             return None
-        if not by_length.fingerprint == by_time.fingerprint == schools.fingerprint:
-            return None
         home = self.snap_home(net, lon, lat)
-        return _nearest(home, lon, lat, limit, schools, by_length.fields, by_time.fields)
+        return _nearest(home, lon, lat, limit, schools, by_length, by_time)
 
     def route_to_school(
         self, conn: Connection, lon: float, lat: float, school_id: int, mode: str, weight: str
@@ -292,6 +290,12 @@ class RoutingService:
                 f"{net.record.mode} network"
             )
         return snapped
+
+
+def _held_fields(net: ModeNetwork, key: tuple[str, str], fingerprint: str) -> DistanceFields | None:
+    """The fields of `key` the worker holds in memory for these schools, if any."""
+    entry = net.fields.get(key)
+    return entry.fields if entry is not None and entry.fingerprint == fingerprint else None
 
 
 def _nearest(
