@@ -342,8 +342,8 @@ def round_import_command(
     ],
 ) -> None:
     """Add applicants to a round, checking each for eligibility."""
+    from gis_service.admissions.applicant_import import import_applicants
     from gis_service.admissions.identity import installation_key
-    from gis_service.admissions.rounds import import_applicants
 
     key = installation_key(Settings())
     run_import(lambda conn: import_applicants(conn, round_id, path, key, print_progress))
@@ -509,7 +509,7 @@ def round_export_command(
     ] = None,
 ) -> None:
     """Write a run's assignments with distances and explanations."""
-    from gis_service.admissions.runs import export_run
+    from gis_service.admissions.exports import export_run
 
     if csv_path is None and geojson_path is None:
         raise typer.BadParameter("give --csv PATH and/or --geojson PATH")

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from gis_service.admissions.rounds import create_round, import_applicants
+from gis_service.admissions.applicant_import import import_applicants
+from gis_service.admissions.rounds import create_round
 from gis_service.db.connection import Connection
 from gis_service.errors import ImportFileError
 from gis_service.importers.report import no_progress

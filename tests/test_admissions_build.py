@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from allocation.problem import INELIGIBLE
+from gis_service.admissions.applicant_import import import_applicants
 from gis_service.admissions.build import build_round_problem
-from gis_service.admissions.rounds import create_round, import_applicants
+from gis_service.admissions.rounds import create_round
 from gis_service.db.connection import Connection
 from gis_service.importers.report import no_progress
 from gis_service.routing.service import RoutingService

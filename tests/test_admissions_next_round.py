@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from gis_service import audit
+from gis_service.admissions.applicant_import import import_applicants
 from gis_service.admissions.next_round import open_next_round, seats_taken_before
-from gis_service.admissions.rounds import create_round, import_applicants
+from gis_service.admissions.rounds import create_round
 from gis_service.admissions.runs import publish_run, run_round
 from gis_service.db.connection import Connection
 from gis_service.errors import InvalidRequestError

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from gis_service import audit
+from gis_service.admissions.applicant_import import import_applicants
 from gis_service.admissions.next_round import open_next_round
 from gis_service.admissions.retention import purge_round
-from gis_service.admissions.rounds import create_round, import_applicants
+from gis_service.admissions.rounds import create_round
 from gis_service.admissions.runs import publish_run, run_round, verify_run
 from gis_service.db.connection import Connection
 from gis_service.errors import InvalidRequestError

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from gis_service.admissions.applicant_import import import_applicants, sibling_groups
 from gis_service.admissions.identity import child_id_hash
-from gis_service.admissions.rounds import create_round, import_applicants, sibling_groups
+from gis_service.admissions.rounds import create_round
 from gis_service.db.connection import Connection
 from gis_service.errors import ImportFileError, InvalidRequestError, NotFoundError
 from gis_service.importers.report import no_progress

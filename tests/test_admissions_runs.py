@@ -13,10 +13,11 @@ import pytest
 
 from allocation.errors import ProblemError
 from gis_service import audit
-from gis_service.admissions.rounds import create_round, import_applicants
+from gis_service.admissions.applicant_import import import_applicants
+from gis_service.admissions.exports import export_run
+from gis_service.admissions.rounds import create_round
 from gis_service.admissions.runs import (
     compare_runs,
-    export_run,
     publish_run,
     run_round,
     verify_run,

@@ -11,7 +11,8 @@ from typing import Any
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from gis_service.admissions.rounds import create_round, import_applicants
+from gis_service.admissions.applicant_import import import_applicants
+from gis_service.admissions.rounds import create_round
 from gis_service.db.connection import Connection
 from gis_service.errors import ImportFileError
 from gis_service.importers.osm import import_osm

@@ -14,8 +14,9 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
+from gis_service.admissions.applicant_import import import_applicants
 from gis_service.admissions.identity import child_id_hash
-from gis_service.admissions.rounds import create_round, import_applicants, set_round_status
+from gis_service.admissions.rounds import create_round, set_round_status
 from gis_service.api.app import create_app
 from gis_service.auth import sessions
 from gis_service.auth.roles import (

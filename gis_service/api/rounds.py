@@ -10,13 +10,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from gis_service.admissions.applicant_import import import_applicants
+from gis_service.admissions.exports import export_run
 from gis_service.admissions.identity import installation_key
 from gis_service.admissions.next_round import open_next_round
 from gis_service.admissions.retention import purge_round
 from gis_service.admissions.rounds import (
     Round,
     create_round,
-    import_applicants,
     list_rounds,
     load_round,
     set_round_status,
@@ -25,7 +26,6 @@ from gis_service.admissions.runs import (
     COMPARED,
     NORM_M,
     compare_runs,
-    export_run,
     publish_run,
     run_round,
     verify_run,

@@ -1,0 +1,206 @@
+"""Applicants from an officer's CSV file: each row checked and stored as an application."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from datetime import date
+from pathlib import Path
+
+from gis_service import audit
+from gis_service.admissions.applications import ApplicationEntry, save_application
+from gis_service.admissions.identity import child_id_hash
+from gis_service.admissions.rounds import load_round
+from gis_service.db.connection import Connection, savepoint
+from gis_service.errors import ImportFileError
+from gis_service.geocoding.search import MAX_ADDRESS_UNCERTAINTY_M, AddressPlacer
+from gis_service.importers.csvfile import read_csv_rows
+from gis_service.importers.report import ImportReport, ProgressCallback, print_progress
+
+# Column names accepted for each field of an applicant file (the first found is used).
+COLUMNS = {
+    "child_id": ("child_id", "ma_dinh_danh"),
+    "birth_date": ("birth_date", "ngay_sinh"),
+    "lon": ("lon", "longitude"),
+    "lat": ("lat", "latitude"),
+    "address": ("address", "dia_chi"),
+    "ward": ("ward", "ward_code", "ma_phuong"),
+    "priority_group": ("priority_group", "doi_tuong_uu_tien"),
+    "sibling_id": ("sibling_id", "sibling_of"),
+    "preferences": ("preferences", "nguyen_vong"),
+}
+
+
+def _field(row: dict[str, str], header: set[str], name: str) -> str:
+    for column in COLUMNS[name]:
+        if column in header:
+            return (row.get(column) or "").strip()
+    return ""
+
+
+def _coordinate(path: Path, line: int, text: str, name: str, bound: float) -> float | None:
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ImportFileError(path, f"line {line}: {name} is {text!r}, not a number") from None
+    if not math.isfinite(value) or abs(value) > bound:
+        raise ImportFileError(path, f"line {line}: {name} {value} is out of range")
+    return value
+
+
+def import_applicants(
+    conn: Connection,
+    round_id: int,
+    path: Path,
+    key: bytes,
+    progress: ProgressCallback = print_progress,
+    *,
+    actor: str = audit.SYSTEM_ACTOR,
+    remote_addr: str | None = None,
+) -> ImportReport:
+    """Add a round's applicants and their applications, each checked for eligibility.
+
+    Rows that break the file (no id, a bad date or coordinate, a repeated child) stop the
+    import with the line named; applicants who are simply not eligible are kept as rejected
+    applications with every reason, so officers and parents can see why.
+    """
+    report = ImportReport("applicants", str(path))
+    the_round = load_round(conn, round_id)
+    header_list, rows = read_csv_rows(path)
+    header = set(header_list)
+    missing = [
+        name for name in ("child_id", "birth_date") if not any(c in header for c in COLUMNS[name])
+    ]
+    if missing:
+        raise ImportFileError(path, f"missing column(s) {', '.join(missing)}")
+    if not any(c in header for c in COLUMNS["lon"]) and not any(
+        c in header for c in COLUMNS["address"]
+    ):
+        raise ImportFileError(path, "give each home as lon and lat columns (or an address)")
+    with conn.cursor() as cur:
+        cur.execute("SELECT code, id FROM schools WHERE code IS NOT NULL")
+        school_by_code = {code: sid for code, sid in cur.fetchall()}
+    seen: dict[str, int] = {}
+    sibling_pairs: list[tuple[str, str]] = []
+    reasons_count: Counter[str] = Counter()
+    eligible = 0
+    homes = AddressPlacer()
+    unplaced: list[str] = []
+    from_address: Counter[str] = Counter()
+    progress(f"checking {len(rows):,} applicants")
+    with savepoint(conn), conn.cursor() as cur:
+        for line, row in enumerate(rows, start=2):
+            child = _field(row, header, "child_id")
+            if not child:
+                raise ImportFileError(path, f"line {line}: child_id is empty")
+            hashed = child_id_hash(child, key)
+            if hashed in seen:
+                raise ImportFileError(path, f"line {line}: the same child as line {seen[hashed]}")
+            seen[hashed] = line
+            birth_text = _field(row, header, "birth_date")
+            try:
+                born = date.fromisoformat(birth_text)
+            except ValueError:
+                raise ImportFileError(
+                    path, f"line {line}: birth_date {birth_text!r} is not YYYY-MM-DD"
+                ) from None
+            lon = _coordinate(path, line, _field(row, header, "lon"), "lon", 180.0)
+            lat = _coordinate(path, line, _field(row, header, "lat"), "lat", 90.0)
+            if lon is None or lat is None:
+                address = _field(row, header, "address")
+                if not address:
+                    raise ImportFileError(
+                        path,
+                        f"line {line}: the home has neither coordinates (lon, lat) nor an address",
+                    )
+                placed = homes.place(conn, address)
+                if placed.point is None:
+                    unplaced.append(f"line {line} {address!r} ({placed.found})")
+                    continue
+                lon, lat = placed.point
+                from_address[placed.precision or "unknown"] += 1
+            preferences = []
+            for code in filter(
+                None, (p.strip() for p in _field(row, header, "preferences").split(";"))
+            ):
+                if code not in school_by_code:
+                    raise ImportFileError(path, f"line {line}: no school with code {code}")
+                preferences.append(school_by_code[code])
+            entry = ApplicationEntry(
+                child_id=child,
+                birth_date=born,
+                lon=lon,
+                lat=lat,
+                address=_field(row, header, "address") or None,
+                ward_hint=_field(row, header, "ward") or None,
+                priority_group=_field(row, header, "priority_group") or None,
+                preferences=tuple(preferences),
+            )
+            verdict = save_application(
+                conn, the_round, entry, key, replace=True, source_line=line
+            ).verdict
+            sibling = _field(row, header, "sibling_id")
+            if sibling:
+                sibling_pairs.append((hashed, child_id_hash(sibling, key)))
+            eligible += verdict.eligible
+            reasons_count.update(r.code for r in verdict.reasons)
+        if unplaced:
+            shown = "; ".join(unplaced[:10]) + ("; …" if len(unplaced) > 10 else "")
+            raise ImportFileError(
+                path,
+                f"{len(unplaced)} home(s) could not be placed within "
+                f"{MAX_ADDRESS_UNCERTAINTY_M} m from their address: {shown}. Give lon and lat "
+                "for these lines, or a fuller address (house number, street, ward)",
+            )
+        groups = sibling_groups(sibling_pairs)
+        for group_id, members in groups.items():
+            cur.execute(
+                "UPDATE applicants SET sibling_group = %s WHERE child_id_hash = ANY(%s)",
+                (group_id, members),
+            )
+    report.counts = {
+        "applicants": len(rows),
+        "eligible": eligible,
+        "not eligible": len(rows) - eligible,
+        "sibling groups": len(groups),
+    }
+    report.counts.update({f"reason: {code}": n for code, n in sorted(reasons_count.items())})
+    report.counts.update(
+        {f"home from address: {precision}": n for precision, n in sorted(from_address.items())}
+    )
+    audit.record(
+        conn,
+        actor=actor,
+        action="round.import_applicants",
+        target=f"round:{round_id}",
+        detail={"file": path.name, **report.counts},
+        remote_addr=remote_addr,
+    )
+    return report.finish()
+
+
+def sibling_groups(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """Children linked by sibling pairs, directly or through others, as groups.
+
+    A group is named by the first 16 characters of its smallest member hash, so the name does
+    not depend on the order of the file.
+    """
+    parent: dict[str, str] = {}
+
+    def root(x: str) -> str:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in pairs:
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    members: dict[str, list[str]] = {}
+    for child in parent:
+        members.setdefault(root(child), []).append(child)
+    return {name[:16]: sorted(group) for name, group in members.items()}
