@@ -10,6 +10,7 @@ supervisor replaces a worker that dies and stops them all on SIGINT or SIGTERM.
 from __future__ import annotations
 
 import logging
+import logging.config
 import multiprocessing
 import signal
 import socket
@@ -18,8 +19,13 @@ import time
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from gis_service.errors import ConfigurationError
+from gis_service.log_privacy import logging_config
+
+if TYPE_CHECKING:
+    import uvicorn
 
 logger = logging.getLogger("uvicorn.error")
 
@@ -67,15 +73,26 @@ def require_free_port(host: str, port: int) -> None:
     listening_socket(host, port, reuse_port=False).close()
 
 
+def uvicorn_config(options: ServeOptions) -> uvicorn.Config:
+    """uvicorn's settings for one server process, logging through the privacy filter."""
+    import uvicorn
+
+    return uvicorn.Config(
+        APP,
+        factory=True,
+        log_level="info",
+        access_log=options.access_log,
+        log_config=logging_config(),
+        workers=1,
+    )
+
+
 def run_worker(options: ServeOptions) -> None:
     """One worker process: its own SO_REUSEPORT socket, one uvicorn server on it."""
     import uvicorn
 
     sock = listening_socket(options.host, options.port, reuse_port=True)
-    config = uvicorn.Config(
-        APP, factory=True, log_level="info", access_log=options.access_log, workers=1
-    )
-    uvicorn.Server(config).run(sockets=[sock])
+    uvicorn.Server(uvicorn_config(options)).run(sockets=[sock])
 
 
 class Supervisor:
@@ -118,7 +135,7 @@ class Supervisor:
         """Serve until told to stop."""
         require_free_port(self.options.host, self.options.port)
         if not logger.handlers and not logging.getLogger().handlers:
-            logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
+            logging.config.dictConfig(logging_config())
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self._ask_to_stop)
         self._workers = [self._start_worker() for _ in range(self.options.workers)]
@@ -149,7 +166,6 @@ def serve(options: ServeOptions) -> None:
         import uvicorn
 
         sock = listening_socket(options.host, options.port, reuse_port=False)
-        config = uvicorn.Config(APP, factory=True, log_level="info", access_log=options.access_log)
-        uvicorn.Server(config).run(sockets=[sock])
+        uvicorn.Server(uvicorn_config(options)).run(sockets=[sock])
         return
     Supervisor(options).run()
