@@ -22,6 +22,7 @@ from gis_service.errors import ImportFileError
 from gis_service.geocoding.text import number_key, street_key
 from gis_service.importers.report import ImportReport, ProgressCallback, Ticker, print_progress
 from gis_service.importers.sql import assign_school_wards
+from gis_service.safe_text import drop_control_characters
 from gis_service.school_levels import infer_levels, school_search_text
 from gis_service.text import fold_text
 
@@ -248,6 +249,7 @@ def _copy_road_ways(conn: Connection, extract_id: int, contents: ExtractContents
         indices=[i for i, coords in enumerate(contents.way_coords) for _ in coords],
     )
     hexes = shapely.to_wkb(lines, hex=True, include_srid=False)
+    # CSV only as COPY's input to PostgreSQL, never opened by people: no cell neutralising.
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     for osm_id, tags, nodes, geom in zip(
@@ -413,6 +415,8 @@ def _upsert_schools(conn: Connection, contents: ExtractContents, report: ImportR
     for record in sorted(contents.schools.values(), key=lambda r: (r.osm_type, r.osm_id)):
         tags = record.tags
         name = tags.get("name") or tags.get("name:vi") or tags.get("name:en") or ""
+        # Anyone may edit OSM: a name must not hide controls or bidi overrides from people.
+        name = drop_control_characters(name)
         guess = infer_levels(tags)
         report.count(f"schools with levels from {guess.source}")
         if not name:

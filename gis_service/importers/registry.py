@@ -13,6 +13,7 @@ from gis_service.errors import ImportFileError
 from gis_service.importers.csvfile import read_csv_rows
 from gis_service.importers.report import ImportReport, ProgressCallback, print_progress
 from gis_service.importers.sql import assign_school_wards
+from gis_service.safe_text import describe_character, find_control_character
 from gis_service.school_levels import (
     levels_from_name,
     normalise_school_name,
@@ -34,6 +35,10 @@ _GRADE_COLUMN = re.compile(r"^grade_(\d{1,2})_(classes|class_size)$")
 # A map school is the same school when within this distance and the names agree this well.
 MATCH_RADIUS_M = 300.0
 MATCH_MIN_SIMILARITY = 0.75
+# Free-text columns that reach people (map, answers, exports) and so must not hide controls.
+TEXT_COLUMNS = ("code", "name", "address", "phone")
+# A name starting like a spreadsheet formula is never a real school's.
+FORMULA_NAME_STARTS = ("=", "+", "@")
 
 
 @dataclass
@@ -74,6 +79,27 @@ def _coordinate(path: Path, line: int, column: str, text: str | None, bound: flo
     return value
 
 
+def _check_text(path: Path, line: int, row: dict[str, str]) -> None:
+    """Refuse a row whose text hides control characters or whose name is a formula."""
+    for column in TEXT_COLUMNS:
+        char = find_control_character(row.get(column) or "")
+        if char is not None:
+            shown = describe_character(char)
+            raise ImportFileError(
+                path,
+                f"dòng {line}: cột {column} có ký tự điều khiển {shown}; hãy xoá ký tự đó / "
+                f"line {line}: {column} holds control character {shown}; remove it",
+            )
+    name = (row.get("name") or "").strip()
+    if name.startswith(FORMULA_NAME_STARTS):
+        raise ImportFileError(
+            path,
+            f"dòng {line}: tên trường {name[:40]!r} bắt đầu bằng {name[0]!r} như một công thức "
+            f"bảng tính / line {line}: the school name {name[:40]!r} starts with {name[0]!r} "
+            "like a spreadsheet formula, not a school's name",
+        )
+
+
 def _count(path: Path, line: int, column: str, text: str) -> int:
     try:
         value = int(float(text))
@@ -89,6 +115,7 @@ def parse_registry(path: Path) -> list[RegistryRow]:
     parsed: list[RegistryRow] = []
     seen_codes: dict[str, int] = {}
     for line, row in enumerate(read_csv_rows(path, REQUIRED_COLUMNS)[1], start=2):
+        _check_text(path, line, row)
         name = (row.get("name") or "").strip()
         if not name:
             raise ImportFileError(path, f"line {line}: name is empty")

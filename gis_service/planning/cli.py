@@ -85,10 +85,19 @@ def forecast_run(
                 f"{d['classes_needed']} classes"
             )
     if csv:
-        import pandas as pd
-
-        pd.DataFrame([r.as_dict() for r in forecast.rows]).to_csv(csv, index=False)
+        _write_forecast_csv(csv, [r.as_dict() for r in forecast.rows])
         typer.echo(f"wrote {len(forecast.rows)} rows to {csv}")
+
+
+def _write_forecast_csv(path: Path, rows: list[dict[str, object]]) -> None:
+    """Ward rows as a CSV a spreadsheet opens as it is (UTF-8 with BOM, no formula cells)."""
+    from gis_service.safe_text import SpreadsheetSafeWriter
+
+    with path.open("w", newline="", encoding="utf-8-sig") as handle:
+        writer = SpreadsheetSafeWriter(handle)
+        if rows:
+            writer.writerow(rows[0].keys())
+        writer.writerows(row.values() for row in rows)
 
 
 @forecast_app.command("backtest")
