@@ -46,6 +46,24 @@ class SecuritySettings(BaseSettings):
     secret_key: str | None = None
 
 
+class ImportSettings(BaseSettings):
+    """Bounds on one applicant import, so no file can hold a worker or the database for long.
+
+    `max_applicants` is how many rows one applicant file may have. It is a fixed bound, not a
+    multiple of the seats: seat counts come from the school registry, which may be imported
+    after the applicants or be incomplete, and what the bound protects (a worker's memory
+    and time, one transaction's size) does not grow with the seats. 300,000 is more than one
+    grade's yearly intake of even the largest city, so a whole city's round fits, while a
+    wrong file (a province's registry, every grade) is refused before any work is done.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SCHOOLMAP_IMPORT_", extra="ignore")
+
+    max_applicants: int = Field(default=300_000, gt=0)
+    statement_timeout_s: float = Field(default=60.0, gt=0)
+    """The longest one statement of an import may run (a lock wait included)."""
+
+
 class Settings(BaseSettings):
     """All settings of one service instance."""
 
@@ -54,3 +72,4 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    imports: ImportSettings = Field(default_factory=ImportSettings)

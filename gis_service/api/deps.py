@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gis_service.api.errors import status_for
+from gis_service.api.uploads import upload_too_large
 from gis_service.db.connection import SERVICE_BUSY, Connection, ConnectionPool, ConnectionSource
 from gis_service.errors import InvalidRequestError, PayloadTooLargeError, ServiceBusyError
 
@@ -23,7 +24,7 @@ from gis_service.errors import InvalidRequestError, PayloadTooLargeError, Servic
 # less; anything near this is a mistake or an attack, refused before it is parsed.
 MAX_REQUEST_BODY_BYTES = 64 * 1024
 # The one exception: officers upload a district's applicants as CSV (~60 bytes a child).
-MAX_UPLOAD_BODY_BYTES = 50 * 1024 * 1024
+MAX_UPLOAD_BODY_BYTES = 50_000_000
 UPLOAD_PATHS = re.compile(r"^/rounds/[^/]+/applicants$")
 
 HAS_NUL = (
@@ -199,6 +200,11 @@ class RequestBodyLimit:
         if any(nul in url for nul in _NUL_IN_URL):
             await _refuse(send, InvalidRequestError(HAS_NUL))
             return
+        if upload:
+            # Uploads stream to their endpoint, which writes them to a file as they arrive;
+            # the count here still ends any body over the limit, whoever reads it.
+            await self.app(scope, _counted(receive, limit, upload_too_large(limit)), send)
+            return
         # Read the whole (bounded) body first, so a chunked body over the limit is refused
         # before any handler runs, then hand it on unchanged.
         chunks: list[bytes] = []
@@ -229,6 +235,22 @@ class RequestBodyLimit:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+def _counted(receive: Receive, limit: int, error: PayloadTooLargeError) -> Receive:
+    """`receive`, raising `error` (413) once the body passes `limit` bytes."""
+    size = 0
+
+    async def counted() -> Message:
+        nonlocal size
+        message = await receive()
+        if message["type"] == "http.request":
+            size += len(message.get("body", b""))
+            if size > limit:
+                raise error
+        return message
+
+    return counted
 
 
 async def _refuse(send: Send, error: InvalidRequestError | PayloadTooLargeError) -> None:

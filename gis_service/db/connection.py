@@ -13,7 +13,7 @@ from typing import Protocol
 import psycopg2
 import psycopg2.extensions
 
-from gis_service.errors import DatabaseUnavailableError, ServiceBusyError
+from gis_service.errors import DatabaseUnavailableError, SchoolmapError, ServiceBusyError
 
 Connection = psycopg2.extensions.connection
 
@@ -42,14 +42,26 @@ def connect(url: str, *, application_name: str = "schoolmap") -> Connection:
 
 @contextmanager
 def transaction(conn: Connection) -> Iterator[Connection]:
-    """Commit what the block did, or roll all of it back if it raised."""
+    """Commit what the block did, or roll all of it back if it raised (a connection the
+    server closed has nothing left to roll back, and the block's own error is kept)."""
     try:
         yield conn
     except BaseException:
-        conn.rollback()
+        if not conn.closed:
+            conn.rollback()
         raise
     else:
         conn.commit()
+
+
+def limit_statement_time(conn: Connection, seconds: float) -> None:
+    """Stop any statement of the current transaction running longer than `seconds` (a lock
+    wait included): SET LOCAL statement_timeout, undone when the transaction ends."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT set_config('statement_timeout', %s, true)",
+            (f"{max(1, round(seconds * 1000))}ms",),
+        )
 
 
 @contextmanager
@@ -84,6 +96,11 @@ DATABASE_AWAY = (
 )
 SERVICE_BUSY = (
     "Hệ thống đang quá tải; xin thử lại sau ít giây / the service is busy; retry in a few seconds"
+)
+STATEMENT_STOPPED = (
+    "Cơ sở dữ liệu đã dừng yêu cầu giữa chừng (quá thời gian cho phép, hoặc bị huỷ); phần việc "
+    "chưa xong đã được huỷ bỏ / the database stopped the request part-way (it ran over its time "
+    "limit, or was cancelled); its unfinished work was rolled back"
 )
 
 
@@ -219,18 +236,27 @@ class ConnectionPool:
         """Take back a lent connection, rolled back; `error` is what the borrower raised.
 
         Returns the error to raise in its place when the connection broke (the database is
-        away), else None. A broken connection is discarded with every idle one.
+        away) or the server stopped a statement (a time limit, pg_cancel_backend), else None.
+        A broken connection is discarded with every idle one; after a stopped statement the
+        connection is sound, and is rolled back and kept.
         """
-        broken = isinstance(error, psycopg2.OperationalError | psycopg2.InterfaceError)
+        stopped = isinstance(error, psycopg2.extensions.QueryCanceledError)
+        broken = not stopped and isinstance(
+            error, psycopg2.OperationalError | psycopg2.InterfaceError
+        )
         try:
             self._give_back(conn, broken)
         finally:
             self._slots.release()
-        if broken and error is not None:
-            away = DatabaseUnavailableError(f"{DATABASE_AWAY} ({first_line(error)})")
-            away.__cause__ = error
-            return away
-        return None
+        if error is None or not (broken or stopped):
+            return None
+        replacement: SchoolmapError = (
+            ServiceBusyError(f"{STATEMENT_STOPPED} ({first_line(error)})")
+            if stopped
+            else DatabaseUnavailableError(f"{DATABASE_AWAY} ({first_line(error)})")
+        )
+        replacement.__cause__ = error
+        return replacement
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:
