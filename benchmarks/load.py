@@ -47,7 +47,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.http_client import Answer, HttpError  # noqa: E402
 from benchmarks.http_client import Connection as HttpConnection  # noqa: E402
-from gis_service.admissions.rounds import create_round, set_round_status  # noqa: E402
+from gis_service.admissions.lifecycle import set_round_status  # noqa: E402
+from gis_service.admissions.rounds import create_round  # noqa: E402
 from gis_service.auth.roles import PARENT  # noqa: E402
 from gis_service.auth.users import create_user  # noqa: E402
 from gis_service.db.connection import Connection, connect  # noqa: E402

@@ -9,11 +9,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
+import psycopg2
+import psycopg2.extensions
 import typer
 
 from gis_service.auth.cli import user_app
 from gis_service.config import Settings
-from gis_service.db.connection import Connection, connect, mask_password, transaction
+from gis_service.db.connection import (
+    Connection,
+    connect,
+    first_line,
+    mask_password,
+    transaction,
+)
 from gis_service.db.local_server import ensure_database, resolve_database_url
 from gis_service.db.migrate import pending_migrations, require_current_schema, upgrade
 from gis_service.errors import SchoolmapError
@@ -65,6 +73,9 @@ def run_import(work: Callable[[Connection], ImportReport]) -> ImportReport:
     """Run one import in one transaction and print its report."""
     conn = open_database(Settings())
     try:
+        # End the schema check's read, so the import's transaction starts with its own first
+        # statement (an importer checks its file before that, with no transaction open).
+        conn.rollback()
         with transaction(conn):
             report = work(conn)
     finally:
@@ -330,6 +341,121 @@ def round_create_command(
     )
 
 
+def _set_status(round_id: int, status: str) -> None:
+    from gis_service.admissions.lifecycle import set_round_status
+
+    conn = open_database(Settings())
+    try:
+        with transaction(conn):
+            changed = set_round_status(conn, round_id, status)
+    finally:
+        conn.close()
+    typer.echo(f"round {round_id}: {changed.status}")
+
+
+@round_app.command("open")
+def round_open_command(round_id: Annotated[int, typer.Argument(help="the round's id")]) -> None:
+    """Open a draft round for applications (or reopen a closed one: its runs go stale)."""
+    _set_status(round_id, "open")
+
+
+@round_app.command("review")
+def round_review_command(
+    round_id: Annotated[int, typer.Argument(help="the round's id")],
+) -> None:
+    """Stop new applications; parents check their data before it is locked."""
+    _set_status(round_id, "review")
+
+
+@round_app.command("close")
+def round_close_command(round_id: Annotated[int, typer.Argument(help="the round's id")]) -> None:
+    """Lock the round's data for allocation (a round is run once closed)."""
+    _set_status(round_id, "closed")
+
+
+@round_app.command("claims")
+def round_claims_command(
+    round_id: Annotated[int, typer.Argument(help="the round's id")],
+    pending: Annotated[bool, typer.Option(help="only claims not yet decided")] = False,
+) -> None:
+    """Priority claims of the round's applications, pending ones first."""
+    from gis_service.admissions.claims import list_claims
+
+    conn = open_database(Settings())
+    try:
+        found = list_claims(conn, round_id, pending_only=pending)
+    finally:
+        conn.close()
+    for claim in found:
+        decided = f" by {claim.checked_by}: {claim.note}" if claim.checked_by else ""
+        source = "parent" if claim.by_parent else "import"
+        typer.echo(
+            f"application {claim.application_id}: {claim.priority_group} ({source}) "
+            f"{claim.status}{decided}"
+        )
+    typer.echo(f"{len(found):,} claim(s), {sum(c.status == 'pending' for c in found):,} pending")
+
+
+@round_app.command("decide-claim")
+def round_decide_claim_command(
+    round_id: Annotated[int, typer.Argument(help="the round's id")],
+    application_id: Annotated[int, typer.Argument(help="the application whose claim to decide")],
+    decision: Annotated[str, typer.Option(help="verified or rejected")],
+    note: Annotated[str, typer.Option(help="the evidence seen")],
+) -> None:
+    """Verify or reject one priority claim (runs made before can no longer be published)."""
+    from gis_service.admissions.claims import decide_claim
+
+    conn = open_database(Settings())
+    try:
+        with transaction(conn):
+            claim = decide_claim(conn, round_id, application_id, decision, note)
+    finally:
+        conn.close()
+    typer.echo(f"application {claim.application_id}: {claim.priority_group} {claim.status}")
+
+
+@round_app.command("conflicts")
+def round_conflicts_command(
+    round_id: Annotated[int, typer.Argument(help="the round's id")],
+) -> None:
+    """Imported rows that met a parent's own application (the parent's data was kept)."""
+    from gis_service.admissions.claims import list_conflicts
+
+    conn = open_database(Settings())
+    try:
+        found = list_conflicts(conn, round_id)
+    finally:
+        conn.close()
+    for c in found:
+        typer.echo(
+            f"application {c.application_id}: {c.source_file} line {c.source_line} differs in "
+            f"{', '.join(c.fields)}"
+        )
+    typer.echo(f"{len(found):,} conflict(s)")
+
+
+@round_app.command("link-child")
+def round_link_child_command(
+    round_id: Annotated[int, typer.Argument(help="a round the child applied to")],
+    child_id: Annotated[str, typer.Argument(help="the child's identity code")],
+    username: Annotated[str, typer.Argument(help="the parent account to hold the child")],
+) -> None:
+    """Link a child to a parent's account, or move it to another one (audited)."""
+    from gis_service.admissions.guardians import link_child
+    from gis_service.admissions.identity import installation_key
+
+    settings = Settings()
+    conn = open_database(settings)
+    try:
+        with transaction(conn):
+            linked = link_child(conn, round_id, child_id, installation_key(settings), username)
+    finally:
+        conn.close()
+    before = f" (was {linked.previous_guardian})" if linked.previous_guardian else ""
+    typer.echo(f"child linked to {linked.guardian}{before}")
+
+
 @round_app.command("import-applicants")
 def round_import_command(
     round_id: Annotated[int, typer.Argument(help="the round's id")],
@@ -387,6 +513,11 @@ def round_run_command(
         f"{run.status} in {run.solve_seconds:.2f} s"
     )
     typer.echo(f"  input {run.input_hash[:16]}  output {run.output_hash[:16]}")
+    if run.pending_claims:
+        typer.echo(
+            f"  {run.pending_claims:,} priority claim(s) not yet decided were not counted "
+            f"(schoolmap round claims {run.round_id} --pending)"
+        )
     for key, value in run.metrics.items():
         typer.echo(f"  {key}: {value}")
 
@@ -509,13 +640,15 @@ def round_export_command(
     ] = None,
 ) -> None:
     """Write a run's assignments with distances and explanations."""
+    from gis_service import audit
     from gis_service.admissions.exports import export_run
 
     if csv_path is None and geojson_path is None:
         raise typer.BadParameter("give --csv PATH and/or --geojson PATH")
     conn = open_database(Settings())
     try:
-        written = export_run(conn, run_id, csv_path, geojson_path)
+        with transaction(conn):
+            written = export_run(conn, run_id, csv_path, geojson_path, actor=audit.SYSTEM_ACTOR)
     finally:
         conn.close()
     typer.echo(f"{written:,} assignments written")
@@ -586,10 +719,30 @@ def serve_command(
     serve(ServeOptions(host=host, port=port, workers=workers, access_log=access_log))
 
 
+DATABASE_LOST = (
+    "mất kết nối tới cơ sở dữ liệu khi lệnh đang chạy, phần việc chưa xong không được lưu; hãy "
+    "kiểm tra PostgreSQL đang chạy rồi chạy lại lệnh / the connection to the database was lost "
+    "while the command ran, and its unfinished work was not saved; check that PostgreSQL is "
+    "running, then run the command again"
+)
+COMMAND_STOPPED = (
+    "cơ sở dữ liệu đã dừng lệnh giữa chừng (quá thời gian cho phép, hoặc bị huỷ), phần việc "
+    "chưa xong không được lưu; hãy chạy lại khi cơ sở dữ liệu bớt bận / the database stopped "
+    "the command part-way (over its time limit, or cancelled), and its unfinished work was not "
+    "saved; run it again when the database is less busy"
+)
+
+
 def main() -> None:
-    """Entry point: run the command, turning domain errors into a message and exit code 1."""
+    """Entry point: run the command, turning domain errors, and a database lost or stopping
+    the command, into one line and exit code 1."""
     try:
         app()
     except SchoolmapError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+        stopped = isinstance(exc, psycopg2.extensions.QueryCanceledError)
+        message = COMMAND_STOPPED if stopped else DATABASE_LOST
+        print(f"error: {message} ({first_line(exc)})", file=sys.stderr)
         raise SystemExit(1) from None

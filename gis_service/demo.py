@@ -98,7 +98,8 @@ def create_demo_accounts(conn: Connection, home: Path) -> dict[str, str]:
 def create_demo_round(conn: Connection, home: Path, key: bytes) -> int:
     """An open grade-1 round of the whole demo city with its households, unless one exists."""
     from gis_service.admissions.applicant_import import import_applicants
-    from gis_service.admissions.rounds import create_round, set_round_status
+    from gis_service.admissions.lifecycle import set_round_status
+    from gis_service.admissions.rounds import create_round
 
     with conn.cursor() as cur:
         cur.execute("SELECT id FROM rounds WHERE name = %s", (DEMO_ROUND_NAME,))

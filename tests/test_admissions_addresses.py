@@ -45,9 +45,8 @@ def write_file(path: Path, addresses: list[str]) -> Path:
 def homes(conn: Connection, round_id: int) -> dict[str, tuple[float, float, str]]:
     with conn.cursor() as cur:
         cur.execute(
-            "SELECT p.home_address, ST_X(p.home), ST_Y(p.home), w.code FROM applications a "
-            "JOIN applicants p ON p.id = a.applicant_id "
-            "LEFT JOIN admin_units w ON w.id = p.ward_id WHERE a.round_id = %s",
+            "SELECT a.home_address, ST_X(a.home), ST_Y(a.home), w.code FROM applications a "
+            "LEFT JOIN admin_units w ON w.id = a.ward_id WHERE a.round_id = %s",
             (round_id,),
         )
         return {row[0]: (row[1], row[2], row[3]) for row in cur.fetchall()}

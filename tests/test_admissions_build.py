@@ -42,8 +42,7 @@ def test_round_problem_matches_the_database(
     # A cost is the road distance the near-home query gives for the same home and school.
     with demo_db.cursor() as cur:
         cur.execute(
-            "SELECT ST_X(p.home), ST_Y(p.home) FROM applications a JOIN applicants p "
-            "ON p.id = a.applicant_id WHERE a.id = %s",
+            "SELECT ST_X(home), ST_Y(home) FROM applications WHERE id = %s",
             (int(built.application_ids[0]),),
         )
         lon, lat = cur.fetchone()

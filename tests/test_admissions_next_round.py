@@ -11,11 +11,12 @@ import pytest
 
 from gis_service import audit
 from gis_service.admissions.applicant_import import import_applicants
+from gis_service.admissions.lifecycle import set_round_status
 from gis_service.admissions.next_round import open_next_round, seats_taken_before
 from gis_service.admissions.rounds import create_round
 from gis_service.admissions.runs import publish_run, run_round
 from gis_service.db.connection import Connection
-from gis_service.errors import InvalidRequestError
+from gis_service.errors import ConflictError
 from gis_service.importers.report import no_progress
 from gis_service.routing.service import RoutingService
 from tests.conftest import rolled_back
@@ -45,6 +46,8 @@ def first(
             conn, name="Lớp 1 Quận 901", grade=1, school_year="2025-2026", districts=["901"]
         )
         import_applicants(conn, made.round_id, households, b"k", no_progress)
+        set_round_status(conn, made.round_id, "open")
+        set_round_status(conn, made.round_id, "closed")
         routing = RoutingService(tmp_path_factory.mktemp("home"))
         run = run_round(conn, routing, made.round_id, "nearest", seed=4)
         with households.open(encoding="utf-8") as handle:
@@ -59,7 +62,7 @@ def count(conn: Connection, query: str, *args: object) -> int:
 
 
 def test_only_a_published_round_has_a_next_round(first: FirstRound) -> None:
-    with pytest.raises(InvalidRequestError, match="publish one of its runs"):
+    with pytest.raises(ConflictError, match="needs a round that is published"):
         open_next_round(first.conn, first.round_id)
     publish_run(first.conn, first.run_id)
 
@@ -101,7 +104,7 @@ def test_round_two_takes_the_children_left_and_drops_the_residence_rule(
     logged = audit.entries(first.conn, target=f"round:{made.the_round.round_id}")
     assert [(e.action, e.actor) for e in logged] == [("round.open_next", "officer-q1")]
     assert logged[0].detail["newly_eligible"] == outside
-    with pytest.raises(InvalidRequestError, match="already has a next round"):
+    with pytest.raises(ConflictError, match="already has a next round"):
         open_next_round(first.conn, first.round_id)
 
 
@@ -115,6 +118,8 @@ def test_round_two_fills_only_the_seats_left(first: FirstRound) -> None:
         "SELECT count(*) FROM assignments WHERE run_id = %s AND school_id IS NOT NULL",
         first.run_id,
     )
+    set_round_status(first.conn, second, "open")
+    set_round_status(first.conn, second, "closed")
     run = run_round(first.conn, first.routing, second, "nearest", seed=4)
     assert run.metrics["placed"] > 0
     # Over both rounds, no school gives more seats than its classes hold.
@@ -155,6 +160,7 @@ def test_a_child_placed_in_round_one_is_refused_if_imported_again(
         "SELECT count(*) FROM assignments WHERE run_id = %s AND school_id IS NOT NULL",
         first.run_id,
     )
+    set_round_status(first.conn, second, "open")  # reopened for late applicants
     report = import_applicants(
         first.conn, second, demo_home / "demo" / "households.csv", b"k", no_progress
     )

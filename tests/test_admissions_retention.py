@@ -8,12 +8,13 @@ import pytest
 
 from gis_service import audit
 from gis_service.admissions.applicant_import import import_applicants
+from gis_service.admissions.lifecycle import set_round_status
 from gis_service.admissions.next_round import open_next_round
 from gis_service.admissions.retention import purge_round
 from gis_service.admissions.rounds import create_round
 from gis_service.admissions.runs import publish_run, run_round, verify_run
 from gis_service.db.connection import Connection
-from gis_service.errors import InvalidRequestError
+from gis_service.errors import ConflictError, InvalidRequestError
 from gis_service.importers.report import no_progress
 from gis_service.routing.service import RoutingService
 from tests.conftest import rolled_back
@@ -35,13 +36,17 @@ def test_a_published_round_is_purged_to_its_aggregate_record(
             conn, made.round_id, demo_home / "demo" / "households.csv", b"k", no_progress
         )
         applicants = count(conn, "SELECT count(*) FROM applicants")
+        set_round_status(conn, made.round_id, "open")
+        set_round_status(conn, made.round_id, "closed")
         run = run_round(conn, routing, made.round_id, "nearest", seed=3)
-        with pytest.raises(InvalidRequestError, match="only a published round"):
+        with pytest.raises(ConflictError, match="needs a round that is published"):
             purge_round(conn, made.round_id)
         publish_run(conn, run.run_id)
         second = open_next_round(conn, made.round_id)
         with pytest.raises(InvalidRequestError, match="finish it first"):
             purge_round(conn, made.round_id)
+        set_round_status(conn, second.the_round.round_id, "open")
+        set_round_status(conn, second.the_round.round_id, "closed")
         second_run = run_round(conn, routing, second.the_round.round_id, "nearest", seed=3)
         publish_run(conn, second_run.run_id)
 
@@ -64,7 +69,7 @@ def test_a_published_round_is_purged_to_its_aggregate_record(
         )
         with pytest.raises(InvalidRequestError, match="can no longer be solved again"):
             verify_run(conn, routing, run.run_id)
-        with pytest.raises(InvalidRequestError, match="is archived"):
+        with pytest.raises(ConflictError, match="it is archived"):
             run_round(conn, routing, made.round_id, "da", seed=3)
         logged = audit.entries(conn, action_prefix="round.purge")
         assert [(e.actor, e.target, e.remote_addr) for e in logged] == [

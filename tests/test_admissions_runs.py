@@ -15,6 +15,7 @@ from allocation.errors import ProblemError
 from gis_service import audit
 from gis_service.admissions.applicant_import import import_applicants
 from gis_service.admissions.exports import export_run
+from gis_service.admissions.lifecycle import set_round_status
 from gis_service.admissions.rounds import create_round
 from gis_service.admissions.runs import (
     compare_runs,
@@ -23,7 +24,7 @@ from gis_service.admissions.runs import (
     verify_run,
 )
 from gis_service.db.connection import Connection, savepoint
-from gis_service.errors import InvalidRequestError, NotFoundError
+from gis_service.errors import ConflictError, NotFoundError
 from gis_service.importers.report import no_progress
 from gis_service.routing.service import RoutingService
 from tests.conftest import rolled_back
@@ -48,6 +49,8 @@ def loaded(
         import_applicants(
             conn, the_round.round_id, demo_home / "demo" / "households.csv", b"k", no_progress
         )
+        set_round_status(conn, the_round.round_id, "open")
+        set_round_status(conn, the_round.round_id, "closed")
         yield Loaded(conn, RoutingService(tmp_path_factory.mktemp("home")), the_round.round_id)
 
 
@@ -125,7 +128,12 @@ def test_runs_and_publication_are_in_the_audit_log(loaded: Loaded) -> None:
     assert logged[0].detail["output_hash"] == run.output_hash
     assert logged[0].detail["seed"] == 8
     created = audit.entries(loaded.conn, target=f"round:{loaded.round_id}")
-    assert [e.action for e in created] == ["round.create", "round.import_applicants"]
+    assert [e.action for e in created] == [
+        "round.create",
+        "round.import_applicants",
+        "round.open",
+        "round.close",
+    ]
     assert (created[1].detail["applicants"], created[1].detail["eligible"]) == (5500, 3000)
     with savepoint(loaded.conn), loaded.conn.cursor() as cur:
         cur.execute("SAVEPOINT before_tamper")
@@ -163,9 +171,9 @@ def test_publish_once_then_export(loaded: Loaded, tmp_path: Path) -> None:
     assert actions == [("round.run", "system"), ("round.publish", "officer-q1")]
     published = audit.entries(loaded.conn, action_prefix="round.publish")[-1]
     assert published.detail == {"round": loaded.round_id, "output_hash": run.output_hash}
-    with pytest.raises(InvalidRequestError, match="already has published run"):
+    with pytest.raises(ConflictError, match="it is published"):
         publish_run(loaded.conn, run.run_id)
-    with pytest.raises(InvalidRequestError, match="is published"):
+    with pytest.raises(ConflictError, match="it is published"):
         run_round(loaded.conn, loaded.routing, loaded.round_id, "nearest", seed=5)
     written = export_run(loaded.conn, run.run_id, tmp_path / "r.csv", tmp_path / "r.geojson")
     assert written == 3000

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gis_service import audit
-from gis_service.api.rounds import SMALLEST_GROUP, hide_small_groups
+from gis_service.admissions.disclosure import SMALLEST_GROUP, hide_small_groups
 from tests.test_api_rounds import ROUND, households
 from tests.test_auth import (
     RequestTransactions,
@@ -39,6 +39,8 @@ def test_round_two_verify_demand_and_purge(
         content=households(demo_home, [*wards, str(neighbour)]),
         headers={**officer, "Content-Type": "text/csv"},
     ).raise_for_status()
+    for step in ("open", "close"):
+        client.post(f"/rounds/{round_id}/{step}", headers=officer).raise_for_status()
     run = client.post(
         f"/rounds/{round_id}/runs", json={"mechanism": "nearest", "seed": 7}, headers=officer
     ).json()
@@ -62,7 +64,7 @@ def test_round_two_verify_demand_and_purge(
     assert verified.json()["ok"] and verified.json()["output_hash"] == run["output_hash"]
 
     early = client.post(f"/rounds/{round_id}/next", headers=officer)
-    assert early.status_code == 400 and "publish one of its runs" in early.json()["detail"]
+    assert early.status_code == 409 and "needs a round that is published" in early.json()["detail"]
     client.post(f"/rounds/{round_id}/runs/{run['id']}/publish", headers=officer).raise_for_status()
     assert client.post(f"/rounds/{round_id}/next", headers=outsider).status_code == 403
     second = client.post(f"/rounds/{round_id}/next", json={"name": "Đợt 2"}, headers=officer)
@@ -73,6 +75,8 @@ def test_round_two_verify_demand_and_purge(
     assert made["newly_eligible"] > 0
     assert made["seats_left"] > 0
     second_id = made["round"]["id"]
+    for step in ("open", "close"):
+        client.post(f"/rounds/{second_id}/{step}", headers=officer).raise_for_status()
     ran = client.post(
         f"/rounds/{second_id}/runs", json={"mechanism": "da", "seed": 7}, headers=officer
     )

@@ -208,6 +208,15 @@ def test_round_create_and_import_through_the_command(tmp_path: Path) -> None:
     assert "applicants: 5,500" in imported.stdout
     assert "reason: too_old: 2,500" in imported.stdout
     assert (home / "secret.key").stat().st_mode & 0o777 == 0o600
+    # The CLI keeps the round's rules as the API does: a draft or open round is not run.
+    early = schoolmap(url, "round", "run", round_id, home=home)
+    assert early.returncode == 1 and "needs a round that is closed" in early.stderr
+    for step in ("open", "close"):
+        moved = schoolmap(url, "round", step, round_id, home=home)
+        assert moved.returncode == 0, moved.stderr
+    assert moved.stdout.strip() == f"round {round_id}: closed"
+    late = schoolmap(url, "round", "import-applicants", round_id, str(households), home=home)
+    assert late.returncode == 1 and "it is closed" in late.stderr
     runs = []
     for mechanism in ("nearest", "greedy"):
         ran = schoolmap(
@@ -233,7 +242,11 @@ def test_round_create_and_import_through_the_command(tmp_path: Path) -> None:
     assert verified.returncode == 0, verified.stderr
     assert "verified: the same input gives the same assignment" in verified.stdout
     again = schoolmap(url, "round", "publish", runs[1], home=home)
-    assert again.returncode == 1 and "already has published run" in again.stderr
+    assert again.returncode == 1 and "it is published" in again.stderr
+    imported_late = schoolmap(
+        url, "round", "import-applicants", round_id, str(households), home=home
+    )
+    assert imported_late.returncode == 1 and "it is published" in imported_late.stderr
     exported = schoolmap(
         url, "round", "export", runs[0], "--csv", str(tmp_path / "out.csv"), home=home
     )
@@ -243,6 +256,8 @@ def test_round_create_and_import_through_the_command(tmp_path: Path) -> None:
     assert second.returncode == 0, second.stderr
     assert "(round 2)" in second.stdout and "seats left" in second.stdout
     second_id = second.stdout.split()[1].rstrip(":")
+    for step in ("open", "close"):
+        assert schoolmap(url, "round", step, second_id, home=home).returncode == 0
     ran = schoolmap(
         url, "round", "run", second_id, "--mechanism", "nearest", "--seed", "1", home=home
     )

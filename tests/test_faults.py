@@ -32,7 +32,7 @@ from benchmarks.load import (
 )
 from gis_service.admissions.applicant_import import import_applicants
 from gis_service.admissions.identity import installation_key
-from gis_service.admissions.rounds import set_round_status
+from gis_service.admissions.lifecycle import set_round_status
 from gis_service.config import DatabaseSettings, Settings
 from gis_service.db.connection import connect
 from gis_service.db.local_server import resolve_database_url, stop_owned_server

@@ -16,7 +16,8 @@ from fastapi.testclient import TestClient
 
 from gis_service.admissions.applicant_import import import_applicants
 from gis_service.admissions.identity import child_id_hash
-from gis_service.admissions.rounds import create_round, set_round_status
+from gis_service.admissions.lifecycle import set_round_status
+from gis_service.admissions.rounds import create_round
 from gis_service.api.app import create_app
 from gis_service.auth import sessions
 from gis_service.auth.roles import (
@@ -312,6 +313,8 @@ def test_the_demand_map_reveals_no_group_under_ten_by_subtraction(
                 "WHERE grade = 1 AND school_id = %s",
                 (size, school),
             )
+    set_round_status(demo_db, made.round_id, "open")
+    set_round_status(demo_db, made.round_id, "closed")
     run = run_round(demo_db, RoutingService(demo_home), made.round_id, "nearest", seed=1)
     create_user(demo_db, username="k_admin", password=PASSWORD, role=CITY_ADMIN)
     token = sessions.login(demo_db, "k_admin", PASSWORD, lifetime=timedelta(hours=1)).token

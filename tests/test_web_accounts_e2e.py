@@ -292,8 +292,7 @@ def test_officer_imports_runs_compares_and_publishes(
     sign_in(page, *OFFICER)
     page.click(f"tr[data-round='{Scenario.round_id}']")
     page.wait_for_selector("#round-detail button[data-do=close]")
-    page.click("#round-detail button[data-do=close]")
-    notice(page)
+    # The officer's list goes in while the round is open; then the data is locked to run.
     upload = tmp_path / "hoc-sinh-lop-1.csv"
     upload.write_bytes(applicants_csv(demo_home, 300))
     page.set_input_files("#applicants-file", str(upload))
@@ -301,6 +300,11 @@ def test_officer_imports_runs_compares_and_publishes(
     assert "Đã nhập: hồ sơ 300, hợp lệ 300" in notice(page)
     title = str(page.text_content("#round-detail"))
     assert "Hồ sơ 301" in title
+    assert page.locator("#run-form").count() == 0
+    page.click("#round-detail button[data-do=close]")
+    notice(page)
+    page.wait_for_selector("#run-form")
+    assert page.locator("#applicants-file").count() == 0
     for mechanism in ("nearest", "da"):
         page.select_option("#run-form select[name=mechanism]", mechanism)
         page.fill("#run-form input[name=seed]", "2025")
@@ -321,14 +325,19 @@ def test_officer_imports_runs_compares_and_publishes(
     da_run = int(page.evaluate("officer.runs[1].id"))
     page.click(f"button[data-do=map][data-run='{da_run}']")
     page.wait_for_selector(f"#officer-map[data-drawn=run-{da_run}]", timeout=30_000)
+    # Counts come aggregated from the service: a school with fewer than 10 children says so
+    # (null), never how many.
     per_school = page.evaluate("[...officer.perSchool.values()].map((e) => e.placed)")
-    assert sum(per_school) == eligible
+    assert all(n is None or n >= 10 for n in per_school)
+    assert eligible / 2 < sum(n or 0 for n in per_school) <= eligible
     assert len(per_school) < eligible / 5
     drawn = page.evaluate("officer.drawnSchools.map((f) => f.geometry.type)")
     assert drawn == ["Point"] * len(per_school)
     assert page.locator("[data-testid=school-count]").count() == len(per_school)
     beyond = int(str(table.locator("tr[data-metric=beyond_norm] td").nth(2).text_content()))
-    assert sum(page.evaluate("[...officer.perSchool.values()].map((e) => e.beyond)")) == beyond
+    shown_beyond = page.evaluate("[...officer.perSchool.values()].map((e) => e.beyond)")
+    assert all(n is None or n >= 10 for n in shown_beyond)
+    assert sum(n or 0 for n in shown_beyond) <= beyond
     page.wait_for_timeout(1000)
     shot(page, "officer-compare")
     page.once("dialog", lambda dialog: dialog.accept())
@@ -341,7 +350,7 @@ def test_officer_imports_runs_compares_and_publishes(
     assert "Khớp" in notice(page)
     with page.expect_download() as download:
         page.click(f"button[data-do=export][data-run='{da_run}']")
-    exported = Path(download.value.path()).read_text(encoding="utf-8").splitlines()
+    exported = Path(download.value.path()).read_text(encoding="utf-8-sig").splitlines()
     assert exported[0].startswith("applicant_id,") and len(exported) == eligible + 1
     page.wait_for_timeout(800)
     shot(page, "officer-published")

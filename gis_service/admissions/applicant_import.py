@@ -3,32 +3,22 @@
 from __future__ import annotations
 
 import math
+import threading
 from collections import Counter
 from datetime import date
 from pathlib import Path
 
 from gis_service import audit
+from gis_service.admissions.applicant_file import COLUMNS, check_applicant_file
 from gis_service.admissions.applications import ApplicationEntry, save_application
+from gis_service.admissions.eligibility import check_priority_group
 from gis_service.admissions.identity import child_id_hash
-from gis_service.admissions.rounds import load_round
-from gis_service.db.connection import Connection, savepoint
-from gis_service.errors import ImportFileError
+from gis_service.admissions.lifecycle import Action, lock_round
+from gis_service.config import ImportSettings
+from gis_service.db.connection import Connection, limit_statement_time, savepoint
+from gis_service.errors import ImportFileError, InvalidRequestError
 from gis_service.geocoding.search import MAX_ADDRESS_UNCERTAINTY_M, AddressPlacer
-from gis_service.importers.csvfile import read_csv_rows
 from gis_service.importers.report import ImportReport, ProgressCallback, print_progress
-
-# Column names accepted for each field of an applicant file (the first found is used).
-COLUMNS = {
-    "child_id": ("child_id", "ma_dinh_danh"),
-    "birth_date": ("birth_date", "ngay_sinh"),
-    "lon": ("lon", "longitude"),
-    "lat": ("lat", "latitude"),
-    "address": ("address", "dia_chi"),
-    "ward": ("ward", "ward_code", "ma_phuong"),
-    "priority_group": ("priority_group", "doi_tuong_uu_tien"),
-    "sibling_id": ("sibling_id", "sibling_of"),
-    "preferences": ("preferences", "nguyen_vong"),
-}
 
 
 def _field(row: dict[str, str], header: set[str], name: str) -> str:
@@ -59,26 +49,29 @@ def import_applicants(
     *,
     actor: str = audit.SYSTEM_ACTOR,
     remote_addr: str | None = None,
+    limits: ImportSettings | None = None,
+    stop: threading.Event | None = None,
+    source_name: str | None = None,
 ) -> ImportReport:
     """Add a round's applicants and their applications, each checked for eligibility.
 
     Rows that break the file (no id, a bad date or coordinate, a repeated child) stop the
     import with the line named; applicants who are simply not eligible are kept as rejected
     applications with every reason, so officers and parents can see why.
+
+    The file is checked in one streaming pass before the round is locked or anything is
+    written (`limits`: the most rows, and the longest one statement may run; from the
+    environment when not given), then read again one row at a time. Setting `stop` from
+    another thread ends the import at the next row with InvalidRequestError. `source_name`
+    is the file's name as the officer knows it (an upload's), for the conflicts listed.
     """
     report = ImportReport("applicants", str(path))
-    the_round = load_round(conn, round_id)
-    header_list, rows = read_csv_rows(path)
-    header = set(header_list)
-    missing = [
-        name for name in ("child_id", "birth_date") if not any(c in header for c in COLUMNS[name])
-    ]
-    if missing:
-        raise ImportFileError(path, f"missing column(s) {', '.join(missing)}")
-    if not any(c in header for c in COLUMNS["lon"]) and not any(
-        c in header for c in COLUMNS["address"]
-    ):
-        raise ImportFileError(path, "give each home as lon and lat columns (or an address)")
+    limits = limits or ImportSettings()
+    # Checked before the round is locked: a wrong file costs no lock, no write, one pass.
+    rows = check_applicant_file(path, limits.max_applicants, stop)
+    limit_statement_time(conn, limits.statement_timeout_s)
+    the_round = lock_round(conn, round_id, Action.IMPORT)
+    header = set(rows.header)
     with conn.cursor() as cur:
         cur.execute("SELECT code, id FROM schools WHERE code IS NOT NULL")
         school_by_code = {code: sid for code, sid in cur.fetchall()}
@@ -86,12 +79,13 @@ def import_applicants(
     sibling_pairs: list[tuple[str, str]] = []
     reasons_count: Counter[str] = Counter()
     eligible = 0
+    conflicts = 0  # rows that met a parent's own application, kept as the parent gave it
     homes = AddressPlacer()
     unplaced: list[str] = []
     from_address: Counter[str] = Counter()
     progress(f"checking {len(rows):,} applicants")
     with savepoint(conn), conn.cursor() as cur:
-        for line, row in enumerate(rows, start=2):
+        for line, row in rows:
             child = _field(row, header, "child_id")
             if not child:
                 raise ImportFileError(path, f"line {line}: child_id is empty")
@@ -135,12 +129,21 @@ def import_applicants(
                 lat=lat,
                 address=_field(row, header, "address") or None,
                 ward_hint=_field(row, header, "ward") or None,
-                priority_group=_field(row, header, "priority_group") or None,
+                priority_group=_priority_group(path, line, _field(row, header, "priority_group")),
                 preferences=tuple(preferences),
             )
-            verdict = save_application(
-                conn, the_round, entry, key, replace=True, source_line=line
-            ).verdict
+            saved = save_application(
+                conn,
+                the_round,
+                entry,
+                key,
+                replace=True,
+                source_line=line,
+                source_file=source_name or path.name,
+                actor=actor,
+            )
+            verdict = saved.verdict
+            conflicts += bool(saved.conflict)
             sibling = _field(row, header, "sibling_id")
             if sibling:
                 sibling_pairs.append((hashed, child_id_hash(sibling, key)))
@@ -165,6 +168,7 @@ def import_applicants(
         "eligible": eligible,
         "not eligible": len(rows) - eligible,
         "sibling groups": len(groups),
+        "conflicts with parents' applications": conflicts,
     }
     report.counts.update({f"reason: {code}": n for code, n in sorted(reasons_count.items())})
     report.counts.update(
@@ -179,6 +183,14 @@ def import_applicants(
         remote_addr=remote_addr,
     )
     return report.finish()
+
+
+def _priority_group(path: Path, line: int, text: str) -> str | None:
+    """The row's claimed priority group, one of the listed groups or none."""
+    try:
+        return check_priority_group(text)
+    except InvalidRequestError as exc:
+        raise ImportFileError(path, f"line {line}: {exc}") from None
 
 
 def sibling_groups(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:

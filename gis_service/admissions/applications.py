@@ -17,12 +17,23 @@ from typing import Any
 from psycopg2.extras import Json
 
 from gis_service import audit
-from gis_service.admissions.eligibility import Eligibility, Reason, check_eligibility
+from gis_service.admissions.eligibility import (
+    Eligibility,
+    Reason,
+    check_eligibility,
+    check_priority_group,
+)
 from gis_service.admissions.explain_vi import explain_vi
 from gis_service.admissions.identity import child_id_hash
+from gis_service.admissions.lifecycle import Action, lock_round, may, refusal
 from gis_service.admissions.rounds import ROUND_COLUMNS, Round, round_from_row
 from gis_service.db.connection import Connection
-from gis_service.errors import ConflictError, InvalidRequestError, NotFoundError
+from gis_service.errors import (
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 
 LEVEL_OF_GRADE = {1: "tieu_hoc", 6: "thcs"}
 
@@ -52,6 +63,11 @@ class SavedApplication:
     verdict: Eligibility
     stored_reasons: list[dict[str, str]] = field(default_factory=list)  # as read back (jsonb)
     submitted_at: datetime | None = None
+    conflict: tuple[str, ...] = ()
+    """Fields an import stated differently from the parent's application it left as it was."""
+    priority_group: str | None = None
+    priority_status: str | None = None
+    sibling_group: str | None = None
 
     @property
     def status(self) -> str:
@@ -67,15 +83,28 @@ _HOME_WARD = """
 """
 
 _EARLIER_PLACE = """
-    SELECT ARRAY[s.name, r.id::text] FROM applicants p
+    SELECT r.id FROM applicants p
     JOIN assignments x ON x.applicant_id = p.id AND x.school_id IS NOT NULL
     JOIN allocation_runs run ON run.id = x.run_id AND run.published_at IS NOT NULL
     JOIN rounds r ON r.id = run.round_id
-    JOIN schools s ON s.id = x.school_id
     WHERE p.child_id_hash = %(hash)s AND r.grade = %(grade)s
       AND r.school_year = %(year)s AND r.id <> %(round)s
     ORDER BY r.id LIMIT 1
 """
+
+NOT_YOUR_CHILD = (
+    "Mã định danh này không dùng được từ tài khoản của bạn. Nếu đây là con của bạn, hãy liên "
+    "hệ cán bộ tuyển sinh ở UBND phường/xã (mang giấy khai sinh của trẻ) để được liên kết hồ "
+    "sơ của trẻ với tài khoản này. / This identity code cannot be used from your account. If "
+    "this is your child, ask the admissions officer at your ward's People's Committee (with "
+    "the child's birth certificate) to link the child to this account."
+)
+"""The one answer to a code this account does not hold, whoever holds it and whatever is
+stored about the child: it tells nothing about the child."""
+
+CLAIM_SOURCES = ("import", "parent")
+"""Who stated an application's facts: an officer's file (claims count as checked by the
+officer) or a parent (a priority claim waits for an officer)."""
 
 
 def home_facts(
@@ -97,17 +126,77 @@ def home_facts(
         )
         row = cur.fetchone()
     assert row is not None
-    ward, earlier = row
-    if earlier is None:
+    ward, earlier_round = row
+    if earlier_round is None:
         return ward, None
-    school, round_id = earlier
     return ward, Reason(
         "already_placed",
-        f"Trẻ đã được xếp vào {school} ở đợt tuyển sinh {round_id} (đã công bố); mỗi trẻ chỉ "
-        "có một chỗ học.",
-        f"The child already has a place at {school} from round {round_id} (published); a "
-        "child holds one place only.",
+        f"Trẻ đã có chỗ học từ đợt tuyển sinh {earlier_round} (đã công bố); mỗi trẻ chỉ có "
+        "một chỗ học.",
+        f"The child already has a place from round {earlier_round} (published); a child "
+        "holds one place only.",
     )
+
+
+def judge(
+    the_round: Round,
+    *,
+    birth_date: date,
+    ward: str | None,
+    counted_group: str | None,
+    placed: Reason | None,
+) -> Eligibility:
+    """The verdict on an application's facts; only a verified priority claim counts."""
+    verdict = check_eligibility(
+        grade=the_round.grade,
+        admission_year=the_round.admission_year,
+        birth_date=birth_date,
+        ward_code=ward,
+        area_ward_codes=the_round.ward_codes,
+        priority_group=counted_group,
+        residence_required=the_round.round_number == 1,
+    )
+    return verdict if placed is None else Eligibility((*verdict.reasons, placed))
+
+
+def reasons_json(verdict: Eligibility) -> list[dict[str, str]]:
+    """The verdict's reasons as stored (jsonb)."""
+    return [{"code": r.code, "vi": r.vi, "en": r.en} for r in verdict.reasons]
+
+
+def _child_record(
+    conn: Connection, hashed: str, *, guardian_id: int | None, sibling_group: str | None
+) -> tuple[int, str | None]:
+    """The child's record, made if new and then held by `guardian_id`, and its sibling group.
+
+    A parent may only use a record their account holds (PermissionDeniedError with the one
+    answer that tells nothing about the child); an officer's import may use any.
+    """
+    with conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO applicants (child_id_hash, sibling_group, guardian_id) "
+            "VALUES (%s, %s, %s) ON CONFLICT (child_id_hash) DO NOTHING RETURNING id",
+            (hashed, sibling_group, guardian_id),
+        )
+        made = cur.fetchone()
+        if made is not None:
+            return int(made[0]), sibling_group
+        cur.execute(
+            "SELECT id, guardian_id, sibling_group FROM applicants WHERE child_id_hash = %s "
+            "FOR UPDATE",
+            (hashed,),
+        )
+        applicant_id, holder, group = cur.fetchone()  # type: ignore[misc]
+        if guardian_id is not None:
+            if holder != guardian_id:
+                raise PermissionDeniedError(NOT_YOUR_CHILD)
+            if sibling_group is not None and group != sibling_group:
+                cur.execute(
+                    "UPDATE applicants SET sibling_group = %s WHERE id = %s",
+                    (sibling_group, applicant_id),
+                )
+                group = sibling_group
+    return int(applicant_id), group
 
 
 def save_application(
@@ -118,76 +207,69 @@ def save_application(
     *,
     replace: bool,
     source_line: int | None = None,
+    source_file: str | None = None,
     guardian_id: int | None = None,
     submitted_by: int | None = None,
     idempotency_key: str | None = None,
     request_hash: str | None = None,
     sibling_group: str | None = None,
+    actor: str = audit.SYSTEM_ACTOR,
 ) -> SavedApplication:
-    """Check one child against the round and store the child and the application.
+    """Check one child against the round and store the application with the facts it was
+    judged on.
 
-    With `replace`, an application of the same child to the round is overwritten (a corrected
-    file imported again); without it, a second application is refused.
+    A parent's submission (`guardian_id` given) may only use a child record the account
+    holds; a second application of the child to the round is refused. An officer's import
+    (`replace`) overwrites the child's earlier imported application in the round (a corrected
+    file), but never a parent's own: the parent's data stays and the differing fields are
+    listed for the officer as a conflict. A priority claim from an import counts as checked;
+    a parent's waits for an officer's decision.
     """
     hashed = child_id_hash(entry.child_id, key)
+    group = check_priority_group(entry.priority_group)
+    claim_status = None if group is None else ("pending" if guardian_id else "verified")
     ward, placed = home_facts(conn, entry.lon, entry.lat, hashed, the_round)
     ward = ward or entry.ward_hint
-    verdict = check_eligibility(
-        grade=the_round.grade,
-        admission_year=the_round.admission_year,
+    verdict = judge(
+        the_round,
         birth_date=entry.birth_date,
-        ward_code=ward,
-        area_ward_codes=the_round.ward_codes,
-        priority_group=entry.priority_group,
-        residence_required=the_round.round_number == 1,
+        ward=ward,
+        counted_group=group if claim_status == "verified" else None,
+        placed=placed,
     )
-    if placed is not None:
-        verdict = Eligibility((*verdict.reasons, placed))
     status = "eligible" if verdict.eligible else "rejected"
-    reasons = [{"code": r.code, "vi": r.vi, "en": r.en} for r in verdict.reasons]
+    applicant_id, sibling = _child_record(
+        conn, hashed, guardian_id=guardian_id, sibling_group=sibling_group
+    )
     with conn.cursor() as cur:
-        cur.execute(
-            """
-            INSERT INTO applicants (child_id_hash, birth_date, home, home_address, ward_id,
-                                    priority_group, sibling_group, guardian_id)
-            VALUES (%s, %s, ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s,
-                    (SELECT id FROM admin_units WHERE level = 'ward' AND code = %s), %s, %s, %s)
-            ON CONFLICT (child_id_hash) DO UPDATE SET birth_date = EXCLUDED.birth_date,
-                home = EXCLUDED.home, home_address = EXCLUDED.home_address,
-                ward_id = EXCLUDED.ward_id, priority_group = EXCLUDED.priority_group,
-                sibling_group = EXCLUDED.sibling_group,
-                guardian_id = COALESCE(applicants.guardian_id, EXCLUDED.guardian_id)
-            RETURNING id
-            """,
-            (
-                hashed,
-                entry.birth_date,
-                entry.lon,
-                entry.lat,
-                entry.address,
-                ward,
-                entry.priority_group,
-                sibling_group,
-                guardian_id,
-            ),
-        )
-        applicant_id = int(cur.fetchone()[0])  # type: ignore[index]
-        values = (
-            the_round.round_id,
-            applicant_id,
-            list(entry.preferences),
-            status,
-            Json(reasons),
-            source_line,
-            submitted_by,
-            idempotency_key,
-            request_hash,
-        )
+        values = {
+            "round": the_round.round_id,
+            "applicant": applicant_id,
+            "preferences": list(entry.preferences),
+            "status": status,
+            "reasons": Json(reasons_json(verdict)),
+            "line": source_line,
+            "by": submitted_by,
+            "key": idempotency_key,
+            "hash": request_hash,
+            "born": entry.birth_date,
+            "lon": entry.lon,
+            "lat": entry.lat,
+            "address": entry.address,
+            "ward": ward,
+            "group": group,
+            "claim": claim_status,
+        }
         insert = """
             INSERT INTO applications (round_id, applicant_id, preferences, status,
                                       rejection_reasons, source_line, submitted_by,
-                                      idempotency_key, request_hash)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+                                      idempotency_key, request_hash, birth_date, home,
+                                      home_address, ward_id, priority_group, priority_status)
+            VALUES (%(round)s, %(applicant)s, %(preferences)s, %(status)s, %(reasons)s,
+                    %(line)s, %(by)s, %(key)s, %(hash)s, %(born)s,
+                    ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326), %(address)s,
+                    (SELECT id FROM admin_units WHERE level = 'ward' AND code = %(ward)s),
+                    %(group)s, %(claim)s)
         """
         if replace:
             cur.execute(
@@ -196,32 +278,96 @@ def save_application(
                 ON CONFLICT (round_id, applicant_id) DO UPDATE SET
                     preferences = EXCLUDED.preferences, status = EXCLUDED.status,
                     rejection_reasons = EXCLUDED.rejection_reasons,
-                    source_line = EXCLUDED.source_line
+                    source_line = EXCLUDED.source_line, birth_date = EXCLUDED.birth_date,
+                    home = EXCLUDED.home, home_address = EXCLUDED.home_address,
+                    ward_id = EXCLUDED.ward_id, priority_group = EXCLUDED.priority_group,
+                    priority_status = EXCLUDED.priority_status, priority_note = NULL,
+                    priority_checked_by = NULL, priority_checked_at = NULL
+                WHERE applications.submitted_by IS NULL
                 RETURNING id
                 """,
                 values,
             )
-            application_id = int(cur.fetchone()[0])  # type: ignore[index]
-        else:
-            # A clash on either unique key stores nothing and returns no row, without the
-            # savepoint a caught unique violation would need.
+            written = cur.fetchone()
+            if written is None:
+                return _keep_parents_application(
+                    conn, the_round, applicant_id, hashed, values, source_file, actor
+                )
+            return SavedApplication(int(written[0]), applicant_id, hashed, verdict)
+        # A clash on either unique key stores nothing and returns no row, without the
+        # savepoint a caught unique violation would need.
+        cur.execute(
+            insert + " ON CONFLICT DO NOTHING RETURNING id, rejection_reasons, submitted_at",
+            values,
+        )
+        inserted = cur.fetchone()
+        if inserted is None:
+            raise _clash(conn, the_round.round_id, idempotency_key)
+        application_id, stored_reasons, submitted_at = inserted
+        return SavedApplication(
+            int(application_id),
+            applicant_id,
+            hashed,
+            verdict,
+            stored_reasons,
+            submitted_at,
+            priority_group=group,
+            priority_status=claim_status,
+            sibling_group=sibling,
+        )
+
+
+def _keep_parents_application(
+    conn: Connection,
+    the_round: Round,
+    applicant_id: int,
+    hashed: str,
+    values: dict[str, Any],
+    source_file: str | None,
+    actor: str,
+) -> SavedApplication:
+    """An import met the parent's own application of the child in the round: keep it, and
+    list the fields the file states differently for the officer."""
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            SELECT a.id, a.status, a.rejection_reasons, a.birth_date, ST_X(a.home),
+                   ST_Y(a.home), a.home_address, w.code, a.priority_group, a.preferences
+            FROM applications a LEFT JOIN admin_units w ON w.id = a.ward_id
+            WHERE a.round_id = %s AND a.applicant_id = %s
+            """,
+            (the_round.round_id, applicant_id),
+        )
+        row = cur.fetchone()
+        assert row is not None
+        application_id, status, reasons, born, lon, lat, address, ward, group, preferences = row
+        stated = {
+            "birth_date": (born, values["born"]),
+            "home": (
+                (round(lon, 6), round(lat, 6)),
+                (round(values["lon"], 6), round(values["lat"], 6)),
+            ),
+            "address": (address, values["address"]),
+            "ward": (ward, values["ward"]),
+            "priority_group": (group, values["group"]),
+            "preferences": (list(preferences), values["preferences"]),
+        }
+        differ = [name for name, (kept, filed) in stated.items() if kept != filed]
+        if differ:
             cur.execute(
-                insert + " ON CONFLICT DO NOTHING RETURNING id, rejection_reasons, submitted_at",
-                values,
+                "INSERT INTO application_conflicts (round_id, application_id, source_file, "
+                "source_line, fields, actor) VALUES (%s, %s, %s, %s, %s, %s)",
+                (the_round.round_id, application_id, source_file, values["line"], differ, actor),
             )
-            inserted = cur.fetchone()
-            if inserted is None:
-                raise _clash(conn, the_round.round_id, idempotency_key)
-            application_id, stored_reasons, submitted_at = inserted
-            return SavedApplication(
-                int(application_id),
-                applicant_id,
-                hashed,
-                verdict,
-                stored_reasons,
-                submitted_at,
-            )
-    return SavedApplication(application_id, applicant_id, hashed, verdict)
+    kept_reasons = tuple(Reason(r["code"], r["vi"], r["en"]) for r in reasons)
+    assert (status == "eligible") == (not kept_reasons)
+    return SavedApplication(
+        int(application_id),
+        applicant_id,
+        hashed,
+        Eligibility(kept_reasons),
+        conflict=tuple(differ),
+    )
 
 
 def _clash(conn: Connection, round_id: int, idempotency_key: str | None) -> ConflictError:
@@ -274,13 +420,15 @@ def check_preferences(conn: Connection, grade: int, school_ids: tuple[int, ...])
             )
 
 
-def sibling_group_for(conn: Connection, own_hash: str, sibling_hash: str) -> str:
-    """The sibling group two children share: an existing one, else named like the import's."""
+def sibling_group_for(conn: Connection, own_hash: str, sibling_hash: str, user_id: int) -> str:
+    """The sibling group two children share: an existing one of a child this account holds,
+    else named like the import's."""
     with conn.cursor() as cur:
         cur.execute(
             "SELECT sibling_group FROM applicants WHERE child_id_hash = ANY(%s) "
-            "AND sibling_group IS NOT NULL ORDER BY child_id_hash LIMIT 1",
-            ([own_hash, sibling_hash],),
+            "AND sibling_group IS NOT NULL AND guardian_id = %s "
+            "ORDER BY child_id_hash LIMIT 1",
+            ([own_hash, sibling_hash], user_id),
         )
         row = cur.fetchone()
     return row[0] if row else min(own_hash, sibling_hash)[:16]
@@ -307,18 +455,23 @@ def submit_application(
     fingerprint = request_fingerprint(round_id, entry, key, sibling_child_id)
     own_hash = child_id_hash(entry.child_id, key)
     with conn.cursor() as cur:
-        # One round trip: an earlier request with this key, the child's account, the round.
+        # One round trip: an earlier request with this key, who holds the child's record, and
+        # the round, locked shared so it cannot close while this application is stored.
         cur.execute(
             f"""
             SELECT (SELECT ARRAY[id::text, request_hash] FROM applications
                     WHERE idempotency_key = %s),
-                   (SELECT guardian_id FROM applicants WHERE child_id_hash = %s),
+                   (SELECT ARRAY[coalesce(guardian_id, 0)] FROM applicants
+                    WHERE child_id_hash = %s),
                    {ROUND_COLUMNS}
-            FROM (SELECT 1) AS one LEFT JOIN rounds r ON r.id = %s
+            FROM rounds r WHERE r.id = %s FOR SHARE OF r
             """,
             (stored_key, own_hash, round_id),
         )
-        earlier, holder_id, *round_row = cur.fetchone()  # type: ignore[misc]
+        found = cur.fetchone()
+    if found is None:
+        raise NotFoundError(f"Không có đợt tuyển sinh số {round_id} / no round with id {round_id}")
+    earlier, holder, *round_row = found
     if earlier is not None:
         if earlier[1] != fingerprint:
             raise ConflictError(
@@ -327,17 +480,11 @@ def submit_application(
             )
         return application_view(conn, int(earlier[0]), user_id), True
     the_round = round_from_row(tuple(round_row), round_id)
-    if the_round.status != "open":
-        raise ConflictError(
-            f"Đợt {round_id} không nhận hồ sơ (trạng thái: {the_round.status}) / round "
-            f"{round_id} is not open for applications (it is {the_round.status})"
-        )
+    if not may(Action.APPLY, the_round.status):
+        raise refusal(Action.APPLY, the_round)
     check_preferences(conn, the_round.grade, entry.preferences)
-    if holder_id is not None and holder_id != user_id:
-        raise ConflictError(
-            "Mã định danh của trẻ đã được một tài khoản khác đăng ký; hãy liên hệ nhà trường / "
-            "this child's id code is registered by another account; contact the school office"
-        )
+    if holder is not None and holder[0] != user_id:
+        raise PermissionDeniedError(NOT_YOUR_CHILD)
     group = None
     if sibling_child_id:
         sibling_hash = child_id_hash(sibling_child_id, key)
@@ -345,7 +492,7 @@ def submit_application(
             raise InvalidRequestError(
                 "Mã anh/chị/em trùng mã của trẻ / the sibling's id code is the child's own"
             )
-        group = sibling_group_for(conn, own_hash, sibling_hash)
+        group = sibling_group_for(conn, own_hash, sibling_hash, user_id)
     saved = save_application(
         conn,
         the_round,
@@ -359,11 +506,13 @@ def submit_application(
         sibling_group=group,
     )
     if group is not None:
+        # The sibling's record joins the group only if this account holds it too: a family
+        # never changes another family's child.
         with conn.cursor() as cur:
             cur.execute(
-                "UPDATE applicants SET sibling_group = %s "
-                "WHERE child_id_hash = %s AND sibling_group IS NULL",
-                (group, child_id_hash(sibling_child_id, key)),
+                "UPDATE applicants SET sibling_group = %s WHERE child_id_hash = %s "
+                "AND sibling_group IS NULL AND guardian_id = %s",
+                (group, child_id_hash(sibling_child_id, key), user_id),
             )
     audit.record(
         conn,
@@ -395,16 +544,18 @@ def submit_application(
         entry.lon,
         entry.lat,
         entry.address,
-        entry.priority_group,
-        group,
+        saved.priority_group,
+        saved.sibling_group,
+        saved.priority_status,
     )
     return _view(conn, row, with_result=False), False
 
 
 _VIEW = """
     SELECT a.id, a.round_id, r.name, r.grade, r.school_year, r.status, a.status,
-           a.rejection_reasons, a.preferences, a.submitted_at, p.id, p.birth_date,
-           ST_X(p.home), ST_Y(p.home), p.home_address, p.priority_group, p.sibling_group
+           a.rejection_reasons, a.preferences, a.submitted_at, p.id, a.birth_date,
+           ST_X(a.home), ST_Y(a.home), a.home_address, a.priority_group, p.sibling_group,
+           a.priority_status
     FROM applications a
     JOIN rounds r ON r.id = a.round_id
     JOIN applicants p ON p.id = a.applicant_id
@@ -412,9 +563,10 @@ _VIEW = """
 
 
 def list_applications(conn: Connection, owner_id: int) -> list[dict[str, Any]]:
-    """Every application a parent submitted, newest first, each with its result if published."""
+    """Every application of the children a parent's account holds, newest first, each with its
+    result if published."""
     with conn.cursor() as cur:
-        cur.execute(_VIEW + " WHERE a.submitted_by = %s ORDER BY a.id DESC", (owner_id,))
+        cur.execute(_VIEW + " WHERE p.guardian_id = %s ORDER BY a.id DESC", (owner_id,))
         rows = cur.fetchall()
     return [_view(conn, row) for row in rows]
 
@@ -428,7 +580,7 @@ def application_view(
     none) and is given as None.
     """
     with conn.cursor() as cur:
-        cur.execute(_VIEW + " WHERE a.id = %s AND a.submitted_by = %s", (application_id, owner_id))
+        cur.execute(_VIEW + " WHERE a.id = %s AND p.guardian_id = %s", (application_id, owner_id))
         row = cur.fetchone()
     if row is None:
         raise NotFoundError(
@@ -457,6 +609,7 @@ def _view(conn: Connection, row: tuple[Any, ...], *, with_result: bool = True) -
         address,
         priority_group,
         sibling_group,
+        priority_status,
     ) = row
     return {
         "id": application_id,
@@ -474,6 +627,7 @@ def _view(conn: Connection, row: tuple[Any, ...], *, with_result: bool = True) -
         "birth_date": birth_date.isoformat(),
         "home": {"lon": round(lon, 7), "lat": round(lat, 7), "address": address},
         "priority_group": priority_group,
+        "priority_status": priority_status,
         "has_sibling": sibling_group is not None,
         "result": (
             published_result(conn, round_id, applicant_id, list(preferences))
@@ -550,3 +704,128 @@ def published_result(
             ],
         },
     }
+
+
+def _own_submission(
+    conn: Connection, application_id: int, owner_id: int
+) -> tuple[int, str, str | None, str | None]:
+    """The round, child hash and priority claim of an application the parent submitted for a
+    child their account holds; another family's answers as not existing."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT a.round_id, p.child_id_hash, a.priority_group, a.priority_status, "
+            "a.submitted_by FROM applications a JOIN applicants p ON p.id = a.applicant_id "
+            "WHERE a.id = %s AND p.guardian_id = %s",
+            (application_id, owner_id),
+        )
+        row = cur.fetchone()
+    if row is None:
+        raise NotFoundError(
+            f"Không có hồ sơ số {application_id} của tài khoản này / you have no application "
+            f"with id {application_id}"
+        )
+    round_id, hashed, group, claim, submitted_by = row
+    if submitted_by != owner_id:
+        raise ConflictError(
+            "Hồ sơ này do cán bộ tuyển sinh nhập; muốn sửa, hãy liên hệ cán bộ tuyển sinh / this "
+            "application was entered by the admissions officer; ask them to correct it"
+        )
+    return int(round_id), hashed, group, claim
+
+
+def correct_application(
+    conn: Connection,
+    application_id: int,
+    entry: ApplicationEntry,
+    *,
+    user_id: int,
+    username: str,
+    remote_addr: str | None = None,
+) -> dict[str, Any]:
+    """A parent corrects their own application while the round is open or in review: the
+    facts are judged again as on submission (a withdrawn application comes back). The child's
+    code cannot change; a changed priority claim waits for an officer again."""
+    round_id, hashed, old_group, old_claim = _own_submission(conn, application_id, user_id)
+    the_round = lock_round(conn, round_id, Action.EDIT)
+    check_preferences(conn, the_round.grade, entry.preferences)
+    group = check_priority_group(entry.priority_group)
+    claim = None if group is None else (old_claim if group == old_group else "pending")
+    ward, placed = home_facts(conn, entry.lon, entry.lat, hashed, the_round)
+    ward = ward or entry.ward_hint
+    verdict = judge(
+        the_round,
+        birth_date=entry.birth_date,
+        ward=ward,
+        counted_group=group if claim == "verified" else None,
+        placed=placed,
+    )
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            UPDATE applications SET birth_date = %(born)s,
+                home = ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326),
+                home_address = %(address)s,
+                ward_id = (SELECT id FROM admin_units WHERE level = 'ward' AND code = %(ward)s),
+                priority_group = %(group)s, priority_status = %(claim)s,
+                priority_note = CASE WHEN %(kept)s THEN priority_note END,
+                priority_checked_by = CASE WHEN %(kept)s THEN priority_checked_by END,
+                priority_checked_at = CASE WHEN %(kept)s THEN priority_checked_at END,
+                preferences = %(preferences)s, status = %(status)s, rejection_reasons = %(reasons)s
+            WHERE id = %(id)s
+            """,
+            {
+                "born": entry.birth_date,
+                "lon": entry.lon,
+                "lat": entry.lat,
+                "address": entry.address,
+                "ward": ward,
+                "group": group,
+                "claim": claim,
+                "kept": group is not None and group == old_group,
+                "preferences": list(entry.preferences),
+                "status": "eligible" if verdict.eligible else "rejected",
+                "reasons": Json(reasons_json(verdict)),
+                "id": application_id,
+            },
+        )
+    audit.record(
+        conn,
+        actor=username,
+        action="application.edit",
+        target=f"application:{application_id}",
+        detail={
+            "round": round_id,
+            "eligible": verdict.eligible,
+            "reasons": [r.code for r in verdict.reasons],
+        },
+        remote_addr=remote_addr,
+    )
+    return application_view(conn, application_id, user_id, with_result=False)
+
+
+def withdraw_application(
+    conn: Connection,
+    application_id: int,
+    *,
+    user_id: int,
+    username: str,
+    remote_addr: str | None = None,
+) -> dict[str, Any]:
+    """A parent withdraws their own application while the round is open or in review; a run
+    leaves it out. A correction brings it back."""
+    round_id, _, _, _ = _own_submission(conn, application_id, user_id)
+    lock_round(conn, round_id, Action.EDIT)
+    with conn.cursor() as cur:
+        cur.execute(
+            "UPDATE applications SET status = 'withdrawn', rejection_reasons = '[]' WHERE id = %s",
+            (application_id,),
+        )
+    audit.record(
+        conn,
+        actor=username,
+        action="application.withdraw",
+        target=f"application:{application_id}",
+        detail={"round": round_id},
+        remote_addr=remote_addr,
+    )
+    return application_view(conn, application_id, user_id, with_result=False)

@@ -51,8 +51,9 @@ def build_round_problem(
     with conn.cursor() as cur:
         cur.execute(
             """
-            SELECT a.id, p.id, ST_X(p.home), ST_Y(p.home), p.priority_group, p.sibling_group,
-                   a.preferences
+            SELECT a.id, p.id, ST_X(a.home), ST_Y(a.home),
+                   CASE WHEN a.priority_status = 'verified' THEN a.priority_group END,
+                   p.sibling_group, a.preferences
             FROM applications a JOIN applicants p ON p.id = a.applicant_id
             WHERE a.round_id = %s AND a.status = 'eligible'
             ORDER BY a.source_line NULLS LAST, a.id

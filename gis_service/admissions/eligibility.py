@@ -12,11 +12,30 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 
+from gis_service.errors import InvalidRequestError
+
 ENTRY_AGE = {1: 6, 6: 11}
 MAX_EXTRA_YEARS = 3
 SPECIAL_CASE_GROUPS = frozenset(
     {"khuyet_tat", "cham_phat_trien", "dan_toc_thieu_so", "mo_coi", "ve_nuoc"}
 )
+PRIORITY_GROUPS = ("liet_si", "thuong_binh", *sorted(SPECIAL_CASE_GROUPS))
+"""Every priority group a family may claim (children of martyrs and of war invalids, and the
+listed special cases); a claim counts only once an officer has verified it."""
+
+
+def check_priority_group(value: str | None) -> str | None:
+    """The claimed group if it is one of PRIORITY_GROUPS (blank means none), else an error."""
+    if value is None or not value.strip():
+        return None
+    if value.strip() not in PRIORITY_GROUPS:
+        shown = value[:40].encode("unicode_escape").decode("ascii")
+        raise InvalidRequestError(
+            f"Đối tượng ưu tiên {shown!r} không có trong danh sách; dùng một trong: "
+            f"{', '.join(PRIORITY_GROUPS)} / priority group {shown!r} is not one of "
+            f"{', '.join(PRIORITY_GROUPS)}"
+        )
+    return value.strip()
 
 
 @dataclass(frozen=True)

@@ -2,25 +2,39 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
+from gis_service import audit
 from gis_service.db.connection import Connection
 from gis_service.errors import NotFoundError
+from gis_service.safe_text import SpreadsheetSafeWriter
 
 
 def export_run(
-    conn: Connection, run_id: int, csv_path: Path | None, geojson_path: Path | None
+    conn: Connection,
+    run_id: int,
+    csv_path: Path | None,
+    geojson_path: Path | None,
+    *,
+    actor: str = audit.SYSTEM_ACTOR,
+    remote_addr: str | None = None,
 ) -> int:
-    """Write a run's assignments with distances and explanations as CSV and/or GeoJSON."""
+    """Write a run's assignments with distances and explanations as CSV and/or GeoJSON.
+
+    Children's data leaves the service here, so each export is audited in the caller's
+    transaction (commit it for the entry to stay). The CSV opens in a spreadsheet as it is:
+    UTF-8 with a byte-order mark, and no cell a spreadsheet would run as a formula.
+    """
     with conn.cursor() as cur:
         cur.execute(
             """
-            SELECT x.applicant_id, p.sibling_group, p.priority_group, x.school_id, s.code,
+            SELECT x.applicant_id, p.sibling_group, a.priority_group, x.school_id, s.code,
                    s.name, x.cost, x.explanation->>'reason', x.explanation,
-                   ST_X(p.home), ST_Y(p.home)
+                   ST_X(a.home), ST_Y(a.home)
             FROM assignments x JOIN applicants p ON p.id = x.applicant_id
+            JOIN allocation_runs run ON run.id = x.run_id
+            JOIN applications a ON a.round_id = run.round_id AND a.applicant_id = x.applicant_id
             LEFT JOIN schools s ON s.id = x.school_id
             WHERE x.run_id = %s ORDER BY x.applicant_id
             """,
@@ -29,9 +43,23 @@ def export_run(
         rows = cur.fetchall()
     if not rows:
         raise NotFoundError(f"run {run_id} has no assignments")
+    written = {"csv": csv_path, "geojson": geojson_path}
+    audit.record(
+        conn,
+        actor=actor,
+        action="run.export",
+        target=f"run:{run_id}",
+        detail={
+            "formats": [name for name, path in written.items() if path is not None],
+            "rows": len(rows),
+            # Home points are only in the GeoJSON; the CSV holds the rest of each child's row.
+            "homes_included": geojson_path is not None,
+        },
+        remote_addr=remote_addr,
+    )
     if csv_path is not None:
-        with csv_path.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
+        with csv_path.open("w", newline="", encoding="utf-8-sig") as handle:
+            writer = SpreadsheetSafeWriter(handle)
             writer.writerow(
                 [
                     "applicant_id",

@@ -8,10 +8,13 @@ from dataclasses import dataclass
 from psycopg2.extras import Json
 
 from gis_service import audit
+from gis_service.admissions.applications import reasons_json
 from gis_service.admissions.eligibility import check_eligibility
+from gis_service.admissions.lifecycle import Action, lock_round
 from gis_service.admissions.rounds import Round, load_round
 from gis_service.db.connection import Connection, savepoint
-from gis_service.errors import InvalidRequestError
+from gis_service.errors import ConflictError
+from gis_service.safe_text import check_name
 
 
 @dataclass(frozen=True)
@@ -72,20 +75,18 @@ def open_next_round(
     area, so a child refused only for living outside it becomes eligible. Children placed
     earlier are not carried. New applicants may still be imported into the new round.
     """
-    earlier = load_round(conn, round_id)
-    if earlier.status != "published":
-        raise InvalidRequestError(
-            f"round {round_id} is {earlier.status}; publish one of its runs before opening "
-            "the next round"
-        )
+    if name is not None:
+        check_name(name, "Tên đợt", "round name")
+    earlier = lock_round(conn, round_id, Action.NEXT)
     run_id = published_run_of(conn, round_id)
     assert run_id is not None  # a published round has its published run
     with savepoint(conn), conn.cursor() as cur:
         cur.execute("SELECT id FROM rounds WHERE parent_round_id = %s", (round_id,))
         already = cur.fetchone()
         if already is not None:
-            raise InvalidRequestError(
-                f"round {round_id} already has a next round: round {already[0]}"
+            raise ConflictError(
+                f"Đợt {round_id} đã có đợt tiếp theo: đợt {already[0]} / round {round_id} "
+                f"already has a next round: round {already[0]}"
             )
         number = earlier.round_number + 1
         cur.execute(
@@ -100,11 +101,9 @@ def open_next_round(
         new_id = int(cur.fetchone()[0])  # type: ignore[index]
         cur.execute(
             """
-            SELECT a.applicant_id, a.preferences, a.status, a.source_line, p.birth_date,
-                   w.code, p.priority_group
+            SELECT a.id, a.status, a.birth_date, w.code, a.priority_group, a.priority_status
             FROM applications a
-            JOIN applicants p ON p.id = a.applicant_id
-            LEFT JOIN admin_units w ON w.id = p.ward_id
+            LEFT JOIN admin_units w ON w.id = a.ward_id
             LEFT JOIN assignments x ON x.run_id = %s AND x.applicant_id = a.applicant_id
             WHERE a.round_id = %s AND a.status IN ('eligible', 'rejected')
               AND x.school_id IS NULL
@@ -114,30 +113,34 @@ def open_next_round(
         )
         left = cur.fetchall()
         counts: Counter[str] = Counter()
-        for applicant_id, preferences, status, line, born, ward, group in left:
+        for application_id, status, born, ward, group, claim in left:
             verdict = check_eligibility(
                 grade=earlier.grade,
                 admission_year=earlier.admission_year,
                 birth_date=born,
                 ward_code=ward,
                 area_ward_codes=earlier.ward_codes,
-                priority_group=group,
+                priority_group=group if claim == "verified" else None,
                 residence_required=False,
             )
-            reasons = [{"code": r.code, "vi": r.vi, "en": r.en} for r in verdict.reasons]
+            # The application is carried with the facts it was judged on, its claim and the
+            # officer's decision on it.
             cur.execute(
                 """
                 INSERT INTO applications (round_id, applicant_id, preferences, status,
-                                          rejection_reasons, source_line)
-                VALUES (%s, %s, %s, %s, %s, %s)
+                    rejection_reasons, source_line, birth_date, home, home_address, ward_id,
+                    priority_group, priority_status, priority_note, priority_checked_by,
+                    priority_checked_at)
+                SELECT %s, applicant_id, preferences, %s, %s, source_line, birth_date, home,
+                       home_address, ward_id, priority_group, priority_status, priority_note,
+                       priority_checked_by, priority_checked_at
+                FROM applications WHERE id = %s
                 """,
                 (
                     new_id,
-                    applicant_id,
-                    preferences,
                     "eligible" if verdict.eligible else "rejected",
-                    Json(reasons),
-                    line,
+                    Json(reasons_json(verdict)),
+                    application_id,
                 ),
             )
             counts["eligible"] += verdict.eligible

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gis_service import audit
-from gis_service.admissions.rounds import load_round
+from gis_service.admissions.lifecycle import Action, lock_round
 from gis_service.db.connection import Connection, savepoint
 from gis_service.errors import InvalidRequestError
 
@@ -34,12 +34,7 @@ def purge_round(
     log. A round whose next round is not yet published is refused: that round's seats depend
     on this one's assignments. Once purged, a run can no longer be verified.
     """
-    the_round = load_round(conn, round_id)
-    if the_round.status != "published":
-        raise InvalidRequestError(
-            f"round {round_id} is {the_round.status}; only a published round's personal data "
-            "may be deleted"
-        )
+    lock_round(conn, round_id, Action.PURGE)
     with savepoint(conn), conn.cursor() as cur:
         cur.execute(
             "SELECT id, status FROM rounds WHERE parent_round_id = %s AND status <> 'archived'",

@@ -9,10 +9,10 @@ from gis_service import audit
 from gis_service.admissions.eligibility import ENTRY_AGE
 from gis_service.db.connection import Connection
 from gis_service.errors import (
-    ConflictError,
     InvalidRequestError,
     NotFoundError,
 )
+from gis_service.safe_text import check_name
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,9 @@ class Round:
     round_number: int
     ward_codes: tuple[str, ...]
     status: str
+    revision: int = 0
+    """Bumped whenever the data a run reads may change while the round takes no applications
+    (reopened, a priority claim decided): a run of an older revision cannot be published."""
 
 
 def admission_year_of(school_year: str) -> int:
@@ -50,6 +53,7 @@ def create_round(
     remote_addr: str | None = None,
 ) -> Round:
     """A new draft round whose area is the given districts' wards and the given wards."""
+    check_name(name, "Tên đợt", "round name")
     if grade not in ENTRY_AGE:
         raise InvalidRequestError(f"a round admits grade 1 or grade 6, not grade {grade}")
     year = admission_year_of(school_year)
@@ -104,7 +108,8 @@ def create_round(
 
 ROUND_COLUMNS = """
     r.id, r.name, r.grade, r.school_year, r.admission_year, r.round_number, r.status,
-    ARRAY(SELECT code FROM admin_units WHERE id = ANY(r.area_unit_ids) ORDER BY code)
+    ARRAY(SELECT code FROM admin_units WHERE id = ANY(r.area_unit_ids) ORDER BY code),
+    r.revision
 """
 """The columns of `rounds r` that `round_from_row` reads, for queries that also read others."""
 
@@ -114,7 +119,15 @@ def round_from_row(row: tuple[Any, ...], round_id: int) -> Round:
     if row[0] is None:
         raise NotFoundError(f"no round with id {round_id}")
     return Round(
-        int(row[0]), row[1], int(row[2]), row[3], int(row[4]), int(row[5]), tuple(row[7]), row[6]
+        int(row[0]),
+        row[1],
+        int(row[2]),
+        row[3],
+        int(row[4]),
+        int(row[5]),
+        tuple(row[7]),
+        row[6],
+        int(row[8]),
     )
 
 
@@ -137,43 +150,29 @@ def list_rounds(conn: Connection) -> list[Round]:
     return [load_round(conn, round_id) for round_id in ids]
 
 
-# Which status a round may move to from which: officers open a draft (or reopen a closed
-# round) for applications, and close an open one before running it.
-TRANSITIONS = {"open": ("draft", "closed"), "closed": ("open",)}
+@dataclass(frozen=True)
+class RoundCounts:
+    """How many applications a round holds, and what waits for an officer."""
+
+    applications: int
+    eligible: int
+    pending_claims: int  # priority claims no officer has decided yet
+    conflicts: int  # imported rows that met a parent's own application, not yet resolved
 
 
-def set_round_status(
-    conn: Connection,
-    round_id: int,
-    status: str,
-    *,
-    actor: str = audit.SYSTEM_ACTOR,
-    remote_addr: str | None = None,
-) -> Round:
-    """Open a round for applications or close it, from the states that allow it."""
-    if status not in TRANSITIONS:
-        raise InvalidRequestError(f"a round can be set open or closed, not {status!r}")
+def count_round(conn: Connection, round_id: int) -> RoundCounts:
+    """The round's counts, in one query."""
     with conn.cursor() as cur:
-        cur.execute("SELECT status FROM rounds WHERE id = %s FOR UPDATE", (round_id,))
-        row = cur.fetchone()
-        if row is None:
-            raise NotFoundError(f"no round with id {round_id}")
-        if row[0] not in TRANSITIONS[status]:
-            raise ConflictError(
-                f"Đợt {round_id} đang ở trạng thái {row[0]}, không chuyển sang {status} được / "
-                f"round {round_id} is {row[0]}; only a {' or '.join(TRANSITIONS[status])} round "
-                f"can be made {status}"
-            )
-        stamp = "opens_at" if status == "open" else "closes_at"
         cur.execute(
-            f"UPDATE rounds SET status = %s, {stamp} = now() WHERE id = %s", (status, round_id)
+            """
+            SELECT count(*), count(*) FILTER (WHERE status = 'eligible'),
+                   count(*) FILTER (WHERE priority_status = 'pending'),
+                   (SELECT count(*) FROM application_conflicts
+                    WHERE round_id = %(round)s AND resolved_at IS NULL)
+            FROM applications WHERE round_id = %(round)s
+            """,
+            {"round": round_id},
         )
-    audit.record(
-        conn,
-        actor=actor,
-        action=f"round.{'open' if status == 'open' else 'close'}",
-        target=f"round:{round_id}",
-        detail={"from": row[0]},
-        remote_addr=remote_addr,
-    )
-    return load_round(conn, round_id)
+        row = cur.fetchone()
+    assert row is not None
+    return RoundCounts(*(int(n) for n in row))

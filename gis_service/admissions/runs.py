@@ -11,9 +11,11 @@ from psycopg2.extras import Json, execute_values
 from allocation.solve import solve
 from gis_service import audit
 from gis_service.admissions.build import build_round_problem
-from gis_service.admissions.rounds import load_round
+from gis_service.admissions.disclosure import hide_small_groups
+from gis_service.admissions.lifecycle import Action, lock_round
+from gis_service.admissions.rounds import Round, count_round, load_round
 from gis_service.db.connection import Connection, savepoint
-from gis_service.errors import InvalidRequestError, NotFoundError
+from gis_service.errors import ConflictError, InvalidRequestError, NotFoundError
 from gis_service.routing.service import RoutingService
 
 # Distance norms in practice: 4 km to a primary school, 7 km to a lower-secondary one.
@@ -47,6 +49,8 @@ class RunSummary:
     output_hash: str
     metrics: dict[str, Any]
     solve_seconds: float
+    pending_claims: int = 0
+    """Priority claims of the round no officer had decided: not counted in this run."""
 
 
 def run_round(
@@ -67,11 +71,7 @@ def run_round(
 
     A run that fails stores nothing, so earlier runs of the round stay as they were.
     """
-    the_round = load_round(conn, round_id)
-    if the_round.status in ("published", "archived"):
-        raise InvalidRequestError(
-            f"round {round_id} is {the_round.status}; open a new round instead"
-        )
+    the_round = lock_round(conn, round_id, Action.RUN)
     built = build_round_problem(
         conn, routing, the_round, mode=mode, seed=seed, max_cost_m=max_cost_m
     )
@@ -95,8 +95,9 @@ def run_round(
         cur.execute(
             """
             INSERT INTO allocation_runs (round_id, mechanism, seed, parameters, status,
-                                         input_hash, output_hash, code_version, metrics)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id
+                                         input_hash, output_hash, code_version, metrics,
+                                         round_revision)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id
             """,
             (
                 round_id,
@@ -114,6 +115,7 @@ def run_round(
                         "solve_seconds": round(result.solve_seconds, 3),
                     }
                 ),
+                the_round.revision,
             ),
         )
         run_id = int(cur.fetchone()[0])  # type: ignore[index]
@@ -166,6 +168,7 @@ def run_round(
         result.record.output_hash,
         metrics,
         result.solve_seconds,
+        pending_claims=count_round(conn, round_id).pending_claims,
     )
 
 
@@ -293,6 +296,10 @@ def compare_runs(conn: Connection, run_ids: list[int]) -> list[dict[str, Any]]:
     return table
 
 
+PUBLISHABLE = ("optimal", "feasible", "complete")
+"""Run statuses that may become a round's result."""
+
+
 def publish_run(
     conn: Connection,
     run_id: int,
@@ -300,31 +307,114 @@ def publish_run(
     actor: str = audit.SYSTEM_ACTOR,
     remote_addr: str | None = None,
 ) -> None:
-    """Make a run the round's result: one published run per round, then the round is closed."""
+    """Make a run the round's one result; the round becomes published.
+
+    Under the round's row lock: the round must be closed, and the run made at the round's
+    current revision (not before a reopening or a priority decision), ended well, and within
+    every school's seats once the other published rounds of the grade and year are counted.
+    A unique index keeps a second published run of the round out whatever happens.
+    """
     with conn.cursor() as cur:
-        cur.execute("SELECT round_id, status FROM allocation_runs WHERE id = %s", (run_id,))
+        cur.execute("SELECT round_id FROM allocation_runs WHERE id = %s", (run_id,))
         row = cur.fetchone()
-        if row is None:
-            raise NotFoundError(f"no run with id {run_id}")
-        round_id, status = row
-        if status not in ("optimal", "feasible", "complete"):
-            raise InvalidRequestError(f"run {run_id} ended {status}; it cannot be published")
+    if row is None:
+        raise NotFoundError(f"Không có lần chạy số {run_id} / no run with id {run_id}")
+    the_round = lock_round(conn, int(row[0]), Action.PUBLISH)
+    with conn.cursor() as cur:
         cur.execute(
-            "SELECT id FROM allocation_runs WHERE round_id = %s AND published_at IS NOT NULL",
-            (round_id,),
+            "SELECT status, round_revision, output_hash FROM allocation_runs WHERE id = %s",
+            (run_id,),
         )
-        already = cur.fetchone()
-        if already is not None:
-            raise InvalidRequestError(f"round {round_id} already has published run {already[0]}")
+        status, revision, output_hash = cur.fetchone()  # type: ignore[misc]
+        if status not in PUBLISHABLE:
+            raise ConflictError(
+                f"Lần chạy {run_id} kết thúc ở trạng thái {status}, không công bố được / run "
+                f"{run_id} ended {status}; it cannot be published"
+            )
+        if revision != the_round.revision:
+            raise ConflictError(
+                f"Lần chạy {run_id} được chạy trước khi dữ liệu của đợt {the_round.round_id} "
+                "thay đổi (đợt được mở lại hoặc một đối tượng ưu tiên vừa được xét); hãy chạy "
+                f"lại / run {run_id} was made before round {the_round.round_id}'s data last "
+                "changed (the round was reopened or a priority claim was decided); run it again"
+            )
+        over = _schools_over_capacity(conn, the_round, run_id)
+        if over:
+            shown = ", ".join(f"{name} (+{extra})" for name, extra in over[:5])
+            raise ConflictError(
+                f"Công bố lần chạy {run_id} sẽ vượt chỉ tiêu của {len(over)} trường ({shown}) vì "
+                "một đợt khác cùng lớp, cùng năm học đã công bố; hãy chạy lại / publishing run "
+                f"{run_id} would put {len(over)} school(s) over their seats ({shown}) as "
+                "another round of the same grade and year was published since; run it again"
+            )
         cur.execute("UPDATE allocation_runs SET published_at = now() WHERE id = %s", (run_id,))
-        cur.execute("UPDATE rounds SET status = 'published' WHERE id = %s", (round_id,))
-        cur.execute("SELECT output_hash FROM allocation_runs WHERE id = %s", (run_id,))
-        output_hash = cur.fetchone()[0]  # type: ignore[index]
+        cur.execute("UPDATE rounds SET status = 'published' WHERE id = %s", (the_round.round_id,))
     audit.record(
         conn,
         actor=actor,
         action="round.publish",
         target=f"run:{run_id}",
-        detail={"round": round_id, "output_hash": output_hash},
+        detail={"round": the_round.round_id, "output_hash": output_hash},
         remote_addr=remote_addr,
     )
+
+
+_OVER_CAPACITY = """
+    WITH given AS (
+        SELECT x.school_id, count(*) AS n
+        FROM allocation_runs run
+        JOIN rounds r ON r.id = run.round_id
+        JOIN assignments x ON x.run_id = run.id AND x.school_id IS NOT NULL
+        WHERE (run.id = %(run)s OR run.published_at IS NOT NULL)
+          AND r.grade = %(grade)s AND r.school_year = %(year)s
+        GROUP BY x.school_id
+    )
+    SELECT s.name, given.n - g.classes * g.class_size
+    FROM given JOIN schools s ON s.id = given.school_id
+    JOIN school_grades g ON g.school_id = given.school_id AND g.grade = %(grade)s
+    WHERE given.n > g.classes * g.class_size
+    ORDER BY s.name
+"""
+
+
+def _schools_over_capacity(
+    conn: Connection, the_round: Round, run_id: int
+) -> list[tuple[str, int]]:
+    """Schools whose seats of the grade the run would overfill, with the published runs of
+    every round of the same grade and year, and by how many children.
+
+    Publishes of one grade and year are serialised by a transaction-scoped advisory lock, so
+    two rounds published at once cannot both pass this check on the same free seats.
+    """
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('publish:' || %s || ':' || %s))",
+            (the_round.grade, the_round.school_year),
+        )
+        cur.execute(
+            _OVER_CAPACITY,
+            {"run": run_id, "grade": the_round.grade, "year": the_round.school_year},
+        )
+        return [(name, int(extra)) for name, extra in cur.fetchall()]
+
+
+def placed_by_school(conn: Connection, run_id: int, norm_m: int) -> list[dict[str, Any]]:
+    """Children a run places at each school, and how many of them beyond the distance norm,
+    with groups under SMALLEST_GROUP hidden (None): the officer's map, never a child."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT school_id, count(*), count(*) FILTER (WHERE cost > %s) FROM assignments "
+            "WHERE run_id = %s AND school_id IS NOT NULL GROUP BY school_id ORDER BY school_id",
+            (norm_m, run_id),
+        )
+        rows = cur.fetchall()
+    return [
+        {
+            "school_id": int(school),
+            **hide_small_groups(
+                {"placed": int(placed), "beyond_norm": int(beyond)},
+                nested=(("placed", "beyond_norm"),),
+            ),
+        }
+        for school, placed, beyond in rows
+    ]

@@ -19,6 +19,7 @@ from gis_service.api.geocode import router as geocode_router
 from gis_service.api.home_reach import router as home_reach_router
 from gis_service.api.planning import router as planning_router
 from gis_service.api.public_cache import PublicAnswers
+from gis_service.api.round_checks import router as round_checks_router
 from gis_service.api.rounds import router as rounds_router
 from gis_service.api.tiles import router as tiles_router
 from gis_service.api.webapp import router as webapp_router
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None, pool: ConnectionSource | None =
     app.include_router(planning_router)
     app.include_router(auth_router)
     app.include_router(rounds_router)
+    app.include_router(round_checks_router)
     app.include_router(applications_router)
 
     @app.get("/", include_in_schema=False, response_model=None)

@@ -12,8 +12,10 @@ from pydantic import BaseModel, Field
 from gis_service.admissions.applications import (
     ApplicationEntry,
     application_view,
+    correct_application,
     list_applications,
     submit_application,
+    withdraw_application,
 )
 from gis_service.api.deps import get_connection, json_response
 from gis_service.api.rounds import identity_key
@@ -29,22 +31,27 @@ Parent = Annotated[CurrentUser, Depends(require_roles(PARENT))]
 Conn = Annotated[Connection, Depends(get_connection)]
 
 
-class ApplicationIn(BaseModel):
-    """A child's application. The home is lon/lat (a map click) or else an address."""
+class CorrectionIn(BaseModel):
+    """What a parent may correct in their application: everything but the child's code."""
 
-    child_id: str = Field(
-        min_length=1, max_length=32, description="mã định danh; stored only as a keyed hash"
-    )
     birth_date: date
     lon: float | None = Field(default=None, ge=-180, le=180)
     lat: float | None = Field(default=None, ge=-90, le=90)
     address: str | None = Field(default=None, max_length=300)
     priority_group: str | None = Field(default=None, max_length=40)
-    sibling_child_id: str | None = Field(
-        default=None, max_length=32, description="a brother or sister's id code, if any"
-    )
     preferences: list[int] = Field(
         default_factory=list, max_length=10, description="ranked school ids (nguyện vọng)"
+    )
+
+
+class ApplicationIn(CorrectionIn):
+    """A child's application. The home is lon/lat (a map click) or else an address."""
+
+    child_id: str = Field(
+        min_length=1, max_length=32, description="mã định danh; stored only as a keyed hash"
+    )
+    sibling_child_id: str | None = Field(
+        default=None, max_length=32, description="a brother or sister's id code, if any"
     )
 
 
@@ -139,3 +146,50 @@ def mine(conn: Conn, user: Parent) -> list[dict[str, Any]]:
 )
 def one(application_id: int, conn: Conn, user: Parent) -> dict[str, Any]:
     return application_view(conn, application_id, user.id)
+
+
+@router.put(
+    "/applications/{application_id}",
+    summary="Correct one of the signed-in parent's applications (open or review window)",
+    description=roles_note(PARENT)
+    + " Judged again as on submission; a changed priority claim waits for an officer again. "
+    "Applications the officer imported are corrected by the officer.",
+)
+def correct(application_id: int, body: CorrectionIn, conn: Conn, user: Parent) -> dict[str, Any]:
+    lon, lat = body.lon, body.lat
+    if lon is None or lat is None:
+        lon, lat = home_from_address(conn, body.address)
+    entry = ApplicationEntry(
+        child_id="",
+        birth_date=body.birth_date,
+        lon=lon,
+        lat=lat,
+        address=body.address,
+        priority_group=body.priority_group or None,
+        preferences=tuple(body.preferences),
+    )
+    with transaction(conn):
+        return correct_application(
+            conn,
+            application_id,
+            entry,
+            user_id=user.id,
+            username=user.username,
+            remote_addr=user.remote_addr,
+        )
+
+
+@router.post(
+    "/applications/{application_id}/withdraw",
+    summary="Withdraw one of the signed-in parent's applications (open or review window)",
+    description=roles_note(PARENT) + " A run leaves it out; a correction brings it back.",
+)
+def withdraw(application_id: int, conn: Conn, user: Parent) -> dict[str, Any]:
+    with transaction(conn):
+        return withdraw_application(
+            conn,
+            application_id,
+            user_id=user.id,
+            username=user.username,
+            remote_addr=user.remote_addr,
+        )

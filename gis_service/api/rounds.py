@@ -4,46 +4,56 @@ publish and export, for district officers (inside their area) and city admins.""
 from __future__ import annotations
 
 import tempfile
+import threading
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from gis_service.admissions.applicant_import import import_applicants
+from gis_service.admissions.disclosure import SMALLEST_GROUP, hide_small_groups
 from gis_service.admissions.exports import export_run
 from gis_service.admissions.identity import installation_key
+from gis_service.admissions.lifecycle import Action, may, set_round_status
 from gis_service.admissions.next_round import open_next_round
 from gis_service.admissions.retention import purge_round
 from gis_service.admissions.rounds import (
     Round,
+    count_round,
     create_round,
     list_rounds,
     load_round,
-    set_round_status,
 )
 from gis_service.admissions.runs import (
     COMPARED,
     NORM_M,
     compare_runs,
+    placed_by_school,
     publish_run,
     run_round,
     verify_run,
 )
-from gis_service.api.deps import get_connection, json_response
+from gis_service.api.deps import MAX_UPLOAD_BODY_BYTES, get_connection, json_response
 from gis_service.api.routing import routing_service
 from gis_service.api.security import CurrentUser, require_roles, roles_note
+from gis_service.api.uploads import (
+    LARGE_UPLOAD_BYTES,
+    import_limits,
+    receive_to_file,
+    run_while_connected,
+)
 from gis_service.auth.roles import CITY_ADMIN, DISTRICT_OFFICER, PARENT
 from gis_service.config import DatabaseSettings, Settings
 from gis_service.db.connection import Connection, transaction
 from gis_service.errors import (
-    ConflictError,
     ImportFileError,
-    InvalidRequestError,
     NotFoundError,
     PermissionDeniedError,
 )
-from gis_service.importers.report import no_progress
+from gis_service.importers.memory import release_memory_later
+from gis_service.importers.report import ImportReport, no_progress
 from gis_service.routing.service import RoutingService
 
 router = APIRouter(tags=["admission rounds"])
@@ -51,7 +61,6 @@ router = APIRouter(tags=["admission rounds"])
 OFFICERS = (DISTRICT_OFFICER, CITY_ADMIN)
 READERS = (PARENT, DISTRICT_OFFICER, CITY_ADMIN)
 OFFICERS_NOTE = roles_note(*OFFICERS) + " A district officer only for rounds inside their area."
-MAX_UPLOAD_BYTES = 50_000_000
 
 Officer = Annotated[CurrentUser, Depends(require_roles(*OFFICERS))]
 Conn = Annotated[Connection, Depends(get_connection)]
@@ -91,8 +100,18 @@ class RoundOut(BaseModel):
     round_number: int
     status: str
     wards: list[str]
-    applications: int
-    eligible: int
+    applications: int | None = Field(description="null for a parent when under 10")
+    eligible: int | None = Field(description="null for a parent when under 10")
+    pending_claims: int | None = Field(
+        description="priority claims waiting for an officer's decision (officers only)"
+    )
+    conflicts: int | None = Field(
+        description="imported rows that met a parent's own application (officers only)"
+    )
+    actions: list[str] = Field(
+        description="what the round's state allows now (import, apply, edit, decide_claim, "
+        "open, review, close, run, publish, next, purge), from the one table every door uses"
+    )
 
 
 class RunIn(BaseModel):
@@ -120,6 +139,9 @@ class RunOut(BaseModel):
     output_hash: str | None
     published: bool
     metrics: dict[str, Any]
+    pending_claims: int | None = Field(
+        default=None, description="priority claims not yet decided, so not counted in the run"
+    )
 
 
 class ImportOut(BaseModel):
@@ -130,14 +152,22 @@ class ImportOut(BaseModel):
     seconds: float
 
 
-def round_out(conn: Connection, the_round: Round) -> RoundOut:
-    with conn.cursor() as cur:
-        cur.execute(
-            "SELECT count(*), count(*) FILTER (WHERE status = 'eligible') FROM applications "
-            "WHERE round_id = %s",
-            (the_round.round_id,),
-        )
-        total, eligible = cur.fetchone()  # type: ignore[misc]
+def round_out(conn: Connection, the_round: Round, *, for_parent: bool = False) -> RoundOut:
+    """The round with its counts; a parent sees counts only as the public map would (no
+    group under SMALLEST_GROUP, none recoverable from another) and nothing of the officers'
+    queue."""
+    counts = count_round(conn, the_round.round_id)
+    shown: dict[str, int | None] = {
+        "applications": counts.applications,
+        "eligible": counts.eligible,
+        "pending_claims": counts.pending_claims,
+        "conflicts": counts.conflicts,
+    }
+    if for_parent:
+        shown = hide_small_groups(
+            {"applications": counts.applications, "eligible": counts.eligible},
+            nested=(("applications", "eligible"),),
+        ) | {"pending_claims": None, "conflicts": None}
     return RoundOut(
         id=the_round.round_id,
         name=the_round.name,
@@ -147,8 +177,8 @@ def round_out(conn: Connection, the_round: Round) -> RoundOut:
         round_number=the_round.round_number,
         status=the_round.status,
         wards=list(the_round.ward_codes),
-        applications=total,
-        eligible=eligible,
+        actions=[action.value for action in Action if may(action, the_round.status)],
+        **shown,
     )
 
 
@@ -220,7 +250,7 @@ def rounds(
                 shown.append(the_round)
         elif user.may_act_on(the_round.ward_codes):
             shown.append(the_round)
-    return [round_out(conn, r) for r in shown]
+    return [round_out(conn, r, for_parent=user.role == PARENT) for r in shown]
 
 
 @router.get(
@@ -241,7 +271,7 @@ def show(
             raise NotFoundError(f"no open or published round with id {round_id}")
     else:
         the_round = round_for(conn, round_id, user)
-    return round_out(conn, the_round)
+    return round_out(conn, the_round, for_parent=user.role == PARENT)
 
 
 @router.post(
@@ -255,9 +285,19 @@ def open_round(round_id: int, conn: Conn, user: Officer) -> RoundOut:
 
 
 @router.post(
+    "/rounds/{round_id}/review",
+    response_model=RoundOut,
+    summary="Stop new applications; parents check their data before it is locked",
+    description=OFFICERS_NOTE,
+)
+def review_round(round_id: int, conn: Conn, user: Officer) -> RoundOut:
+    return move_round(conn, round_id, user, "review")
+
+
+@router.post(
     "/rounds/{round_id}/close",
     response_model=RoundOut,
-    summary="Close a round for applications, before running it",
+    summary="Close a round: its data is locked for allocation (runs need a closed round)",
     description=OFFICERS_NOTE,
 )
 def close_round(round_id: int, conn: Conn, user: Officer) -> RoundOut:
@@ -281,28 +321,37 @@ def move_round(conn: Connection, round_id: int, user: CurrentUser, status: str) 
     description=OFFICERS_NOTE
     + " Columns: child_id, birth_date, lon, lat, and optionally ward, address, "
     "priority_group, sibling_id, preferences (school codes separated by ';'). Every child is "
-    "checked for eligibility; the whole file is refused, naming the line, if a row is broken.",
+    "checked for eligibility; the whole file is refused, naming the line, if a row is broken. "
+    f"At most {MAX_UPLOAD_BODY_BYTES:,} bytes (413 beyond) and "
+    "SCHOOLMAP_IMPORT_MAX_APPLICANTS rows; "
+    "a request abandoned by its client stops and imports nothing.",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"text/csv": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
 )
-def import_csv(
+async def import_csv(
     round_id: int,
     request: Request,
     conn: Conn,
     user: Officer,
-    body: Annotated[bytes, Body(media_type="text/csv")],
     filename: Annotated[str, Query(max_length=200, description="the file's name")] = "upload.csv",
 ) -> ImportOut:
-    the_round = round_for(conn, round_id, user)
-    if the_round.status == "published":
-        raise ConflictError(f"round {round_id} is published; its applicants cannot change")
-    if len(body) > MAX_UPLOAD_BYTES:
-        raise InvalidRequestError(f"the file is larger than {MAX_UPLOAD_BYTES:,} bytes")
-    key = identity_key(request)
+    def check_round() -> None:
+        round_for(conn, round_id, user)
+        conn.rollback()  # no transaction stays open while the body arrives
+
+    await run_in_threadpool(check_round)
+    key = await run_in_threadpool(identity_key, request)
+    limits = import_limits(request)
     with tempfile.TemporaryDirectory(prefix="schoolmap-upload-") as folder:
         path = Path(folder) / "applicants.csv"
-        path.write_bytes(body)
-        try:
+
+        def work(stop: threading.Event) -> ImportReport:
             with transaction(conn):
-                report = import_applicants(
+                return import_applicants(
                     conn,
                     round_id,
                     path,
@@ -310,10 +359,20 @@ def import_csv(
                     no_progress,
                     actor=user.username,
                     remote_addr=user.remote_addr,
+                    limits=limits,
+                    stop=stop,
+                    source_name=filename,
                 )
+
+        try:
+            await receive_to_file(request, path, MAX_UPLOAD_BODY_BYTES)
+            report = await run_while_connected(request, work)
         except ImportFileError as exc:
             # Name the uploaded file, not the temporary copy.
             raise ImportFileError(filename, exc.problem) from None
+        finally:
+            if path.is_file() and path.stat().st_size >= LARGE_UPLOAD_BYTES:
+                release_memory_later()
     return ImportOut(round_id=round_id, counts=report.counts, seconds=round(report.seconds, 3))
 
 
@@ -327,12 +386,7 @@ def import_csv(
     "and seed give the same result (compare output_hash).",
 )
 def run(round_id: int, body: RunIn, conn: Conn, routing: Routing, user: Officer) -> RunOut:
-    the_round = round_for(conn, round_id, user)
-    if the_round.status == "open":
-        raise ConflictError(
-            f"Đợt {round_id} đang nhận hồ sơ; hãy đóng đợt trước khi xếp trường / round "
-            f"{round_id} is open for applications; close it (POST /rounds/{round_id}/close) first"
-        )
+    round_for(conn, round_id, user)
     with transaction(conn):
         summary = run_round(
             conn,
@@ -357,6 +411,7 @@ def run(round_id: int, body: RunIn, conn: Conn, routing: Routing, user: Officer)
         output_hash=summary.output_hash,
         published=False,
         metrics={**summary.metrics, "solve_seconds": round(summary.solve_seconds, 3)},
+        pending_claims=summary.pending_claims,
     )
 
 
@@ -441,10 +496,16 @@ def export(
     with tempfile.TemporaryDirectory(prefix="schoolmap-export-") as folder:
         path = Path(folder) / f"run-{run_id}.{format}"
         if format == "csv":
-            export_run(conn, run_id, path, None)
+            with transaction(conn):
+                export_run(
+                    conn, run_id, path, None, actor=user.username, remote_addr=user.remote_addr
+                )
             media = "text/csv; charset=utf-8"
         else:
-            export_run(conn, run_id, None, path)
+            with transaction(conn):
+                export_run(
+                    conn, run_id, None, path, actor=user.username, remote_addr=user.remote_addr
+                )
             media = "application/geo+json"
         content = path.read_bytes()
     return Response(
@@ -561,33 +622,24 @@ def purge(
     )
 
 
-SMALLEST_GROUP = 10
-"""Aggregated views hide any group of fewer children than this (k-anonymity)."""
-
-
-def hide_small_groups(
-    counts: dict[str, int], nested: tuple[tuple[str, str], ...] = ()
-) -> dict[str, int | None]:
-    """Counts with every group under SMALLEST_GROUP children hidden (None).
-
-    `nested` pairs (whole, part) where the part is a subgroup of the whole: when their
-    difference is itself a group of 1..SMALLEST_GROUP-1 children, the part is hidden too, so it
-    cannot be recovered by subtraction. Applied until nothing changes.
-    """
-    shown: dict[str, int | None] = {
-        key: (n if n >= SMALLEST_GROUP else None) for key, n in counts.items()
-    }
-    changed = True
-    while changed:
-        changed = False
-        for whole, part in nested:
-            if whole not in shown or part not in shown:
-                continue
-            top, sub = shown[whole], shown[part]
-            if top is not None and sub is not None and 0 < top - sub < SMALLEST_GROUP:
-                shown[part] = None
-                changed = True
-    return shown
+@router.get(
+    "/rounds/{round_id}/runs/{run_id}/schools",
+    summary="Children a run places at each school and how many beyond the norm, aggregated",
+    description=OFFICERS_NOTE
+    + f" Counts of fewer than {SMALLEST_GROUP} children are returned as null, never a child.",
+)
+def schools_of_run(round_id: int, run_id: int, conn: Conn, user: Officer) -> Response:
+    the_round = round_for(conn, round_id, user)
+    run_for(conn, round_id, run_id)
+    norm = NORM_M[the_round.grade]
+    return json_response(
+        {
+            "run": run_id,
+            "norm_m": norm,
+            "smallest_group": SMALLEST_GROUP,
+            "schools": placed_by_school(conn, run_id, norm),
+        }
+    )
 
 
 @router.get(
@@ -609,10 +661,8 @@ def demand(round_id: int, conn: Conn, user: Officer, run: int | None = None) -> 
                    count(x.applicant_id) FILTER (WHERE x.school_id IS NOT NULL),
                    count(x.applicant_id) FILTER (WHERE x.cost > %(norm)s)
             FROM admin_units w
-            LEFT JOIN applicants p ON p.ward_id = w.id
-            LEFT JOIN applications a ON a.applicant_id = p.id AND a.round_id = %(round)s
-            LEFT JOIN assignments x ON x.applicant_id = p.id AND x.run_id = %(run)s
-                                   AND a.id IS NOT NULL
+            LEFT JOIN applications a ON a.ward_id = w.id AND a.round_id = %(round)s
+            LEFT JOIN assignments x ON x.applicant_id = a.applicant_id AND x.run_id = %(run)s
             WHERE w.level = 'ward' AND (w.code = ANY(%(wards)s) OR a.id IS NOT NULL)
             GROUP BY w.id ORDER BY w.code
             """,

@@ -4,7 +4,6 @@
 
 const OFFICER_ROLES = ["district_officer", "city_admin"];
 const MECHANISMS = ["nearest", "da", "constrained", "greedy"];
-const SMALLEST_SHOWN = 10;  // as the demand endpoint: no count of fewer children is shown
 const SHARE_METRICS = new Set(["share_at_nearest", "share_first_choice"]);
 
 const officer = {
@@ -23,9 +22,12 @@ const officer = {
   mapElement: null,
   markers: [],
   notice: null,       // {ok, text}
+  claims: [],         // pending priority claims of the chosen round
 };
 
 const officerRoot = () => document.getElementById("officer-content");
+// What the round's state allows now, as the service's one table says (RoundOut.actions).
+const can = (r, action) => Boolean(r && (r.actions || []).includes(action));
 const shownCount = (n) => (n === null || n === undefined ? t("under_k") : String(n));
 
 function renderOfficer() {
@@ -169,6 +171,9 @@ async function selectRound(roundId) {
   if (officer.mapElement) officer.mapElement.dataset.drawn = "";
   renderRoundList();
   officer.runs = await officerCall("GET", `/rounds/${roundId}/runs`);
+  const chosen = currentRound();
+  officer.claims = chosen && chosen.pending_claims
+    ? (await officerCall("GET", `/rounds/${roundId}/claims?pending=true`)).claims : [];
   if (!officer.mapRun) {
     const published = officer.runs.find((r) => r.published);
     officer.mapRun = published ? published.id : null;
@@ -184,21 +189,25 @@ function renderRoundDetail() {
   const r = currentRound();
   const box = $("round-detail");
   if (!r || !box) return;
-  const isPublished = r.status === "published";
   box.innerHTML = `
     <h2 data-testid="round-title">${escapeHtml(r.name)} <span class="muted small">#${r.id} ·
       ${escapeHtml(t("round_statuses")[r.status] || r.status)}</span></h2>
     <p class="small">${escapeHtml(t("grade"))} ${r.grade} · ${escapeHtml(r.school_year)} ·
       ${escapeHtml(t("applications"))} ${r.applications} · ${escapeHtml(t("eligible"))} ${r.eligible}</p>
     <div class="row">
-      ${r.status === "open" ? `<button type="button" data-do="close">${escapeHtml(t("close"))}</button>`
-        : isPublished ? "" : `<button type="button" data-do="open">${escapeHtml(t("open"))}</button>`}
-      ${isPublished ? `<button type="button" data-do="next">${escapeHtml(t("next_round"))}</button>` : ""}
+      ${can(r, "open") ? `<button type="button" data-do="open">${escapeHtml(
+        t(r.status === "closed" ? "reopen" : "open"))}</button>` : ""}
+      ${can(r, "review") ? `<button type="button" data-do="review">${escapeHtml(t("review"))}</button>` : ""}
+      ${can(r, "close") ? `<button type="button" data-do="close">${escapeHtml(t("close"))}</button>` : ""}
+      ${can(r, "next") ? `<button type="button" data-do="next">${escapeHtml(t("next_round"))}</button>` : ""}
     </div>
-    ${isPublished ? "" : `<h3>${escapeHtml(t("import_applicants"))}</h3>
+    ${r.conflicts ? `<p class="small bad" data-testid="conflicts">${escapeHtml(
+      t("conflicts_waiting", r.conflicts))}</p>` : ""}
+    ${claimsTable(r)}
+    ${!can(r, "import") ? "" : `<h3>${escapeHtml(t("import_applicants"))}</h3>
     <div class="row"><input type="file" id="applicants-file" accept=".csv,text/csv">
       <button type="button" data-do="import">${escapeHtml(t("import"))}</button></div>`}
-    ${r.status === "open" || isPublished ? "" : `<h3>${escapeHtml(t("run_round"))}</h3>
+    ${!can(r, "run") ? "" : `<h3>${escapeHtml(t("run_round"))}</h3>
     <form class="row" id="run-form">
       <label>${escapeHtml(t("mechanism"))} <select name="mechanism">${MECHANISMS.map((m) =>
         `<option value="${m}">${escapeHtml(t("mechanisms")[m])}</option>`).join("")}</select></label>
@@ -216,6 +225,21 @@ function renderRoundDetail() {
   if (runForm) runForm.addEventListener("submit", runRound);
 }
 
+// Priority claims no officer has decided: they change no tier and no age rule in a run.
+function claimsTable(r) {
+  if (!r.pending_claims || !(officer.claims || []).length) return "";
+  const rows = officer.claims.map((c) => `<tr data-testid="claim-row">
+    <td>#${c.application_id}</td>
+    <td>${escapeHtml(t("priority_groups")[c.priority_group] || c.priority_group)}</td>
+    <td class="acc-buttons">
+      <button type="button" data-do="claim" data-decision="verified"
+        data-application="${c.application_id}">${escapeHtml(t("claim_verify"))}</button>
+      <button type="button" data-do="claim" data-decision="rejected"
+        data-application="${c.application_id}">${escapeHtml(t("claim_reject"))}</button></td></tr>`);
+  return `<h3>${escapeHtml(t("claims_waiting", r.pending_claims))}</h3>
+    <table class="acc-table" id="claims-table"><tbody>${rows.join("")}</tbody></table>`;
+}
+
 function runRow(run) {
   const m = run.metrics || {};
   const ticked = officer.compared.includes(run.id) ? "checked" : "";
@@ -227,7 +251,7 @@ function runRow(run) {
       ${m.beyond_norm ?? "?"}${run.published ? ` · <b>${escapeHtml(t("published"))}</b>` : ""}</span></td>
     <td class="acc-buttons">
       <button type="button" data-do="map" data-run="${run.id}">${escapeHtml(t("show_on_map"))}</button>
-      ${currentRound().status !== "published" ? `<button type="button" data-do="publish"
+      ${can(currentRound(), "publish") ? `<button type="button" data-do="publish"
         data-run="${run.id}">${escapeHtml(t("publish"))}</button>` : ""}
       <button type="button" data-do="verify" data-run="${run.id}">${escapeHtml(t("verify"))}</button>
       <button type="button" data-do="export" data-format="csv" data-run="${run.id}">${escapeHtml(
@@ -274,6 +298,7 @@ async function onRoundAction(event) {
   try {
     switch (button.dataset.do) {
       case "open":
+      case "review":
       case "close":
         await officerCall("POST", `/rounds/${r.id}/${button.dataset.do}`);
         await loadRounds();
@@ -308,6 +333,15 @@ async function onRoundAction(event) {
       case "export":
         await exportRun(r, run, button.dataset.format);
         break;
+      case "claim": {
+        const note = window.prompt(t("claim_note"));
+        if (!note || !note.trim()) return;
+        await officerCall("POST", `/rounds/${r.id}/claims/${button.dataset.application}`,
+                          {json: {decision: button.dataset.decision, note: note.trim()}});
+        await loadRounds();
+        notify(true, t("done"));
+        break;
+      }
       case "next": {
         const next = await officerCall("POST", `/rounds/${r.id}/next`, {json: {}});
         officer.roundId = next.round.id;
@@ -384,46 +418,12 @@ async function loadPerSchool() {
   const r = currentRound();
   const perSchool = new Map();
   if (!r || !officer.mapRun) { officer.perSchool = perSchool; return; }
-  const response = await officerCall(
-    "GET", `/rounds/${r.id}/runs/${officer.mapRun}/export?format=csv`, {raw: true});
-  const rows = parseCsv(await response.text());
-  const header = rows.shift() || [];
-  const school = header.indexOf("school_id");
-  const distance = header.indexOf("distance_m");
-  const norm = NORM_M[r.grade];
-  for (const row of rows) {
-    if (!row[school]) continue;
-    const id = Number(row[school]);
-    const entry = perSchool.get(id) || {placed: 0, beyond: 0, metres: 0};
-    entry.placed += 1;
-    entry.metres += Number(row[distance]) || 0;
-    if (Number(row[distance]) > norm) entry.beyond += 1;
-    perSchool.set(id, entry);
+  // Counts per school, aggregated by the service (groups under 10 come as null).
+  const answer = await officerCall("GET", `/rounds/${r.id}/runs/${officer.mapRun}/schools`);
+  for (const row of answer.schools) {
+    perSchool.set(row.school_id, {placed: row.placed, beyond: row.beyond_norm});
   }
   officer.perSchool = perSchool;
-}
-
-// RFC 4180 CSV: quoted fields may hold commas, quotes and line breaks.
-function parseCsv(text) {
-  const rows = [];
-  let row = [];
-  let field = "";
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') { field += '"'; i++; }
-      else if (c === '"') quoted = false;
-      else field += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ",") { row.push(field); field = ""; }
-    else if (c === "\n" || c === "\r") {
-      if (c === "\r" && text[i + 1] === "\n") i++;
-      row.push(field); rows.push(row); row = []; field = "";
-    } else field += c;
-  }
-  if (field || row.length) { row.push(field); rows.push(row); }
-  return rows;
 }
 
 function placeOfficerMap() {
@@ -479,8 +479,7 @@ async function schoolPopup(feature) {
     const school = await getJson(`/schools/${p.id}`);
     const grade = school.properties.grades.find((g) => g.grade === currentRound().grade);
     popup.setHTML(`<b>${escapeHtml(p.name)}</b><br>${escapeHtml(t("placed_at",
-      shownCount(p.placed >= SMALLEST_SHOWN ? p.placed : null), grade ? grade.seats : "?",
-      p.beyond >= SMALLEST_SHOWN ? p.beyond : p.beyond ? t("under_k") : 0))}`);
+      shownCount(p.placed), grade ? grade.seats : "?", shownCount(p.beyond)))}`);
   } catch { /* the name alone stays shown */ }
 }
 
@@ -514,7 +513,7 @@ function drawOfficerMap() {
       const label = document.createElement("div");
       label.className = `acc-count${entry.beyond ? " beyond" : ""}`;
       label.dataset.testid = "school-count";
-      label.textContent = entry.placed >= SMALLEST_SHOWN ? String(entry.placed) : t("under_k");
+      label.textContent = shownCount(entry.placed);
       officer.markers.push(new maplibregl.Marker({element: label, offset: [0, -18]})
         .setLngLat(school.geometry.coordinates).addTo(m));
     }

@@ -1,0 +1,111 @@
+"""What waits for an officer before a round runs, over HTTP: priority claims to decide, import
+conflicts to look at, and children to link to a parent's account."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, Field
+
+from gis_service.admissions.claims import (
+    DECISIONS,
+    MAX_NOTE_CHARS,
+    decide_claim,
+    list_claims,
+    list_conflicts,
+)
+from gis_service.admissions.guardians import link_child
+from gis_service.api.deps import json_response
+from gis_service.api.rounds import OFFICERS_NOTE, Conn, Officer, identity_key, round_for
+from gis_service.db.connection import transaction
+
+router = APIRouter(tags=["admission rounds"])
+
+
+class DecisionIn(BaseModel):
+    """An officer's decision on a priority claim and the evidence seen."""
+
+    decision: Literal["verified", "rejected"] = Field(description=" or ".join(DECISIONS))
+    note: Annotated[str, Field(min_length=1, max_length=MAX_NOTE_CHARS)]
+
+
+class LinkIn(BaseModel):
+    """A child (by identity code) and the parent account that will hold the child's record."""
+
+    child_id: Annotated[str, Field(min_length=1, max_length=40)]
+    username: Annotated[str, Field(min_length=1, max_length=100)]
+
+
+@router.get(
+    "/rounds/{round_id}/claims",
+    summary="Priority claims of the round's applications, pending ones first",
+    description=OFFICERS_NOTE + " A pending claim changes no tier and no age rule in a run.",
+)
+def claims(round_id: int, conn: Conn, user: Officer, pending: bool = False) -> Response:
+    round_for(conn, round_id, user)
+    shown: list[dict[str, Any]] = [
+        c.as_dict() for c in list_claims(conn, round_id, pending_only=pending)
+    ]
+    return json_response({"round": round_id, "claims": shown})
+
+
+@router.post(
+    "/rounds/{round_id}/claims/{application_id}",
+    summary="Verify or reject one priority claim, with a note of the evidence seen",
+    description=OFFICERS_NOTE + " Runs made before the decision can no longer be published.",
+)
+def decide(
+    round_id: int, application_id: int, body: DecisionIn, conn: Conn, user: Officer
+) -> Response:
+    round_for(conn, round_id, user)
+    with transaction(conn):
+        decided = decide_claim(
+            conn,
+            round_id,
+            application_id,
+            body.decision,
+            body.note,
+            actor=user.username,
+            remote_addr=user.remote_addr,
+        )
+    return json_response(decided.as_dict())
+
+
+@router.get(
+    "/rounds/{round_id}/conflicts",
+    summary="Imported rows that met a parent's own application (the parent's data was kept)",
+    description=OFFICERS_NOTE,
+)
+def conflicts(round_id: int, conn: Conn, user: Officer) -> Response:
+    round_for(conn, round_id, user)
+    return json_response(
+        {"round": round_id, "conflicts": [c.as_dict() for c in list_conflicts(conn, round_id)]}
+    )
+
+
+@router.post(
+    "/rounds/{round_id}/guardians",
+    summary="Link a child of the round to a parent's account (or move it to another account)",
+    description=OFFICERS_NOTE + " Audited; do it only after seeing the child's papers.",
+)
+def link(round_id: int, body: LinkIn, request: Request, conn: Conn, user: Officer) -> Response:
+    round_for(conn, round_id, user)
+    with transaction(conn):
+        linked = link_child(
+            conn,
+            round_id,
+            body.child_id,
+            identity_key(request),
+            body.username,
+            actor=user.username,
+            remote_addr=user.remote_addr,
+        )
+    return json_response(
+        {
+            "round": round_id,
+            "guardian": linked.guardian,
+            "previous_guardian": linked.previous_guardian,
+            "new_record": linked.created,
+        }
+    )
