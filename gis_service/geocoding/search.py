@@ -68,7 +68,7 @@ def _find_streets(conn: Connection, key: str, area: list[int]) -> list[dict[str,
             SELECT s.id, s.name, s.street_key, similarity(s.street_key, %(key)s) AS score
             FROM streets s
             WHERE (s.street_key = %(key)s OR s.street_key %% %(key)s) {inside}
-            ORDER BY (s.street_key = %(key)s) DESC, score DESC, s.length_m DESC
+            ORDER BY (s.street_key = %(key)s) DESC, score DESC, s.length_m DESC, s.id
             LIMIT 20
             """,
             {"key": key, "area": area},
@@ -95,7 +95,7 @@ def _houses(conn: Connection, street: dict[str, Any], numbers: list[str]) -> lis
             FROM addresses a, streets s
             WHERE s.id = %s AND a.street_key = s.street_key AND a.number_key = ANY(%s)
               AND ST_DWithin(a.geom, s.geom, %s)
-            ORDER BY a.geom <-> s.geom
+            ORDER BY a.geom <-> s.geom, a.osm_type, a.osm_id
             """,
             (street["id"], numbers, NEAR_STREET_DEG),
         )
