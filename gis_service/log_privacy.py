@@ -41,6 +41,7 @@ ALLOWED_QUERY_PARAMS = frozenset(
         "norm_m",
         "offset",
         "ownership",
+        "pending",
         "run",
         "simplify",
         "weight",
