@@ -31,8 +31,8 @@ from gis_service.admissions.runs import publish_run, run_round, verify_run
 from gis_service.errors import ConflictError
 from gis_service.importers.report import no_progress
 from gis_service.routing.service import RoutingService
-from tests.test_api_applications import point_in
-from tests.test_auth import RequestTransactions, add_user, one, sign_in
+from tests.test_api_applications import Setting
+from tests.test_auth import RequestTransactions, one
 
 CHILD = "079219000777"
 
@@ -59,21 +59,11 @@ def test_every_action_is_allowed_in_the_states_of_the_round_life() -> None:
     assert not any("archived" in states for states in ALLOWED.values())
 
 
-class World:
+class World(Setting):
     """An open grade-1 round of district 901, an officer, two parents; applications by API."""
 
     def __init__(self, client: TestClient, conn: RequestTransactions) -> None:
-        made = create_round(conn, name="Lớp 1", grade=1, school_year="2025-2026", districts=["901"])
-        set_round_status(conn, made.round_id, "open")
-        add_user(conn, "me.an", "parent")
-        add_user(conn, "bo.binh", "parent")
-        add_user(conn, "can.bo", "district_officer", area=["901"])
-        self.round_id = made.round_id
-        self.lon, self.lat = point_in(conn, "901")
-        self.an = sign_in(client, "me.an")
-        self.binh = sign_in(client, "bo.binh")
-        self.officer = sign_in(client, "can.bo")
-        self.client = client
+        super().__init__(client, conn)
         self.conn = conn
 
     def apply(

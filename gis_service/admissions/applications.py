@@ -159,6 +159,20 @@ def judge(
     return verdict if placed is None else Eligibility((*verdict.reasons, placed))
 
 
+def _judge_entry(
+    conn: Connection, the_round: Round, entry: ApplicationEntry, hashed: str, claim: str | None
+) -> tuple[str | None, Eligibility]:
+    """The home's ward and the verdict on what a parent or a file states; the claimed group
+    counts only when `claim` is verified."""
+    ward, placed = home_facts(conn, entry.lon, entry.lat, hashed, the_round)
+    ward = ward or entry.ward_hint
+    group = check_priority_group(entry.priority_group) if claim == "verified" else None
+    verdict = judge(
+        the_round, birth_date=entry.birth_date, ward=ward, counted_group=group, placed=placed
+    )
+    return ward, verdict
+
+
 def reasons_json(verdict: Eligibility) -> list[dict[str, str]]:
     """The verdict's reasons as stored (jsonb)."""
     return [{"code": r.code, "vi": r.vi, "en": r.en} for r in verdict.reasons]
@@ -228,15 +242,7 @@ def save_application(
     hashed = child_id_hash(entry.child_id, key)
     group = check_priority_group(entry.priority_group)
     claim_status = None if group is None else ("pending" if guardian_id else "verified")
-    ward, placed = home_facts(conn, entry.lon, entry.lat, hashed, the_round)
-    ward = ward or entry.ward_hint
-    verdict = judge(
-        the_round,
-        birth_date=entry.birth_date,
-        ward=ward,
-        counted_group=group if claim_status == "verified" else None,
-        placed=placed,
-    )
+    ward, verdict = _judge_entry(conn, the_round, entry, hashed, claim_status)
     status = "eligible" if verdict.eligible else "rejected"
     applicant_id, sibling = _child_record(
         conn, hashed, guardian_id=guardian_id, sibling_group=sibling_group
@@ -750,15 +756,7 @@ def correct_application(
     check_preferences(conn, the_round.grade, entry.preferences)
     group = check_priority_group(entry.priority_group)
     claim = None if group is None else (old_claim if group == old_group else "pending")
-    ward, placed = home_facts(conn, entry.lon, entry.lat, hashed, the_round)
-    ward = ward or entry.ward_hint
-    verdict = judge(
-        the_round,
-        birth_date=entry.birth_date,
-        ward=ward,
-        counted_group=group if claim == "verified" else None,
-        placed=placed,
-    )
+    ward, verdict = _judge_entry(conn, the_round, entry, hashed, claim)
     with conn.cursor() as cur:
         cur.execute(
             """

@@ -74,6 +74,22 @@ def home_from_address(conn: Connection, address: str | None) -> tuple[float, flo
     return placed.point
 
 
+def entry_of(conn: Connection, body: CorrectionIn, child_id: str) -> ApplicationEntry:
+    """What the parent states, with the home placed from its address when no point is given."""
+    lon, lat = body.lon, body.lat
+    if lon is None or lat is None:
+        lon, lat = home_from_address(conn, body.address)
+    return ApplicationEntry(
+        child_id=child_id,
+        birth_date=body.birth_date,
+        lon=lon,
+        lat=lat,
+        address=body.address,
+        priority_group=body.priority_group or None,
+        preferences=tuple(body.preferences),
+    )
+
+
 @router.post(
     "/rounds/{round_id}/applications",
     status_code=201,
@@ -98,18 +114,7 @@ def submit(
             "Thiếu header Idempotency-Key / send an Idempotency-Key header (e.g. a UUID), so a "
             "repeated request does not apply twice"
         )
-    lon, lat = body.lon, body.lat
-    if lon is None or lat is None:
-        lon, lat = home_from_address(conn, body.address)
-    entry = ApplicationEntry(
-        child_id=body.child_id,
-        birth_date=body.birth_date,
-        lon=lon,
-        lat=lat,
-        address=body.address,
-        priority_group=body.priority_group or None,
-        preferences=tuple(body.preferences),
-    )
+    entry = entry_of(conn, body, body.child_id)
     with transaction(conn):
         view, replayed = submit_application(
             conn,
@@ -156,23 +161,11 @@ def one(application_id: int, conn: Conn, user: Parent) -> dict[str, Any]:
     "Applications the officer imported are corrected by the officer.",
 )
 def correct(application_id: int, body: CorrectionIn, conn: Conn, user: Parent) -> dict[str, Any]:
-    lon, lat = body.lon, body.lat
-    if lon is None or lat is None:
-        lon, lat = home_from_address(conn, body.address)
-    entry = ApplicationEntry(
-        child_id="",
-        birth_date=body.birth_date,
-        lon=lon,
-        lat=lat,
-        address=body.address,
-        priority_group=body.priority_group or None,
-        preferences=tuple(body.preferences),
-    )
     with transaction(conn):
         return correct_application(
             conn,
             application_id,
-            entry,
+            entry_of(conn, body, ""),
             user_id=user.id,
             username=user.username,
             remote_addr=user.remote_addr,
