@@ -506,7 +506,8 @@ function applicationCard(a) {
       statusText)}</span> · ${escapeHtml(t("submitted_at"))} ${escapeHtml(
       new Date(a.submitted_at).toLocaleDateString(LANG === "vi" ? "vi-VN" : "en-GB"))} ·
       ${escapeHtml(t("birth_date"))} ${escapeHtml(a.birth_date)}
-      ${a.priority_group ? ` · ${escapeHtml(t("priority_groups")[a.priority_group] || a.priority_group)}` : ""}
+      ${a.priority_group ? ` · ${escapeHtml(t("priority_groups")[a.priority_group] || a.priority_group)}
+        (${escapeHtml(t("claim_statuses")[a.priority_status] || a.priority_status)})` : ""}
       ${a.has_sibling ? ` · ${escapeHtml(t("sibling_yes"))}` : ""}</p>
     ${reasons ? `<ul class="acc-reasons">${reasons}</ul>` : ""}
     ${result}
