@@ -25,8 +25,8 @@ from gis_service.admissions.eligibility import (
 )
 from gis_service.admissions.explain_vi import explain_vi
 from gis_service.admissions.identity import child_id_hash
-from gis_service.admissions.lifecycle import Action, lock_round, may, refusal
-from gis_service.admissions.rounds import ROUND_COLUMNS, Round, round_from_row
+from gis_service.admissions.lifecycle import APPLY_LOCK_SQL, Action, lock_round, may, refusal
+from gis_service.admissions.rounds import ROUND_COLUMNS, Round, load_round, round_from_row
 from gis_service.db.connection import Connection
 from gis_service.errors import (
     ConflictError,
@@ -213,6 +213,22 @@ def _child_record(
     return int(applicant_id), group
 
 
+_INSERT = """
+    INSERT INTO applications (round_id, applicant_id, preferences, status, rejection_reasons,
+                              source_line, submitted_by, idempotency_key, request_hash,
+                              birth_date, home, home_address, ward_id, priority_group,
+                              priority_status)
+"""
+_VALUES = """
+    %(round)s, %(applicant)s, %(preferences)s, %(status)s, %(reasons)s, %(line)s, %(by)s,
+    %(key)s, %(hash)s, %(born)s, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326),
+    %(address)s, (SELECT id FROM admin_units WHERE level = 'ward' AND code = %(ward)s),
+    %(group)s, %(claim)s
+"""
+_STILL_OPEN = "SELECT 1 FROM rounds WHERE id = %(round)s AND status = 'open'"
+"""A parent's application is stored only while its round is open, read when it is stored."""
+
+
 def save_application(
     conn: Connection,
     the_round: Round,
@@ -266,20 +282,9 @@ def save_application(
             "group": group,
             "claim": claim_status,
         }
-        insert = """
-            INSERT INTO applications (round_id, applicant_id, preferences, status,
-                                      rejection_reasons, source_line, submitted_by,
-                                      idempotency_key, request_hash, birth_date, home,
-                                      home_address, ward_id, priority_group, priority_status)
-            VALUES (%(round)s, %(applicant)s, %(preferences)s, %(status)s, %(reasons)s,
-                    %(line)s, %(by)s, %(key)s, %(hash)s, %(born)s,
-                    ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326), %(address)s,
-                    (SELECT id FROM admin_units WHERE level = 'ward' AND code = %(ward)s),
-                    %(group)s, %(claim)s)
-        """
         if replace:
             cur.execute(
-                insert
+                f"{_INSERT} VALUES ({_VALUES})"
                 + """
                 ON CONFLICT (round_id, applicant_id) DO UPDATE SET
                     preferences = EXCLUDED.preferences, status = EXCLUDED.status,
@@ -301,14 +306,15 @@ def save_application(
                 )
             return SavedApplication(int(written[0]), applicant_id, hashed, verdict)
         # A clash on either unique key stores nothing and returns no row, without the
-        # savepoint a caught unique violation would need.
+        # savepoint a caught unique violation would need; so does a round no longer open.
         cur.execute(
-            insert + " ON CONFLICT DO NOTHING RETURNING id, rejection_reasons, submitted_at",
+            f"{_INSERT} SELECT {_VALUES} WHERE EXISTS ({_STILL_OPEN}) "
+            "ON CONFLICT DO NOTHING RETURNING id, rejection_reasons, submitted_at",
             values,
         )
         inserted = cur.fetchone()
         if inserted is None:
-            raise _clash(conn, the_round.round_id, idempotency_key)
+            raise _clash(conn, the_round, idempotency_key)
         application_id, stored_reasons, submitted_at = inserted
         return SavedApplication(
             int(application_id),
@@ -376,8 +382,13 @@ def _keep_parents_application(
     )
 
 
-def _clash(conn: Connection, round_id: int, idempotency_key: str | None) -> ConflictError:
-    """Why an application was not inserted: its key is taken, or the child already applied."""
+def _clash(conn: Connection, the_round: Round, idempotency_key: str | None) -> ConflictError:
+    """Why an application was not inserted: the round closed while it waited, its key is
+    taken, or the child already applied."""
+    round_id = the_round.round_id
+    now = load_round(conn, round_id)
+    if not may(Action.APPLY, now.status):
+        return refusal(Action.APPLY, now)
     if idempotency_key is not None:
         with conn.cursor() as cur:
             cur.execute("SELECT 1 FROM applications WHERE idempotency_key = %s", (idempotency_key,))
@@ -462,22 +473,24 @@ def submit_application(
     own_hash = child_id_hash(entry.child_id, key)
     with conn.cursor() as cur:
         # One round trip: an earlier request with this key, who holds the child's record, and
-        # the round, locked shared so it cannot close while this application is stored.
+        # the round, whose applications lock is taken (shared) so it cannot close while this
+        # application is stored. The status read here may predate a close this statement
+        # waited for: the insert itself checks the round is still open.
         cur.execute(
             f"""
             SELECT (SELECT ARRAY[id::text, request_hash] FROM applications
                     WHERE idempotency_key = %s),
                    (SELECT ARRAY[coalesce(guardian_id, 0)] FROM applicants
                     WHERE child_id_hash = %s),
-                   {ROUND_COLUMNS}
-            FROM rounds r WHERE r.id = %s FOR SHARE OF r
+                   {ROUND_COLUMNS}, {APPLY_LOCK_SQL}
+            FROM rounds r WHERE r.id = %s
             """,
             (stored_key, own_hash, round_id),
         )
         found = cur.fetchone()
     if found is None:
         raise NotFoundError(f"Không có đợt tuyển sinh số {round_id} / no round with id {round_id}")
-    earlier, holder, *round_row = found
+    earlier, holder, *round_row, _ = found
     if earlier is not None:
         if earlier[1] != fingerprint:
             raise ConflictError(

@@ -8,7 +8,10 @@ door (CLI, API, web) goes through before acting.
 The check reads the round's row under a PostgreSQL row lock, so it and the action that follows
 are one atomic step: an action that changes the round's state takes the row exclusively
 (FOR UPDATE), one that only needs the state to hold while it works takes it shared
-(FOR SHARE), so many parents may apply at once but a round cannot close under them.
+(FOR SHARE). Parents' applications, many at once, hold instead a shared transaction-level
+advisory lock of the round (`APPLY_LOCK_SQL`), which writes nothing to the row, and every
+exclusive action takes the same lock exclusively: a round cannot close under a submission
+still in flight, and a submission that waited for a close sees the round closed.
 """
 
 from __future__ import annotations
@@ -111,6 +114,13 @@ _ACTION_EN = {
 }
 
 
+_ROUND_LOCK_SPACE = 7302
+"""First key of the rounds' advisory locks (the second is the round's id)."""
+
+APPLY_LOCK_SQL = f"pg_advisory_xact_lock_shared({_ROUND_LOCK_SPACE}, r.id)"
+"""An expression, over `rounds r`, that takes the round's shared lock for applications."""
+
+
 def may(action: Action, status: str) -> bool:
     """Whether a round in `status` allows `action`."""
     return status in ALLOWED[action]
@@ -133,6 +143,10 @@ def lock_round(conn: Connection, round_id: int, action: Action) -> Round:
     its state does not allow the action, NotFoundError if there is no such round."""
     strength = "UPDATE" if action in _EXCLUSIVE else "SHARE"
     with conn.cursor() as cur:
+        if action in _EXCLUSIVE:
+            # Waits for applications in flight (they hold the shared form), and makes new ones
+            # wait until this transaction ends.
+            cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_ROUND_LOCK_SPACE, round_id))
         # The row is locked first, then read with its area (a locking read cannot take the
         # nullable side of the outer join round_from_row's not-found case needs).
         cur.execute(f"SELECT id FROM rounds WHERE id = %s FOR {strength}", (round_id,))
