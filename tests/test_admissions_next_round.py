@@ -12,9 +12,10 @@ import pytest
 from gis_service import audit
 from gis_service.admissions.applicant_import import import_applicants
 from gis_service.admissions.lifecycle import set_round_status
-from gis_service.admissions.next_round import open_next_round, seats_taken_before
+from gis_service.admissions.next_round import open_next_round
 from gis_service.admissions.rounds import create_round
 from gis_service.admissions.runs import publish_run, run_round
+from gis_service.admissions.seats import seats_taken_before
 from gis_service.db.connection import Connection
 from gis_service.errors import ConflictError
 from gis_service.importers.report import no_progress

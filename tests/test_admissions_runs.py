@@ -170,7 +170,11 @@ def test_publish_once_then_export(loaded: Loaded, tmp_path: Path) -> None:
     actions = [(e.action, e.actor) for e in audit.entries(loaded.conn, target=f"run:{run.run_id}")]
     assert actions == [("round.run", "system"), ("round.publish", "officer-q1")]
     published = audit.entries(loaded.conn, action_prefix="round.publish")[-1]
-    assert published.detail == {"round": loaded.round_id, "output_hash": run.output_hash}
+    assert published.detail == {
+        "round": loaded.round_id,
+        "output_hash": run.output_hash,
+        "refused_elsewhere": 0,
+    }
     with pytest.raises(ConflictError, match="it is published"):
         publish_run(loaded.conn, run.run_id)
     with pytest.raises(ConflictError, match="it is published"):

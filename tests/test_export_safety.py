@@ -158,8 +158,11 @@ def plant_formulas(conn: Connection, run_id: int) -> None:
         assert cur.rowcount == 1
         for applicant, sibling_group in ((first, FORMULA_SIBLING), (second, NEGATIVE_SIBLING)):
             cur.execute(
-                "UPDATE applicants SET sibling_group = %s WHERE id = %s", (sibling_group, applicant)
+                "UPDATE applications a SET sibling_group = %s FROM allocation_runs run "
+                "WHERE run.id = %s AND a.round_id = run.round_id AND a.applicant_id = %s",
+                (sibling_group, run_id, applicant),
             )
+            assert cur.rowcount == 1
 
 
 def assert_safe_csv(content: bytes) -> list[dict[str, str]]:

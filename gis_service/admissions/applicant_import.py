@@ -159,9 +159,13 @@ def import_applicants(
             )
         groups = sibling_groups(sibling_pairs)
         for group_id, members in groups.items():
+            # The file's groups hold for this round's applications it stored; a parent's own
+            # application and other rounds keep theirs.
             cur.execute(
-                "UPDATE applicants SET sibling_group = %s WHERE child_id_hash = ANY(%s)",
-                (group_id, members),
+                "UPDATE applications a SET sibling_group = %s FROM applicants p "
+                "WHERE p.id = a.applicant_id AND a.round_id = %s AND a.submitted_by IS NULL "
+                "AND p.child_id_hash = ANY(%s)",
+                (group_id, round_id, members),
             )
     report.counts = {
         "applicants": len(rows),

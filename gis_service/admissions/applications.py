@@ -127,13 +127,16 @@ def home_facts(
         row = cur.fetchone()
     assert row is not None
     ward, earlier_round = row
-    if earlier_round is None:
-        return ward, None
-    return ward, Reason(
+    return ward, None if earlier_round is None else already_placed(earlier_round)
+
+
+def already_placed(round_id: int) -> Reason:
+    """Why a child placed by another published round of the grade and year is not placed
+    again (naming no school: the place is the family's to tell)."""
+    return Reason(
         "already_placed",
-        f"Trẻ đã có chỗ học từ đợt tuyển sinh {earlier_round} (đã công bố); mỗi trẻ chỉ có "
-        "một chỗ học.",
-        f"The child already has a place from round {earlier_round} (published); a child "
+        f"Trẻ đã có chỗ học từ đợt tuyển sinh {round_id} (đã công bố); mỗi trẻ chỉ có một chỗ học.",
+        f"The child already has a place from round {round_id} (published); a child "
         "holds one place only.",
     )
 
@@ -217,13 +220,13 @@ _INSERT = """
     INSERT INTO applications (round_id, applicant_id, preferences, status, rejection_reasons,
                               source_line, submitted_by, idempotency_key, request_hash,
                               birth_date, home, home_address, ward_id, priority_group,
-                              priority_status)
+                              priority_status, sibling_group)
 """
 _VALUES = """
     %(round)s, %(applicant)s, %(preferences)s, %(status)s, %(reasons)s, %(line)s, %(by)s,
     %(key)s, %(hash)s, %(born)s, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326),
     %(address)s, (SELECT id FROM admin_units WHERE level = 'ward' AND code = %(ward)s),
-    %(group)s, %(claim)s
+    %(group)s, %(claim)s, %(sibling)s
 """
 _STILL_OPEN = "SELECT 1 FROM rounds WHERE id = %(round)s AND status = 'open'"
 """A parent's application is stored only while its round is open, read when it is stored."""
@@ -281,6 +284,8 @@ def save_application(
             "ward": ward,
             "group": group,
             "claim": claim_status,
+            # An import names sibling groups from its whole file once every row is stored.
+            "sibling": None if replace else sibling,
         }
         if replace:
             cur.execute(
@@ -293,7 +298,8 @@ def save_application(
                     home = EXCLUDED.home, home_address = EXCLUDED.home_address,
                     ward_id = EXCLUDED.ward_id, priority_group = EXCLUDED.priority_group,
                     priority_status = EXCLUDED.priority_status, priority_note = NULL,
-                    priority_checked_by = NULL, priority_checked_at = NULL
+                    priority_checked_by = NULL, priority_checked_at = NULL,
+                    sibling_group = NULL
                 WHERE applications.submitted_by IS NULL
                 RETURNING id
                 """,
@@ -573,7 +579,7 @@ def submit_application(
 _VIEW = """
     SELECT a.id, a.round_id, r.name, r.grade, r.school_year, r.status, a.status,
            a.rejection_reasons, a.preferences, a.submitted_at, p.id, a.birth_date,
-           ST_X(a.home), ST_Y(a.home), a.home_address, a.priority_group, p.sibling_group,
+           ST_X(a.home), ST_Y(a.home), a.home_address, a.priority_group, a.sibling_group,
            a.priority_status
     FROM applications a
     JOIN rounds r ON r.id = a.round_id

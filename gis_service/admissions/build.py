@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from allocation.problem import INELIGIBLE, Problem
-from gis_service.admissions.next_round import seats_taken_before
 from gis_service.admissions.rounds import Round
+from gis_service.admissions.seats import runs_given, seats_given
 from gis_service.db.connection import Connection
 from gis_service.errors import InvalidRequestError
 from gis_service.routing.service import MAX_SNAP_M, RoutingService
@@ -31,6 +31,7 @@ class RoundProblem:
     unreachable: int  # eligible applicants whose home is too far from every road
     mode: str
     network_id: int
+    given_runs: tuple[int, ...] = ()  # published runs whose seats were not offered again
 
 
 def tier_of(priority_group: str | None) -> int:
@@ -45,6 +46,7 @@ def build_round_problem(
     mode: str = "motorbike",
     seed: int = 0,
     max_cost_m: int | None = None,
+    given_runs: tuple[int, ...] | None = None,
 ) -> RoundProblem:
     """Eligible applicants x schools of the round's level with seats, costs in road metres."""
     level = LEVEL_OF_GRADE[the_round.grade]
@@ -53,7 +55,7 @@ def build_round_problem(
             """
             SELECT a.id, p.id, ST_X(a.home), ST_Y(a.home),
                    CASE WHEN a.priority_status = 'verified' THEN a.priority_group END,
-                   p.sibling_group, a.preferences
+                   a.sibling_group, a.preferences
             FROM applications a JOIN applicants p ON p.id = a.applicant_id
             WHERE a.round_id = %s AND a.status = 'eligible'
             ORDER BY a.source_line NULLS LAST, a.id
@@ -77,8 +79,10 @@ def build_round_problem(
         raise InvalidRequestError(
             f"no {level} school has grade-{the_round.grade} classes; import the school registry"
         )
-    # A later round offers only the seats its earlier rounds left.
-    taken_by_school = seats_taken_before(conn, the_round.round_id)
+    # A round offers only the seats the published runs of the grade and year left (for round 2,
+    # those its round 1 left); a run records which runs it took as given, to be built again.
+    given = runs_given(conn, the_round.round_id) if given_runs is None else given_runs
+    taken_by_school = seats_given(conn, given)
     seats = [row for row in seats if taken_by_school.get(int(row[0]), 0) < row[1] * row[2]]
     if not seats:
         raise InvalidRequestError(
@@ -133,6 +137,7 @@ def build_round_problem(
         unreachable=int((~homes.ok).sum()),
         mode=mode,
         network_id=net.record.network_id,
+        given_runs=given,
     )
 
 

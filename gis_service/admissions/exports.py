@@ -29,10 +29,10 @@ def export_run(
     with conn.cursor() as cur:
         cur.execute(
             """
-            SELECT x.applicant_id, p.sibling_group, a.priority_group, x.school_id, s.code,
+            SELECT x.applicant_id, a.sibling_group, a.priority_group, x.school_id, s.code,
                    s.name, x.cost, x.explanation->>'reason', x.explanation,
                    ST_X(a.home), ST_Y(a.home)
-            FROM assignments x JOIN applicants p ON p.id = x.applicant_id
+            FROM assignments x
             JOIN allocation_runs run ON run.id = x.run_id
             JOIN applications a ON a.round_id = run.round_id AND a.applicant_id = x.applicant_id
             LEFT JOIN schools s ON s.id = x.school_id

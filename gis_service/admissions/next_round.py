@@ -12,6 +12,7 @@ from gis_service.admissions.applications import reasons_json
 from gis_service.admissions.eligibility import check_eligibility
 from gis_service.admissions.lifecycle import Action, lock_round
 from gis_service.admissions.rounds import Round, load_round
+from gis_service.admissions.seats import seats_taken_before
 from gis_service.db.connection import Connection, savepoint
 from gis_service.errors import ConflictError
 from gis_service.safe_text import check_name
@@ -37,27 +38,6 @@ def published_run_of(conn: Connection, round_id: int) -> int | None:
         )
         row = cur.fetchone()
     return None if row is None else int(row[0])
-
-
-def seats_taken_before(conn: Connection, round_id: int) -> dict[int, int]:
-    """Seats per school already given by the published runs of the rounds this one follows."""
-    with conn.cursor() as cur:
-        cur.execute(
-            """
-            WITH RECURSIVE earlier(id) AS (
-                SELECT parent_round_id FROM rounds WHERE id = %s AND parent_round_id IS NOT NULL
-                UNION
-                SELECT r.parent_round_id FROM rounds r JOIN earlier e ON r.id = e.id
-                WHERE r.parent_round_id IS NOT NULL
-            )
-            SELECT x.school_id, count(*) FROM earlier e
-            JOIN allocation_runs run ON run.round_id = e.id AND run.published_at IS NOT NULL
-            JOIN assignments x ON x.run_id = run.id AND x.school_id IS NOT NULL
-            GROUP BY x.school_id
-            """,
-            (round_id,),
-        )
-        return {int(school): int(n) for school, n in cur.fetchall()}
 
 
 def open_next_round(
@@ -130,10 +110,10 @@ def open_next_round(
                 INSERT INTO applications (round_id, applicant_id, preferences, status,
                     rejection_reasons, source_line, birth_date, home, home_address, ward_id,
                     priority_group, priority_status, priority_note, priority_checked_by,
-                    priority_checked_at)
+                    priority_checked_at, sibling_group)
                 SELECT %s, applicant_id, preferences, %s, %s, source_line, birth_date, home,
                        home_address, ward_id, priority_group, priority_status, priority_note,
-                       priority_checked_by, priority_checked_at
+                       priority_checked_by, priority_checked_at, sibling_group
                 FROM applications WHERE id = %s
                 """,
                 (

@@ -32,11 +32,21 @@ class Round:
     (reopened, a priority claim decided): a run of an older revision cannot be published."""
 
 
+FIRST_ADMISSION_YEAR, LAST_ADMISSION_YEAR = 2000, 2200
+"""The admission years a round may have (the database's rounds_admission_year_check)."""
+
+
 def admission_year_of(school_year: str) -> int:
     """'2025-2026' (or '2025') -> 2025."""
     head = school_year.strip().split("-")[0]
     if not head.isdigit() or len(head) != 4:
         raise InvalidRequestError(f"school year {school_year!r} is not like 2025-2026")
+    if not FIRST_ADMISSION_YEAR <= int(head) <= LAST_ADMISSION_YEAR:
+        raise InvalidRequestError(
+            f"Năm học {school_year!r} phải bắt đầu từ {FIRST_ADMISSION_YEAR} đến "
+            f"{LAST_ADMISSION_YEAR} / school year {school_year!r} must start between "
+            f"{FIRST_ADMISSION_YEAR} and {LAST_ADMISSION_YEAR}"
+        )
     return int(head)
 
 

@@ -10,10 +10,12 @@ from psycopg2.extras import Json, execute_values
 
 from allocation.solve import solve
 from gis_service import audit
+from gis_service.admissions.applications import already_placed
 from gis_service.admissions.build import build_round_problem
 from gis_service.admissions.disclosure import hide_small_groups
 from gis_service.admissions.lifecycle import Action, lock_round
 from gis_service.admissions.rounds import Round, count_round, load_round
+from gis_service.admissions.seats import record_seats_given, runs_followed
 from gis_service.db.connection import Connection, savepoint
 from gis_service.errors import ConflictError, InvalidRequestError, NotFoundError
 from gis_service.routing.service import RoutingService
@@ -89,6 +91,7 @@ def run_round(
         "network_id": built.network_id,
         "unreachable_homes": built.unreachable,
         "max_cost_m": max_cost_m,
+        "given_runs": list(built.given_runs),
     }
     metrics = result.metrics.as_dict()
     with savepoint(conn), conn.cursor() as cur:
@@ -221,6 +224,8 @@ def verify_run(conn: Connection, routing: RoutingService, run_id: int) -> Verifi
         mode=mode,
         seed=int(seed),
         max_cost_m=parameters.get("max_cost_m"),
+        # Runs stored before they recorded this were built on their earlier rounds' runs.
+        given_runs=tuple(parameters.get("given_runs", runs_followed(conn, round_id))),
     )
     problems = []
     if built.network_id != parameters.get("network_id"):
@@ -315,10 +320,21 @@ def publish_run(
     A unique index keeps a second published run of the round out whatever happens.
     """
     with conn.cursor() as cur:
-        cur.execute("SELECT round_id FROM allocation_runs WHERE id = %s", (run_id,))
+        cur.execute(
+            "SELECT r.id, r.grade, r.school_year FROM allocation_runs run "
+            "JOIN rounds r ON r.id = run.round_id WHERE run.id = %s",
+            (run_id,),
+        )
         row = cur.fetchone()
-    if row is None:
-        raise NotFoundError(f"Không có lần chạy số {run_id} / no run with id {run_id}")
+        if row is None:
+            raise NotFoundError(f"Không có lần chạy số {run_id} / no run with id {run_id}")
+        # Publications of one grade and year, in turn: two rounds cannot both pass the checks
+        # below on the same free seats or the same child. Taken before the round's own lock,
+        # so two publishes never wait for each other's locks in opposite orders.
+        cur.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('publish:' || %s || ':' || %s))",
+            (row[1], row[2]),
+        )
     the_round = lock_round(conn, int(row[0]), Action.PUBLISH)
     with conn.cursor() as cur:
         cur.execute(
@@ -349,25 +365,69 @@ def publish_run(
             )
         cur.execute("UPDATE allocation_runs SET published_at = now() WHERE id = %s", (run_id,))
         cur.execute("UPDATE rounds SET status = 'published' WHERE id = %s", (the_round.round_id,))
+    record_seats_given(conn, run_id)
+    refused_elsewhere = _refuse_places_given(conn, the_round, run_id)
     audit.record(
         conn,
         actor=actor,
         action="round.publish",
         target=f"run:{run_id}",
-        detail={"round": the_round.round_id, "output_hash": output_hash},
+        detail={
+            "round": the_round.round_id,
+            "output_hash": output_hash,
+            # Applications of the children placed here, refused in other rounds of the year.
+            "refused_elsewhere": refused_elsewhere,
+        },
         remote_addr=remote_addr,
     )
 
 
+def _refuse_places_given(conn: Connection, the_round: Round, run_id: int) -> int:
+    """Children the run places who apply to other unpublished rounds of the grade and year are
+    judged not eligible there (already placed); those rounds' earlier runs go stale."""
+    reason = already_placed(the_round.round_id)
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            WITH refused AS (
+                UPDATE applications a SET status = 'rejected',
+                    rejection_reasons = a.rejection_reasons || %(reason)s::jsonb
+                FROM rounds r
+                WHERE r.id = a.round_id AND r.id <> %(round)s AND r.grade = %(grade)s
+                  AND r.school_year = %(year)s AND r.status NOT IN ('published', 'archived')
+                  AND a.status = 'eligible'
+                  AND a.applicant_id IN (SELECT applicant_id FROM assignments
+                                         WHERE run_id = %(run)s AND school_id IS NOT NULL)
+                RETURNING a.round_id
+            ), bumped AS (
+                UPDATE rounds SET revision = revision + 1
+                WHERE id IN (SELECT round_id FROM refused) RETURNING id
+            )
+            SELECT (SELECT count(*) FROM refused), (SELECT count(*) FROM bumped)
+            """,
+            {
+                "run": run_id,
+                "round": the_round.round_id,
+                "grade": the_round.grade,
+                "year": the_round.school_year,
+                "reason": json.dumps([{"code": reason.code, "vi": reason.vi, "en": reason.en}]),
+            },
+        )
+        refused, _ = cur.fetchone()  # type: ignore[misc]
+    return int(refused)
+
+
 _OVER_CAPACITY = """
     WITH given AS (
-        SELECT x.school_id, count(*) AS n
-        FROM allocation_runs run
-        JOIN rounds r ON r.id = run.round_id
-        JOIN assignments x ON x.run_id = run.id AND x.school_id IS NOT NULL
-        WHERE (run.id = %(run)s OR run.published_at IS NOT NULL)
-          AND r.grade = %(grade)s AND r.school_year = %(year)s
-        GROUP BY x.school_id
+        SELECT school_id, sum(n) AS n FROM (
+            SELECT s.school_id, s.placed AS n FROM run_school_seats s
+            JOIN allocation_runs run ON run.id = s.run_id AND run.published_at IS NOT NULL
+            JOIN rounds r ON r.id = run.round_id
+            WHERE r.grade = %(grade)s AND r.school_year = %(year)s AND run.id <> %(run)s
+            UNION ALL
+            SELECT school_id, count(*) FROM assignments
+            WHERE run_id = %(run)s AND school_id IS NOT NULL GROUP BY school_id
+        ) counted GROUP BY school_id
     )
     SELECT s.name, given.n - g.classes * g.class_size
     FROM given JOIN schools s ON s.id = given.school_id
@@ -381,16 +441,8 @@ def _schools_over_capacity(
     conn: Connection, the_round: Round, run_id: int
 ) -> list[tuple[str, int]]:
     """Schools whose seats of the grade the run would overfill, with the published runs of
-    every round of the same grade and year, and by how many children.
-
-    Publishes of one grade and year are serialised by a transaction-scoped advisory lock, so
-    two rounds published at once cannot both pass this check on the same free seats.
-    """
+    every round of the same grade and year, and by how many children."""
     with conn.cursor() as cur:
-        cur.execute(
-            "SELECT pg_advisory_xact_lock(hashtext('publish:' || %s || ':' || %s))",
-            (the_round.grade, the_round.school_year),
-        )
         cur.execute(
             _OVER_CAPACITY,
             {"run": run_id, "grade": the_round.grade, "year": the_round.school_year},
