@@ -115,6 +115,7 @@ def _numbered_neighbours(
               AND a.number_key ~ '^[0-9]{1,6}$' AND ST_DWithin(a.geom, s.geom, %(near)s)
               AND a.number_key::int %% 2 = %(parity)s
               AND abs(a.number_key::int - %(number)s) <= %(gap)s
+            ORDER BY a.osm_type, a.osm_id
             """,
             {
                 "street": street["id"],
