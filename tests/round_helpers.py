@@ -10,6 +10,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from gis_service.db.connection import Connection
 
 GRADE = 1
@@ -131,3 +133,10 @@ def uncovered_applications(conn: Connection, run_id: int) -> list[tuple[Any, ...
             {"run": run_id},
         )
         return list(cur.fetchall())
+
+
+def bearer(client: httpx.Client, username: str, password: str) -> dict[str, str]:
+    """Sign in (a served app's client or a TestClient) and return the Authorization header."""
+    response = client.post("/auth/login", json={"username": username, "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}

@@ -44,6 +44,7 @@ from tests.round_helpers import (
     GRADE,
     Child,
     applicants_csv,
+    bearer,
     entry_birth_date,
     every,
     homes_in,
@@ -516,9 +517,7 @@ class Stage:
 
 
 def sign_in(client: httpx.Client, username: str) -> dict[str, str]:
-    response = client.post("/auth/login", json={"username": username, "password": PASSWORD})
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+    return bearer(client, username, PASSWORD)
 
 
 @pytest.fixture(scope="module")

@@ -46,6 +46,7 @@ from tests.round_helpers import (
     GRADE,
     Child,
     applicants_csv,
+    bearer,
     entry_birth_date,
     every,
     homes_in,
@@ -149,9 +150,7 @@ class World:
 
 
 def sign_in(client: TestClient, username: str) -> dict[str, str]:
-    response = client.post("/auth/login", json={"username": username, "password": PASSWORD})
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+    return bearer(client, username, PASSWORD)
 
 
 @pytest.fixture(scope="module")
