@@ -147,16 +147,13 @@ def lock_round(conn: Connection, round_id: int, action: Action) -> Round:
             # Waits for applications in flight (they hold the shared form), and makes new ones
             # wait until this transaction ends.
             cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_ROUND_LOCK_SPACE, round_id))
-        # The row is locked first, then read with its area (a locking read cannot take the
-        # nullable side of the outer join round_from_row's not-found case needs).
-        cur.execute(f"SELECT id FROM rounds WHERE id = %s FOR {strength}", (round_id,))
+        # A locking read returns the row as the last transaction holding it left it.
         cur.execute(
-            f"SELECT {ROUND_COLUMNS} FROM (SELECT 1) AS one LEFT JOIN rounds r ON r.id = %s",
+            f"SELECT {ROUND_COLUMNS} FROM rounds r WHERE r.id = %s FOR {strength} OF r",
             (round_id,),
         )
         row = cur.fetchone()
-    assert row is not None
-    the_round = round_from_row(row, round_id)
+    the_round = round_from_row(row or (None,), round_id)
     if not may(action, the_round.status):
         raise refusal(action, the_round)
     return the_round
