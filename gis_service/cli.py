@@ -133,7 +133,18 @@ def import_osm_command(
 def import_wards_command(
     path: Annotated[Path, typer.Argument(help="GeoJSON, Shapefile or GeoPackage of wards")],
     code_field: Annotated[str, typer.Option(help="field with the GSO ward code")] = "code",
-    name_field: Annotated[str, typer.Option(help="field with the ward name")] = "name",
+    name_field: Annotated[
+        str | None,
+        typer.Option(
+            help="field with the unit's full name (default: fullName for 2025, else name)"
+        ),
+    ] = None,
+    edition: Annotated[
+        str, typer.Option(help="unit edition: 2019 (province > district > ward) or 2025")
+    ] = "2019",
+    type_field: Annotated[
+        str | None, typer.Option(help="field with each unit's type (Phường/Xã, Ward/Commune)")
+    ] = None,
     district_field: Annotated[str | None, typer.Option(help="field with the district name")] = None,
     district_code_field: Annotated[
         str | None, typer.Option(help="field with the GSO district code")
@@ -167,6 +178,8 @@ def import_wards_command(
         province_name=province_name,
         province_code=province_code,
         crs=crs,
+        edition=edition,
+        unit_type=type_field,
     )
     run_import(lambda conn: import_wards(conn, path, fields, print_progress))
 

@@ -18,6 +18,16 @@ from gis_service.errors import ImportFileError
 from gis_service.importers.report import ImportReport, ProgressCallback, print_progress
 from gis_service.importers.sql import assign_school_wards
 from gis_service.text import fold_admin_name, fold_text
+from gis_service.units.editions import (
+    DISTRICT,
+    EDITION_2019,
+    LEVELS_OF,
+    PROVINCE,
+    WARD,
+    check_edition,
+    short_folded,
+    unit_type_of,
+)
 
 VECTOR_SUFFIXES = (".geojson", ".json", ".shp", ".gpkg", ".zip")
 _YEAR = re.compile(r"(19|20)\d\d")
@@ -28,7 +38,8 @@ class WardFields:
     """Which attribute of the file holds what; None means the file has no such attribute."""
 
     code: str = "code"
-    name: str = "name"
+    name: str | None = None
+    """None: 'fullName' for the 2025 edition's files, else 'name'."""
     district: str | None = None
     district_code: str | None = None
     province: str | None = None
@@ -37,6 +48,16 @@ class WardFields:
     province_name: str | None = None
     province_code: str | None = None
     crs: str | None = None
+    unit_type: str | None = None
+    """Field saying each unit's type (Phường/Xã/Thị trấn, or Ward/Commune/Township) when its
+    name does not start with it."""
+    edition: str = EDITION_2019
+    """The edition the units belong to: '2019' (province > district > ward) or '2025'
+    (province > commune/ward, no district)."""
+
+    @property
+    def name_field(self) -> str:
+        return self.name or ("fullName" if self.edition != EDITION_2019 else "name")
 
 
 def code_text(value: Any) -> str:
@@ -133,19 +154,31 @@ def _population_value(path: Path, value: Any, field_name: str, label: str) -> in
 
 
 def _upsert_unit(
-    cur: Any, level: str, code: str, name: str, parent_id: int | None, source: str
+    cur: Any, edition: str, level: str, code: str, name: str, parent_id: int | None, source: str
 ) -> int:
     cur.execute(
         """
-        INSERT INTO admin_units (level, code, name, name_folded, parent_id, source)
-        VALUES (%s, %s, %s, %s, %s, %s)
-        ON CONFLICT (level, code) DO UPDATE SET name = EXCLUDED.name,
-            name_folded = EXCLUDED.name_folded,
+        INSERT INTO admin_units (edition, level, code, name, name_folded, short_folded,
+                                 unit_type, parent_id, source)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT (edition, level, code) DO UPDATE SET name = EXCLUDED.name,
+            name_folded = EXCLUDED.name_folded, short_folded = EXCLUDED.short_folded,
+            unit_type = COALESCE(EXCLUDED.unit_type, admin_units.unit_type),
             parent_id = COALESCE(EXCLUDED.parent_id, admin_units.parent_id),
             source = EXCLUDED.source, updated_at = now()
         RETURNING id
         """,
-        (level, code, name, fold_text(name), parent_id, source),
+        (
+            edition,
+            level,
+            code,
+            name,
+            fold_text(name),
+            short_folded(name),
+            unit_type_of(name, level),
+            parent_id,
+            source,
+        ),
     )
     return int(cur.fetchone()[0])
 
@@ -155,10 +188,28 @@ def import_wards(
 ) -> ImportReport:
     """Upsert wards (and their district and province) with population; all or nothing."""
     report = ImportReport("wards", str(path))
+    edition = check_edition(fields.edition)
+    has_districts = DISTRICT in LEVELS_OF[edition]
+    if not has_districts and (fields.district or fields.district_code):
+        raise ImportFileError(
+            path,
+            f"Bộ đơn vị {edition} không có cấp huyện: bỏ --district-field / "
+            f"the {edition} edition has no districts: drop --district-field and "
+            "--district-code-field",
+        )
+    if not has_districts and not (fields.province or fields.province_name):
+        raise ImportFileError(
+            path,
+            f"the {edition} edition's communes and wards belong to a province: pass "
+            "--province-name (and --province-code)",
+        )
     progress(f"reading {path}")
     frame = read_vector_file(path, fields.crs)
-    wanted = [fields.code, fields.name, *fields.population]
-    wanted += [f for f in (fields.district, fields.district_code, fields.province) if f]
+    name_field = fields.name_field
+    wanted = [fields.code, name_field, *fields.population]
+    wanted += [
+        f for f in (fields.district, fields.district_code, fields.province, fields.unit_type) if f
+    ]
     _require_fields(path, frame, wanted)
     years = _population_years(path, fields)
     codes = frame[fields.code].map(code_text)
@@ -167,6 +218,9 @@ def import_wards(
     duplicated = sorted(set(codes[codes.duplicated()]))
     if duplicated:
         raise ImportFileError(path, f"ward codes repeat: {', '.join(duplicated[:10])}")
+    names = frame[name_field].map(lambda v: "" if v is None else str(v).strip())
+    if names.eq("").any():
+        raise ImportFileError(path, f"some features have an empty {name_field}")
     shapes, repaired = clean_polygons(path, frame, codes)
     if repaired:
         report.notes.append(f"{repaired} invalid polygons were repaired with ST_MakeValid rules")
@@ -187,7 +241,7 @@ def import_wards(
                 key = province_code
                 if key not in province_ids:
                     province_ids[key] = _upsert_unit(
-                        cur, "province", province_code, province_name, None, path.name
+                        cur, edition, PROVINCE, province_code, province_name, None, path.name
                     )
                 province_id = province_ids[key]
             district_id = None
@@ -203,30 +257,49 @@ def import_wards(
                 if dkey not in district_ids:
                     district_ids[dkey] = _upsert_unit(
                         cur,
-                        "district",
+                        edition,
+                        DISTRICT,
                         district_code,
                         district_name or district_code,
                         province_id,
                         path.name,
                     )
                 district_id = district_ids[dkey]
-            name = str(record[fields.name]).strip()
+            parent_id = district_id if has_districts else province_id
+            name = names.iloc[i]
             ward_rows.append(
-                (code, name, fold_text(name), district_id, shapes[i].wkb_hex, path.name)
+                (
+                    code,
+                    name,
+                    fold_text(name),
+                    short_folded(name),
+                    _ward_type(path, name, record[fields.unit_type] if fields.unit_type else None),
+                    parent_id,
+                    shapes[i].wkb_hex,
+                    path.name,
+                    edition,
+                )
             )
             for field_name, year in zip(fields.population, years, strict=True):
                 value = _population_value(path, record[field_name], field_name, code)
                 if value is not None:
                     population_rows.append((code, year, value))
+        _refuse_codes_of_other_provinces(cur, path, edition, codes.tolist(), province_ids)
+        _refuse_a_province_elsewhere(cur, path, fields.province_code, shapes)
         result = execute_values(
             cur,
             """
-            INSERT INTO admin_units (level, code, name, name_folded, parent_id, geom, source)
-            SELECT 'ward', v.code, v.name, v.name_folded, v.parent_id::integer,
+            INSERT INTO admin_units (edition, level, code, name, name_folded, short_folded,
+                                     unit_type, parent_id, geom, source)
+            SELECT v.edition, 'ward', v.code, v.name, v.name_folded, v.short_folded, v.unit_type,
+                   v.parent_id::integer,
                    ST_SetSRID(ST_GeomFromWKB(decode(v.wkb, 'hex')), 4326), v.source
-            FROM (VALUES %s) AS v (code, name, name_folded, parent_id, wkb, source)
-            ON CONFLICT (level, code) DO UPDATE SET name = EXCLUDED.name,
-                name_folded = EXCLUDED.name_folded, parent_id = EXCLUDED.parent_id,
+            FROM (VALUES %s) AS v (code, name, name_folded, short_folded, unit_type, parent_id,
+                                  wkb, source, edition)
+            ON CONFLICT (edition, level, code) DO UPDATE SET name = EXCLUDED.name,
+                name_folded = EXCLUDED.name_folded, short_folded = EXCLUDED.short_folded,
+                unit_type = COALESCE(EXCLUDED.unit_type, admin_units.unit_type),
+                parent_id = EXCLUDED.parent_id,
                 geom = EXCLUDED.geom, source = EXCLUDED.source, updated_at = now()
             RETURNING (xmax = 0)
             """,
@@ -235,25 +308,24 @@ def import_wards(
         )
         added = sum(1 for (inserted,) in result if inserted)
         if population_rows:
-            _insert_population(cur, population_rows, path.name)
+            _insert_population(cur, edition, population_rows, path.name)
         progress("merging ward polygons into districts and provinces")
-        cur.execute(
-            """
-            UPDATE admin_units d SET geom = u.geom FROM (
-                SELECT parent_id, ST_Multi(ST_Union(geom)) AS geom FROM admin_units
-                WHERE level = 'ward' AND parent_id IS NOT NULL GROUP BY parent_id
-            ) u WHERE d.id = u.parent_id AND d.level = 'district'
-            """
-        )
-        cur.execute(
-            """
-            UPDATE admin_units p SET geom = u.geom FROM (
-                SELECT parent_id, ST_Multi(ST_Union(geom)) AS geom FROM admin_units
-                WHERE level = 'district' AND parent_id IS NOT NULL GROUP BY parent_id
-            ) u WHERE p.id = u.parent_id AND p.level = 'province'
-            """
-        )
+        for level in (DISTRICT, PROVINCE):
+            # Each unit's polygon is the union of its children's in the same edition.
+            cur.execute(
+                """
+                UPDATE admin_units d SET geom = u.geom FROM (
+                    SELECT parent_id, ST_Multi(ST_Union(geom)) AS geom FROM admin_units
+                    WHERE edition = %(edition)s AND parent_id IS NOT NULL AND geom IS NOT NULL
+                    GROUP BY parent_id
+                ) u WHERE d.id = u.parent_id AND d.level = %(level)s
+                      AND d.edition = %(edition)s
+                """,
+                {"edition": edition, "level": level},
+            )
+        _type_districts_by_their_wards(cur, edition)
         located = assign_school_wards(conn)
+    report.notes.append(f"edition {edition}")
     report.counts = {
         "wards": len(ward_rows),
         "wards added": added,
@@ -269,16 +341,108 @@ def import_wards(
     return report.finish()
 
 
-def _insert_population(cur: Any, rows: list[tuple[str, int, int]], source: str) -> None:
+def _ward_type(path: Path, name: str, stated: Any) -> str | None:
+    """A ward's type from the type field when there is one, else from its name."""
+    if stated is None or (isinstance(stated, float) and math.isnan(stated)):
+        return unit_type_of(name, WARD)
+    kind = unit_type_of(f"{stated} x", WARD)
+    if kind is None:
+        raise ImportFileError(
+            path,
+            f"Loại đơn vị {stated!r} của {name!r} không rõ / unit {name!r} has type {stated!r}; "
+            "expected Phường, Xã, Thị trấn, Đặc khu (or Ward, Commune, Township)",
+        )
+    return kind
+
+
+def _type_districts_by_their_wards(cur: Any, edition: str) -> None:
+    """A district whose name does not say its type is a huyện when most of its units are
+    communes or townships, else a quận."""
+    cur.execute(
+        """
+        UPDATE admin_units d SET unit_type = CASE WHEN k.rural > k.n / 2.0 THEN 'huyen'
+                                                  ELSE 'quan' END
+        FROM (SELECT parent_id, count(*) AS n,
+                     count(*) FILTER (WHERE unit_type IN ('xa', 'thi_tran')) AS rural
+              FROM admin_units WHERE edition = %s AND level = 'ward' GROUP BY parent_id) k
+        WHERE d.id = k.parent_id AND d.level = 'district' AND d.unit_type IS NULL
+        """,
+        (edition,),
+    )
+
+
+def _refuse_codes_of_other_provinces(
+    cur: Any, path: Path, edition: str, codes: list[str], province_ids: dict[str, int]
+) -> None:
+    """A ward code already held by a unit of another province in this edition means the file
+    and --province-code do not match: refuse rather than move the unit."""
+    cur.execute(
+        """
+        SELECT w.code, w.name, p.name FROM admin_units w
+        JOIN admin_units p ON p.id = COALESCE(
+            (SELECT d.parent_id FROM admin_units d
+             WHERE d.id = w.parent_id AND d.level = 'district'),
+            w.parent_id)
+        WHERE w.edition = %s AND w.level = 'ward' AND w.code = ANY(%s)
+          AND p.level = 'province' AND NOT (p.id = ANY(%s))
+        ORDER BY w.code LIMIT 5
+        """,
+        (edition, codes, list(province_ids.values())),
+    )
+    taken = cur.fetchall()
+    if taken:
+        listed = "; ".join(f"{code} ({name}, {province})" for code, name, province in taken)
+        raise ImportFileError(
+            path,
+            f"Mã đơn vị đã thuộc tỉnh/thành khác trong bộ {edition}: {listed} / ward codes "
+            f"already belong to another province in the {edition} edition: {listed}; check "
+            "--province-code and --province-name against the file",
+        )
+
+
+def _refuse_a_province_elsewhere(
+    cur: Any, path: Path, province_code: str | None, shapes: list[Any]
+) -> None:
+    """The province's polygon as another edition or file already has it must meet the file's
+    units: a file of another province imported under this code is refused."""
+    if not province_code:
+        return
+    extent = shapely.box(*shapely.total_bounds(shapes))
+    cur.execute(
+        """
+        SELECT p.edition, p.name,
+               round((ST_Distance(ST_Transform(p.geom, 32648),
+                                  ST_Transform(ST_GeomFromText(%s, 4326), 32648)) / 1000)::numeric)
+        FROM admin_units p
+        WHERE p.level = 'province' AND p.code = %s AND p.geom IS NOT NULL
+          AND NOT ST_Intersects(p.geom, ST_GeomFromText(%s, 4326))
+        ORDER BY p.edition LIMIT 1
+        """,
+        (extent.wkt, province_code, extent.wkt),
+    )
+    row = cur.fetchone()
+    if row:
+        edition, name, km = row
+        raise ImportFileError(
+            path,
+            f"Các đơn vị trong tệp nằm cách {name} (mã {province_code}, bộ {edition}) {km} km / "
+            f"the file's units lie {km} km from {name} (code {province_code}, edition "
+            f"{edition}) as already loaded; check --province-code against the file",
+        )
+
+
+def _insert_population(
+    cur: Any, edition: str, rows: list[tuple[str, int, int]], source: str
+) -> None:
     execute_values(
         cur,
         """
         INSERT INTO admin_population (admin_unit_id, year, population, source)
         SELECT a.id, v.year, v.population, v.source
-        FROM (VALUES %s) AS v (code, year, population, source)
-        JOIN admin_units a ON a.level = 'ward' AND a.code = v.code
+        FROM (VALUES %s) AS v (code, year, population, source, edition)
+        JOIN admin_units a ON a.level = 'ward' AND a.code = v.code AND a.edition = v.edition
         ON CONFLICT (admin_unit_id, year) DO UPDATE
             SET population = EXCLUDED.population, source = EXCLUDED.source
         """,
-        [(c, y, p, source) for c, y, p in rows],
+        [(c, y, p, source, edition) for c, y, p in rows],
     )
