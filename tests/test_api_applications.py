@@ -186,7 +186,16 @@ def test_eligibility_is_checked_with_the_import_rules_and_reasons(
         {"code": r.code, "vi": r.vi, "en": r.en} for r in expected_young.reasons
     ]
     assert [r["code"] for r in far.json()["reasons"]] == ["outside_area"]
-    assert far.json()["reasons"][0]["vi"].startswith("Nơi ở (phường/xã")
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT w.name FROM admin_units w JOIN admin_units d ON d.id = w.parent_id "
+            "WHERE d.code = '903' ORDER BY w.code LIMIT 1"
+        )
+        far_ward = cur.fetchone()[0]  # type: ignore[index]
+    # The unit is named, never given as a bare code.
+    assert far.json()["reasons"][0]["vi"] == (
+        f"Nơi ở ({far_ward}) không thuộc địa bàn tuyển sinh của đợt này."
+    )
 
 
 def test_child_id_codes_are_kept_only_as_keyed_hashes(

@@ -45,6 +45,8 @@ def test_every_action_is_allowed_in_the_states_of_the_round_life() -> None:
         Action.IMPORT: {"draft", "open", "review"},
         Action.APPLY: {"open"},
         Action.EDIT: {"open", "review"},
+        Action.AMEND: {"open", "review", "closed"},
+        Action.SCHEDULE: {"draft", "open", "review"},
         Action.DECIDE_CLAIM: {"draft", "open", "review", "closed"},
         Action.OPEN: {"draft", "closed"},
         Action.REVIEW: {"open"},
@@ -326,8 +328,8 @@ def test_one_published_run_and_one_next_round_even_by_hand(
         with pytest.raises(psycopg2.errors.UniqueViolation):
             cur.execute(
                 "INSERT INTO rounds (name, grade, school_year, admission_year, area_unit_ids, "
-                "parent_round_id) SELECT name, grade, school_year, admission_year, "
-                "area_unit_ids, id FROM rounds WHERE id = %s",
+                "parent_round_id, edition) SELECT name, grade, school_year, admission_year, "
+                "area_unit_ids, id, edition FROM rounds WHERE id = %s",
                 (world.round_id,),
             )
         cur.execute("ROLLBACK TO SAVEPOINT by_hand")

@@ -22,6 +22,7 @@ COLUMNS = {
     "priority_group": ("priority_group", "doi_tuong_uu_tien"),
     "sibling_id": ("sibling_id", "sibling_of"),
     "preferences": ("preferences", "nguyen_vong"),
+    "stated_unit": ("stated_unit", "residence_unit", "noi_cu_tru", "don_vi_cu_tru"),
 }
 
 ABANDONED = (

@@ -14,6 +14,7 @@ from gis_service.admissions.applications import ApplicationEntry, save_applicati
 from gis_service.admissions.eligibility import check_priority_group
 from gis_service.admissions.identity import child_id_hash
 from gis_service.admissions.lifecycle import Action, lock_round
+from gis_service.admissions.residence import ResidenceChecker, clean_stated_unit
 from gis_service.config import ImportSettings
 from gis_service.db.connection import Connection, limit_statement_time, savepoint
 from gis_service.errors import ImportFileError, InvalidRequestError
@@ -81,6 +82,8 @@ def import_applicants(
     eligible = 0
     conflicts = 0  # rows that met a parent's own application, kept as the parent gave it
     homes = AddressPlacer()
+    residence = ResidenceChecker(conn)
+    mismatches: Counter[str] = Counter()
     unplaced: list[str] = []
     from_address: Counter[str] = Counter()
     progress(f"checking {len(rows):,} applicants")
@@ -131,6 +134,7 @@ def import_applicants(
                 ward_hint=_field(row, header, "ward") or None,
                 priority_group=_priority_group(path, line, _field(row, header, "priority_group")),
                 preferences=tuple(preferences),
+                stated_unit=_stated_unit(path, line, _field(row, header, "stated_unit")),
             )
             saved = save_application(
                 conn,
@@ -141,7 +145,10 @@ def import_applicants(
                 source_line=line,
                 source_file=source_name or path.name,
                 actor=actor,
+                residence=residence,
             )
+            if saved.residence_check:
+                mismatches[saved.residence_check] += 1
             verdict = saved.verdict
             conflicts += bool(saved.conflict)
             sibling = _field(row, header, "sibling_id")
@@ -174,6 +181,7 @@ def import_applicants(
         "sibling groups": len(groups),
         "conflicts with parents' applications": conflicts,
     }
+    report.counts.update({f"stated unit: {check}": n for check, n in sorted(mismatches.items())})
     report.counts.update({f"reason: {code}": n for code, n in sorted(reasons_count.items())})
     report.counts.update(
         {f"home from address: {precision}": n for precision, n in sorted(from_address.items())}
@@ -187,6 +195,13 @@ def import_applicants(
         remote_addr=remote_addr,
     )
     return report.finish()
+
+
+def _stated_unit(path: Path, line: int, text: str) -> str | None:
+    try:
+        return clean_stated_unit(text)
+    except InvalidRequestError as exc:
+        raise ImportFileError(path, f"line {line}: {exc}") from None
 
 
 def _priority_group(path: Path, line: int, text: str) -> str | None:

@@ -25,7 +25,17 @@ from gis_service.admissions.eligibility import (
 )
 from gis_service.admissions.explain_vi import explain_vi
 from gis_service.admissions.identity import child_id_hash
-from gis_service.admissions.lifecycle import APPLY_LOCK_SQL, Action, lock_round, may, refusal
+from gis_service.admissions.lifecycle import (
+    APPLY_LOCK_SQL,
+    Action,
+    check_review_window,
+    lock_round,
+    locked_data,
+    may,
+    refusal,
+    review_window_ended,
+)
+from gis_service.admissions.residence import ResidenceCheck, ResidenceChecker
 from gis_service.admissions.rounds import ROUND_COLUMNS, Round, load_round, round_from_row
 from gis_service.db.connection import Connection
 from gis_service.errors import (
@@ -51,6 +61,9 @@ class ApplicationEntry:
     """Ward code given with the application, used only when the home lies in no known ward."""
     priority_group: str | None = None
     preferences: tuple[int, ...] = field(default_factory=tuple)
+    stated_unit: str | None = None
+    """The unit of residence as the parent's records write it (old or new name, or code),
+    checked against the home's unit and listed for the officer when they differ."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +81,8 @@ class SavedApplication:
     priority_group: str | None = None
     priority_status: str | None = None
     sibling_group: str | None = None
+    stated_unit: str | None = None
+    residence_check: str | None = None
 
     @property
     def status(self) -> str:
@@ -76,8 +91,8 @@ class SavedApplication:
 
 
 _HOME_WARD = """
-    SELECT code FROM admin_units
-    WHERE level = 'ward'
+    SELECT ARRAY[code, name] FROM admin_units
+    WHERE level = 'ward' AND edition = %(edition)s
       AND ST_Covers(geom, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326))
     ORDER BY id LIMIT 1
 """
@@ -109,9 +124,10 @@ officer) or a parent (a priority claim waits for an officer)."""
 
 def home_facts(
     conn: Connection, lon: float, lat: float, hashed: str, the_round: Round
-) -> tuple[str | None, Reason | None]:
-    """In one query: the ward covering the home, and why the child may not be placed again
-    if another published round of the same grade and year already placed it."""
+) -> tuple[tuple[str, str] | None, Reason | None]:
+    """In one query: the unit of the round's edition covering the home (code, name), and why
+    the child may not be placed again if another published round of the same grade and year
+    already placed it."""
     with conn.cursor() as cur:
         cur.execute(
             f"SELECT ({_HOME_WARD}), ({_EARLIER_PLACE})",
@@ -122,12 +138,16 @@ def home_facts(
                 "grade": the_round.grade,
                 "year": the_round.school_year,
                 "round": the_round.round_id,
+                "edition": the_round.edition,
             },
         )
         row = cur.fetchone()
     assert row is not None
     ward, earlier_round = row
-    return ward, None if earlier_round is None else already_placed(earlier_round)
+    return (
+        None if ward is None else (ward[0], ward[1]),
+        None if earlier_round is None else already_placed(earlier_round),
+    )
 
 
 def already_placed(round_id: int) -> Reason:
@@ -148,6 +168,7 @@ def judge(
     ward: str | None,
     counted_group: str | None,
     placed: Reason | None,
+    ward_name: str | None = None,
 ) -> Eligibility:
     """The verdict on an application's facts; only a verified priority claim counts."""
     verdict = check_eligibility(
@@ -155,6 +176,7 @@ def judge(
         admission_year=the_round.admission_year,
         birth_date=birth_date,
         ward_code=ward,
+        ward_name=ward_name,
         area_ward_codes=the_round.ward_codes,
         priority_group=counted_group,
         residence_required=the_round.round_number == 1,
@@ -165,13 +187,18 @@ def judge(
 def _judge_entry(
     conn: Connection, the_round: Round, entry: ApplicationEntry, hashed: str, claim: str | None
 ) -> tuple[str | None, Eligibility]:
-    """The home's ward and the verdict on what a parent or a file states; the claimed group
-    counts only when `claim` is verified."""
-    ward, placed = home_facts(conn, entry.lon, entry.lat, hashed, the_round)
-    ward = ward or entry.ward_hint
+    """The home's unit (code, in the round's edition) and the verdict on what a parent or a
+    file states; the claimed group counts only when `claim` is verified."""
+    found, placed = home_facts(conn, entry.lon, entry.lat, hashed, the_round)
+    ward, name = found if found else (entry.ward_hint, None)
     group = check_priority_group(entry.priority_group) if claim == "verified" else None
     verdict = judge(
-        the_round, birth_date=entry.birth_date, ward=ward, counted_group=group, placed=placed
+        the_round,
+        birth_date=entry.birth_date,
+        ward=ward,
+        counted_group=group,
+        placed=placed,
+        ward_name=name,
     )
     return ward, verdict
 
@@ -220,16 +247,22 @@ _INSERT = """
     INSERT INTO applications (round_id, applicant_id, preferences, status, rejection_reasons,
                               source_line, submitted_by, idempotency_key, request_hash,
                               birth_date, home, home_address, ward_id, priority_group,
-                              priority_status, sibling_group)
+                              priority_status, sibling_group, stated_unit, stated_unit_id,
+                              residence_check)
 """
 _VALUES = """
     %(round)s, %(applicant)s, %(preferences)s, %(status)s, %(reasons)s, %(line)s, %(by)s,
     %(key)s, %(hash)s, %(born)s, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326),
-    %(address)s, (SELECT id FROM admin_units WHERE level = 'ward' AND code = %(ward)s),
-    %(group)s, %(claim)s, %(sibling)s
+    %(address)s, (SELECT id FROM admin_units
+                  WHERE level = 'ward' AND edition = %(edition)s AND code = %(ward)s),
+    %(group)s, %(claim)s, %(sibling)s, %(stated)s, %(stated_id)s, %(residence)s
 """
-_STILL_OPEN = "SELECT 1 FROM rounds WHERE id = %(round)s AND status = 'open'"
-"""A parent's application is stored only while its round is open, read when it is stored."""
+_STILL_OPEN = """
+    SELECT 1 FROM rounds WHERE id = %(round)s AND status = 'open'
+        AND (review_until IS NULL OR review_until > now())
+"""
+"""A parent's application is stored only while its round is open and its review window has
+not ended, read when it is stored."""
 
 
 def save_application(
@@ -247,6 +280,7 @@ def save_application(
     request_hash: str | None = None,
     sibling_group: str | None = None,
     actor: str = audit.SYSTEM_ACTOR,
+    residence: ResidenceChecker | None = None,
 ) -> SavedApplication:
     """Check one child against the round and store the application with the facts it was
     judged on.
@@ -262,6 +296,7 @@ def save_application(
     group = check_priority_group(entry.priority_group)
     claim_status = None if group is None else ("pending" if guardian_id else "verified")
     ward, verdict = _judge_entry(conn, the_round, entry, hashed, claim_status)
+    stated = (residence or ResidenceChecker(conn)).check(entry.stated_unit, entry.lon, entry.lat)
     status = "eligible" if verdict.eligible else "rejected"
     applicant_id, sibling = _child_record(
         conn, hashed, guardian_id=guardian_id, sibling_group=sibling_group
@@ -286,6 +321,8 @@ def save_application(
             "claim": claim_status,
             # An import names sibling groups from its whole file once every row is stored.
             "sibling": None if replace else sibling,
+            "edition": the_round.edition,
+            **_residence_values(stated),
         }
         if replace:
             cur.execute(
@@ -299,7 +336,9 @@ def save_application(
                     ward_id = EXCLUDED.ward_id, priority_group = EXCLUDED.priority_group,
                     priority_status = EXCLUDED.priority_status, priority_note = NULL,
                     priority_checked_by = NULL, priority_checked_at = NULL,
-                    sibling_group = NULL
+                    sibling_group = NULL, stated_unit = EXCLUDED.stated_unit,
+                    stated_unit_id = EXCLUDED.stated_unit_id,
+                    residence_check = EXCLUDED.residence_check
                 WHERE applications.submitted_by IS NULL
                 RETURNING id
                 """,
@@ -332,7 +371,17 @@ def save_application(
             priority_group=group,
             priority_status=claim_status,
             sibling_group=sibling,
+            stated_unit=stated.stated,
+            residence_check=stated.check,
         )
+
+
+def _residence_values(stated: ResidenceCheck) -> dict[str, Any]:
+    return {
+        "stated": stated.stated,
+        "stated_id": stated.stated_unit_id,
+        "residence": stated.check,
+    }
 
 
 def _keep_parents_application(
@@ -350,7 +399,8 @@ def _keep_parents_application(
         cur.execute(
             """
             SELECT a.id, a.status, a.rejection_reasons, a.birth_date, ST_X(a.home),
-                   ST_Y(a.home), a.home_address, w.code, a.priority_group, a.preferences
+                   ST_Y(a.home), a.home_address, w.code, a.priority_group, a.preferences,
+                   a.stated_unit
             FROM applications a LEFT JOIN admin_units w ON w.id = a.ward_id
             WHERE a.round_id = %s AND a.applicant_id = %s
             """,
@@ -358,7 +408,10 @@ def _keep_parents_application(
         )
         row = cur.fetchone()
         assert row is not None
-        application_id, status, reasons, born, lon, lat, address, ward, group, preferences = row
+        (application_id, status, reasons, born, lon, lat, address, ward, group, preferences) = row[
+            :10
+        ]
+        stated_unit = row[10]
         stated = {
             "birth_date": (born, values["born"]),
             "home": (
@@ -369,6 +422,7 @@ def _keep_parents_application(
             "ward": (ward, values["ward"]),
             "priority_group": (group, values["group"]),
             "preferences": (list(preferences), values["preferences"]),
+            "stated_unit": (stated_unit, values["stated"]),
         }
         differ = [name for name, (kept, filed) in stated.items() if kept != filed]
         if differ:
@@ -395,6 +449,8 @@ def _clash(conn: Connection, the_round: Round, idempotency_key: str | None) -> C
     now = load_round(conn, round_id)
     if not may(Action.APPLY, now.status):
         return refusal(Action.APPLY, now)
+    if review_window_ended(now):
+        return locked_data(now)
     if idempotency_key is not None:
         with conn.cursor() as cur:
             cur.execute("SELECT 1 FROM applications WHERE idempotency_key = %s", (idempotency_key,))
@@ -507,6 +563,7 @@ def submit_application(
     the_round = round_from_row(tuple(round_row), round_id)
     if not may(Action.APPLY, the_round.status):
         raise refusal(Action.APPLY, the_round)
+    check_review_window(the_round, Action.APPLY)
     check_preferences(conn, the_round.grade, entry.preferences)
     if holder is not None and holder[0] != user_id:
         raise PermissionDeniedError(NOT_YOUR_CHILD)
@@ -572,6 +629,9 @@ def submit_application(
         saved.priority_group,
         saved.sibling_group,
         saved.priority_status,
+        saved.stated_unit,
+        saved.residence_check,
+        the_round.review_until,
     )
     return _view(conn, row, with_result=False), False
 
@@ -580,7 +640,7 @@ _VIEW = """
     SELECT a.id, a.round_id, r.name, r.grade, r.school_year, r.status, a.status,
            a.rejection_reasons, a.preferences, a.submitted_at, p.id, a.birth_date,
            ST_X(a.home), ST_Y(a.home), a.home_address, a.priority_group, a.sibling_group,
-           a.priority_status
+           a.priority_status, a.stated_unit, a.residence_check, r.review_until
     FROM applications a
     JOIN rounds r ON r.id = a.round_id
     JOIN applicants p ON p.id = a.applicant_id
@@ -635,6 +695,9 @@ def _view(conn: Connection, row: tuple[Any, ...], *, with_result: bool = True) -
         priority_group,
         sibling_group,
         priority_status,
+        stated_unit,
+        residence_check,
+        review_until,
     ) = row
     return {
         "id": application_id,
@@ -644,6 +707,7 @@ def _view(conn: Connection, row: tuple[Any, ...], *, with_result: bool = True) -
             "grade": grade,
             "school_year": school_year,
             "status": round_status,
+            "review_until": review_until.isoformat() if review_until else None,
         },
         "status": status,
         "reasons": reasons,
@@ -654,6 +718,8 @@ def _view(conn: Connection, row: tuple[Any, ...], *, with_result: bool = True) -
         "priority_group": priority_group,
         "priority_status": priority_status,
         "has_sibling": sibling_group is not None,
+        "stated_unit": stated_unit,
+        "residence_check": residence_check,
         "result": (
             published_result(conn, round_id, applicant_id, list(preferences))
             if with_result
@@ -776,13 +842,17 @@ def correct_application(
     group = check_priority_group(entry.priority_group)
     claim = None if group is None else (old_claim if group == old_group else "pending")
     ward, verdict = _judge_entry(conn, the_round, entry, hashed, claim)
+    stated = ResidenceChecker(conn).check(entry.stated_unit, entry.lon, entry.lat)
     with conn.cursor() as cur:
         cur.execute(
             """
             UPDATE applications SET birth_date = %(born)s,
                 home = ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326),
                 home_address = %(address)s,
-                ward_id = (SELECT id FROM admin_units WHERE level = 'ward' AND code = %(ward)s),
+                ward_id = (SELECT id FROM admin_units
+                           WHERE level = 'ward' AND edition = %(edition)s AND code = %(ward)s),
+                stated_unit = %(stated)s, stated_unit_id = %(stated_id)s,
+                residence_check = %(residence)s,
                 priority_group = %(group)s, priority_status = %(claim)s,
                 priority_note = CASE WHEN %(kept)s THEN priority_note END,
                 priority_checked_by = CASE WHEN %(kept)s THEN priority_checked_by END,
@@ -803,6 +873,8 @@ def correct_application(
                 "status": "eligible" if verdict.eligible else "rejected",
                 "reasons": Json(reasons_json(verdict)),
                 "id": application_id,
+                "edition": the_round.edition,
+                **_residence_values(stated),
             },
         )
     audit.record(
@@ -846,3 +918,138 @@ def withdraw_application(
         remote_addr=remote_addr,
     )
     return application_view(conn, application_id, user_id, with_result=False)
+
+
+MIN_REASON_LENGTH = 10
+
+
+@dataclass(frozen=True)
+class Amendment:
+    """What an officer changes in an application; None leaves a fact as it is."""
+
+    lon: float | None = None
+    lat: float | None = None
+    address: str | None = None
+    stated_unit: str | None = None
+    birth_date: date | None = None
+
+
+def amend_application(
+    conn: Connection,
+    round_id: int,
+    application_id: int,
+    change: Amendment,
+    *,
+    reason: str,
+    actor: str,
+    remote_addr: str | None = None,
+) -> dict[str, Any]:
+    """An officer changes an application's home, stated unit or birth date, with a written
+    reason kept in the audit log; allowed while the round is open, in review or closed, also
+    after the review window (that is what it is for). The facts are judged again; in a closed
+    round earlier runs go stale."""
+    written = " ".join((reason or "").split())
+    if len(written) < MIN_REASON_LENGTH:
+        raise InvalidRequestError(
+            f"Cần ghi lý do sửa (ít nhất {MIN_REASON_LENGTH} ký tự, ví dụ số văn bản, giấy tờ "
+            f"đã xem) / give a written reason for the change (at least {MIN_REASON_LENGTH} "
+            "characters, e.g. the document seen)"
+        )
+    if (change.lon is None) != (change.lat is None):
+        raise InvalidRequestError("Cần cả kinh độ và vĩ độ / give both lon and lat")
+    the_round = lock_round(conn, round_id, Action.AMEND)
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            SELECT p.child_id_hash, a.birth_date, ST_X(a.home), ST_Y(a.home), a.home_address,
+                   a.stated_unit, a.priority_group, a.priority_status, a.preferences, a.status
+            FROM applications a JOIN applicants p ON p.id = a.applicant_id
+            WHERE a.id = %s AND a.round_id = %s FOR UPDATE OF a
+            """,
+            (application_id, round_id),
+        )
+        row = cur.fetchone()
+    if row is None:
+        raise NotFoundError(
+            f"Đợt {round_id} không có hồ sơ số {application_id} / round {round_id} has no "
+            f"application {application_id}"
+        )
+    hashed, born, lon, lat, address, stated, group, claim, preferences, status = row
+    moved = change.lon is not None and change.lat is not None
+    entry = ApplicationEntry(
+        child_id="",
+        birth_date=change.birth_date or born,
+        lon=change.lon if moved else lon,  # type: ignore[arg-type]
+        lat=change.lat if moved else lat,  # type: ignore[arg-type]
+        address=change.address if change.address is not None else address,
+        priority_group=group,
+        preferences=tuple(preferences),
+        stated_unit=change.stated_unit if change.stated_unit is not None else stated,
+    )
+    changed = [
+        name
+        for name, new, old in (
+            ("birth_date", entry.birth_date, born),
+            ("home", (entry.lon, entry.lat), (lon, lat)),
+            ("address", entry.address, address),
+            ("stated_unit", entry.stated_unit, stated),
+        )
+        if new != old
+    ]
+    if not changed:
+        raise InvalidRequestError("Không có gì thay đổi / nothing to change")
+    ward, verdict = _judge_entry(conn, the_round, entry, hashed, claim)
+    checked = ResidenceChecker(conn).check(entry.stated_unit, entry.lon, entry.lat)
+    judged = "eligible" if verdict.eligible else "rejected"
+    new_status = status if status == "withdrawn" else judged
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            UPDATE applications SET birth_date = %(born)s,
+                home = ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326),
+                home_address = %(address)s,
+                ward_id = (SELECT id FROM admin_units
+                           WHERE level = 'ward' AND edition = %(edition)s AND code = %(ward)s),
+                stated_unit = %(stated)s, stated_unit_id = %(stated_id)s,
+                residence_check = %(residence)s, status = %(status)s,
+                rejection_reasons = %(reasons)s
+            WHERE id = %(id)s
+            """,
+            {
+                "born": entry.birth_date,
+                "lon": entry.lon,
+                "lat": entry.lat,
+                "address": entry.address,
+                "edition": the_round.edition,
+                "ward": ward,
+                "status": new_status,
+                "reasons": Json([] if new_status == "withdrawn" else reasons_json(verdict)),
+                "id": application_id,
+                **_residence_values(checked),
+            },
+        )
+        if the_round.status == "closed":
+            # The data a run reads changed: runs made before cannot be published.
+            cur.execute("UPDATE rounds SET revision = revision + 1 WHERE id = %s", (round_id,))
+    audit.record(
+        conn,
+        actor=actor,
+        action="application.amend",
+        target=f"application:{application_id}",
+        detail={
+            "round": round_id,
+            "fields": changed,
+            "reason": written,
+            "after_review_window": review_window_ended(the_round),
+            "eligible": verdict.eligible,
+        },
+        remote_addr=remote_addr,
+    )
+    return {
+        "id": application_id,
+        "round_id": round_id,
+        "changed": changed,
+        "status": new_status,
+        "reasons": reasons_json(verdict),
+        "residence_check": checked.check,
+    }

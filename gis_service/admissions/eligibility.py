@@ -72,6 +72,7 @@ def check_eligibility(
     area_ward_codes: Collection[str],
     priority_group: str | None = None,
     residence_required: bool = True,
+    ward_name: str | None = None,
 ) -> Eligibility:
     """Check one applicant against a round's grade, year and area; list every failed rule."""
     if grade not in ENTRY_AGE:
@@ -109,12 +110,13 @@ def check_eligibility(
             )
         )
     if residence_required and ward_code not in area_ward_codes:
-        where = ward_code or "không rõ"
+        where_vi = ward_name or (f"phường/xã mã {ward_code}" if ward_code else "không rõ phường/xã")
+        where_en = ward_name or (f"unit {ward_code}" if ward_code else "in no known unit")
         reasons.append(
             Reason(
                 "outside_area",
-                f"Nơi ở (phường/xã {where}) không thuộc địa bàn tuyển sinh của đợt này.",
-                f"The home (ward {ward_code or 'unknown'}) is outside this round's admission area.",
+                f"Nơi ở ({where_vi}) không thuộc địa bàn tuyển sinh của đợt này.",
+                f"The home ({where_en}) is outside this round's admission area.",
             )
         )
     return Eligibility(tuple(reasons))

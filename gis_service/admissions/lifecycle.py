@@ -16,6 +16,7 @@ still in flight, and a submission that waited for a close sees the round closed.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from gis_service import audit
@@ -30,6 +31,8 @@ class Action(StrEnum):
     IMPORT = "import"  # an officer adds applicants from a file
     APPLY = "apply"  # a parent submits an application
     EDIT = "edit"  # a parent corrects or withdraws an application
+    AMEND = "amend"  # an officer changes an application's facts, with a written reason
+    SCHEDULE = "schedule"  # an officer sets the end of the parents' review window
     DECIDE_CLAIM = "decide_claim"  # an officer verifies or rejects a priority claim
     OPEN = "open"  # open for applications (or reopen a closed round)
     REVIEW = "review"  # stop new applications; parents check their data
@@ -54,6 +57,8 @@ ALLOWED: dict[Action, frozenset[str]] = {
     Action.IMPORT: frozenset({DRAFT, OPEN, REVIEW}),
     Action.APPLY: frozenset({OPEN}),
     Action.EDIT: frozenset({OPEN, REVIEW}),
+    Action.AMEND: frozenset({OPEN, REVIEW, CLOSED}),
+    Action.SCHEDULE: frozenset({DRAFT, OPEN, REVIEW}),
     Action.DECIDE_CLAIM: frozenset({DRAFT, OPEN, REVIEW, CLOSED}),
     Action.OPEN: frozenset({DRAFT, CLOSED}),
     Action.REVIEW: frozenset({OPEN}),
@@ -74,7 +79,7 @@ MOVES_TO: dict[Action, str] = {
 }
 """The state an action leaves the round in, for actions that change it."""
 
-_EXCLUSIVE = frozenset({*MOVES_TO, Action.NEXT, Action.DECIDE_CLAIM})
+_EXCLUSIVE = frozenset({*MOVES_TO, Action.NEXT, Action.DECIDE_CLAIM, Action.AMEND, Action.SCHEDULE})
 """Actions that take the round's row exclusively: they change the state, or the data a run
 reads while the round is closed."""
 
@@ -90,6 +95,8 @@ _ACTION_VI = {
     Action.IMPORT: "nhập danh sách trẻ",
     Action.APPLY: "nộp hồ sơ",
     Action.EDIT: "sửa hoặc rút hồ sơ",
+    Action.AMEND: "cán bộ sửa dữ liệu hồ sơ",
+    Action.SCHEDULE: "đặt hạn rà soát dữ liệu",
     Action.DECIDE_CLAIM: "xét đối tượng ưu tiên",
     Action.OPEN: "mở nhận hồ sơ",
     Action.REVIEW: "chuyển sang kiểm tra dữ liệu",
@@ -103,6 +110,8 @@ _ACTION_EN = {
     Action.IMPORT: "import applicants into",
     Action.APPLY: "apply to",
     Action.EDIT: "change an application of",
+    Action.AMEND: "amend an application of",
+    Action.SCHEDULE: "set the review deadline of",
     Action.DECIDE_CLAIM: "decide a priority claim of",
     Action.OPEN: "open",
     Action.REVIEW: "start the review window of",
@@ -156,7 +165,70 @@ def lock_round(conn: Connection, round_id: int, action: Action) -> Round:
     the_round = round_from_row(row or (None,), round_id)
     if not may(action, the_round.status):
         raise refusal(action, the_round)
+    check_review_window(the_round, action)
     return the_round
+
+
+PARENT_CHANGES = frozenset({Action.APPLY, Action.EDIT, Action.IMPORT})
+"""Actions that change the applicant data without a written reason: none is allowed once the
+round's review window has ended (`review_until`)."""
+
+
+def review_window_ended(the_round: Round, now: datetime | None = None) -> bool:
+    """Whether the round's review window has ended, so its applicant data is locked."""
+    if the_round.review_until is None:
+        return False
+    return (now or datetime.now(UTC)) >= the_round.review_until
+
+
+def locked_data(the_round: Round) -> ConflictError:
+    """The error for a change without a reason after the review window."""
+    until = the_round.review_until
+    shown = until.astimezone().strftime("%d/%m/%Y %H:%M") if until else ""
+    return ConflictError(
+        f"Đã hết hạn rà soát dữ liệu của đợt {the_round.round_id} ({shown}): dữ liệu đã khóa; "
+        "muốn sửa, hãy liên hệ cán bộ tuyển sinh (cán bộ sửa kèm lý do bằng văn bản). / The "
+        f"review window of round {the_round.round_id} ended ({until.isoformat() if until else ''})"
+        ": its applicant data is locked; an admissions officer may change it, with a written "
+        "reason."
+    )
+
+
+def check_review_window(the_round: Round, action: Action) -> None:
+    """Refuse a change without a reason once the review window has ended."""
+    if action in PARENT_CHANGES and review_window_ended(the_round):
+        raise locked_data(the_round)
+
+
+def set_review_until(
+    conn: Connection,
+    round_id: int,
+    until: datetime | None,
+    *,
+    actor: str = audit.SYSTEM_ACTOR,
+    remote_addr: str | None = None,
+) -> Round:
+    """Set (or clear, with None) the end of the round's review window; audited."""
+    if until is not None and until.tzinfo is None:
+        raise InvalidRequestError(
+            "Hạn rà soát cần có múi giờ, ví dụ 2026-03-03T17:00:00+07:00 / give the review "
+            "deadline with its time zone, e.g. 2026-03-03T17:00:00+07:00"
+        )
+    before = lock_round(conn, round_id, Action.SCHEDULE)
+    with conn.cursor() as cur:
+        cur.execute("UPDATE rounds SET review_until = %s WHERE id = %s", (until, round_id))
+    audit.record(
+        conn,
+        actor=actor,
+        action="round.review_until",
+        target=f"round:{round_id}",
+        detail={
+            "from": before.review_until.isoformat() if before.review_until else None,
+            "to": until.isoformat() if until else None,
+        },
+        remote_addr=remote_addr,
+    )
+    return load_round(conn, round_id)
 
 
 _ACTION_OF_STATUS = {OPEN: Action.OPEN, REVIEW: Action.REVIEW, CLOSED: Action.CLOSE}

@@ -72,8 +72,8 @@ def open_next_round(
         cur.execute(
             """
             INSERT INTO rounds (name, grade, school_year, admission_year, round_number,
-                                area_unit_ids, parent_round_id)
-            SELECT %s, grade, school_year, admission_year, %s, area_unit_ids, id
+                                area_unit_ids, parent_round_id, edition)
+            SELECT %s, grade, school_year, admission_year, %s, area_unit_ids, id, edition
             FROM rounds WHERE id = %s RETURNING id
             """,
             (name or f"{earlier.name} — đợt {number}", number, round_id),
@@ -110,10 +110,12 @@ def open_next_round(
                 INSERT INTO applications (round_id, applicant_id, preferences, status,
                     rejection_reasons, source_line, birth_date, home, home_address, ward_id,
                     priority_group, priority_status, priority_note, priority_checked_by,
-                    priority_checked_at, sibling_group)
+                    priority_checked_at, sibling_group, stated_unit, stated_unit_id,
+                    residence_check)
                 SELECT %s, applicant_id, preferences, %s, %s, source_line, birth_date, home,
                        home_address, ward_id, priority_group, priority_status, priority_note,
-                       priority_checked_by, priority_checked_at, sibling_group
+                       priority_checked_by, priority_checked_at, sibling_group, stated_unit,
+                       stated_unit_id, residence_check
                 FROM applications WHERE id = %s
                 """,
                 (

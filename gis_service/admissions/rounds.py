@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from gis_service import audit
@@ -13,6 +14,8 @@ from gis_service.errors import (
     NotFoundError,
 )
 from gis_service.safe_text import check_name
+from gis_service.units.editions import DISTRICT, LEVELS_OF, edition_or_current
+from gis_service.units.lookup import UnitRef, units_by_id
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,15 @@ class Round:
     revision: int = 0
     """Bumped whenever the data a run reads may change while the round takes no applications
     (reopened, a priority claim decided): a run of an older revision cannot be published."""
+    edition: str = "2019"
+    """The edition of the units the round's area is made of, and in which a home's unit is
+    found for the residence rule."""
+    area_unit_ids: tuple[int, ...] = ()
+    """Ids of the commune-level units of the round's area (unique across editions, unlike
+    codes)."""
+    review_until: datetime | None = None
+    """End of the window in which parents may correct their home and stated unit; after it the
+    applicant data is locked and only an officer, with a written reason, changes it."""
 
 
 FIRST_ADMISSION_YEAR, LAST_ADMISSION_YEAR = 2000, 2200
@@ -59,43 +71,72 @@ def create_round(
     districts: list[str] | None = None,
     wards: list[str] | None = None,
     round_number: int = 1,
+    edition: str | None = None,
+    review_until: datetime | None = None,
     actor: str = audit.SYSTEM_ACTOR,
     remote_addr: str | None = None,
 ) -> Round:
-    """A new draft round whose area is the given districts' wards and the given wards."""
+    """A new draft round whose area is the given wards (communes) of one unit edition, the
+    current one by default, and for the 2019 edition the wards of the given districts."""
     check_name(name, "Tên đợt", "round name")
     if grade not in ENTRY_AGE:
         raise InvalidRequestError(f"a round admits grade 1 or grade 6, not grade {grade}")
     year = admission_year_of(school_year)
+    edition = edition_or_current(conn, edition)
     if not districts and not wards:
-        raise InvalidRequestError("give the round's area: one or more districts or wards")
+        raise InvalidRequestError(
+            "Hãy nêu địa bàn của đợt: mã phường/xã / give the round's area: ward or commune "
+            "codes (or, for the 2019 units, district codes)"
+        )
+    if districts and DISTRICT not in LEVELS_OF[edition]:
+        raise InvalidRequestError(
+            f"Bộ đơn vị {edition} không có quận/huyện; hãy nêu mã phường/xã / the {edition} "
+            "units have no districts; give ward or commune codes"
+        )
     with conn.cursor() as cur:
         cur.execute(
             """
             SELECT w.id, w.code FROM admin_units w
-            LEFT JOIN admin_units d ON d.id = w.parent_id
-            WHERE w.level = 'ward' AND (w.code = ANY(%s) OR d.code = ANY(%s))
+            LEFT JOIN admin_units d ON d.id = w.parent_id AND d.level = 'district'
+            WHERE w.level = 'ward' AND w.edition = %s AND (w.code = ANY(%s) OR d.code = ANY(%s))
             ORDER BY w.code
             """,
-            (wards or [], districts or []),
+            (edition, wards or [], districts or []),
         )
         found = cur.fetchall()
         known = {code for _, code in found}
         cur.execute(
-            "SELECT code FROM admin_units WHERE level = 'district' AND code = ANY(%s)",
-            (districts or [],),
+            "SELECT code FROM admin_units WHERE level = 'district' AND edition = %s "
+            "AND code = ANY(%s)",
+            (edition, districts or []),
         )
         known_districts = {row[0] for row in cur.fetchall()}
         unknown = sorted(set(wards or []) - known) + sorted(set(districts or []) - known_districts)
         if unknown:
-            raise NotFoundError(f"unknown ward or district code(s): {', '.join(unknown)}")
+            raise NotFoundError(
+                f"Không có đơn vị mã {', '.join(unknown)} trong bộ đơn vị {edition} / unknown "
+                f"ward or district code(s) in the {edition} units: {', '.join(unknown)}"
+            )
+        if not found:
+            raise InvalidRequestError(
+                "Địa bàn của đợt không có phường/xã nào / the round's area holds no ward"
+            )
         cur.execute(
             """
             INSERT INTO rounds (name, grade, school_year, admission_year, round_number,
-                                area_unit_ids)
-            VALUES (%s, %s, %s, %s, %s, %s) RETURNING id
+                                area_unit_ids, edition, review_until)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id
             """,
-            (name, grade, school_year, year, round_number, [i for i, _ in found]),
+            (
+                name,
+                grade,
+                school_year,
+                year,
+                round_number,
+                [i for i, _ in found],
+                edition,
+                review_until,
+            ),
         )
         round_id = int(cur.fetchone()[0])  # type: ignore[index]
     created = load_round(conn, round_id)
@@ -109,7 +150,9 @@ def create_round(
             "grade": grade,
             "school_year": school_year,
             "round_number": round_number,
+            "edition": edition,
             "wards": list(created.ward_codes),
+            "review_until": review_until.isoformat() if review_until else None,
         },
         remote_addr=remote_addr,
     )
@@ -119,7 +162,7 @@ def create_round(
 ROUND_COLUMNS = """
     r.id, r.name, r.grade, r.school_year, r.admission_year, r.round_number, r.status,
     ARRAY(SELECT code FROM admin_units WHERE id = ANY(r.area_unit_ids) ORDER BY code),
-    r.revision
+    r.revision, r.edition, r.area_unit_ids, r.review_until
 """
 """The columns of `rounds r` that `round_from_row` reads, for queries that also read others."""
 
@@ -138,6 +181,9 @@ def round_from_row(row: tuple[Any, ...], round_id: int) -> Round:
         tuple(row[7]),
         row[6],
         int(row[8]),
+        str(row[9]),
+        tuple(sorted(int(i) for i in row[10])),
+        row[11],
     )
 
 
@@ -168,6 +214,8 @@ class RoundCounts:
     eligible: int
     pending_claims: int  # priority claims no officer has decided yet
     conflicts: int  # imported rows that met a parent's own application, not yet resolved
+    residence_mismatches: int = 0
+    """Applications whose stated unit differs from the home's unit or names no known unit."""
 
 
 def count_round(conn: Connection, round_id: int) -> RoundCounts:
@@ -177,6 +225,8 @@ def count_round(conn: Connection, round_id: int) -> RoundCounts:
             """
             SELECT count(*), count(*) FILTER (WHERE status = 'eligible'),
                    count(*) FILTER (WHERE priority_status = 'pending'),
+                   count(*) FILTER (WHERE residence_check IN ('mismatch', 'unknown_unit')
+                                    AND status <> 'withdrawn'),
                    (SELECT count(*) FROM application_conflicts
                     WHERE round_id = %(round)s AND resolved_at IS NULL)
             FROM applications WHERE round_id = %(round)s
@@ -185,4 +235,11 @@ def count_round(conn: Connection, round_id: int) -> RoundCounts:
         )
         row = cur.fetchone()
     assert row is not None
-    return RoundCounts(*(int(n) for n in row))
+    applications, eligible, pending, mismatches, conflicts = (int(n) for n in row)
+    return RoundCounts(applications, eligible, pending, conflicts, mismatches)
+
+
+def area_units(conn: Connection, the_round: Round) -> list[UnitRef]:
+    """The units of the round's area, by name."""
+    found = units_by_id(conn, list(the_round.area_unit_ids))
+    return sorted(found.values(), key=lambda unit: (unit.name, unit.code))

@@ -17,6 +17,7 @@ from gis_service.admissions.applications import (
     submit_application,
     withdraw_application,
 )
+from gis_service.admissions.residence import MAX_STATED_LENGTH
 from gis_service.api.deps import get_connection, json_response
 from gis_service.api.rounds import identity_key
 from gis_service.api.security import CurrentUser, require_roles, roles_note
@@ -41,6 +42,13 @@ class CorrectionIn(BaseModel):
     priority_group: str | None = Field(default=None, max_length=40)
     preferences: list[int] = Field(
         default_factory=list, max_length=10, description="ranked school ids (nguyện vọng)"
+    )
+    stated_unit: str | None = Field(
+        default=None,
+        max_length=MAX_STATED_LENGTH,
+        description="the unit of residence as the family's records write it (a 2025 or 2019 "
+        "name, or its code); compared with the unit the home falls in, and a mismatch listed "
+        "for the officer",
     )
 
 
@@ -87,6 +95,7 @@ def entry_of(conn: Connection, body: CorrectionIn, child_id: str) -> Application
         address=body.address,
         priority_group=body.priority_group or None,
         preferences=tuple(body.preferences),
+        stated_unit=body.stated_unit,
     )
 
 

@@ -69,17 +69,34 @@ class UserOut(BaseModel):
         )
 
 
+class AreaUnitOut(BaseModel):
+    """A commune-level unit of an officer's area."""
+
+    id: int
+    edition: str
+    code: str
+    name: str
+
+
 class MeOut(UserOut):
-    """The signed-in account, with every ward code of an officer's area."""
+    """The signed-in account, with every ward of an officer's area."""
 
     area_ward_codes: list[str]
+    area_units: list[AreaUnitOut]
 
 
 class NewUser(Credentials):
     """An account a city admin creates."""
 
     role: str = Field(description=", ".join(ROLES))
-    area: list[str] = Field(default_factory=list, description="district or ward codes")
+    area: list[str] = Field(
+        default_factory=list,
+        description="a district officer's 2019 district or ward codes; a ward officer's ward "
+        "or commune codes of `edition`",
+    )
+    edition: str | None = Field(
+        default=None, description="unit edition of a ward officer's codes (default: current)"
+    )
     school_id: int | None = None
 
 
@@ -135,7 +152,11 @@ def me(
     user: Annotated[CurrentUser, Depends(current_user)],
 ) -> MeOut:
     shown = UserOut.of(load_user(conn, user.id))
-    return MeOut(**shown.model_dump(), area_ward_codes=list(user.area_ward_codes))
+    return MeOut(
+        **shown.model_dump(),
+        area_ward_codes=list(user.area_ward_codes),
+        area_units=[AreaUnitOut(**vars(unit)) for unit in user.area_wards],
+    )
 
 
 @router.post(
@@ -182,6 +203,7 @@ def create_account(
             role=body.role,
             area=body.area,
             school_id=body.school_id,
+            edition=body.edition,
             actor=user.username,
             remote_addr=user.remote_addr,
         )

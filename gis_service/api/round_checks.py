@@ -1,13 +1,16 @@
 """What waits for an officer before a round runs, over HTTP: priority claims to decide, import
-conflicts to look at, and children to link to a parent's account."""
+conflicts to look at, stated units of residence that differ from the home, the review window,
+an officer's reasoned change of an application, and children to link to a parent's account."""
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
+from gis_service.admissions.applications import MIN_REASON_LENGTH, Amendment, amend_application
 from gis_service.admissions.claims import (
     DECISIONS,
     MAX_NOTE_CHARS,
@@ -16,8 +19,18 @@ from gis_service.admissions.claims import (
     list_conflicts,
 )
 from gis_service.admissions.guardians import link_child
+from gis_service.admissions.lifecycle import set_review_until
+from gis_service.admissions.residence import MAX_STATED_LENGTH, residence_report
 from gis_service.api.deps import json_response
-from gis_service.api.rounds import OFFICERS_NOTE, Conn, Officer, identity_key, round_for
+from gis_service.api.rounds import (
+    OFFICERS_NOTE,
+    Conn,
+    Officer,
+    RoundOut,
+    identity_key,
+    round_for,
+    round_out,
+)
 from gis_service.db.connection import transaction
 
 router = APIRouter(tags=["admission rounds"])
@@ -109,3 +122,76 @@ def link(round_id: int, body: LinkIn, request: Request, conn: Conn, user: Office
             "new_record": linked.created,
         }
     )
+
+
+class ReviewUntilIn(BaseModel):
+    """The end of the parents' review window (with its time zone); null removes it."""
+
+    review_until: datetime | None
+
+
+class AmendIn(BaseModel):
+    """What an officer changes in an application, and the written reason (kept in the audit
+    log). Fields left out stay as they are."""
+
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    address: Annotated[str | None, Field(max_length=500)] = None
+    stated_unit: Annotated[str | None, Field(max_length=MAX_STATED_LENGTH)] = None
+    birth_date: date | None = None
+    reason: Annotated[str, Field(min_length=MIN_REASON_LENGTH, max_length=1000)]
+
+
+@router.get(
+    "/rounds/{round_id}/residence",
+    summary="Applications whose stated unit of residence differs from the home's unit",
+    description=OFFICERS_NOTE
+    + " Each with the unit as stated and the unit the home falls in (both named), and the "
+    "count per unit of the round's area. A mismatch neither accepts nor rejects anyone.",
+)
+def residence(round_id: int, conn: Conn, user: Officer) -> Response:
+    round_for(conn, round_id, user)
+    return json_response(residence_report(conn, round_id))
+
+
+@router.put(
+    "/rounds/{round_id}/review-until",
+    response_model=RoundOut,
+    summary="Set the end of the parents' review window",
+    description=OFFICERS_NOTE + " Audited. After it the applicant data is locked.",
+)
+def review_until(round_id: int, body: ReviewUntilIn, conn: Conn, user: Officer) -> RoundOut:
+    round_for(conn, round_id, user)
+    with transaction(conn):
+        changed = set_review_until(
+            conn, round_id, body.review_until, actor=user.username, remote_addr=user.remote_addr
+        )
+        return round_out(conn, changed)
+
+
+@router.post(
+    "/rounds/{round_id}/applications/{application_id}/amend",
+    summary="An officer changes an application's home, stated unit or birth date, with a reason",
+    description=OFFICERS_NOTE
+    + " Allowed while the round is open, in review or closed, also after the review window; "
+    "the reason is written to the audit log; in a closed round earlier runs go stale.",
+)
+def amend(round_id: int, application_id: int, body: AmendIn, conn: Conn, user: Officer) -> Response:
+    round_for(conn, round_id, user)
+    with transaction(conn):
+        amended = amend_application(
+            conn,
+            round_id,
+            application_id,
+            Amendment(
+                lon=body.lon,
+                lat=body.lat,
+                address=body.address,
+                stated_unit=body.stated_unit,
+                birth_date=body.birth_date,
+            ),
+            reason=body.reason,
+            actor=user.username,
+            remote_addr=user.remote_addr,
+        )
+    return json_response(amended)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import tempfile
 import threading
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -13,14 +14,22 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from gis_service.admissions.applicant_import import import_applicants
+from gis_service.admissions.demand import demand_by_unit
 from gis_service.admissions.disclosure import SMALLEST_GROUP, hide_small_groups
 from gis_service.admissions.exports import export_run
 from gis_service.admissions.identity import installation_key
-from gis_service.admissions.lifecycle import Action, may, set_round_status
+from gis_service.admissions.lifecycle import (
+    PARENT_CHANGES,
+    Action,
+    may,
+    review_window_ended,
+    set_round_status,
+)
 from gis_service.admissions.next_round import open_next_round
 from gis_service.admissions.retention import purge_round
 from gis_service.admissions.rounds import (
     Round,
+    area_units,
     count_round,
     create_round,
     list_rounds,
@@ -44,7 +53,7 @@ from gis_service.api.uploads import (
     receive_to_file,
     run_while_connected,
 )
-from gis_service.auth.roles import CITY_ADMIN, DISTRICT_OFFICER, PARENT
+from gis_service.auth.roles import CITY_ADMIN, DISTRICT_OFFICER, PARENT, WARD_OFFICER
 from gis_service.config import DatabaseSettings, Settings
 from gis_service.db.connection import Connection, transaction
 from gis_service.errors import (
@@ -58,9 +67,11 @@ from gis_service.routing.service import RoutingService
 
 router = APIRouter(tags=["admission rounds"])
 
-OFFICERS = (DISTRICT_OFFICER, CITY_ADMIN)
-READERS = (PARENT, DISTRICT_OFFICER, CITY_ADMIN)
-OFFICERS_NOTE = roles_note(*OFFICERS) + " A district officer only for rounds inside their area."
+OFFICERS = (WARD_OFFICER, DISTRICT_OFFICER, CITY_ADMIN)
+READERS = (PARENT, WARD_OFFICER, DISTRICT_OFFICER, CITY_ADMIN)
+OFFICERS_NOTE = (
+    roles_note(*OFFICERS) + " A ward or district officer only for rounds inside their area."
+)
 
 Officer = Annotated[CurrentUser, Depends(require_roles(*OFFICERS))]
 Conn = Annotated[Connection, Depends(get_connection)]
@@ -79,14 +90,31 @@ def identity_key(request: Request) -> bytes:
 
 
 class RoundIn(BaseModel):
-    """A new round: one grade, one school year, an area of districts and/or wards."""
+    """A new round: one grade, one school year, an area of wards/communes of one unit edition
+    (for the 2019 edition, districts too)."""
 
     name: str = Field(min_length=1, max_length=200)
     grade: Literal[1, 6]
     school_year: str = Field(examples=["2025-2026"])
-    districts: list[str] = Field(default_factory=list, description="district codes")
-    wards: list[str] = Field(default_factory=list, description="ward codes")
+    edition: str | None = Field(
+        default=None,
+        description="unit edition of the area's codes: 2025 or 2019 (default: the current one)",
+    )
+    districts: list[str] = Field(default_factory=list, description="2019 district codes")
+    wards: list[str] = Field(default_factory=list, description="ward or commune codes")
     round_number: int = Field(default=1, ge=1, le=9)
+    review_until: datetime | None = Field(
+        default=None,
+        description="end of the parents' review window (with time zone); after it the "
+        "applicant data is locked",
+    )
+
+
+class AreaUnitOut(BaseModel):
+    """A commune-level unit of a round's area."""
+
+    code: str
+    name: str
 
 
 class RoundOut(BaseModel):
@@ -99,7 +127,14 @@ class RoundOut(BaseModel):
     admission_year: int
     round_number: int
     status: str
+    edition: str = Field(description="unit edition of the round's area")
     wards: list[str]
+    area: list[AreaUnitOut] = Field(description="the area's units with their names")
+    review_until: datetime | None = Field(
+        description="end of the parents' review window; after it only an officer, with a "
+        "written reason, changes the applicant data"
+    )
+    review_window_open: bool
     applications: int | None = Field(description="null for a parent when under 10")
     eligible: int | None = Field(description="null for a parent when under 10")
     pending_claims: int | None = Field(
@@ -107,6 +142,11 @@ class RoundOut(BaseModel):
     )
     conflicts: int | None = Field(
         description="imported rows that met a parent's own application (officers only)"
+    )
+    residence_mismatches: int | None = Field(
+        default=None,
+        description="applications whose stated unit of residence differs from the home's "
+        "unit or names no known unit (officers only)",
     )
     actions: list[str] = Field(
         description="what the round's state allows now (import, apply, edit, decide_claim, "
@@ -162,12 +202,13 @@ def round_out(conn: Connection, the_round: Round, *, for_parent: bool = False) -
         "eligible": counts.eligible,
         "pending_claims": counts.pending_claims,
         "conflicts": counts.conflicts,
+        "residence_mismatches": counts.residence_mismatches,
     }
     if for_parent:
         shown = hide_small_groups(
             {"applications": counts.applications, "eligible": counts.eligible},
             nested=(("applications", "eligible"),),
-        ) | {"pending_claims": None, "conflicts": None}
+        ) | {"pending_claims": None, "conflicts": None, "residence_mismatches": None}
     return RoundOut(
         id=the_round.round_id,
         name=the_round.name,
@@ -176,8 +217,17 @@ def round_out(conn: Connection, the_round: Round, *, for_parent: bool = False) -
         admission_year=the_round.admission_year,
         round_number=the_round.round_number,
         status=the_round.status,
+        edition=the_round.edition,
         wards=list(the_round.ward_codes),
-        actions=[action.value for action in Action if may(action, the_round.status)],
+        area=[AreaUnitOut(code=u.code, name=u.label) for u in area_units(conn, the_round)],
+        review_until=the_round.review_until,
+        review_window_open=not review_window_ended(the_round),
+        actions=[
+            action.value
+            for action in Action
+            if may(action, the_round.status)
+            and not (action in PARENT_CHANGES and review_window_ended(the_round))
+        ],
         **shown,
     )
 
@@ -191,7 +241,7 @@ def outside_area(round_id: int) -> PermissionDeniedError:
 def round_for(conn: Connection, round_id: int, user: CurrentUser) -> Round:
     """A round the user may act on: 404 if it does not exist, 403 if outside their area."""
     the_round = load_round(conn, round_id)
-    if not user.may_act_on(the_round.ward_codes):
+    if not user.may_act_on(the_round.area_unit_ids):
         raise outside_area(round_id)
     return the_round
 
@@ -223,13 +273,15 @@ def create(body: RoundIn, conn: Conn, user: Officer) -> RoundOut:
             districts=body.districts,
             wards=body.wards,
             round_number=body.round_number,
+            edition=body.edition,
+            review_until=body.review_until,
             actor=user.username,
             remote_addr=user.remote_addr,
         )
-        if not user.may_act_on(made.ward_codes):
+        if not user.may_act_on(made.area_unit_ids):
             raise PermissionDeniedError(
                 "Địa bàn của đợt nằm ngoài địa bàn của bạn / the round's area lies outside "
-                f"your area ({', '.join(user.area_ward_codes)})"
+                f"your area ({user.area_names})"
             )
         return round_out(conn, made)
 
@@ -248,7 +300,7 @@ def rounds(
         if user.role == PARENT:
             if the_round.status in ("open", "published"):
                 shown.append(the_round)
-        elif user.may_act_on(the_round.ward_codes):
+        elif user.may_act_on(the_round.area_unit_ids):
             shown.append(the_round)
     return [round_out(conn, r, for_parent=user.role == PARENT) for r in shown]
 
@@ -652,62 +704,7 @@ def demand(round_id: int, conn: Conn, user: Officer, run: int | None = None) -> 
     the_round = round_for(conn, round_id, user)
     if run is not None:
         run_for(conn, round_id, run)
-    with conn.cursor() as cur:
-        cur.execute(
-            """
-            SELECT w.code, w.name, ST_AsGeoJSON(ST_Simplify(w.geom, 0.0002), 6)::json,
-                   count(a.id) FILTER (WHERE a.status = 'eligible'),
-                   count(a.id) FILTER (WHERE a.status = 'rejected'),
-                   count(x.applicant_id) FILTER (WHERE x.school_id IS NOT NULL),
-                   count(x.applicant_id) FILTER (WHERE x.cost > %(norm)s)
-            FROM admin_units w
-            LEFT JOIN applications a ON a.ward_id = w.id AND a.round_id = %(round)s
-            LEFT JOIN assignments x ON x.applicant_id = a.applicant_id AND x.run_id = %(run)s
-            WHERE w.level = 'ward' AND (w.code = ANY(%(wards)s) OR a.id IS NOT NULL)
-            GROUP BY w.id ORDER BY w.code
-            """,
-            {
-                "round": round_id,
-                "run": run,
-                "wards": list(the_round.ward_codes),
-                "norm": NORM_M[the_round.grade],
-            },
-        )
-        rows = cur.fetchall()
-        cur.execute(
-            """
-            SELECT w.code, sum(g.classes), sum(g.classes * g.class_size)
-            FROM schools s JOIN school_grades g ON g.school_id = s.id AND g.grade = %s
-            JOIN admin_units w ON w.id = s.ward_id
-            WHERE g.classes > 0 GROUP BY w.code
-            """,
-            (the_round.grade,),
-        )
-        seats = {code: (int(c), int(n)) for code, c, n in cur.fetchall()}
-
-    features = []
-    for code, name, geometry, eligible, rejected, placed, beyond in rows:
-        counts = hide_small_groups(
-            {"eligible": eligible, "rejected": rejected}
-            | ({"placed": placed, "beyond_norm": beyond} if run is not None else {}),
-            nested=(("eligible", "placed"), ("placed", "beyond_norm")),
-        )
-        features.append(
-            {
-                "type": "Feature",
-                "geometry": geometry,
-                "properties": {
-                    "ward": code,
-                    "name": name,
-                    "in_area": code in the_round.ward_codes,
-                    "placed": None,
-                    "beyond_norm": None,
-                    **counts,
-                    "classes": seats.get(code, (0, 0))[0],
-                    "seats": seats.get(code, (0, 0))[1],
-                },
-            }
-        )
+    features = demand_by_unit(conn, the_round, run, NORM_M[the_round.grade])
     return json_response(
         {
             "type": "FeatureCollection",

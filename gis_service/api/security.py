@@ -10,9 +10,9 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from gis_service.api.deps import get_connection
-from gis_service.auth.roles import CITY_ADMIN, DISTRICT_OFFICER, ROLE_NAMES_VI, ROLES
+from gis_service.auth.roles import AREA_OFFICERS, CITY_ADMIN, ROLE_NAMES_VI, ROLES
 from gis_service.auth.sessions import resolve_token
-from gis_service.auth.users import area_ward_codes
+from gis_service.auth.users import AreaUnit, area_wards
 from gis_service.db.connection import Connection
 from gis_service.errors import NotAuthenticatedError, PermissionDeniedError
 
@@ -32,18 +32,28 @@ class CurrentUser:
     id: int
     username: str
     role: str
-    area_ward_codes: tuple[str, ...]
-    """Codes of every ward in an officer's area (empty for other roles)."""
+    area_wards: tuple[AreaUnit, ...]
+    """Every commune-level unit of an officer's area (empty for other roles)."""
     school_id: int | None
     session_id: int
     remote_addr: str | None
 
-    def may_act_on(self, ward_codes: Collection[str]) -> bool:
-        """Whether an area of wards lies inside this account's area (a city admin: always)."""
+    @property
+    def area_ward_codes(self) -> tuple[str, ...]:
+        return tuple(unit.code for unit in self.area_wards)
+
+    @property
+    def area_names(self) -> str:
+        """The area as a person reads it: unit names, not codes."""
+        return ", ".join(unit.name for unit in self.area_wards)
+
+    def may_act_on(self, unit_ids: Collection[int]) -> bool:
+        """Whether an area of units (by id: codes repeat across unit editions) lies inside
+        this account's area (a city admin: always)."""
         if self.role == CITY_ADMIN:
             return True
-        if self.role == DISTRICT_OFFICER:
-            return set(ward_codes) <= set(self.area_ward_codes)
+        if self.role in AREA_OFFICERS:
+            return set(unit_ids) <= {unit.id for unit in self.area_wards}
         return False
 
 
@@ -68,7 +78,7 @@ def current_user(
 ) -> CurrentUser:
     """The account behind the request's token (401 without a live session)."""
     found = resolve_token(conn, token)
-    wards = area_ward_codes(conn, found.user_id) if found.role == DISTRICT_OFFICER else ()
+    wards = area_wards(conn, found.user_id) if found.role in AREA_OFFICERS else ()
     return CurrentUser(
         found.user_id,
         found.username,

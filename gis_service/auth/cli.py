@@ -20,7 +20,10 @@ def user_create_command(
     role: Annotated[str, typer.Option(help=", ".join(ROLES))],
     area: Annotated[
         list[str] | None,
-        typer.Option(help="district or ward code of an officer's area (repeatable)"),
+        typer.Option(help="ward (or district) code of an officer's area (repeatable)"),
+    ] = None,
+    edition: Annotated[
+        str | None, typer.Option(help="unit edition of a ward officer's area (default: current)")
     ] = None,
     school: Annotated[int | None, typer.Option(help="school id of school staff")] = None,
     password_stdin: Annotated[
@@ -47,6 +50,7 @@ def user_create_command(
                 role=role,
                 area=area or [],
                 school_id=school,
+                edition=edition,
             )
     finally:
         conn.close()

@@ -1,0 +1,120 @@
+"""The `schoolmap round` commands of the review window: stated units of residence that differ
+from the home, the window's end, and an officer's reasoned change of an application."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+import typer
+
+from gis_service.config import Settings
+from gis_service.db.connection import transaction
+from gis_service.errors import InvalidRequestError
+
+
+def parse_when(text: str) -> datetime | None:
+    if text.strip().lower() in ("", "none", "-"):
+        return None
+    try:
+        return datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidRequestError(
+            f"Hạn {text!r} không đúng dạng 2026-03-03T17:00+07:00 / {text!r} is not a date and "
+            "time like 2026-03-03T17:00+07:00"
+        ) from None
+
+
+def residence_command(
+    round_id: Annotated[int, typer.Argument(help="the round's id")],
+) -> None:
+    """Applications whose stated unit of residence differs from the unit the home is in."""
+    from gis_service.admissions.residence import residence_report
+    from gis_service.cli import open_database
+
+    conn = open_database(Settings())
+    try:
+        report = residence_report(conn, round_id)
+    finally:
+        conn.close()
+    for item in report["items"]:
+        stated = item["stated_unit"]
+        home = item["home_unit"]
+        said = stated["name"] if stated else "(không rõ đơn vị / no such unit)"
+        if stated and stated["district"]:
+            said += f", {stated['district']}"
+        found = home["name"] if home else "(ngoài các đơn vị / outside every unit)"
+        typer.echo(
+            f"application {item['application_id']}: stated {item['stated']!r} = {said}; "
+            f"home in {found}"
+        )
+    for unit, counts in report["by_unit"].items():
+        shown = ", ".join(f"{check} {n}" for check, n in counts.items())
+        typer.echo(f"  {unit}: {shown}")
+    typer.echo(
+        f"{report['stated']:,} stated, {report['matched']:,} match, "
+        f"{report['mismatched']:,} mismatch, {report['unknown_unit']:,} unknown unit"
+    )
+
+
+def review_until_command(
+    round_id: Annotated[int, typer.Argument(help="the round's id")],
+    until: Annotated[
+        str, typer.Argument(help="end of the review window, e.g. 2026-03-03T17:00+07:00; none")
+    ],
+) -> None:
+    """Set the end of the parents' review window (audited); after it the data is locked."""
+    from gis_service.admissions.lifecycle import set_review_until
+    from gis_service.cli import open_database
+
+    conn = open_database(Settings())
+    try:
+        with transaction(conn):
+            changed = set_review_until(conn, round_id, parse_when(until))
+    finally:
+        conn.close()
+    shown = changed.review_until.isoformat() if changed.review_until else "none"
+    typer.echo(f"round {round_id}: review window until {shown}")
+
+
+def amend_command(
+    round_id: Annotated[int, typer.Argument(help="the round's id")],
+    application_id: Annotated[int, typer.Argument(help="the application to change")],
+    reason: Annotated[str, typer.Option(help="the written reason, kept in the audit log")],
+    lon: Annotated[float | None, typer.Option(help="the home's longitude")] = None,
+    lat: Annotated[float | None, typer.Option(help="the home's latitude")] = None,
+    address: Annotated[str | None, typer.Option(help="the home's address")] = None,
+    stated_unit: Annotated[str | None, typer.Option(help="unit of residence as stated")] = None,
+    birth_date: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
+    actor: Annotated[
+        str, typer.Option(help="the officer making the change, for the audit log")
+    ] = "system",
+) -> None:
+    """An officer changes an application's home, stated unit or birth date, with a reason."""
+    from gis_service.admissions.applications import Amendment, amend_application
+    from gis_service.cli import open_database
+
+    born = None
+    if birth_date:
+        try:
+            born = date.fromisoformat(birth_date)
+        except ValueError:
+            raise InvalidRequestError(f"birth date {birth_date!r} is not YYYY-MM-DD") from None
+    conn = open_database(Settings())
+    try:
+        with transaction(conn):
+            done = amend_application(
+                conn,
+                round_id,
+                application_id,
+                Amendment(lon, lat, address, stated_unit, born),
+                reason=reason,
+                actor=actor,
+            )
+    finally:
+        conn.close()
+    typer.echo(
+        f"application {application_id}: changed {', '.join(done['changed'])}; now "
+        f"{done['status']}"
+        + (f", stated unit {done['residence_check']}" if done["residence_check"] else "")
+    )
