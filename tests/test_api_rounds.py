@@ -281,8 +281,19 @@ def test_the_round_lifecycle_over_the_api(
     exported = client.get(f"/rounds/{round_id}/runs/{runs[1]}/export?format=csv", headers=officer)
     assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
     lines = list(csv.reader(io.StringIO(exported.text)))
-    assert lines[0][:4] == ["\ufeffapplicant_id", "sibling_group", "priority_group", "school_id"]
+    assert lines[0][:5] == [
+        "\ufeffapplicant_id",
+        "home_unit",
+        "sibling_group",
+        "priority_group",
+        "school_id",
+    ]
     assert len(lines) - 1 == counts["eligible"] + 1
+    # Each child's unit is named, never a bare code.
+    with conn.cursor() as cur:
+        cur.execute("SELECT name FROM admin_units WHERE level = 'ward'")
+        unit_names = {row[0] for row in cur.fetchall()}
+    assert {line[1] for line in lines[1:]} <= unit_names
     geojson = client.get(
         f"/rounds/{round_id}/runs/{runs[1]}/export?format=geojson", headers=officer
     )

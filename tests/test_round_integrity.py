@@ -45,7 +45,7 @@ def test_every_action_is_allowed_in_the_states_of_the_round_life() -> None:
         Action.IMPORT: {"draft", "open", "review"},
         Action.APPLY: {"open"},
         Action.EDIT: {"open", "review"},
-        Action.AMEND: {"open", "review", "closed"},
+        Action.AMEND: {"draft", "open", "review", "closed"},
         Action.SCHEDULE: {"draft", "open", "review"},
         Action.DECIDE_CLAIM: {"draft", "open", "review", "closed"},
         Action.OPEN: {"draft", "closed"},

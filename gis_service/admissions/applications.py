@@ -349,7 +349,14 @@ def save_application(
                 return _keep_parents_application(
                     conn, the_round, applicant_id, hashed, values, source_file, actor
                 )
-            return SavedApplication(int(written[0]), applicant_id, hashed, verdict)
+            return SavedApplication(
+                int(written[0]),
+                applicant_id,
+                hashed,
+                verdict,
+                stated_unit=stated.stated,
+                residence_check=stated.check,
+            )
         # A clash on either unique key stores nothing and returns no row, without the
         # savepoint a caught unique violation would need; so does a round no longer open.
         cur.execute(
@@ -945,7 +952,7 @@ def amend_application(
     remote_addr: str | None = None,
 ) -> dict[str, Any]:
     """An officer changes an application's home, stated unit or birth date, with a written
-    reason kept in the audit log; allowed while the round is open, in review or closed, also
+    reason kept in the audit log; allowed while the round is draft, open, in review or closed, also
     after the review window (that is what it is for). The facts are judged again; in a closed
     round earlier runs go stale."""
     written = " ".join((reason or "").split())

@@ -31,11 +31,12 @@ def export_run(
             """
             SELECT x.applicant_id, a.sibling_group, a.priority_group, x.school_id, s.code,
                    s.name, x.cost, x.explanation->>'reason', x.explanation,
-                   ST_X(a.home), ST_Y(a.home)
+                   ST_X(a.home), ST_Y(a.home), w.name
             FROM assignments x
             JOIN allocation_runs run ON run.id = x.run_id
             JOIN applications a ON a.round_id = run.round_id AND a.applicant_id = x.applicant_id
             LEFT JOIN schools s ON s.id = x.school_id
+            LEFT JOIN admin_units w ON w.id = a.ward_id
             WHERE x.run_id = %s ORDER BY x.applicant_id
             """,
             (run_id,),
@@ -63,6 +64,7 @@ def export_run(
             writer.writerow(
                 [
                     "applicant_id",
+                    "home_unit",
                     "sibling_group",
                     "priority_group",
                     "school_id",
@@ -78,7 +80,7 @@ def export_run(
                     f"{p['school_id']} ({p['cost']} m): {p['why']}"
                     for p in row[8].get("passed_over", [])
                 )
-                writer.writerow([*row[:8], passed])
+                writer.writerow([row[0], row[11], *row[1:8], passed])
     if geojson_path is not None:
         features = [
             {
@@ -86,6 +88,7 @@ def export_run(
                 "geometry": {"type": "Point", "coordinates": [round(row[9], 6), round(row[10], 6)]},
                 "properties": {
                     "applicant_id": row[0],
+                    "home_unit": row[11],
                     "school_id": row[3],
                     "school_name": row[5],
                     "distance_m": row[6],

@@ -57,7 +57,7 @@ ALLOWED: dict[Action, frozenset[str]] = {
     Action.IMPORT: frozenset({DRAFT, OPEN, REVIEW}),
     Action.APPLY: frozenset({OPEN}),
     Action.EDIT: frozenset({OPEN, REVIEW}),
-    Action.AMEND: frozenset({OPEN, REVIEW, CLOSED}),
+    Action.AMEND: frozenset({DRAFT, OPEN, REVIEW, CLOSED}),
     Action.SCHEDULE: frozenset({DRAFT, OPEN, REVIEW}),
     Action.DECIDE_CLAIM: frozenset({DRAFT, OPEN, REVIEW, CLOSED}),
     Action.OPEN: frozenset({DRAFT, CLOSED}),
