@@ -83,8 +83,9 @@ def pending_migrations(conn: Connection) -> list[Migration]:
     return pending
 
 
-def upgrade(conn: Connection) -> list[Migration]:
-    """Apply every pending migration, each in its own transaction; return those applied."""
+def upgrade(conn: Connection, up_to: int | None = None) -> list[Migration]:
+    """Apply every pending migration (up to version `up_to`, when given), each in its own
+    transaction; return those applied."""
     done: list[Migration] = []
     with transaction(conn), conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK_KEY,))
@@ -92,6 +93,8 @@ def upgrade(conn: Connection) -> list[Migration]:
         with transaction(conn):
             _ensure_table(conn)
         for migration in pending_migrations(conn):
+            if up_to is not None and migration.version > up_to:
+                break
             with transaction(conn), conn.cursor() as cur:
                 cur.execute(migration.sql)
                 cur.execute(
