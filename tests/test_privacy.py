@@ -27,6 +27,7 @@ from gis_service.auth.roles import (
     PLANNER,
     ROLES,
     SCHOOL_STAFF,
+    WARD_OFFICER,
 )
 from gis_service.auth.users import create_user
 from gis_service.config import DatabaseSettings, Settings
@@ -83,13 +84,16 @@ def roles_db_url(demo_db_url: str) -> str:
         with conn.cursor() as cur:
             cur.execute("SELECT min(id) FROM schools")
             school_id = int(cur.fetchone()[0])  # type: ignore[index]
+            cur.execute("SELECT min(code) FROM admin_units WHERE level = 'ward'")
+            ward = str(cur.fetchone()[0])  # type: ignore[index]
+        areas = {DISTRICT_OFFICER: ["901"], WARD_OFFICER: [ward]}
         for role in ROLES:
             create_user(
                 conn,
                 username=f"privacy_{role}",
                 password=PASSWORD,
                 role=role,
-                area=["901"] if role == DISTRICT_OFFICER else (),
+                area=areas.get(role, ()),
                 school_id=school_id if role == SCHOOL_STAFF else None,
             )
         conn.commit()

@@ -110,3 +110,23 @@ UPDATE admin_units SET short_folded = regexp_replace(
     '(^| )0+([0-9])', '\1\2', 'g');
 ALTER TABLE admin_units ALTER COLUMN short_folded SET NOT NULL;
 CREATE INDEX admin_units_short_folded_idx ON admin_units (short_folded);
+
+-- Public answers read these tables too (coverage, reported children, former names, editions).
+CREATE TRIGGER unit_editions_bump_public_data_version
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON unit_editions
+    FOR EACH STATEMENT EXECUTE FUNCTION bump_public_data_version();
+CREATE TRIGGER unit_crosswalks_bump_public_data_version
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON unit_crosswalks
+    FOR EACH STATEMENT EXECUTE FUNCTION bump_public_data_version();
+CREATE TRIGGER unit_crosswalk_pieces_bump_public_data_version
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON unit_crosswalk_pieces
+    FOR EACH STATEMENT EXECUTE FUNCTION bump_public_data_version();
+CREATE TRIGGER unit_coverage_bump_public_data_version
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON unit_coverage
+    FOR EACH STATEMENT EXECUTE FUNCTION bump_public_data_version();
+CREATE TRIGGER unit_reported_children_bump_public_data_version
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON unit_reported_children
+    FOR EACH STATEMENT EXECUTE FUNCTION bump_public_data_version();
+CREATE TRIGGER admin_population_by_age_bump_public_data_version
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON admin_population_by_age
+    FOR EACH STATEMENT EXECUTE FUNCTION bump_public_data_version();
