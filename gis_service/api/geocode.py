@@ -2,31 +2,121 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, ConfigDict, Field
 
-from gis_service.api.deps import get_connection, json_response
+from gis_service.api.deps import get_connection
 from gis_service.db.connection import Connection
 from gis_service.errors import InvalidRequestError
 from gis_service.geocoding.search import geocode
 
 router = APIRouter(tags=["geocoding"])
 
+Precision = Literal["house", "alley", "interpolated", "street", "ward", "district", "province"]
+
+
+class _Shape(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Unit2019(_Shape):
+    """A 2019 census ward and its district."""
+
+    code: str
+    name: str
+    district: str | None
+
+
+class Unit2025(_Shape):
+    """A commune, ward or special zone of the units in force since 1 July 2025."""
+
+    code: str
+    name: str
+
+
+class HomeUnits(_Shape):
+    """The unit of each edition a point is in (null where no unit of that edition covers it)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    edition_2019: Unit2019 | None = Field(default=None, alias="2019")
+    edition_2025: Unit2025 | None = Field(default=None, alias="2025")
+
+
+class UnitConflict(_Shape):
+    """A unit the address names that the point lies outside of."""
+
+    written: str = Field(description="the words as read (folded)")
+    units: list[str] = Field(description="what the words may mean, with each unit's edition")
+    distance_m: int = Field(description="how far outside the unit the point lies")
+    found_in: str | None = Field(description="the unit of that kind the point is in instead")
+
+
+class GeocodeCandidate(_Shape):
+    lon: float
+    lat: float
+    label: str
+    precision: Precision
+    uncertainty_m: int
+    note_vi: str
+    note_en: str
+    street: str | None
+    housenumber: str | None
+    ward_name: str | None = Field(description="the point's unit in the edition in force")
+    district_name: str | None = Field(description="its district (2019 edition only)")
+    confidence: float = Field(
+        ge=0,
+        le=1,
+        description="how the point was found, halved when it lies outside a unit the address names",
+    )
+    conflicts: list[UnitConflict]
+    units: HomeUnits
+
+
+class WrittenUnitMeaning(_Shape):
+    edition: str
+    level: Literal["ward", "district", "province"]
+    code: str
+    name: str
+
+
+class WrittenUnit(_Shape):
+    written: str
+    units: list[WrittenUnitMeaning]
+
+
+class ParsedQuery(_Shape):
+    number: str | None
+    street: str | None
+    places: list[str]
+    units: list[WrittenUnit] = Field(description="the units the address names, of any edition")
+
+
+class GeocodeAnswer(_Shape):
+    query: str
+    parsed: ParsedQuery
+    candidates: list[GeocodeCandidate]
+
 
 @router.get(
     "/geocode",
+    response_model=GeocodeAnswer,
     summary="Points for an address (house number, street, ward, district)",
-    description="Diacritics and case are ignored. Each candidate says how it was found "
-    "(`precision`: house, alley, interpolated, street, ward, district) and how far off it may "
-    "be (`uncertainty_m`), with a note in Vietnamese and English. Addresses © OpenStreetMap "
-    "contributors.",
+    description="Diacritics and case are ignored; wards and districts may be written as they "
+    "were in 2019 (Phường Bến Nghé, Quận 1) or as they are since 1 July 2025 (Phường Sài Gòn). "
+    "Each candidate says how it was found (`precision`: house, alley, interpolated, street, "
+    "ward, district, province), how far off it may be (`uncertainty_m`) and how sure it is "
+    "(`confidence`, halved when it lies outside a unit the address names, with a note and the "
+    "unit in `conflicts`), with a note in Vietnamese and English and its unit in each edition "
+    "(`units`). Addresses © OpenStreetMap contributors.",
 )
 def geocode_address(
     conn: Annotated[Connection, Depends(get_connection)],
     q: Annotated[str, Query(max_length=200, description="the address as typed")],
     limit: Annotated[int, Query(ge=1, le=20)] = 5,
-) -> Response:
+) -> GeocodeAnswer:
     if not q.strip():
-        raise InvalidRequestError("q is empty: type an address / hãy nhập một địa chỉ")
-    return json_response(geocode(conn, q, limit))
+        raise InvalidRequestError("Hãy nhập một địa chỉ (q trống) / q is empty: type an address")
+    return GeocodeAnswer.model_validate(geocode(conn, q, limit))

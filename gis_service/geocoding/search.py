@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from gis_service.db.connection import Connection
-from gis_service.geocoding.parse import AdminName, ParsedAddress, admin_name, parse_address
+from gis_service.geocoding.parse import (
+    LEVELS,
+    AdminName,
+    ParsedAddress,
+    WrittenUnit,
+    admin_names,
+    parse_readings,
+)
 from gis_service.geocoding.text import street_key
+from gis_service.units.editions import DISTRICT, EDITION_2019, EDITIONS, PROVINCE, current_edition
+from gis_service.units.lookup import UnitRef, units_at, units_by_id
 
 # A street name matches when its trigram similarity to the query's is at least this.
 MIN_STREET_SIMILARITY = 0.45
@@ -21,6 +30,20 @@ ALLEY_DEPTH_M = 150.0
 MAX_NUMBER_GAP = 200
 MAX_INTERPOLATION_M = 1500.0
 HOUSE_UNCERTAINTY_M = 15.0
+# A point this close to a written unit (or within its own uncertainty) does not contradict it:
+# unit boundaries are drawn coarser than houses.
+UNIT_TOLERANCE_M = 100.0
+# How sure each way of finding a point is; a point outside a unit the address names gets half.
+PRECISION_CONFIDENCE = {
+    "house": 0.95,
+    "alley": 0.8,
+    "interpolated": 0.7,
+    "street": 0.5,
+    "ward": 0.3,
+    "district": 0.2,
+    "province": 0.1,
+}
+_ORDER = {precision: rank for rank, precision in enumerate(PRECISION_CONFIDENCE)}
 _LEADING_DIGITS = re.compile(r"^(\d+)")
 
 
@@ -31,7 +54,7 @@ class Candidate:
     lon: float
     lat: float
     label: str
-    precision: str  # house | alley | interpolated | street | ward | district
+    precision: str  # house | alley | interpolated | street | ward | district | province
     uncertainty_m: float
     note_vi: str
     note_en: str
@@ -39,19 +62,51 @@ class Candidate:
     housenumber: str | None = None
     ward_name: str | None = None
     district_name: str | None = None
+    confidence: float = 0.0
+    """0-1: how the point was found, halved when it lies outside a unit the address names."""
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
+    """The written units the point lies outside of."""
+    units: dict[str, dict[str, str | None] | None] = field(default_factory=dict)
+    """The unit of each edition the point is in: {"2019": {code, name, district}, "2025":
+    {code, name}}; None for an edition with no unit there."""
+
+
+_UNITS_READ = """
+    SELECT id, level, name, code, parent_id, edition FROM admin_units
+    WHERE level IN ('ward', 'district', 'province') ORDER BY id
+"""
+_last_names: tuple[tuple[Any, ...], list[AdminName]] | None = None
 
 
 def load_admin_names(conn: Connection) -> list[AdminName]:
+    """Every loaded unit's recognisable names, of every edition and level (read again only
+    when the units changed)."""
+    global _last_names
     with conn.cursor() as cur:
         cur.execute(
-            "SELECT id, level, name, parent_id FROM admin_units "
-            "WHERE level IN ('ward', 'district') ORDER BY id"
+            "SELECT current_database(), count(*), md5(string_agg(concat_ws(':', id, level, "
+            f"name, code, parent_id, edition), ',' ORDER BY id)) FROM ({_UNITS_READ}) AS u"
         )
-        return [admin_name(*row) for row in cur.fetchall()]
+        key = tuple(cur.fetchone() or ())
+        last = _last_names
+        if last is not None and last[0] == key:
+            return last[1]
+        cur.execute(_UNITS_READ)
+        names = [name for row in cur.fetchall() for name in admin_names(*row)]
+    _last_names = (key, names)
+    return names
 
 
-def _area_ids(parsed: ParsedAddress) -> list[int]:
-    return parsed.wards or parsed.districts
+def _area_tries(parsed: ParsedAddress) -> list[tuple[str | None, list[int]]]:
+    """The areas to look for the street in, in turn, each with its level: each written unit's,
+    the most specific level first, and last anywhere."""
+    tries: list[tuple[str | None, list[int]]] = []
+    for level in LEVELS:
+        for written in parsed.written:
+            ids = written.ids(level)
+            if ids and (level, ids) not in tries:
+                tries.append((level, ids))
+    return [*tries, (None, [])]
 
 
 def _find_streets(conn: Connection, key: str, area: list[int]) -> list[dict[str, Any]]:
@@ -162,21 +217,9 @@ def _street_point(
     return float(lon), float(lat), float(length) / 2.0
 
 
-def _place_names(conn: Connection, lon: float, lat: float) -> tuple[str | None, str | None]:
-    with conn.cursor() as cur:
-        cur.execute(
-            """
-            SELECT w.name, d.name FROM admin_units w LEFT JOIN admin_units d ON d.id = w.parent_id
-            WHERE w.level = 'ward' AND ST_Covers(w.geom, ST_SetSRID(ST_Point(%s, %s), 4326))
-            ORDER BY w.id LIMIT 1
-            """,
-            (lon, lat),
-        )
-        row = cur.fetchone()
-    return (row[0], row[1]) if row else (None, None)
-
-
-def _street_candidate(conn: Connection, street: dict[str, Any], parsed: ParsedAddress) -> Candidate:
+def _street_candidate(
+    conn: Connection, street: dict[str, Any], parsed: ParsedAddress, area: list[int]
+) -> Candidate:
     name = street["name"]
     number = parsed.number
     if number:
@@ -237,7 +280,7 @@ def _street_candidate(conn: Connection, street: dict[str, Any], parsed: ParsedAd
                         name,
                         number,
                     )
-    lon, lat, half = _street_point(conn, street, _area_ids(parsed))
+    lon, lat, half = _street_point(conn, street, area)
     uncertainty = max(100.0, half)
     missing_vi = f"Không tìm thấy số {number}; " if number else ""
     missing_en = f"House {number} was not found; " if number else ""
@@ -256,6 +299,9 @@ def _street_candidate(conn: Connection, street: dict[str, Any], parsed: ParsedAd
     )
 
 
+_KIND_VI = {"ward": "phường/xã", "district": "quận/huyện", "province": "tỉnh/thành phố"}
+
+
 def _area_candidates(conn: Connection, unit_ids: list[int], limit: int) -> list[Candidate]:
     with conn.cursor() as cur:
         cur.execute(
@@ -267,7 +313,6 @@ def _area_candidates(conn: Connection, unit_ids: list[int], limit: int) -> list[
             (unit_ids, limit),
         )
         rows = cur.fetchall()
-    kind_vi = {"ward": "phường/xã", "district": "quận/huyện"}
     return [
         Candidate(
             lon,
@@ -275,7 +320,7 @@ def _area_candidates(conn: Connection, unit_ids: list[int], limit: int) -> list[
             name,
             level,
             float(radius),
-            f"Chỉ tìm thấy {kind_vi[level]} {name}; vị trí là giữa {kind_vi[level]}, sai số "
+            f"Chỉ tìm thấy {_KIND_VI[level]} {name}; vị trí là giữa {_KIND_VI[level]}, sai số "
             f"khoảng {radius:.0f} m. Hãy đặt ghim tại nhà.",
             f"Only the {level} {name} was found; this is its middle, about {radius:.0f} m "
             "uncertain. Drop the pin at the home.",
@@ -284,39 +329,215 @@ def _area_candidates(conn: Connection, unit_ids: list[int], limit: int) -> list[
     ]
 
 
+def _distances(
+    conn: Connection, lon: float, lat: float, written: list[WrittenUnit]
+) -> list[float | None]:
+    """How far the point lies outside each written unit (0 inside; None: no polygon)."""
+    ids = [i for w in written for i in w.ids()]
+    groups = [k for k, w in enumerate(written) for _ in w.ids()]
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            WITH p AS (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) AS geom)
+            SELECT g.k, min(CASE WHEN ST_Covers(a.geom, p.geom) THEN 0
+                                 ELSE ST_Distance(a.geom::geography, p.geom::geography) END)
+            FROM unnest(%(ids)s::int[], %(groups)s::int[]) AS g (id, k)
+            JOIN admin_units a ON a.id = g.id AND a.geom IS NOT NULL, p
+            GROUP BY g.k
+            """,
+            {"lon": lon, "lat": lat, "ids": ids, "groups": groups},
+        )
+        found = {int(k): float(d) for k, d in cur.fetchall()}
+    return [found.get(k) for k in range(len(written))]
+
+
+def _labels(refs: dict[int, UnitRef], written: WrittenUnit) -> list[str]:
+    """What a written unit was read as: '2025: Phường Sài Gòn', '2019: Ben Nghe (District 1)'."""
+    return [f"{refs[i].edition}: {refs[i].label}" for i in written.ids() if i in refs]
+
+
+def _found_in(written: WrittenUnit, at: dict[str, UnitRef]) -> str | None:
+    """The unit of the written one's kind the point is in instead."""
+    levels = {u.level for u in written.units}
+    for edition in sorted({u.edition for u in written.units}, reverse=True):
+        ref = at.get(edition)
+        if ref is None:
+            continue
+        if levels == {DISTRICT}:
+            return ref.district_name
+        if levels != {PROVINCE}:
+            return ref.label
+    return None
+
+
+def _check_units(
+    conn: Connection,
+    candidate: Candidate,
+    written: list[WrittenUnit],
+    refs: dict[int, UnitRef],
+    at: dict[str, UnitRef],
+) -> None:
+    """Note each written unit the point lies outside of, and lower the confidence for it."""
+    confidence = PRECISION_CONFIDENCE[candidate.precision]
+    if written:
+        distances = _distances(conn, candidate.lon, candidate.lat, written)
+        tolerance = max(UNIT_TOLERANCE_M, candidate.uncertainty_m)
+        for unit, distance in zip(written, distances, strict=True):
+            if distance is None or distance <= tolerance:
+                continue
+            names = _labels(refs, unit)
+            shown = " / ".join(refs[i].label for i in unit.ids() if i in refs) or unit.words
+            instead = _found_in(unit, at)
+            candidate.conflicts.append(
+                {
+                    "written": unit.words,
+                    "units": names,
+                    "distance_m": round(distance),
+                    "found_in": instead,
+                }
+            )
+            where_vi = f" (thuộc {instead})" if instead else ""
+            where_en = f" (in {instead})" if instead else ""
+            candidate.note_vi += (
+                f" Địa chỉ ghi “{shown}” nhưng vị trí này cách đơn vị đó khoảng "
+                f"{distance:.0f} m{where_vi}: hãy kiểm tra lại số nhà, đường và phường/xã."
+            )
+            candidate.note_en += (
+                f" The address names “{shown}”, but this point lies about {distance:.0f} m "
+                f"outside it{where_en}: check the house number, street and ward."
+            )
+    if candidate.conflicts:
+        confidence /= 2
+    candidate.confidence = round(confidence, 3)
+
+
+def _units_of(at: dict[str, UnitRef]) -> dict[str, dict[str, str | None] | None]:
+    """The point's unit in each edition, as the answer shows it (None: no unit covers it)."""
+    shown: dict[str, dict[str, str | None] | None] = {}
+    for edition in EDITIONS:
+        ref = at.get(edition)
+        if ref is None:
+            shown[edition] = None
+        elif edition == EDITION_2019:
+            shown[edition] = {"code": ref.code, "name": ref.name, "district": ref.district_name}
+        else:
+            shown[edition] = {"code": ref.code, "name": ref.name}
+    return shown
+
+
+def _rank(candidate: Candidate) -> tuple[float, int, float]:
+    return (-candidate.confidence, _ORDER[candidate.precision], candidate.uncertainty_m)
+
+
+def _read(
+    conn: Connection, parsed: ParsedAddress, limit: int, refs: dict[int, UnitRef]
+) -> list[Candidate]:
+    """Candidates for one reading of the query, each checked against the units it names."""
+    tries = _area_tries(parsed)
+    candidates: list[Candidate] = []
+    if parsed.street:
+        # The street of the very name written, in the most specific written unit that has
+        # one, else anywhere; failing that, the likest name in the most specific unit.
+        chosen: tuple[str | None, list[int], list[dict[str, Any]]] | None = None
+        for level, area in tries:
+            streets = _find_streets(conn, parsed.street, area)
+            if parsed.written and not area:
+                # Outside every written unit only a street of the very name is worth a look.
+                streets = [s for s in streets if s["key"] == parsed.street]
+            if parsed.unit_as_street:
+                names = (parsed.street, parsed.unit_as_street)
+                streets = [s for s in streets if s["key"] in names]
+            if streets and streets[0]["key"] == parsed.street:
+                chosen = (level, area, streets)
+                break
+            if streets and chosen is None:
+                chosen = (level, area, streets)
+        if chosen:
+            level, area, streets = chosen
+            # A province is too large to cut a street with: only wards and districts are.
+            cut = [] if level == PROVINCE else area
+            candidates = [_street_candidate(conn, s, parsed, cut) for s in streets[:limit]]
+    places: list[tuple[Candidate, list[WrittenUnit]]] = [(c, parsed.written) for c in candidates]
+    if len(tries) > 1 and not candidates:
+        places += [(c, parsed.written) for c in _area_candidates(conn, tries[0][1], limit)]
+        only = parsed.written[0] if len(parsed.written) == 1 else None
+        if not parsed.street and not parsed.number and only and only.bare:
+            # "Phạm Ngũ Lão" is a ward and a street: offer both.
+            alone = street_key(only.words)
+            streets = [s for s in _find_streets(conn, alone, []) if s["key"] == alone]
+            for street in streets[:limit]:
+                place = _street_candidate(conn, street, ParsedAddress(street=alone), [])
+                places.append((place, []))
+    for candidate, written in places:
+        at = units_at(conn, candidate.lon, candidate.lat)
+        candidate.units = _units_of(at)
+        _check_units(conn, candidate, written, refs, at)
+    if candidates and len(tries) > 1 and all(c.conflicts for c in candidates):
+        # The point found contradicts the address's units: offer the units as well.
+        for middle in _area_candidates(conn, tries[0][1], limit):
+            middle.units = _units_of(units_at(conn, middle.lon, middle.lat))
+            _check_units(conn, middle, parsed.written, refs, {})
+            places.append((middle, parsed.written))
+    found = [c for c, _ in places]
+    found.sort(key=_rank)
+    return found
+
+
+def _written_shown(parsed: ParsedAddress, refs: dict[int, UnitRef]) -> list[dict[str, Any]]:
+    return [
+        {
+            "written": w.words,
+            "units": [
+                {
+                    "edition": refs[i].edition,
+                    "level": level,
+                    "code": refs[i].code,
+                    "name": refs[i].label,
+                }
+                for level in LEVELS
+                for i in w.ids(level)
+                if i in refs
+            ],
+        }
+        for w in parsed.written
+    ]
+
+
 def geocode(
     conn: Connection, query: str, limit: int = 5, names: list[AdminName] | None = None
 ) -> dict[str, Any]:
     """Candidates for an address, the most certain first, with what the query was read as.
 
-    `names` are the wards and districts to recognise (read from the database when not given;
-    pass them when placing many addresses).
+    `names` are the units to recognise (read from the database when not given; pass them when
+    placing many addresses). Every reading of the query is tried until one finds the house;
+    the reading whose best candidate is the surest wins.
     """
-    parsed = parse_address(query, load_admin_names(conn) if names is None else names)
-    candidates: list[Candidate] = []
-    if parsed.street:
-        for street in _find_streets(conn, parsed.street, _area_ids(parsed))[:limit]:
-            candidates.append(_street_candidate(conn, street, parsed))
-    if not candidates and _area_ids(parsed):
-        candidates = _area_candidates(conn, _area_ids(parsed), limit)
-        if not parsed.street and parsed.admin_words:
-            # "Phạm Ngũ Lão" is a ward and a street: offer both.
-            alone = street_key(parsed.admin_words[-1])
-            for street in _find_streets(conn, alone, [])[:limit]:
-                candidates.append(_street_candidate(conn, street, ParsedAddress(street=alone)))
-    order = {"house": 0, "alley": 1, "interpolated": 2, "street": 3, "ward": 4, "district": 5}
-    candidates.sort(key=lambda c: (order[c.precision], c.uncertainty_m))
-    for candidate in candidates:
-        ward, district = _place_names(conn, candidate.lon, candidate.lat)
-        candidate.ward_name, candidate.district_name = ward, district
+    readings = parse_readings(query, load_admin_names(conn) if names is None else names)
+    ids = sorted({i for r in readings for w in r.written for i in w.ids()})
+    refs = units_by_id(conn, ids) if ids else {}
+    chosen, candidates = readings[0], _read(conn, readings[0], limit, refs)
+    for reading in readings[1:]:
+        if candidates and candidates[0].precision == "house" and not candidates[0].conflicts:
+            break
+        other = _read(conn, reading, limit, refs)
+        if other and (not candidates or _rank(other[0]) < _rank(candidates[0])):
+            chosen, candidates = reading, other
+    edition = current_edition(conn) if candidates else EDITION_2019
+    for candidate in candidates[:limit]:
+        shown = candidate.units.get(edition) or next(
+            (unit for unit in candidate.units.values() if unit), None
+        )
+        candidate.ward_name = shown["name"] if shown else None
+        candidate.district_name = shown.get("district") if shown else None
         candidate.lon, candidate.lat = round(candidate.lon, 7), round(candidate.lat, 7)
         candidate.uncertainty_m = round(candidate.uncertainty_m)
     return {
         "query": query,
         "parsed": {
-            "number": parsed.number,
-            "street": parsed.street or None,
-            "places": parsed.admin_words,
+            "number": chosen.number,
+            "street": chosen.street or None,
+            "places": chosen.admin_words,
+            "units": _written_shown(chosen, refs),
         },
         "candidates": [asdict(c) for c in candidates[:limit]],
     }
@@ -343,7 +564,8 @@ class AddressPlacer:
         self._names: list[AdminName] | None = None
 
     def place(self, conn: Connection, address: str) -> PlacedHome:
-        """The best candidate if it is within the uncertainty limit, else why not."""
+        """The best candidate if it is within the uncertainty limit and inside the units the
+        address names, else why not."""
         if self._names is None:
             self._names = load_admin_names(conn)
         found = geocode(conn, address, 1, self._names)["candidates"]
@@ -353,5 +575,14 @@ class AddressPlacer:
         if best["uncertainty_m"] > self.max_uncertainty_m:
             return PlacedHome(
                 None, best["precision"], f"only the {best['precision']}, ±{best['uncertainty_m']} m"
+            )
+        if best["conflicts"]:
+            # The house and the unit written with it disagree: one of them is wrong.
+            outside = best["conflicts"][0]
+            names = " / ".join(outside["units"]) or outside["written"]
+            return PlacedHome(
+                None,
+                best["precision"],
+                f"the {best['precision']} found lies {outside['distance_m']} m outside {names}",
             )
         return PlacedHome((best["lon"], best["lat"]), best["precision"], best["label"])
