@@ -313,3 +313,30 @@ def test_the_round_lifecycle_over_the_api(
         ("can.bo.q901", "round.publish", "testclient"),
     ]
     assert PASSWORD  # the accounts above signed in with it
+
+
+def test_a_review_deadline_says_its_time_zone_and_is_told_in_vietnam_time(
+    client: TestClient, people: dict[str, dict[str, str]]
+) -> None:
+    """Regression: a deadline without a time zone was taken in the server's zone; and the
+    refusal after it was written in the server's zone, not Vietnam's."""
+    naive = client.post(
+        "/rounds", json={**ROUND, "review_until": "2026-03-03T17:00:00"}, headers=people["officer"]
+    )
+    assert naive.status_code == 400 and "múi giờ" in naive.json()["detail"]
+    made = client.post(
+        "/rounds",
+        json={**ROUND, "review_until": "2000-03-03T10:00:00+00:00"},
+        headers=people["officer"],
+    )
+    assert made.status_code == 201, made.text
+    round_id = made.json()["id"]
+    assert made.json()["review_window_open"] is False
+    assert client.post(f"/rounds/{round_id}/open", headers=people["officer"]).status_code == 200
+    late = client.post(
+        f"/rounds/{round_id}/applications",
+        json={"child_id": "079219000001", "birth_date": "2019-05-05", "lon": 0, "lat": 0},
+        headers={**people["parent"], "Idempotency-Key": "late-1"},
+    )
+    assert late.status_code == 409
+    assert "03/03/2000 17:00 giờ Việt Nam" in late.json()["detail"]

@@ -16,11 +16,17 @@ still in flight, and a submission that waited for a close sees the round closed.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
 
 from gis_service import audit
-from gis_service.admissions.rounds import ROUND_COLUMNS, Round, load_round, round_from_row
+from gis_service.admissions.rounds import (
+    ROUND_COLUMNS,
+    Round,
+    check_deadline,
+    load_round,
+    round_from_row,
+)
 from gis_service.db.connection import Connection
 from gis_service.errors import ConflictError, InvalidRequestError
 
@@ -169,6 +175,9 @@ def lock_round(conn: Connection, round_id: int, action: Action) -> Round:
     return the_round
 
 
+VIETNAM_TIME = timezone(timedelta(hours=7), "ICT")
+"""Vietnam's clock (UTC+7, no daylight saving): deadlines are shown to people in it."""
+
 PARENT_CHANGES = frozenset({Action.APPLY, Action.EDIT, Action.IMPORT})
 """Actions that change the applicant data without a written reason: none is allowed once the
 round's review window has ended (`review_until`)."""
@@ -184,9 +193,10 @@ def review_window_ended(the_round: Round, now: datetime | None = None) -> bool:
 def locked_data(the_round: Round) -> ConflictError:
     """The error for a change without a reason after the review window."""
     until = the_round.review_until
-    shown = until.astimezone().strftime("%d/%m/%Y %H:%M") if until else ""
+    shown = until.astimezone(VIETNAM_TIME).strftime("%d/%m/%Y %H:%M") if until else ""
     return ConflictError(
-        f"Đã hết hạn rà soát dữ liệu của đợt {the_round.round_id} ({shown}): dữ liệu đã khóa; "
+        f"Đã hết hạn rà soát dữ liệu của đợt {the_round.round_id} ({shown} giờ Việt Nam): dữ "
+        "liệu đã khóa; "
         "muốn sửa, hãy liên hệ cán bộ tuyển sinh (cán bộ sửa kèm lý do bằng văn bản). / The "
         f"review window of round {the_round.round_id} ended ({until.isoformat() if until else ''})"
         ": its applicant data is locked; an admissions officer may change it, with a written "
@@ -209,11 +219,7 @@ def set_review_until(
     remote_addr: str | None = None,
 ) -> Round:
     """Set (or clear, with None) the end of the round's review window; audited."""
-    if until is not None and until.tzinfo is None:
-        raise InvalidRequestError(
-            "Hạn rà soát cần có múi giờ, ví dụ 2026-03-03T17:00:00+07:00 / give the review "
-            "deadline with its time zone, e.g. 2026-03-03T17:00:00+07:00"
-        )
+    check_deadline(until)
     before = lock_round(conn, round_id, Action.SCHEDULE)
     with conn.cursor() as cur:
         cur.execute("UPDATE rounds SET review_until = %s WHERE id = %s", (until, round_id))

@@ -62,6 +62,15 @@ def admission_year_of(school_year: str) -> int:
     return int(head)
 
 
+def check_deadline(until: datetime | None) -> None:
+    """A review deadline must say its time zone: 17:00 means nothing on a server in UTC."""
+    if until is not None and until.tzinfo is None:
+        raise InvalidRequestError(
+            "Hạn rà soát cần có múi giờ, ví dụ 2026-03-03T17:00:00+07:00 / give the review "
+            "deadline with its time zone, e.g. 2026-03-03T17:00:00+07:00"
+        )
+
+
 def create_round(
     conn: Connection,
     *,
@@ -82,6 +91,7 @@ def create_round(
     if grade not in ENTRY_AGE:
         raise InvalidRequestError(f"a round admits grade 1 or grade 6, not grade {grade}")
     year = admission_year_of(school_year)
+    check_deadline(review_until)
     edition = edition_or_current(conn, edition)
     if not districts and not wards:
         raise InvalidRequestError(
