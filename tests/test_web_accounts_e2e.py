@@ -154,10 +154,18 @@ def applicants_csv(demo_home: Path, count: int) -> bytes:
     return out.getvalue().encode()
 
 
-def new_page(browser: Any, server: str, width: int = 1280, height: int = 860) -> Any:
-    """A page in its own context (its own sessionStorage), failing on script errors."""
+def new_page(
+    browser: Any,
+    server: str,
+    width: int = 1280,
+    height: int = 860,
+    timezone_id: str | None = None,
+) -> Any:
+    """A page in its own context (its own sessionStorage, and the time zone if given),
+    failing on script errors."""
+    options: dict[str, Any] = {"timezone_id": timezone_id} if timezone_id else {}
     context = browser.new_context(
-        viewport={"width": width, "height": height}, accept_downloads=True
+        viewport={"width": width, "height": height}, accept_downloads=True, **options
     )
     page = context.new_page()
     errors: list[str] = []
@@ -209,12 +217,21 @@ def test_officer_creates_and_opens_a_round(browser: Any, server: str) -> None:
     page = new_page(browser, server)
     page.goto(server + "/#/officer")
     sign_in(page, *OFFICER)
-    assert "901" in str(page.text_content("#officer-area"))
+    # The area is named, never given as bare codes.
+    page.wait_for_selector("[data-testid=area-picker]", state="attached")
+    area = str(page.text_content("#officer-area"))
+    assert "Quận Một" in area and "Phường Hòa Bình" in area
+    assert "901" not in area
     page.click("#round-create summary")
     page.fill("#round-form input[name=name]", ROUND_NAME)
     page.select_option("#round-form select[name=grade]", "1")
     page.fill("#round-form input[name=school_year]", "2025-2026")
-    assert page.input_value("#round-form input[name=districts]") == "901"
+    # The new round's area: the officer's whole district, every ward of it ticked.
+    assert page.is_checked("#round-area input[name=district][value='901']")
+    units = page.locator("#round-area input[name=unit]")
+    assert units.count() == 5
+    assert all(units.nth(i).is_checked() for i in range(5))
+    assert "Cả Quận Một" in str(page.text_content("#round-area"))
     page.click("#round-form button[type=submit]")
     notice(page)
     page.wait_for_selector("[data-testid=round-title]")
@@ -231,8 +248,13 @@ def test_officer_creates_and_opens_a_round(browser: Any, server: str) -> None:
     assert in_area == 5  # district 901's wards
     labels = page.locator("[data-testid=ward-count]")
     assert labels.count() == in_area
-    # No applications yet: every ward says "<10" children, and its seats.
-    assert all("<10 trẻ ·" in str(labels.nth(i).text_content()) for i in range(in_area))
+    # No applications yet: every ward says "<10" children, and its seats, under its name.
+    texts = [str(labels.nth(i).text_content()) for i in range(in_area)]
+    assert all("<10 trẻ ·" in text and text.startswith("Phường ") for text in texts)
+    # The round names its whole area and says it has no review deadline yet.
+    shown_area = str(page.text_content("[data-testid=round-area]"))
+    assert shown_area.count("Phường") == 5 and "Quận Một" in shown_area
+    assert "chưa đặt" in str(page.text_content("[data-testid=review-deadline]"))
     shot(page, "officer-open")
     assert page.errors == []
 

@@ -1,8 +1,11 @@
-// The admissions officer's console: rounds in their area, import, runs side by side on an
-// aggregated map (wards and schools, never homes), publish, round 2 and export.
+// The admissions officer's console: rounds in their area (by unit names), the parents' review
+// window, stated units of residence that differ from the home and reasoned amendments, import,
+// runs side by side on an aggregated map (wards and schools, never homes), publish, round 2
+// and export.
 "use strict";
 
-const OFFICER_ROLES = ["district_officer", "city_admin"];
+const OFFICER_ROLES = ["ward_officer", "district_officer", "city_admin"];
+const MIN_REASON_CHARS = 10;
 const MECHANISMS = ["nearest", "da", "constrained", "greedy"];
 const SHARE_METRICS = new Set(["share_at_nearest", "share_first_choice"]);
 
@@ -23,6 +26,11 @@ const officer = {
   markers: [],
   notice: null,       // {ok, text}
   claims: [],         // pending priority claims of the chosen round
+  units: [],          // the officer's units: {code, label, district_code, district_name}
+  edition: null,      // the edition of the officer's units (null for a city admin)
+  residence: null,    // the chosen round's residence report
+  amending: null,     // the application whose amend form is open (null: none)
+  amended: null,      // the last amendment's answer, as text
 };
 
 const officerRoot = () => document.getElementById("officer-content");
@@ -59,9 +67,13 @@ function renderOfficer() {
                 pattern="\\d{4}-\\d{4}" value="${new Date().getFullYear()}-${new Date().getFullYear() + 1}">
               </label>
             </div>
-            <label>${escapeHtml(t("districts"))}<input name="districts"></label>
-            <label>${escapeHtml(t("wards"))}<input name="wards"></label>
+            <fieldset id="round-area"><legend>${escapeHtml(t("round_area"))}</legend>
+              <p class="muted small">${escapeHtml(t("looking"))}</p></fieldset>
+            <label>${escapeHtml(t("review_until"))}
+              <input name="review_until" type="datetime-local"></label>
+            <p class="muted small">${escapeHtml(t("review_until_hint", zoneOffsetText(new Date())))}</p>
             <button type="submit">${escapeHtml(t("create"))}</button>
+            <p class="acc-message" id="round-form-message" role="status"></p>
           </form>
         </details>
       </section>
@@ -73,9 +85,17 @@ function renderOfficer() {
   wireSignOut(root);
   placeOfficerMap();
   $("round-form").addEventListener("submit", createRound);
+  $("round-area").addEventListener("change", onAreaTick);
+  $("round-area").addEventListener("click", onAreaButton);
   $("officer-rounds").addEventListener("click", (event) => {
     const row = event.target.closest("tr[data-round]");
     if (row) selectRound(Number(row.dataset.round));
+  });
+  $("officer-rounds").addEventListener("keydown", (event) => {
+    const row = event.target.closest("tr[data-round]");
+    if (!row || (event.key !== "Enter" && event.key !== " ")) return;
+    event.preventDefault();
+    selectRound(Number(row.dataset.round));
   });
   renderNotice();
   renderLegend();
@@ -109,14 +129,139 @@ async function officerCall(method, url, options) {
 async function loadOfficer() {
   try {
     officer.me = await api("GET", "/auth/me");
-    const area = officer.me.area.length ? officer.me.area.join(", ") : "—";
-    $("officer-area").textContent = t("your_area", area);
-    const form = $("round-form");
-    if (form && !form.districts.value) form.districts.value = officer.me.area.join(", ");
+    await loadOfficerUnits();
   } catch (error) {
     notify(false, error.message);
   }
+  renderOfficerArea();
+  renderAreaPicker();
   await loadRounds();
+}
+
+// The officer's units by name, with their (2019) districts: /auth/me names them; the public
+// unit list adds each one's type word and district.
+async function loadOfficerUnits() {
+  const mine = officer.me.area_units || [];
+  officer.edition = mine.length ? mine[0].edition : null;
+  let listed = new Map();
+  if (mine.length) {
+    try {
+      const answer = await getJson(`/wards?edition=${encodeURIComponent(officer.edition)}` +
+                                   "&geometry=false");
+      listed = new Map(answer.features.map((f) => [f.properties.code, f.properties]));
+    } catch { /* the names /auth/me gives are enough */ }
+  }
+  officer.units = mine.map((unit) => {
+    const p = listed.get(unit.code) || {};
+    return {code: unit.code, label: unitLabel(unit.name, p.unit_type_vi || null, null),
+            district_code: p.district_code || null, district_name: p.district_name || null};
+  });
+}
+
+// Districts of the officer's area (2019 units only): those whose code the account's area
+// names, so every ward of them is the officer's.
+function officerDistricts() {
+  const area = new Set((officer.me && officer.me.area) || []);
+  const found = new Map();
+  for (const unit of officer.units) {
+    if (unit.district_code && area.has(unit.district_code)) {
+      found.set(unit.district_code, unit.district_name || unit.district_code);
+    }
+  }
+  return [...found].map(([code, name]) => ({code, name}));
+}
+
+function renderOfficerArea() {
+  const box = $("officer-area");
+  if (!box || !officer.me) return;
+  const districts = officerDistricts();
+  const wards = officer.units.map((u) => u.label).join(", ");
+  const names = !officer.units.length ? t("whole_city")
+    : districts.length ? `${districts.map((d) => d.name).join(", ")} — ${wards}` : wards;
+  box.textContent = t("your_area", names);
+}
+
+// The new round's area: the officer's own units, ticked; for 2019 districts a whole-district
+// box. A city admin, with no area of their own, types codes and chooses the edition.
+function renderAreaPicker() {
+  const box = $("round-area");
+  if (!box || !officer.me) return;
+  const legend = `<legend>${escapeHtml(t("round_area"))}</legend>`;
+  if (!officer.units.length) {
+    box.innerHTML = `${legend}
+      <label>${escapeHtml(t("edition"))}<select name="edition">
+        <option value="">—</option>
+        ${["2025", "2019"].map((e) => `<option value="${e}">${escapeHtml(t("editions")[e])}</option>`)
+          .join("")}</select></label>
+      <label>${escapeHtml(t("area_codes"))}<input name="wards"></label>
+      <label>${escapeHtml(t("district_codes"))}<input name="districts"></label>`;
+    return;
+  }
+  const unitBox = (u) => `<label class="acc-check"><input type="checkbox" name="unit"
+    value="${escapeHtml(u.code)}" data-district="${escapeHtml(u.district_code || "")}" checked>
+    ${escapeHtml(u.label)}</label>`;
+  const districts = officer.edition === "2019" ? officerDistricts() : [];
+  const inDistrict = new Set(districts.map((d) => d.code));
+  const groups = districts.map((d) => `<div class="acc-unit-group">
+      <label class="acc-check acc-district"><input type="checkbox" name="district"
+        value="${escapeHtml(d.code)}" checked> <b>${escapeHtml(t("whole_district", d.name))}</b></label>
+      <div class="acc-units">${officer.units.filter((u) => u.district_code === d.code)
+        .map(unitBox).join("")}</div></div>`);
+  const loose = officer.units.filter((u) => !inDistrict.has(u.district_code));
+  box.innerHTML = `${legend}
+    <p class="muted small">${escapeHtml(t("editions")[officer.edition] || officer.edition)} ·
+      ${escapeHtml(t("area_pick_note"))}</p>
+    ${officer.units.length > 1 ? `<div class="acc-buttons">
+      <button type="button" data-pick="all">${escapeHtml(t("pick_all"))}</button>
+      <button type="button" data-pick="none">${escapeHtml(t("pick_none"))}</button></div>` : ""}
+    <div class="acc-unit-list" data-testid="area-picker">${groups.join("")}${
+      loose.length ? `<div class="acc-units">${loose.map(unitBox).join("")}</div>` : ""}</div>`;
+}
+
+// A whole-district box ticks its wards; a ward box keeps its district's box in step.
+function onAreaTick(event) {
+  const box = event.target;
+  const picker = $("round-area");
+  if (box.name === "district") {
+    picker.querySelectorAll(`input[name=unit][data-district="${CSS.escape(box.value)}"]`)
+      .forEach((unit) => { unit.checked = box.checked; });
+  }
+  syncDistrictBoxes();
+}
+
+function onAreaButton(event) {
+  const button = event.target.closest("button[data-pick]");
+  if (!button) return;
+  $("round-area").querySelectorAll("input[type=checkbox]").forEach((tick) => {
+    tick.checked = button.dataset.pick === "all";
+  });
+  syncDistrictBoxes();
+}
+
+function syncDistrictBoxes() {
+  const picker = $("round-area");
+  picker.querySelectorAll("input[name=district]").forEach((district) => {
+    const units = [...picker.querySelectorAll(
+      `input[name=unit][data-district="${CSS.escape(district.value)}"]`)];
+    const ticked = units.filter((u) => u.checked).length;
+    district.checked = ticked === units.length && ticked > 0;
+    district.indeterminate = ticked > 0 && ticked < units.length;
+  });
+}
+
+// The area the form names: whole districts where every ward of one is ticked, wards otherwise.
+function pickedArea(form) {
+  const codes = (text) => (text || "").split(/[\s,;]+/).filter(Boolean);
+  if (!officer.units.length) {
+    return {edition: form.edition.value || null, districts: codes(form.districts.value),
+            wards: codes(form.wards.value)};
+  }
+  const picker = $("round-area");
+  const districts = [...picker.querySelectorAll("input[name=district]:checked")].map((d) => d.value);
+  const whole = new Set(districts);
+  const wards = [...picker.querySelectorAll("input[name=unit]:checked")]
+    .filter((u) => !whole.has(u.dataset.district)).map((u) => u.value);
+  return {edition: officer.edition, districts, wards};
 }
 
 async function loadRounds() {
@@ -135,9 +280,13 @@ function renderRoundList() {
   body.innerHTML = `<tr><th>#</th><th>${escapeHtml(t("round_name"))}</th><th>${escapeHtml(
     t("grade"))}</th><th>${escapeHtml(t("status"))}</th><th class="num">${escapeHtml(
     t("eligible"))}</th></tr>` + officer.rounds.map((r) =>
-    `<tr data-round="${r.id}" data-testid="officer-round" class="${r.id === officer.roundId
-      ? "chosen" : ""}"><td>${r.id}</td><td>${escapeHtml(r.name)}<span class="sub">${escapeHtml(
-      r.school_year)} · ${escapeHtml(t("round"))} ${r.round_number}</span></td><td>${r.grade}</td>` +
+    `<tr data-round="${r.id}" data-testid="officer-round" tabindex="0" class="${r.id ===
+      officer.roundId ? "chosen" : ""}"><td>${r.id}</td><td>${escapeHtml(r.name)}<span class="sub">${
+      escapeHtml(r.school_year)} · ${escapeHtml(t("round"))} ${r.round_number}${r.review_until
+      ? ` · ${escapeHtml(t("review_deadline"))} ${escapeHtml(dateTimeText(r.review_until))}` : ""}${
+      r.residence_mismatches ? ` · <b class="bad">${escapeHtml(t("mismatch_short",
+        r.residence_mismatches))}</b>` : ""}` +
+    `</span></td><td>${r.grade}</td>` +
     `<td>${escapeHtml(t("round_statuses")[r.status] || r.status)}</td>` +
     `<td class="num">${r.eligible} / ${r.applications}</td></tr>`).join("");
 }
@@ -145,13 +294,29 @@ function renderRoundList() {
 async function createRound(event) {
   event.preventDefault();
   const form = event.target;
-  const codes = (text) => text.split(/[\s,;]+/).filter(Boolean);
-  const made = await officerCall("POST", "/rounds", {json: {
-    name: form.name.value.trim(), grade: Number(form.grade.value),
-    school_year: form.school_year.value.trim(), districts: codes(form.districts.value),
-    wards: codes(form.wards.value)}});
+  const message = $("round-form-message");
+  message.className = "acc-message";
+  message.textContent = "";
+  const area = pickedArea(form);
+  if (!area.districts.length && !area.wards.length) {
+    showError(message, new Error(t("area_needed")));
+    return;
+  }
+  const body = {name: form.name.value.trim(), grade: Number(form.grade.value),
+                school_year: form.school_year.value.trim(), districts: area.districts,
+                wards: area.wards, review_until: withZoneOffset(form.review_until.value)};
+  if (area.edition) body.edition = area.edition;
+  let made;
+  try {
+    made = await officerCall("POST", "/rounds", {json: body});
+  } catch (error) {
+    showError(message, error);
+    return;
+  }
   officer.roundId = made.id;
   $("round-create").open = false;
+  form.name.value = "";
+  form.review_until.value = "";
   await loadRounds();
   notify(true, `${t("done")} ${t("round")} ${made.id}`);
 }
@@ -166,6 +331,8 @@ async function selectRound(roundId) {
     officer.comparison = null;
     officer.mapRun = null;
     officer.perSchool = new Map();
+    officer.amending = null;
+    officer.amended = null;
   }
   officer.roundId = roundId;
   if (officer.mapElement) officer.mapElement.dataset.drawn = "";
@@ -174,6 +341,11 @@ async function selectRound(roundId) {
   const chosen = currentRound();
   officer.claims = chosen && chosen.pending_claims
     ? (await officerCall("GET", `/rounds/${roundId}/claims?pending=true`)).claims : [];
+  try {
+    officer.residence = await api("GET", `/rounds/${roundId}/residence`);
+  } catch {
+    officer.residence = null;  // the rest of the round is still worth showing
+  }
   if (!officer.mapRun) {
     const published = officer.runs.find((r) => r.published);
     officer.mapRun = published ? published.id : null;
@@ -194,6 +366,8 @@ function renderRoundDetail() {
       ${escapeHtml(t("round_statuses")[r.status] || r.status)}</span></h2>
     <p class="small">${escapeHtml(t("grade"))} ${r.grade} · ${escapeHtml(r.school_year)} ·
       ${escapeHtml(t("applications"))} ${r.applications} · ${escapeHtml(t("eligible"))} ${r.eligible}</p>
+    ${roundFacts(r)}
+    ${deadlineControl(r)}
     <div class="row">
       ${can(r, "open") ? `<button type="button" data-do="open">${escapeHtml(
         t(r.status === "closed" ? "reopen" : "open"))}</button>` : ""}
@@ -204,6 +378,7 @@ function renderRoundDetail() {
     ${r.conflicts ? `<p class="small bad" data-testid="conflicts">${escapeHtml(
       t("conflicts_waiting", r.conflicts))}</p>` : ""}
     ${claimsTable(r)}
+    ${residenceSection(r)}
     ${!can(r, "import") ? "" : `<h3>${escapeHtml(t("import_applicants"))}</h3>
     <div class="row"><input type="file" id="applicants-file" accept=".csv,text/csv">
       <button type="button" data-do="import">${escapeHtml(t("import"))}</button></div>`}
@@ -223,6 +398,159 @@ function renderRoundDetail() {
   box.onclick = onRoundAction;
   const runForm = $("run-form");
   if (runForm) runForm.addEventListener("submit", runRound);
+  const deadlineForm = $("deadline-form");
+  if (deadlineForm) deadlineForm.addEventListener("submit", setDeadline);
+  const amendBox = $("amend-form");
+  if (amendBox) amendBox.addEventListener("submit", submitAmendment);
+}
+
+// The round's edition, its area by name, and the parents' review window.
+function roundFacts(r) {
+  const names = (r.area || []).map((unit) => unit.name);
+  const deadline = r.review_until
+    ? `${dateTimeText(r.review_until)} — ${t(r.review_window_open ? "window_open" : "window_closed")}`
+    : t("no_deadline");
+  return `<dl class="acc-facts">
+    <dt>${escapeHtml(t("edition"))}</dt>
+    <dd data-testid="round-edition">${escapeHtml(t("editions")[r.edition] || r.edition)}</dd>
+    <dt>${escapeHtml(t("round_area"))}</dt>
+    <dd data-testid="round-area">${escapeHtml(names.join(", "))}</dd>
+    <dt>${escapeHtml(t("review_deadline"))}</dt>
+    <dd data-testid="review-deadline" class="${r.review_until && !r.review_window_open ? "bad" : ""}">${
+      escapeHtml(deadline)}</dd>
+  </dl>`;
+}
+
+// Set, change or remove the end of the parents' review window (each confirmed first).
+function deadlineControl(r) {
+  if (!can(r, "schedule")) return "";
+  return `<form class="row acc-deadline" id="deadline-form" novalidate>
+    <label>${escapeHtml(t("review_deadline"))}
+      <input type="datetime-local" name="review_until" value="${escapeHtml(
+        dateTimeInputValue(r.review_until))}"></label>
+    <button type="submit">${escapeHtml(t(r.review_until ? "change_deadline" : "set_deadline"))}</button>
+    ${r.review_until ? `<button type="button" data-do="clear-deadline">${escapeHtml(
+      t("clear_deadline"))}</button>` : ""}
+  </form>`;
+}
+
+async function setDeadline(event) {
+  event.preventDefault();
+  const r = currentRound();
+  const until = withZoneOffset(event.target.review_until.value);
+  if (!until) { notify(false, t("deadline_needed")); return; }
+  if (!window.confirm(t("confirm_deadline", r.id, dateTimeText(until), hasPassed(until)))) return;
+  try {
+    const changed = await officerCall("PUT", `/rounds/${r.id}/review-until`,
+                                      {json: {review_until: until}});
+    await loadRounds();
+    notify(true, t("deadline_set", dateTimeText(changed.review_until)));
+  } catch { /* the notice already says what went wrong */ }
+}
+
+// A unit of the residence report by name, with its district when it has one.
+const reportedUnit = (unit) => unitLabel(unit.name, null, unit.district);
+
+// Applications whose stated unit of residence differs from the home's unit, with both
+// names; each amendable with a written reason.
+function residenceSection(r) {
+  const report = officer.residence;
+  if (!report || report.round_id !== r.id) return "";
+  const amendable = can(r, "amend");
+  const items = report.items || [];
+  const rows = items.map((item) => {
+    const stated = item.stated_unit ? reportedUnit(item.stated_unit) : `“${item.stated}”`;
+    const written = item.stated_unit && foldName(item.stated) !== foldName(item.stated_unit.name)
+      ? `“${item.stated}”` : "";
+    const home = item.home_unit ? reportedUnit(item.home_unit)
+      : item.home_unit_in_round ? item.home_unit_in_round.name : t("outside_units");
+    return `<tr data-testid="mismatch-row" data-application="${item.application_id}"
+      class="${officer.amending === item.application_id ? "chosen" : ""}">
+      <td>#${item.application_id}</td>
+      <td data-testid="mismatch-stated">${escapeHtml(stated)}<span class="sub">${escapeHtml(
+        [written, item.stated_unit ? "" : t("not_found_unit"), t("checks")[item.check] || item.check]
+          .filter(Boolean).join(" · "))}</span></td>
+      <td data-testid="mismatch-home">${escapeHtml(home)}</td>
+      <td>${amendable ? `<button type="button" data-do="amend" data-application="${
+        item.application_id}">${escapeHtml(t("amend"))}</button>` : ""}</td></tr>`;
+  });
+  const list = items.length ? `<p class="small bad" data-testid="residence-count">${escapeHtml(
+      t("residence_waiting", items.length))}</p>
+    <p class="muted small">${escapeHtml(t("residence_note"))}</p>
+    <table class="acc-table" id="mismatch-table"><tbody><tr><th>#</th><th>${escapeHtml(
+      t("stated_col"))}</th><th>${escapeHtml(t("home_col"))}</th><th></th></tr>${rows.join("")}
+    </tbody></table>`
+    : `<p class="muted small" data-testid="residence-count">${escapeHtml(t("residence_none"))}</p>`;
+  return `<section data-testid="residence"><h3>${escapeHtml(t("residence_title"))}</h3>
+    ${report.stated ? `<p class="small" data-testid="residence-summary">${escapeHtml(
+      t("residence_summary", report))}</p>` : ""}
+    ${list}
+    ${officer.amended ? `<p class="acc-message ok" data-testid="amend-result">${escapeHtml(
+      officer.amended)}</p>` : ""}
+    ${amendable && officer.amending === null ? `<div class="row"><button type="button"
+      data-do="amend-any">${escapeHtml(t("amend_any"))}</button></div>` : ""}
+    ${amendable && officer.amending !== null ? amendForm(r, items) : ""}
+  </section>`;
+}
+
+// An officer's change of one application: its stated unit and/or its home, with a reason.
+function amendForm(r, items) {
+  const id = officer.amending === "any" ? null : officer.amending;
+  const item = items.find((i) => i.application_id === id);
+  return `<form class="acc-form acc-amend" id="amend-form" novalidate
+      data-application="${id ?? ""}" data-testid="amend-form">
+    <h4>${escapeHtml(id ? t("amend_title", id) : t("amend_any"))}</h4>
+    ${item && item.stated ? `<p class="muted small">${escapeHtml(t("now_stated", item.stated))}</p>` : ""}
+    ${id ? "" : `<label>${escapeHtml(t("application_id"))}
+      <input name="application" type="number" min="1" step="1" required inputmode="numeric"></label>`}
+    <label>${escapeHtml(t("amend_stated"))}<input name="stated_unit" maxlength="200"></label>
+    <fieldset><legend>${escapeHtml(t("amend_home"))}</legend><div class="acc-grid">
+      <label>${escapeHtml(t("lon"))}<input name="lon" type="number" step="any" min="-180" max="180"
+        inputmode="decimal"></label>
+      <label>${escapeHtml(t("lat"))}<input name="lat" type="number" step="any" min="-90" max="90"
+        inputmode="decimal"></label></div></fieldset>
+    <label>${escapeHtml(t("amend_reason"))}<textarea name="reason" rows="2" required
+      minlength="${MIN_REASON_CHARS}" maxlength="1000"></textarea></label>
+    <div class="row"><button type="submit">${escapeHtml(t("amend_submit"))}</button>
+      <button type="button" data-do="amend-cancel">${escapeHtml(t("cancel"))}</button></div>
+    <p class="acc-message" role="status" data-testid="amend-message"></p>
+  </form>`;
+}
+
+async function submitAmendment(event) {
+  event.preventDefault();
+  const form = event.target;
+  const message = form.querySelector(".acc-message");
+  message.className = "acc-message";
+  message.textContent = "";
+  const r = currentRound();
+  const id = form.application ? Number(form.application.value) : Number(form.dataset.application);
+  const reason = form.reason.value.split(/\s+/).filter(Boolean).join(" ");
+  const body = {reason};
+  const stated = form.stated_unit.value.trim();
+  if (stated) body.stated_unit = stated;
+  const lon = form.lon.value.trim();
+  const lat = form.lat.value.trim();
+  const problem = !Number.isInteger(id) || id < 1 ? t("application_id_needed")
+    : (lon || lat) && !(lon && lat) ? t("amend_both")
+    : !stated && !lon ? t("amend_nothing")
+    : reason.length < MIN_REASON_CHARS ? t("amend_reason_short") : null;
+  if (problem) { showError(message, new Error(problem)); return; }
+  if (lon) { body.lon = Number(lon); body.lat = Number(lat); }
+  const button = form.querySelector("button[type=submit]");
+  button.disabled = true;
+  try {
+    const answer = await api("POST", `/rounds/${r.id}/applications/${id}/amend`, {json: body});
+    const fields = (answer.changed || []).map((f) => t("amend_fields")[f] || f).join(", ");
+    officer.amended = t("amended", answer, fields, t("statuses")[answer.status] || answer.status,
+                        answer.residence_check ? t("checks")[answer.residence_check] : "");
+    officer.amending = null;
+    await loadRounds();
+    notify(true, officer.amended);
+  } catch (error) {
+    button.disabled = false;
+    showError(message, error);
+  }
 }
 
 // Priority claims no officer has decided: they change no tier and no age rule in a run.
@@ -297,6 +625,23 @@ async function onRoundAction(event) {
   const run = Number(button.dataset.run);
   try {
     switch (button.dataset.do) {
+      case "amend":
+      case "amend-any":
+        officer.amending = button.dataset.do === "amend" ? Number(button.dataset.application) : "any";
+        officer.amended = null;
+        renderRoundDetail();
+        focusAmendForm();
+        break;
+      case "amend-cancel":
+        officer.amending = null;
+        renderRoundDetail();
+        break;
+      case "clear-deadline":
+        if (!window.confirm(t("confirm_clear_deadline", r.id))) return;
+        await officerCall("PUT", `/rounds/${r.id}/review-until`, {json: {review_until: null}});
+        await loadRounds();
+        notify(true, t("deadline_cleared"));
+        break;
       case "open":
       case "review":
       case "close":
@@ -352,6 +697,13 @@ async function onRoundAction(event) {
       default:
     }
   } catch { /* the notice already says what went wrong */ }
+}
+
+function focusAmendForm() {
+  const form = $("amend-form");
+  if (!form) return;
+  form.scrollIntoView({block: "nearest"});
+  (form.application || form.stated_unit).focus();
 }
 
 async function importApplicants(r) {
@@ -460,8 +812,12 @@ function createOfficerMap() {
     m.on("click", "demand-fill", (event) => {
       if (m.queryRenderedFeatures(event.point, {layers: ["placed"]}).length) return;
       const p = event.features[0].properties;
+      // Properties of a clicked feature come back as strings ("null" for none).
+      const given = (value) => (value === null || value === undefined || value === "null" ? null
+        : value);
       new maplibregl.Popup().setLngLat(event.lngLat).setHTML(
-        `<b>${escapeHtml(p.name)}</b><br>${escapeHtml(t("eligible"))}: ${shownCount(
+        `<b>${escapeHtml(unitLabel(p.name, given(p.unit_type_vi), given(p.district)))}</b><br>${
+          escapeHtml(t("eligible"))}: ${shownCount(
           p.eligible === "null" ? null : p.eligible)} · ${escapeHtml(t("seats_classes", p.classes,
           p.seats))}`).addTo(m);
     });
@@ -496,7 +852,7 @@ function drawOfficerMap() {
     const label = document.createElement("div");
     label.className = "acc-ward";
     label.dataset.testid = "ward-count";
-    label.innerHTML = `${escapeHtml(p.name)}<br>${escapeHtml(t("ward_counts",
+    label.innerHTML = `${escapeHtml(unitLabel(p.name, p.unit_type_vi))}<br>${escapeHtml(t("ward_counts",
       shownCount(p.eligible), p.seats))}`;
     officer.markers.push(new maplibregl.Marker({element: label}).setLngLat(middle(ward.geometry))
       .addTo(m));

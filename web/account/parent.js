@@ -1,5 +1,6 @@
-// The parent's page: apply for a child (home by address or pin, schools by road distance,
-// ranked choices), then follow each application to its published, explained result.
+// The parent's page: apply for a child (home by address or pin, the unit of residence as the
+// papers write it, schools by road distance, ranked choices), correct or withdraw it until the
+// review deadline, then follow it to its published, explained result.
 "use strict";
 
 const NORM_M = {1: 4000, 6: 7000};
@@ -21,6 +22,9 @@ const parentPage = {
   marker: null,
   message: null,       // {ok, text} shown above the form after a submission
   shownId: null,       // an application opened by its address #/parent/ID
+  apps: new Map(),     // the applications shown, by id
+  correcting: null,    // the application whose correction form is open
+  cardNote: null,      // {id, ok, text}: the answer to a correction or withdrawal
 };
 
 const parentRoot = () => document.getElementById("parent-content");
@@ -47,6 +51,7 @@ function renderParent() {
       <form id="application-form" class="acc-form" autocomplete="off">
         <label>${escapeHtml(t("round"))}<select name="round" id="app-round"></select></label>
         <p class="muted small">${escapeHtml(t("round_open_note"))}</p>
+        <p class="small" id="app-round-deadline" data-testid="round-deadline" hidden></p>
         <div class="acc-grid">
           <label>${escapeHtml(t("child_id"))}
             <input name="child_id" required maxlength="32" inputmode="numeric"></label>
@@ -62,6 +67,10 @@ function renderParent() {
           <div id="app-home-status" class="note" hidden></div>
           <div id="parent-map-slot"></div>
         </fieldset>
+        <label>${escapeHtml(t("stated_unit"))}
+          <input name="stated_unit" maxlength="200" autocomplete="off"
+            placeholder="${escapeHtml(t("stated_unit_ph"))}" aria-describedby="app-stated-hint"></label>
+        <p class="muted small" id="app-stated-hint">${escapeHtml(t("stated_unit_hint"))}</p>
         <div class="acc-grid">
           <label>${escapeHtml(t("priority"))}<select name="priority_group">
             <option value="">${escapeHtml(t("no_priority"))}</option>
@@ -106,13 +115,14 @@ function saveDraft() {
   if (!form) return;
   parentPage.draft = {round: form.round.value, child_id: form.child_id.value,
                   birth_date: form.birth_date.value, priority_group: form.priority_group.value,
-                  sibling: form.sibling.value, address: $("app-address").value};
+                  sibling: form.sibling.value, stated_unit: form.stated_unit.value,
+                  address: $("app-address").value};
 }
 
 function restoreDraft() {
   const form = $("application-form");
   const d = parentPage.draft;
-  for (const name of ["child_id", "birth_date", "priority_group", "sibling"]) {
+  for (const name of ["child_id", "birth_date", "priority_group", "sibling", "stated_unit"]) {
     if (d[name] !== undefined) form[name].value = d[name];
   }
   if (d.address !== undefined) $("app-address").value = d.address;
@@ -122,7 +132,12 @@ function wireApplicationForm() {
   const form = $("application-form");
   form.addEventListener("submit", submitApplication);
   form.addEventListener("input", saveDraft);
-  form.round.addEventListener("change", () => { saveDraft(); parentPage.choices = []; loadNearSchools(); });
+  form.round.addEventListener("change", () => {
+    saveDraft();
+    parentPage.choices = [];
+    renderRoundDeadline();
+    loadNearSchools();
+  });
   $("app-find").addEventListener("click", findHomeAddress);
   $("app-address").addEventListener("keydown", (event) => {
     if (event.key === "Enter") { event.preventDefault(); findHomeAddress(); }
@@ -163,7 +178,9 @@ function selectedRound() {
 
 async function loadOpenRounds() {
   try {
-    parentPage.rounds = (await api("GET", "/rounds")).filter((r) => r.status === "open");
+    // Rounds taking applications now: open, and (the service says) before the review deadline.
+    parentPage.rounds = (await api("GET", "/rounds")).filter((r) => r.status === "open" &&
+      (!r.actions || r.actions.includes("apply")));
     parentPage.roundsLoaded = true;
   } catch (error) {
     parentPage.rounds = [];
@@ -188,6 +205,16 @@ function renderRounds() {
   $("app-no-round").hidden = !closed;
   $("application-form").hidden = closed;
   if (!closed && parentPage.map) parentPage.map.resize();
+  renderRoundDeadline();
+}
+
+// The chosen round's review deadline: until then the family corrects its own data.
+function renderRoundDeadline() {
+  const box = $("app-round-deadline");
+  if (!box) return;
+  const the_round = selectedRound();
+  box.hidden = !(the_round && the_round.review_until);
+  box.textContent = box.hidden ? "" : t("review_deadline_is", dateTimeText(the_round.review_until));
 }
 
 // ------------------------------------------------------------------ home: address or pin
@@ -401,6 +428,7 @@ async function submitApplication(event) {
     priority_group: form.priority_group.value || null,
     sibling_child_id: form.sibling.value.trim() || null,
     preferences: parentPage.choices,
+    stated_unit: form.stated_unit.value.trim() || null,
   };
   const button = $("app-submit");
   button.disabled = true;
@@ -436,6 +464,7 @@ async function loadApplications() {
     if (!$("app-list")) return;
     // The application opened above is not listed again; with no other, the list is left out.
     list.closest("section").hidden = Boolean(focused) && mine.length === 0;
+    mine.forEach((a) => parentPage.apps.set(a.id, a));
     list.innerHTML = mine.length ? mine.map(applicationCard).join("")
       : `<p class="muted">${escapeHtml(t("none_yet"))}</p>`;
   } catch (error) {
@@ -452,6 +481,7 @@ async function showOneApplication() {
   if (!match) { slot.innerHTML = ""; return; }
   try {
     const one = await api("GET", `/applications/${match[1]}`);
+    parentPage.apps.set(one.id, one);
     slot.innerHTML = `<section class="acc-card acc-focus">${applicationCard(one)}</section>`;
   } catch (error) {
     slot.innerHTML = `<section class="acc-card"><p class="acc-message error" ` +
@@ -509,9 +539,163 @@ function applicationCard(a) {
       ${a.priority_group ? ` · ${escapeHtml(t("priority_groups")[a.priority_group] || a.priority_group)}
         (${escapeHtml(t("claim_statuses")[a.priority_status] || a.priority_status)})` : ""}
       ${a.has_sibling ? ` · ${escapeHtml(t("sibling_yes"))}` : ""}</p>
+    ${residenceLines(a)}
     ${reasons ? `<ul class="acc-reasons">${reasons}</ul>` : ""}
+    ${reviewLines(a)}
     ${result}
   </article>`;
+}
+
+// Whether the family may still correct or withdraw the application itself: the round takes
+// changes and its review deadline has not passed (the service has the last word).
+function mayChange(a) {
+  return ["open", "review"].includes(a.round.status) && !hasPassed(a.round.review_until);
+}
+
+// The unit of residence as stated, and a note when it differs from the home's unit.
+function residenceLines(a) {
+  if (!a.stated_unit) return "";
+  const checking = ["mismatch", "unknown_unit"].includes(a.residence_check) &&
+    !["published", "archived"].includes(a.round.status);
+  const note = !checking ? "" : `<p class="acc-note" role="note" data-testid="residence-note">${
+    escapeHtml(t(a.residence_check === "mismatch" ? "residence_mismatch_note"
+      : "residence_unknown_note", a.stated_unit))}${mayChange(a) ? ` ${escapeHtml(
+      t("residence_fix_hint"))}` : ""}</p>`;
+  return `<p class="small" data-testid="stated-unit">${escapeHtml(t("stated_shown"))}: ${
+    escapeHtml(a.stated_unit)}</p>${note}`;
+}
+
+// The review deadline, and what the family may do now: correct or withdraw, or (after the
+// deadline or the lock) ask the ward officer.
+function reviewLines(a) {
+  const r = a.round;
+  const note = parentPage.cardNote && parentPage.cardNote.id === a.id ? parentPage.cardNote : null;
+  const message = `<p class="acc-message${note ? (note.ok ? " ok" : " error") : ""}" role="status"
+    data-testid="app-action-message">${note ? escapeHtml(note.text) : ""}</p>`;
+  if (mayChange(a)) {
+    return `${r.review_until ? `<p class="small" data-testid="review-deadline">${escapeHtml(
+        t("review_deadline_is", dateTimeText(r.review_until)))}</p>` : ""}
+      <div class="acc-app-actions" data-testid="app-actions">
+        <button type="button" data-app-do="edit" data-id="${a.id}"
+          aria-expanded="${parentPage.correcting === a.id}">${escapeHtml(t("edit_application"))}</button>
+        ${a.status !== "withdrawn" ? `<button type="button" data-app-do="withdraw" data-id="${a.id}">${
+          escapeHtml(t("withdraw"))}</button>` : ""}
+      </div>
+      ${parentPage.correcting === a.id ? correctionForm(a) : ""}${message}`;
+  }
+  const ended = hasPassed(r.review_until) && ["open", "review", "closed"].includes(r.status);
+  if (ended) {
+    return `<p class="acc-note locked" data-testid="locked-note">${escapeHtml(
+      t("review_ended_note", dateTimeText(r.review_until)))}</p>${message}`;
+  }
+  if (r.status === "closed") {
+    return `<p class="acc-note locked" data-testid="locked-note">${escapeHtml(
+      t("data_locked_note"))}</p>${message}`;
+  }
+  return message;
+}
+
+// A correction: birth date, priority group, stated unit and (by a new address) the home; the
+// child's code and the ranked choices stay.
+function correctionForm(a) {
+  return `<form class="acc-form acc-correction" data-testid="correction-form" data-id="${a.id}"
+      novalidate>
+    <h4>${escapeHtml(t("correction_title", a.id))}</h4>
+    <div class="acc-grid">
+      <label>${escapeHtml(t("birth_date"))}<input name="birth_date" type="date" required
+        value="${escapeHtml(a.birth_date)}"></label>
+      <label>${escapeHtml(t("priority"))}<select name="priority_group">
+        <option value="">${escapeHtml(t("no_priority"))}</option>
+        ${PRIORITY_GROUPS.map((g) => `<option value="${g}"${g === a.priority_group ? " selected" : ""}>${
+          escapeHtml(t("priority_groups")[g])}</option>`).join("")}
+      </select></label>
+    </div>
+    <label>${escapeHtml(t("stated_unit"))}<input name="stated_unit" maxlength="200"
+      value="${escapeHtml(a.stated_unit || "")}" placeholder="${escapeHtml(t("stated_unit_ph"))}"
+      aria-describedby="stated-hint-${a.id}"></label>
+    <p class="muted small" id="stated-hint-${a.id}">${escapeHtml(t("stated_unit_hint"))}</p>
+    <label>${escapeHtml(t("new_address"))}<input name="address" maxlength="300"
+      placeholder="${escapeHtml((a.home && a.home.address) || t("home_ph"))}"></label>
+    <p class="muted small">${escapeHtml(t("new_address_hint"))} ${escapeHtml(t("preferences_kept"))}</p>
+    <div class="row"><button type="submit" class="primary">${escapeHtml(t("save"))}</button>
+      <button type="button" data-app-do="cancel" data-id="${a.id}">${escapeHtml(t("cancel"))}</button></div>
+    <p class="acc-message" role="status" data-testid="correction-message"></p>
+  </form>`;
+}
+
+// Show the application again where it is shown (opened above, or in the list).
+async function refreshApplications() {
+  await Promise.all([showOneApplication(), loadApplications()]);
+}
+
+async function onApplicationAction(event) {
+  const button = event.target.closest("button[data-app-do]");
+  if (!button) return;
+  const id = Number(button.dataset.id);
+  const a = parentPage.apps.get(id);
+  parentPage.cardNote = null;
+  switch (button.dataset.appDo) {
+    case "edit":
+      parentPage.correcting = parentPage.correcting === id ? null : id;
+      await refreshApplications();
+      focusCorrection(id);
+      break;
+    case "cancel":
+      parentPage.correcting = null;
+      await refreshApplications();
+      break;
+    case "withdraw":
+      if (!a || !window.confirm(t("confirm_withdraw", id))) return;
+      button.disabled = true;
+      try {
+        await api("POST", `/applications/${id}/withdraw`);
+        parentPage.correcting = null;
+        parentPage.cardNote = {id, ok: true, text: t("withdrawn_done")};
+      } catch (error) {
+        parentPage.cardNote = {id, ok: false, text: `${t("error")}: ${error.message}`};
+      }
+      await refreshApplications();
+      break;
+    default:
+  }
+}
+
+function focusCorrection(id) {
+  const form = document.querySelector(`[data-testid=correction-form][data-id="${id}"]`);
+  if (form) form.birth_date.focus();
+}
+
+async function submitCorrection(event) {
+  const form = event.target.closest("[data-testid=correction-form]");
+  if (!form) return;
+  event.preventDefault();
+  const id = Number(form.dataset.id);
+  const a = parentPage.apps.get(id);
+  const message = form.querySelector(".acc-message");
+  message.className = "acc-message";
+  message.textContent = "";
+  if (!a) return;
+  if (!form.birth_date.value) { showError(message, new Error(t("birth_date_needed"))); return; }
+  const address = form.address.value.trim();
+  const body = {
+    birth_date: form.birth_date.value,
+    priority_group: form.priority_group.value || null,
+    preferences: a.preferences || [],
+    stated_unit: form.stated_unit.value.trim() || null,
+    ...(address ? {address} : {lon: a.home.lon, lat: a.home.lat, address: a.home.address}),
+  };
+  const button = form.querySelector("button[type=submit]");
+  button.disabled = true;
+  try {
+    await api("PUT", `/applications/${id}`, {json: body});
+  } catch (error) {
+    button.disabled = false;
+    showError(message, error);
+    return;
+  }
+  parentPage.correcting = null;
+  parentPage.cardNote = {id, ok: true, text: t("corrected")};
+  await refreshApplications();
 }
 
 // ------------------------------------------------------------------ wiring
@@ -526,8 +710,13 @@ function onParentShown() {
 }
 
 window.addEventListener("hashchange", onParentShown);
+parentRoot().addEventListener("click", onApplicationAction);
+parentRoot().addEventListener("submit", submitCorrection);
 document.addEventListener("sessionchange", () => {
   parentPage.message = null;
+  parentPage.correcting = null;
+  parentPage.cardNote = null;
+  parentPage.apps = new Map();
   if (parentRoot().dataset.rendered) renderParent();
 });
 document.addEventListener("languagechange", () => {

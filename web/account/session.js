@@ -36,13 +36,28 @@ async function api(method, url, {json, body, headers = {}, raw = false} = {}) {
   }
   if (!response.ok) {
     const problem = await response.json().catch(() => ({}));
-    const detail = Array.isArray(problem.detail)
-      ? problem.detail.map((d) => `${(d.loc || []).slice(1).join(".")}: ${d.msg}`).join("; ")
-      : problem.detail;
-    throw new ApiError(response.status, detail || `${response.status} ${response.statusText}`);
+    throw new ApiError(response.status,
+                       problemText(problem.detail) || `${response.status} ${response.statusText}`);
   }
   if (raw) return response;
   return response.status === 204 ? null : response.json();
+}
+
+// The words of an error answer's detail: a sentence, a list of field problems, or an object
+// carrying a message (never "[object Object]").
+function problemText(detail) {
+  if (detail === null || detail === undefined) return "";
+  if (typeof detail === "string") return detail;
+  if (Array.isArray(detail)) {
+    return detail.map((d) => (d && typeof d === "object" && "msg" in d
+      ? `${(d.loc || []).slice(1).join(".")}: ${problemText(d.msg)}` : problemText(d))).join("; ");
+  }
+  if (typeof detail === "object") {
+    const said = detail.message ?? detail.msg ?? (LANG === "vi" ? detail.vi : detail.en) ??
+      detail.vi ?? detail.en ?? detail.detail;
+    return said !== undefined ? problemText(said) : JSON.stringify(detail);
+  }
+  return String(detail);
 }
 
 // A unique key per application attempt, so a repeated click never applies twice.
@@ -142,3 +157,59 @@ function currentView() {
 }
 
 const kmText = (metres) => (metres / 1000).toFixed(metres < 10000 ? 2 : 1);
+
+// ------------------------------------------------------------------ dates and unit names
+
+const pad2 = (n) => String(n).padStart(2, "0");
+
+// A moment as people in Vietnam write it, in the browser's time zone: dd/mm/yyyy HH:mm.
+function dateTimeText(iso) {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return "";
+  return `${pad2(d.getDate())}/${pad2(d.getMonth() + 1)}/${d.getFullYear()} ` +
+    `${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
+}
+
+// A moment as a datetime-local input's value (browser's time zone), "" for none.
+function dateTimeInputValue(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return "";
+  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())}T` +
+    `${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
+}
+
+// The browser's UTC offset at a moment, as ISO 8601 writes it: "+07:00".
+function zoneOffsetText(d) {
+  const minutes = -d.getTimezoneOffset();
+  const sign = minutes < 0 ? "-" : "+";
+  const abs = Math.abs(minutes);
+  return `${sign}${pad2(Math.floor(abs / 60))}:${pad2(abs % 60)}`;
+}
+
+// A datetime-local input's value with the browser's time zone offset, for the API:
+// "2026-03-03T17:00" -> "2026-03-03T17:00:00+07:00"; null when empty or unreadable.
+function withZoneOffset(localValue) {
+  if (!localValue) return null;
+  const d = new Date(localValue);
+  if (Number.isNaN(d.getTime())) return null;
+  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())}T` +
+    `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}${zoneOffsetText(d)}`;
+}
+
+// Whether a moment has passed (by the browser's clock; the service decides in the end).
+const hasPassed = (iso) => Boolean(iso) && Date.parse(iso) <= Date.now();
+
+// Diacritics-blind lower case, to compare unit names.
+function foldName(text) {
+  return String(text || "").replace(/[đĐ]/g, "d").normalize("NFD")
+    .replace(/[\u0300-\u036f]/g, "").toLowerCase().trim();
+}
+
+// A unit's name as a person reads it: its type word first unless the name says it already,
+// and its (2019) district after: "Phường Bến Nghé (Quận 1)".
+function unitLabel(name, typeVi, district) {
+  let label = String(name || "");
+  if (typeVi && !foldName(label).startsWith(foldName(typeVi))) label = `${typeVi} ${label}`;
+  return district ? `${label} (${district})` : label;
+}
