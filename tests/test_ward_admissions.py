@@ -267,6 +267,7 @@ def test_a_ward_officer_runs_a_round_of_2025_wards(
     )
     assert applied.status_code == 201, applied.text
     assert applied.json()["residence_check"] == "match"
+    assert applied.json()["home"]["unit"] == "Phường Sài Gòn"
     assert applied.json()["status"] == "eligible"
     application_id = applied.json()["id"]
     corrected = client.put(
@@ -352,6 +353,7 @@ def test_a_ward_officer_runs_a_round_of_2025_wards(
     assert shown["Phường Sài Gòn"]["eligible"] == 41  # 40 imported, 1 parent
     result = client.get(f"/applications/{application_id}", headers=parent).json()
     assert result["result"]["school"] is not None
+    assert result["home"]["unit"] == "Phường Sài Gòn"
 
 
 def test_the_command_line_keeps_the_same_rules(world: World, tmp_path: Path) -> None:

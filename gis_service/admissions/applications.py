@@ -83,6 +83,8 @@ class SavedApplication:
     sibling_group: str | None = None
     stated_unit: str | None = None
     residence_check: str | None = None
+    home_unit: str | None = None
+    """The name of the unit the home is in (the round's edition)."""
 
     @property
     def status(self) -> str:
@@ -186,8 +188,8 @@ def judge(
 
 def _judge_entry(
     conn: Connection, the_round: Round, entry: ApplicationEntry, hashed: str, claim: str | None
-) -> tuple[str | None, Eligibility]:
-    """The home's unit (code, in the round's edition) and the verdict on what a parent or a
+) -> tuple[str | None, str | None, Eligibility]:
+    """The home's unit (code and name, in the round's edition) and the verdict on what a parent or a
     file states; the claimed group counts only when `claim` is verified."""
     found, placed = home_facts(conn, entry.lon, entry.lat, hashed, the_round)
     ward, name = found if found else (entry.ward_hint, None)
@@ -200,7 +202,7 @@ def _judge_entry(
         placed=placed,
         ward_name=name,
     )
-    return ward, verdict
+    return ward, name, verdict
 
 
 def reasons_json(verdict: Eligibility) -> list[dict[str, str]]:
@@ -295,7 +297,7 @@ def save_application(
     hashed = child_id_hash(entry.child_id, key)
     group = check_priority_group(entry.priority_group)
     claim_status = None if group is None else ("pending" if guardian_id else "verified")
-    ward, verdict = _judge_entry(conn, the_round, entry, hashed, claim_status)
+    ward, ward_name, verdict = _judge_entry(conn, the_round, entry, hashed, claim_status)
     stated = (residence or ResidenceChecker(conn)).check(entry.stated_unit, entry.lon, entry.lat)
     status = "eligible" if verdict.eligible else "rejected"
     applicant_id, sibling = _child_record(
@@ -380,6 +382,7 @@ def save_application(
             sibling_group=sibling,
             stated_unit=stated.stated,
             residence_check=stated.check,
+            home_unit=ward_name,
         )
 
 
@@ -639,6 +642,7 @@ def submit_application(
         saved.stated_unit,
         saved.residence_check,
         the_round.review_until,
+        saved.home_unit,
     )
     return _view(conn, row, with_result=False), False
 
@@ -647,8 +651,9 @@ _VIEW = """
     SELECT a.id, a.round_id, r.name, r.grade, r.school_year, r.status, a.status,
            a.rejection_reasons, a.preferences, a.submitted_at, p.id, a.birth_date,
            ST_X(a.home), ST_Y(a.home), a.home_address, a.priority_group, a.sibling_group,
-           a.priority_status, a.stated_unit, a.residence_check, r.review_until
+           a.priority_status, a.stated_unit, a.residence_check, r.review_until, hw.name
     FROM applications a
+    LEFT JOIN admin_units hw ON hw.id = a.ward_id
     JOIN rounds r ON r.id = a.round_id
     JOIN applicants p ON p.id = a.applicant_id
 """
@@ -705,6 +710,7 @@ def _view(conn: Connection, row: tuple[Any, ...], *, with_result: bool = True) -
         stated_unit,
         residence_check,
         review_until,
+        home_unit,
     ) = row
     return {
         "id": application_id,
@@ -721,7 +727,12 @@ def _view(conn: Connection, row: tuple[Any, ...], *, with_result: bool = True) -
         "preferences": list(preferences),
         "submitted_at": submitted_at.isoformat(),
         "birth_date": birth_date.isoformat(),
-        "home": {"lon": round(lon, 7), "lat": round(lat, 7), "address": address},
+        "home": {
+            "lon": round(lon, 7),
+            "lat": round(lat, 7),
+            "address": address,
+            "unit": home_unit,
+        },
         "priority_group": priority_group,
         "priority_status": priority_status,
         "has_sibling": sibling_group is not None,
@@ -848,7 +859,7 @@ def correct_application(
     check_preferences(conn, the_round.grade, entry.preferences)
     group = check_priority_group(entry.priority_group)
     claim = None if group is None else (old_claim if group == old_group else "pending")
-    ward, verdict = _judge_entry(conn, the_round, entry, hashed, claim)
+    ward, _, verdict = _judge_entry(conn, the_round, entry, hashed, claim)
     stated = ResidenceChecker(conn).check(entry.stated_unit, entry.lon, entry.lat)
     with conn.cursor() as cur:
         cur.execute(
@@ -1005,7 +1016,7 @@ def amend_application(
     ]
     if not changed:
         raise InvalidRequestError("Không có gì thay đổi / nothing to change")
-    ward, verdict = _judge_entry(conn, the_round, entry, hashed, claim)
+    ward, _, verdict = _judge_entry(conn, the_round, entry, hashed, claim)
     checked = ResidenceChecker(conn).check(entry.stated_unit, entry.lon, entry.lat)
     judged = "eligible" if verdict.eligible else "rejected"
     new_status = status if status == "withdrawn" else judged
