@@ -13,6 +13,11 @@ import psycopg2
 import psycopg2.extensions
 import typer
 
+from gis_service.admissions.review_cli import (
+    amend_command,
+    residence_command,
+    review_until_command,
+)
 from gis_service.auth.cli import user_app
 from gis_service.config import Settings
 from gis_service.db.connection import (
@@ -27,6 +32,7 @@ from gis_service.db.migrate import pending_migrations, require_current_schema, u
 from gis_service.errors import SchoolmapError
 from gis_service.importers.report import ImportReport, print_progress
 from gis_service.planning.cli import forecast_app, gap_command, scenario_app, site_command
+from gis_service.units.cli import units_app
 
 app = typer.Typer(
     help="School map and admissions allocation on PostGIS.",
@@ -46,7 +52,11 @@ app.add_typer(round_app, name="round")
 app.add_typer(user_app, name="user")
 app.add_typer(forecast_app, name="forecast")
 app.add_typer(scenario_app, name="scenario")
+app.add_typer(units_app, name="units")
 app.command("gap")(gap_command)
+round_app.command("residence")(residence_command)
+round_app.command("review-until")(review_until_command)
+round_app.command("amend")(amend_command)
 app.command("site")(site_command)
 
 
@@ -194,8 +204,11 @@ def import_population_command(
     year: Annotated[int | None, typer.Option(help="year of every row")] = None,
     year_field: Annotated[str | None, typer.Option(help="column with each row's year")] = None,
     total_field: Annotated[str, typer.Option(help="column with the total, checked")] = "total",
+    edition: Annotated[
+        str, typer.Option(help="unit edition the rows name: 2019 (census units) or 2025")
+    ] = "2019",
 ) -> None:
-    """Population by age group per district or ward."""
+    """Population by age group per district or ward of one unit edition."""
     from gis_service.importers.population import PopulationFields, import_population
 
     fields = PopulationFields(
@@ -206,6 +219,7 @@ def import_population_command(
         year=year,
         year_field=year_field,
         total=total_field,
+        edition=edition,
     )
     run_import(lambda conn: import_population(conn, path, fields, print_progress))
 
@@ -327,12 +341,24 @@ def round_create_command(
     name: Annotated[str, typer.Option(help="a name officers and parents will see")],
     grade: Annotated[int, typer.Option(help="1 or 6")],
     year: Annotated[str, typer.Option(help="school year, e.g. 2025-2026")],
-    district: Annotated[list[str] | None, typer.Option(help="district code (repeatable)")] = None,
-    ward: Annotated[list[str] | None, typer.Option(help="ward code (repeatable)")] = None,
+    ward: Annotated[
+        list[str] | None, typer.Option(help="ward or commune code of the area (repeatable)")
+    ] = None,
+    district: Annotated[
+        list[str] | None, typer.Option(help="2019 district code (repeatable)")
+    ] = None,
+    edition: Annotated[
+        str | None, typer.Option(help="unit edition of the codes: 2025 or 2019 (default current)")
+    ] = None,
+    review_until: Annotated[
+        str | None,
+        typer.Option(help="end of the parents' review window, e.g. 2026-03-03T17:00+07:00"),
+    ] = None,
     round_number: Annotated[int, typer.Option(help="1, or 2 for the seats left")] = 1,
 ) -> None:
-    """Create a draft round for a grade, a school year and an area."""
-    from gis_service.admissions.rounds import create_round
+    """Create a draft round for a grade, a school year and an area of units."""
+    from gis_service.admissions.review_cli import parse_when
+    from gis_service.admissions.rounds import area_units, create_round
 
     conn = open_database(Settings())
     try:
@@ -345,12 +371,16 @@ def round_create_command(
                 districts=district,
                 wards=ward,
                 round_number=round_number,
+                edition=edition,
+                review_until=parse_when(review_until) if review_until else None,
             )
+            names = [unit.label for unit in area_units(conn, made)]
     finally:
         conn.close()
+    shown = ", ".join(names[:6]) + (f" … ({len(names)})" if len(names) > 6 else "")
     typer.echo(
         f"round {made.round_id}: {made.name}, grade {made.grade}, {made.school_year}, "
-        f"{len(made.ward_codes)} wards"
+        f"units of {made.edition}: {shown}"
     )
 
 

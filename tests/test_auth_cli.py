@@ -74,7 +74,10 @@ def test_the_password_is_asked_twice(url: str) -> None:
     [
         (["x.y.z", "--role", "root"], "unknown role 'root'"),
         (["can.bo", "--role", "district_officer"], "needs an area"),
-        (["can.bo", "--role", "district_officer", "--area", "760"], "unknown code(s) in the 2019 units"),
+        (
+            ["can.bo", "--role", "district_officer", "--area", "760"],
+            "unknown code(s) in the 2019 units",
+        ),
         (["admin.so", "--role", "planner"], "is taken"),
         (["ngan", "--role", "parent"], "at least 10 characters"),
     ],

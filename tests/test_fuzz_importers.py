@@ -177,8 +177,9 @@ def test_osm_files(db: Connection, data: bytes) -> None:
 def test_applicant_files(db: Connection, data: bytes) -> None:
     with db.cursor() as cur:
         cur.execute(
-            "INSERT INTO admin_units (level, code, name, name_folded, geom) VALUES ('ward', "
-            "'26734', 'Phường Bến Nghé', 'phuong ben nghe', "
+            "INSERT INTO admin_units (edition, level, code, name, name_folded, short_folded, "
+            "geom) VALUES ('2019', 'ward', '26734', 'Phường Bến Nghé', 'phuong ben nghe', "
+            "'ben nghe', "
             "ST_Multi(ST_MakeEnvelope(106.69, 10.77, 106.71, 10.79, 4326))) "
             "ON CONFLICT DO NOTHING"
         )

@@ -10,7 +10,7 @@ from gis_service.db.connection import Connection
 from gis_service.errors import ImportFileError
 from gis_service.importers.population import PopulationFields, age_columns, import_population
 from gis_service.importers.report import no_progress
-from gis_service.importers.wards import import_wards
+from gis_service.importers.wards import WardFields, import_wards
 from tests.conftest import table_counts
 from tests.test_import_wards import FIELDS, two_wards_utm
 
@@ -126,3 +126,70 @@ def test_file_not_in_utf8_is_named(db: Connection, tmp_path: Path) -> None:
     path.write_bytes("district,age_0_04\nQuận Thử,5\n".encode("utf-16"))
     with pytest.raises(ImportFileError, match="not UTF-8 text"):
         import_population(db, path, PopulationFields(name="district", year=2019), no_progress)
+
+
+WARD_HEADER = "code,total,age_0_04,age_05_plus\n"
+
+
+def test_rows_match_units_of_their_edition_only(db: Connection, tmp_path: Path) -> None:
+    import_wards(db, two_wards_utm(tmp_path / "w.geojson"), FIELDS, no_progress)
+    # A 2025 unit reusing the code of a 2019 ward (as 26740 is Bến Nghé in 2019 and Phường
+    # Sài Gòn in 2025).
+    new = two_wards_utm(tmp_path / "n.geojson", ten=["Phường Mới", "Phường Khác"])
+    import_wards(
+        db,
+        new,
+        WardFields(
+            code="ma",
+            name="ten",
+            edition="2025",
+            province_name="Tỉnh Thử",
+            province_code="98",
+        ),
+        no_progress,
+    )
+    path = tmp_path / "p.csv"
+    path.write_text(WARD_HEADER + "98001,100,10,90\n", encoding="utf-8")
+    import_population(db, path, PopulationFields(level="ward", code="code", year=2019), no_progress)
+    path.write_text(WARD_HEADER + "98001,200,20,180\n", encoding="utf-8")
+    report = import_population(
+        db,
+        path,
+        PopulationFields(level="ward", code="code", year=2026, edition="2025"),
+        no_progress,
+    )
+    assert "edition 2025" in report.notes
+    with db.cursor() as cur:
+        cur.execute(
+            "SELECT a.edition, a.name, b.year, b.population FROM admin_population_by_age b "
+            "JOIN admin_units a ON a.id = b.admin_unit_id WHERE b.age_min = 0 ORDER BY 1"
+        )
+        assert cur.fetchall() == [
+            ("2019", "Phường Một", 2019, 10),
+            ("2025", "Phường Mới", 2026, 20),
+        ]
+
+
+def test_a_level_the_edition_lacks_is_refused(district_loaded: Connection, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "p.csv", "Tỉnh Thử,Quận Thử,,1,1,1,1,1,1\n")
+    before = table_counts(district_loaded)
+    with pytest.raises(ImportFileError, match="the 2025 edition has no district level"):
+        import_population(
+            district_loaded,
+            path,
+            PopulationFields(name="district", year=2019, edition="2025"),
+            no_progress,
+        )
+    assert table_counts(district_loaded) == before
+
+
+def test_a_name_several_units_share_is_not_guessed(db: Connection, tmp_path: Path) -> None:
+    import_wards(
+        db, two_wards_utm(tmp_path / "w.geojson", ten=["Phường 1", "Phường 1"]), FIELDS, no_progress
+    )
+    path = tmp_path / "p.csv"
+    path.write_text("ward,total,age_0_04,age_05_plus\nPhường 1,100,10,90\n", encoding="utf-8")
+    with pytest.raises(ImportFileError, match="1 of them name a unit that several 2019 units"):
+        import_population(
+            db, path, PopulationFields(level="ward", name="ward", year=2019), no_progress
+        )

@@ -226,6 +226,14 @@ def import_wards(
         report.notes.append(f"{repaired} invalid polygons were repaired with ST_MakeValid rules")
 
     with savepoint(conn), conn.cursor() as cur:
+        # Before the province is upserted, so the message names it as loaded.
+        _refuse_a_province_elsewhere(
+            cur,
+            path,
+            fields.province_code,
+            shapes,
+            None if fields.province else fields.province_name,
+        )
         province_ids: dict[str, int] = {}
         district_ids: dict[tuple[int | None, str], int] = {}
         ward_rows = []
@@ -285,7 +293,6 @@ def import_wards(
                 if value is not None:
                     population_rows.append((code, year, value))
         _refuse_codes_of_other_provinces(cur, path, edition, codes.tolist(), province_ids)
-        _refuse_a_province_elsewhere(cur, path, fields.province_code, shapes)
         result = execute_values(
             cur,
             """
@@ -401,7 +408,11 @@ def _refuse_codes_of_other_provinces(
 
 
 def _refuse_a_province_elsewhere(
-    cur: Any, path: Path, province_code: str | None, shapes: list[Any]
+    cur: Any,
+    path: Path,
+    province_code: str | None,
+    shapes: list[Any],
+    province_name: str | None = None,
 ) -> None:
     """The province's polygon as another edition or file already has it must meet the file's
     units: a file of another province imported under this code is refused."""
@@ -428,6 +439,47 @@ def _refuse_a_province_elsewhere(
             f"Các đơn vị trong tệp nằm cách {name} (mã {province_code}, bộ {edition}) {km} km / "
             f"the file's units lie {km} km from {name} (code {province_code}, edition "
             f"{edition}) as already loaded; check --province-code against the file",
+        )
+    if province_name:
+        _refuse_a_neighbouring_province(cur, path, province_code, province_name, shapes)
+
+
+def _refuse_a_neighbouring_province(
+    cur: Any, path: Path, province_code: str, province_name: str, shapes: list[Any]
+) -> None:
+    """A neighbouring province's file meets the loaded province only along their border: when
+    the file names another province than the one loaded under the code, no unit of the file
+    lies inside it and no loaded unit of it lies inside the file's units, the file is of
+    another province (a file of more units of the same province, named alike, is welcome)."""
+    inner = shapely.MultiPoint([shapely.point_on_surface(s) for s in shapes])
+    cur.execute(
+        """
+        SELECT p.id, p.edition, p.name,
+               (SELECT array_agg(ST_AsBinary(ST_PointOnSurface(w.geom))) FROM admin_units w
+                LEFT JOIN admin_units d ON d.id = w.parent_id AND d.level = 'district'
+                WHERE w.level = 'ward' AND w.edition = p.edition AND w.geom IS NOT NULL
+                  AND COALESCE(d.parent_id, w.parent_id) = p.id)
+        FROM admin_units p
+        WHERE p.level = 'province' AND p.code = %s AND p.geom IS NOT NULL
+          AND NOT ST_Intersects(p.geom, ST_GeomFromText(%s, 4326))
+        ORDER BY p.edition
+        """,
+        (province_code, inner.wkt),
+    )
+    tree = shapely.STRtree(shapes)
+    for _, edition, name, points in cur.fetchall():
+        if fold_admin_name(name) == fold_admin_name(province_name):
+            continue
+        loaded = [shapely.from_wkb(bytes(p)) for p in points or []]
+        if loaded and len(tree.query(loaded, predicate="intersects")[0]):
+            continue
+        raise ImportFileError(
+            path,
+            f"Các đơn vị trong tệp nằm ngoài {name} (mã {province_code}, bộ {edition}) đã nạp, "
+            f"chỉ giáp ranh; tệp là của {province_name}? / the file's units lie outside {name} "
+            f"(code {province_code}, edition {edition}) as already loaded, meeting it at most "
+            f"along its border: the file is of another province ({province_name}); check "
+            "--province-code against the file",
         )
 
 
