@@ -3,8 +3,12 @@ unchanged, revalidated by ETag, bounded in size."""
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
+import pytest
 from fastapi.testclient import TestClient
 
+from gis_service.api import public_cache
 from gis_service.api.public_cache import Kept, PublicAnswers
 from gis_service.db.connection import Connection
 from gis_service.db.version_reader import public_data_version
@@ -146,3 +150,49 @@ def test_near_home_answers_show_a_renamed_school_at_once(
     assert again["id"] == nearest["id"]
     assert again["properties"]["name"] == "Trường gần nhà" != nearest["properties"]["name"]
     assert again["properties"]["distance_m"] == nearest["properties"]["distance_m"]
+
+
+def test_answers_about_units_are_kept_under_their_edition(client: TestClient) -> None:
+    client.get("/wards", params={"limit": 2})
+    client.get("/wards", params={"limit": 2, "edition": "2019"})
+    client.get("/schools", params={"limit": 2})
+    keys = set(store(client)._entries)
+    assert {
+        "/wards?limit=2#edition=2019",
+        "/wards?edition=2019&limit=2#edition=2019",
+        "/schools?limit=2#edition=2019",
+    } <= keys
+    assert client.get("/wards", params={"edition": "1990"}).status_code == 400
+    assert not any("1990" in key for key in store(client)._entries)
+
+
+class _Tomorrow(date):
+    @classmethod
+    def today(cls) -> date:
+        return date.today() + timedelta(days=1)
+
+
+def test_an_edition_coming_into_force_is_served_from_its_first_day(
+    client: TestClient, conn: RequestTransactions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The current edition moves on its start date with no data change: an answer kept in
+    the edition before is not served once the day has turned."""
+    with conn.cursor() as cur:
+        cur.execute("UPDATE unit_editions SET valid_from = current_date + 1 WHERE edition = '2025'")
+        cur.execute(
+            "INSERT INTO admin_units (edition, level, code, name, name_folded, short_folded, "
+            "unit_type, geom, source) SELECT '2025', 'ward', '99001', 'Phường Mới', "
+            "'phuong moi', 'moi', 'phuong', geom, 'test' FROM admin_units "
+            "WHERE level = 'ward' ORDER BY id LIMIT 1"
+        )
+    conn.commit()
+    before = client.get("/wards", params={"geometry": "false"}).json()
+    assert before["edition"] == "2019" and before["numberMatched"] > 1
+    # The day it comes into force (the database's date stands still, so its start moves).
+    with conn.cursor() as cur:
+        cur.execute("UPDATE unit_editions SET valid_from = current_date WHERE edition = '2025'")
+    conn.commit()
+    monkeypatch.setattr(public_cache, "date", _Tomorrow)
+    after = client.get("/wards", params={"geometry": "false"}).json()
+    assert after["edition"] == "2025"
+    assert [f["properties"]["full_name"] for f in after["features"]] == ["Phường Mới"]

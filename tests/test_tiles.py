@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import struct
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -61,6 +62,40 @@ def decode_layers(tile: bytes) -> dict[str, dict[str, Any]]:
     return layers
 
 
+def _value(message: bytes) -> Any:
+    """One MVT value: string, float or double, integer or bool."""
+    ((number, raw),) = _fields(message)
+    if number == 1:
+        return raw.decode()
+    if number in (2, 3):
+        return struct.unpack("<f" if number == 2 else "<d", raw)[0]
+    if number == 6:
+        return (raw >> 1) ^ -(raw & 1)
+    if number == 7:
+        return bool(raw)
+    return raw
+
+
+def layer_features(tile: bytes, name: str) -> list[dict[str, Any]]:
+    """The properties of every feature of one layer of a tile."""
+    for _, layer in _fields(tile):
+        fields = _fields(layer)
+        if next(v for n, v in fields if n == 1).decode() != name:
+            continue
+        keys = [v.decode() for n, v in fields if n == 3]
+        values = [_value(v) for n, v in fields if n == 4]
+        out = []
+        for feature in (v for n, v in fields if n == 2):
+            packed = next((v for n, v in _fields(feature) if n == 2), b"")
+            tags, at = [], 0
+            while at < len(packed):
+                tag, at = _varint(packed, at)
+                tags.append(tag)
+            out.append({keys[k]: values[v] for k, v in zip(tags[::2], tags[1::2], strict=True)})
+        return out
+    return []
+
+
 def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
     n = 1 << z
     x = int((lon + 180.0) / 360.0 * n)
@@ -88,6 +123,11 @@ def test_demo_tile_has_roads_wards_and_schools(demo_db: Connection) -> None:
     assert layers["schools"]["features"] == schools
     assert layers["wards"]["features"] == wards
     assert {"id", "name", "levels", "level", "ownership"} <= layers["schools"]["keys"]
+    # The demo city has only its census wards: the ward layer is that edition, all covered.
+    wards_in_tile = layer_features(response.content, "wards")
+    assert {w["edition"] for w in wards_in_tile} == {"2019"}
+    assert all(w["no_census"] is False and w["census_coverage"] == 1.0 for w in wards_in_tile)
+    assert all(w["full_name"] and w["district_name"] for w in wards_in_tile)
 
 
 def test_close_tile_has_alleys(demo_db: Connection) -> None:
@@ -105,3 +145,18 @@ def test_empty_and_bad_tiles(demo_db: Connection) -> None:
         assert outside.status_code == 400
         assert "x and y run from 0 to 7" in outside.json()["detail"]
         assert client.get("/tiles/25/0/0.pbf").status_code == 422
+        bad_edition = client.get("/tiles/10/0/0.pbf", params={"edition": "2018"})
+        assert bad_edition.status_code == 400
+        assert "2019, 2025" in bad_edition.json()["detail"]
+
+
+def test_the_ward_layer_of_an_edition_with_no_units_is_empty(demo_db: Connection) -> None:
+    x, y = tile_of(DEMO_LON, DEMO_LAT, 10)
+    with TestClient(create_app(pool=SingleConnection(demo_db))) as client:
+        current = client.get(f"/tiles/10/{x}/{y}.pbf")
+        named = client.get(f"/tiles/10/{x}/{y}.pbf", params={"edition": "2019"})
+        other = client.get(f"/tiles/10/{x}/{y}.pbf", params={"edition": "2025"})
+    assert current.content == named.content
+    layers = decode_layers(other.content)
+    assert "wards" not in layers
+    assert layers["schools"] == decode_layers(current.content)["schools"]

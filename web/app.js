@@ -12,6 +12,8 @@ const $ = (id) => document.getElementById(id);
 
 const state = {
   schools: [],      // every school feature, with folded search text
+  units: [],        // the commune-level units of the edition shown (no outlines)
+  edition: null,    // that edition: the current one, e.g. "2025" (or "2019" where only it is loaded)
   shown: [],
   home: null,       // {lon, lat}
   near: [],
@@ -72,8 +74,10 @@ const map = new maplibregl.Map({
     },
     layers: [
       {id: "background", type: "background", paint: {"background-color": "#f4f1ea"}},
+      // Units the 2019 census does not cover are greyed, so no one reads them as empty.
       {id: "wards-fill", type: "fill", source: "city", "source-layer": "wards",
-       paint: {"fill-color": "#e9efe4", "fill-opacity": 0.6}},
+       paint: {"fill-color": ["case", ["==", ["get", "no_census"], true], "#dedbd5", "#e9efe4"],
+               "fill-opacity": 0.6}},
       {id: "roads-minor", type: "line", source: "city", "source-layer": "roads",
        filter: ["!", ["in", ["get", "highway"],
                       ["literal", ["motorway", "trunk", "primary", "secondary", "tertiary"]]]],
@@ -195,21 +199,29 @@ function fillFilters() {
     ["private", t("private")], ["unknown", t("unknown")]]);
   const districts = new Map();
   const wards = new Map();
-  for (const f of state.schools) {
-    const p = f.properties;
+  // Today's units (the edition the map shows), else the units the schools name.
+  const units = state.units.length ? state.units.map((f) => f.properties) : state.schools.map((f) => ({
+    code: f.properties.ward_code, full_name: f.properties.ward_full_name || f.properties.ward_name,
+    district_code: f.properties.district_code, district_name: f.properties.district_name}));
+  for (const p of units) {
     if (p.district_code) districts.set(p.district_code, p.district_name);
-    if (p.ward_code && (!$("f-district").value || p.district_code === $("f-district").value)) {
-      wards.set(p.ward_code, p.ward_name);
+    if (p.code && (!$("f-district").value || p.district_code === $("f-district").value)) {
+      wards.set(p.code, p.full_name);
     }
   }
   const byName = (a, b) => a[1].localeCompare(b[1], "vi", {numeric: true});
+  // Districts exist in the 2019 census units only; since 1 July 2025 a ward is under its province.
+  $("f-district").hidden = districts.size === 0;
   fillSelect($("f-district"), [["", t("all_districts")], ...[...districts].sort(byName)]);
-  fillSelect($("f-ward"), [["", t("all_wards")], ...[...wards].sort(byName)]);
+  fillSelect($("f-ward"), [["", t(state.edition === "2019" ? "all_wards" : "all_units")],
+    ...[...wards].sort(byName)]);
   fillSelect($("near-level"), ["tieu_hoc", "thcs", "thpt", "mam_non"].map((l) => [l, t(l)]));
   fillSelect($("reach-mode"), ["motorbike", "walk"].map((m) => [m, t(m)]));
   $("legend").innerHTML = Object.entries(LEVEL_COLOURS).map(([key, colour]) =>
     `<span class="dot" style="background:${colour}"></span>` +
-    escapeHtml(key === "unknown" ? t("unknown_level") : t(key))).join("");
+    escapeHtml(key === "unknown" ? t("unknown_level") : t(key))).join("") +
+    (state.units.some((f) => f.properties.no_census)
+      ? `<span class="swatch no-census"></span>${escapeHtml(t("no_census_legend"))}` : "");
 }
 
 function matchesFilters(p) {
@@ -229,13 +241,30 @@ function applyFilters() {
   $("count").textContent = t("shown", state.shown.length, state.schools.length);
 }
 
+// The units of the current edition, without outlines (the map draws them from the tiles).
+async function loadUnits() {
+  try {
+    const data = await getJson("/wards?geometry=false");
+    state.units = data.features;
+    state.edition = data.edition;
+  } catch (error) {
+    state.units = [];  // the schools still show; the ward filter falls back to their units
+  }
+}
+
 async function loadSchools() {
-  const data = await getJson("/schools?limit=5000");
+  await loadUnits();
+  const edition = state.edition ? `&edition=${encodeURIComponent(state.edition)}` : "";
+  const data = await getJson(`/schools?limit=5000${edition}`);
+  state.edition = data.edition || state.edition;
   state.schools = data.features.filter((f) => f.geometry);
   for (const f of state.schools) {
     const p = f.properties;
     p.colour = LEVEL_COLOURS[levelKey(p.levels)];
-    f.search = fold([p.name, p.address, p.ward_name, p.district_name].join(" "));
+    const old = Object.entries(p.units || {}).filter(([e]) => e !== p.edition)
+      .map(([, u]) => u.name);
+    f.search = fold([p.name, p.address, p.ward_full_name || p.ward_name, p.district_name, ...old]
+      .join(" "));
   }
   fillFilters();
   applyFilters();
@@ -254,20 +283,52 @@ function onSearchInput() {
   searchTimer = setTimeout(runSearch, 150);
 }
 
+// What a person reads about a unit's census figures, in the chosen language.
+function censusNote(p) {
+  return LANG === "vi" ? p.census_note_vi : p.census_note_en;
+}
+
+function formerNote(p) {
+  return LANG === "vi" ? p.former_note_vi : p.former_note_en;
+}
+
+let searchRun = 0;
 function runSearch() {
-  const words = fold($("search").value).split(" ").filter(Boolean);
+  const text = $("search").value;
+  const words = fold(text).split(" ").filter(Boolean);
   const list = $("search-results");
+  const run = ++searchRun;
   if (!words.length) { list.hidden = true; list.innerHTML = ""; return; }
   const found = state.schools.filter((f) => words.every((w) => f.search.includes(w))).slice(0, 12);
-  list.hidden = false;
-  list.innerHTML = found.length ? found.map((f) =>
+  const schools = found.map((f) =>
     `<li tabindex="0" data-id="${f.properties.id}" data-testid="search-result">` +
     `${escapeHtml(f.properties.name)}<span class="sub">${escapeHtml(levelText(f.properties.levels))}` +
-    ` · ${escapeHtml(f.properties.address || f.properties.ward_name || "")}</span></li>`).join("")
-    : `<li class="muted">${t("no_match")}</li>`;
+    ` · ${escapeHtml(f.properties.address || f.properties.ward_full_name || f.properties.ward_name || "")}` +
+    "</span></li>").join("");
+  const show = (units) => {
+    if (run !== searchRun) return;  // a later search has begun
+    const unitItems = units.map((f) => {
+      const p = f.properties;
+      const sub = [p.matched_by === "former_name" ? formerNote(p) : "",
+        p.district_name, censusNote(p)].filter(Boolean).join(" · ");
+      return `<li tabindex="0" data-unit="${escapeHtml(p.code)}" data-testid="unit-result">` +
+        `${escapeHtml(p.full_name)}<span class="sub">${escapeHtml(sub)}</span></li>`;
+    }).join("");
+    list.hidden = false;
+    list.innerHTML = (unitItems ? `<li class="group">${t("units_found")}</li>${unitItems}` : "") +
+      (schools && unitItems ? `<li class="group">${t("schools_found")}</li>` : "") + schools ||
+      `<li class="muted">${t("no_match")}</li>`;
+  };
+  show([]);
+  // Units by new or old name, from the server (it knows which 2019 wards each unit took).
+  const edition = state.edition ? `&edition=${encodeURIComponent(state.edition)}` : "";
+  getJson(`/wards?geometry=false&limit=5&q=${encodeURIComponent(text.trim())}${edition}`)
+    .then((data) => show(data.features)).catch(() => {});
 }
 
 function onSearchPick(event) {
+  const unit = event.target.closest("li[data-unit]");
+  if (unit) { pickUnit(unit.dataset.unit); return; }
   const item = event.target.closest("li[data-id]");
   if (!item) return;
   const feature = state.schools.find((f) => f.properties.id === Number(item.dataset.id));
@@ -276,6 +337,61 @@ function onSearchPick(event) {
   map.flyTo({center: feature.geometry.coordinates, zoom: Math.max(map.getZoom(), 15)});
   showPopup(feature.geometry.coordinates, feature.properties.name);
   showCard(feature.properties.id);
+}
+
+// ------------------------------------------------------------------ unit card
+
+const number = (n) => Number(n).toLocaleString(LANG === "vi" ? "vi-VN" : "en-GB");
+const capitalised = (text) => text ? text[0].toUpperCase() + text.slice(1) : text;
+
+async function unitFeature(code) {
+  const known = state.units.find((f) => f.properties.code === code);
+  if (known) return known;
+  const edition = state.edition ? `&edition=${encodeURIComponent(state.edition)}` : "";
+  const data = await getJson(`/wards?geometry=false&q=${encodeURIComponent(code)}${edition}`);
+  return data.features.find((f) => f.properties.code === code) || null;
+}
+
+// A unit picked in the search list: filter the schools to it, frame it, and say what it is.
+async function pickUnit(code) {
+  $("search-results").hidden = true;
+  const feature = await unitFeature(code).catch(() => null);
+  if (!feature) return;
+  const p = feature.properties;
+  if (p.district_code && !$("f-district").hidden) { $("f-district").value = p.district_code; fillFilters(); }
+  $("f-ward").value = p.code;
+  applyFilters();
+  if (p.bbox) {
+    const [x0, y0, x1, y1] = p.bbox;
+    map.fitBounds([[x0, y0], [x1, y1]], {padding: 30, maxZoom: 16});
+  }
+  showUnitCard(feature);
+}
+
+function showUnitCard(feature) {
+  const card = $("unit-card");
+  if (!feature) { card.hidden = true; card.innerHTML = ""; return; }
+  const p = feature.properties;
+  const row = (label, value) => value ? `<dt>${label}</dt><dd>${value}</dd>` : "";
+  const years = Object.keys(p.population || {}).sort();
+  // A unit without census figures says so; it never shows a population of 0.
+  const population = p.no_census || !years.length
+    ? `<span data-testid="census-note">${escapeHtml(capitalised(censusNote(p)) || t("no_figures"))}</span>`
+    : years.map((y) => `${y}: ${number(p.population[y])}`).join(" · ") +
+      (p.population_source === "crosswalk" ? ` <span class="muted small">(${t("carried")})</span>` : "") +
+      (censusNote(p) ? `<br><span class="muted small">${escapeHtml(censusNote(p))}</span>` : "");
+  const children = Object.entries(p.reported_children || {}).map(([y, n]) => `${y}: ${number(n)}`)
+    .join(" · ");
+  card.hidden = false;
+  card.innerHTML = `<h3 data-testid="unit-name">${escapeHtml(p.full_name)}</h3><dl>` +
+    row(t("unit_type"), escapeHtml(p.unit_type_vi || "")) +
+    row(t("district"), escapeHtml(p.district_name || "")) +
+    row(t("province"), escapeHtml(p.province_name || "")) +
+    row(t("population"), population) +
+    row(t("reported_children"), escapeHtml(children)) +
+    row(t("former"), escapeHtml((formerNote(p) || "").replace(/^[^:]*:\s*/, ""))) +
+    row(t("area"), `${p.area_km2.toLocaleString(LANG === "vi" ? "vi-VN" : "en-GB")} km²`) +
+    "</dl>";
 }
 
 // ------------------------------------------------------------------ school card
@@ -312,8 +428,11 @@ async function showCard(id) {
     row(t("level"), escapeHtml(levelText(p.levels))) +
     row(t("ownership"), escapeHtml(t(p.ownership))) +
     row(t("address"), escapeHtml(p.address)) +
-    row(t("ward"), escapeHtml(p.ward_name)) +
-    row(t("district"), escapeHtml(p.district_name)) +
+    row(t("ward"), escapeHtml(p.ward_full_name || p.ward_name)) +
+    (p.edition === "2019" || !p.units || !p.units["2019"]
+      ? row(t("district"), escapeHtml(p.district_name))
+      : row(t("old_ward"), escapeHtml([p.units["2019"].full_name, p.units["2019"].district_name]
+        .filter(Boolean).join(", ")))) +
     row(t("phone"), p.phone ? `<a href="tel:${escapeHtml(p.phone)}">${escapeHtml(p.phone)}</a>` : "") +
     row(t("website"), p.website ? `<a href="${escapeHtml(p.website)}" rel="noopener">` +
       `${escapeHtml(p.website)}</a>` : "") +
@@ -480,8 +599,14 @@ function wire() {
   $("search").addEventListener("input", onSearchInput);
   $("search-results").addEventListener("click", onSearchPick);
   $("search-results").addEventListener("keydown", (e) => { if (e.key === "Enter") onSearchPick(e); });
-  $("f-district").addEventListener("change", () => { $("f-ward").value = ""; fillFilters(); applyFilters(); });
-  for (const id of ["f-level", "f-ownership", "f-ward"]) $(id).addEventListener("change", applyFilters);
+  $("f-district").addEventListener("change", () => {
+    $("f-ward").value = ""; fillFilters(); applyFilters(); showUnitCard(null);
+  });
+  for (const id of ["f-level", "f-ownership"]) $(id).addEventListener("change", applyFilters);
+  $("f-ward").addEventListener("change", () => {
+    applyFilters();
+    showUnitCard(state.units.find((f) => f.properties.code === $("f-ward").value) || null);
+  });
   $("home-form").addEventListener("submit", findAddress);
   $("home-candidates").addEventListener("click", (e) => {
     const item = e.target.closest("li[data-index]");
@@ -496,6 +621,9 @@ function wire() {
   $("osm-base").addEventListener("change", (e) => setOsmBase(e.target.checked));
   document.addEventListener("languagechange", () => {
     fillFilters(); applyFilters(); runSearch();
+    if ($("f-ward").value) {
+      showUnitCard(state.units.find((f) => f.properties.code === $("f-ward").value) || null);
+    }
     if (state.home) loadNear();
   });
   map.on("click", "schools", (e) => {

@@ -6,6 +6,11 @@ asks for them. An answer is kept under its URL with the public data version it w
 answers, see migration 0007); it is served again while the version read for the request is
 the same, so a change is seen by the very next request, in any worker. The version doubles as
 the ETag, so a browser revalidating an answer it holds gets a 304 with no body.
+
+Answers about administrative units are made in one edition of them (`?edition=`, else the
+current one): their key carries the edition the answer was made in, so an answer made in one
+edition is never served for another, even when the current edition moves with no data change
+(an edition coming into force on its date).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from functools import partial
 
 from fastapi import Request, Response
@@ -22,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from gis_service.api.deps import lent_connection
 from gis_service.db.connection import Connection
 from gis_service.db.version_reader import VersionReader, public_data_version
+from gis_service.units.editions import check_edition, current_edition
 
 MAX_ENTRIES = 4096
 MAX_BYTES = 64 * 1024 * 1024
@@ -113,11 +120,19 @@ def _keep(store: PublicAnswers, key: str, version: int, made: Response) -> Kept:
     return kept
 
 
-def cached_answer(request: Request, conn: Connection, make: Callable[[], Response]) -> Response:
-    """The kept answer to this request if the public data has not changed since, else a new
-    one made by `make` and kept. Errors raised by `make` are not kept."""
+def edition_key(request: Request, edition: str) -> str:
+    """The key of an answer made in an edition of the administrative units."""
+    return f"{request_key(request)}#edition={edition}"
+
+
+def cached_answer(
+    request: Request, conn: Connection, make: Callable[[], Response], key: str | None = None
+) -> Response:
+    """The kept answer to this request (under `key`, else its URL) if the public data has not
+    changed since, else a new one made by `make` and kept. Errors raised by `make` are not
+    kept."""
     store = public_answers(request)
-    key = request_key(request)
+    key = key or request_key(request)
     version = public_data_version(conn)
     kept = store.get(key, version)
     if kept is None:
@@ -162,4 +177,67 @@ async def public_answer(request: Request, make: Callable[[Connection], Response]
         if made.status_code != 200:
             return made
         kept = _keep(store, key, version, made)
+    return _answer(kept, request)
+
+
+@dataclass(frozen=True)
+class KnownEdition:
+    """The current edition as read at one public data version on one day."""
+
+    version: int
+    day: date
+    edition: str
+
+
+def _known_current_edition(request: Request, version: int) -> str | None:
+    known: KnownEdition | None = getattr(request.app.state, "current_edition", None)
+    if known is not None and known.version == version and known.day == date.today():
+        return known.edition
+    return None
+
+
+def _read_current_edition(request: Request, conn: Connection, version: int) -> str:
+    """The current edition, read once per public data version and day by each worker: it moves
+    only with the units loaded (which move the version) or an edition's start date."""
+    edition = _known_current_edition(request, version)
+    if edition is None:
+        edition = current_edition(conn)
+        request.app.state.current_edition = KnownEdition(version, date.today(), edition)
+    return edition
+
+
+async def public_answer_in_edition(
+    request: Request, asked: str | None, make: Callable[[Connection, str], Response]
+) -> Response:
+    """`public_answer` for an answer about administrative units: made by `make(conn, edition)`
+    in the edition asked for (checked: a 400 naming the editions otherwise), else in the
+    current one, and kept under a key naming that edition."""
+    chosen = check_edition(asked) if asked else None
+    reader: VersionReader | None = getattr(request.app.state, "version_reader", None)
+    if reader is None:
+        async with lent_connection(request, autocommit=True) as conn:
+
+            def answer() -> Response:
+                version = public_data_version(conn)
+                edition = chosen or _read_current_edition(request, conn, version)
+                return cached_answer(
+                    request, conn, partial(make, conn, edition), edition_key(request, edition)
+                )
+
+            return await run_in_threadpool(answer)
+    store = public_answers(request)
+    version = await reader.current()
+    known = chosen or _known_current_edition(request, version)
+    kept = store.get(edition_key(request, known), version) if known else None
+    if kept is None:
+        async with lent_connection(request, autocommit=True) as conn:
+
+            def made_now() -> tuple[str, Response]:
+                edition = chosen or _read_current_edition(request, conn, version)
+                return edition, make(conn, edition)
+
+            edition, made = await run_in_threadpool(made_now)
+        if made.status_code != 200:
+            return made
+        kept = _keep(store, edition_key(request, edition), version, made)
     return _answer(kept, request)

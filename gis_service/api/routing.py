@@ -18,6 +18,7 @@ from gis_service.api.deps import (
     lent_connection,
 )
 from gis_service.api.public_cache import current_version
+from gis_service.api.wards import unit_full_name
 from gis_service.db.connection import Connection
 from gis_service.errors import InvalidRequestError
 from gis_service.routing.service import RoutingService
@@ -84,11 +85,18 @@ def school_summaries(
         cur.execute(
             """
             SELECT s.id, ST_AsGeoJSON(s.geom, 7)::json, s.name, s.levels, s.ownership, s.address,
-                   w.name
+                   w.name, w.unit_type
             FROM schools s LEFT JOIN admin_units w ON w.id = s.ward_id
             """
         )
-        made = SchoolSummaries(version, {int(r[0]): r for r in cur.fetchall()})
+        # The ward is the school's unit of the current edition, named with its type.
+        made = SchoolSummaries(
+            version,
+            {
+                int(r[0]): (*r[:6], None if r[6] is None else unit_full_name(r[6], r[7]))
+                for r in cur.fetchall()
+            },
+        )
     request.app.state.school_summaries = made
     return made
 

@@ -1,12 +1,22 @@
-"""Vector tiles of roads, wards and schools made by PostGIS (ST_AsMVT), for the browser map."""
+"""Vector tiles of roads, units and schools made by PostGIS (ST_AsMVT), for the browser map.
+
+The ward layer holds the commune-level units of one edition (the current one unless
+`?edition=` says otherwise), each with its full name, type, and how much of it the 2019 census
+covers (`no_census` set where it does not)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
-from gis_service.api.public_cache import public_answer
+from gis_service.api.public_cache import public_answer_in_edition
+from gis_service.api.wards import (
+    EDITION_HELP,
+    census_shares,
+    unit_full_name,
+    without_census,
+)
 from gis_service.db.connection import Connection
 from gis_service.errors import InvalidRequestError
 
@@ -34,13 +44,21 @@ roads AS (
     FROM road_ways r, bounds b
     WHERE r.geom && b.lonlat AND (%(all_roads)s OR r.highway = ANY(%(classes)s))
 ),
+described AS (
+    SELECT * FROM unnest(%(unit_ids)s::integer[], %(full_names)s::text[],
+                         %(coverage)s::double precision[], %(no_census)s::boolean[])
+                  AS t (id, full_name, census_coverage, no_census)
+),
 wards AS (
     SELECT ST_AsMVTGeom(
                ST_SimplifyPreserveTopology(ST_Transform(u.geom, 3857), %(tolerance)s),
                b.merc, %(extent)s, 64, true) AS geom,
-           u.id, u.code, u.name, d.name AS district_name
-    FROM admin_units u LEFT JOIN admin_units d ON d.id = u.parent_id, bounds b
-    WHERE u.level = 'ward' AND u.geom && b.lonlat
+           u.id, u.code, u.name, u.edition, u.unit_type, t.full_name,
+           d.name AS district_name, t.census_coverage, t.no_census
+    FROM admin_units u
+    LEFT JOIN admin_units d ON d.id = u.parent_id AND d.level = 'district'
+    JOIN described t ON t.id = u.id, bounds b
+    WHERE u.id = ANY(%(unit_ids)s)
 ),
 schools AS (
     SELECT ST_AsMVTGeom(ST_Transform(s.geom, 3857), b.merc, %(extent)s, 64, true) AS geom,
@@ -71,7 +89,9 @@ def check_tile(z: int, x: int, y: int) -> None:
     "/tiles/{z}/{x}/{y}.pbf",
     summary="A vector tile (layers roads, wards, schools)",
     description="Mapbox Vector Tile made by PostGIS ST_AsMVT in Web Mercator (EPSG:3857). "
-    f"Alleys and small roads appear from zoom {ALL_ROADS_FROM_ZOOM}. "
+    f"Alleys and small roads appear from zoom {ALL_ROADS_FROM_ZOOM}. The wards layer holds "
+    "the commune-level units of `edition` (default: the current one) with `full_name`, "
+    "`unit_type`, `census_coverage` and `no_census`. "
     "Map data © OpenStreetMap contributors.",
     response_class=Response,
     responses={200: {"content": {MVT_MEDIA_TYPE: {}}}},
@@ -81,6 +101,7 @@ async def vector_tile(
     z: Annotated[int, Path(ge=0, le=MAX_ZOOM)],
     x: Annotated[int, Path(ge=0)],
     y: Annotated[int, Path(ge=0)],
+    edition: Annotated[str | None, Query(description=EDITION_HELP)] = None,
 ) -> Response:
     check_tile(z, x, y)
     pixel_m = WEB_MERCATOR_WORLD_M / (1 << z) / 256
@@ -94,13 +115,46 @@ async def vector_tile(
         "tolerance": pixel_m / 2,
     }
 
-    def make(conn: Connection) -> Response:
+    def make(conn: Connection, chosen: str) -> Response:
+        units = _units_in_tile(conn, chosen, z, x, y)
+        shares = census_shares(conn, chosen, [u[0] for u in units])
+        described = {
+            "unit_ids": [u[0] for u in units],
+            "full_names": [unit_full_name(name, kind) for _, name, kind in units],
+            "coverage": [_rounded(shares.get(u[0])) for u in units],
+            "no_census": [
+                None if shares.get(u[0]) is None else without_census(shares.get(u[0]))
+                for u in units
+            ],
+        }
         with conn.cursor() as cur:
-            cur.execute(_TILE_SQL, params)
+            cur.execute(_TILE_SQL, {**params, **described})
             row = cur.fetchone()
         body = bytes(row[0]) if row and row[0] is not None else b""
         return Response(
             body, media_type=MVT_MEDIA_TYPE, headers={"Cache-Control": "public, max-age=300"}
         )
 
-    return await public_answer(request, make)
+    return await public_answer_in_edition(request, edition, make)
+
+
+def _units_in_tile(
+    conn: Connection, edition: str, z: int, x: int, y: int
+) -> list[tuple[int, str, str | None]]:
+    """The edition's commune-level units meeting the tile (with its margin): id, name, type."""
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            SELECT u.id, u.name, u.unit_type FROM admin_units u
+            WHERE u.edition = %(edition)s AND u.level = 'ward'
+              AND u.geom && ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => 0.02),
+                                         4326)
+            ORDER BY u.id
+            """,
+            {"edition": edition, "z": z, "x": x, "y": y},
+        )
+        return [(int(i), str(name), kind) for i, name, kind in cur.fetchall()]
+
+
+def _rounded(share: float | None) -> float | None:
+    return None if share is None else round(share, 3)
