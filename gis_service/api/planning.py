@@ -1,5 +1,5 @@
-"""Planning endpoints: ward demand forecasts and gap maps (public, aggregated per ward), siting
-and scenarios (planners and city administrators)."""
+"""Planning endpoints: demand forecasts and gap maps by the units of an edition (public,
+aggregated per unit), siting and scenarios (planners and city administrators)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from gis_service.auth.roles import CITY_ADMIN, PLANNER
 from gis_service.db.connection import Connection, transaction
 from gis_service.errors import InvalidRequestError
 from gis_service.planning.forecast import run_forecast
-from gis_service.planning.gap import GapSettings, NewSite, compute_gap
+from gis_service.planning.gap import GapSettings, NewSite, compute_gap, unit_shapes
 from gis_service.planning.inputs import load_inputs
 from gis_service.planning.scenarios import (
     Scenario,
@@ -39,6 +39,17 @@ Conn = Annotated[Connection, Depends(get_connection)]
 Routing = Annotated[RoutingService, Depends(routing_service)]
 Grade = Annotated[int, Query(description="1 or 6")]
 Mode = Literal["walk", "motorbike", "car"]
+Edition = Annotated[
+    str | None,
+    Query(
+        max_length=10,
+        description="unit edition: 2019 (census wards by district) or 2025; default: the "
+        "current one",
+    ),
+]
+Units = Annotated[
+    list[str] | None, Query(description="codes of communes/wards of the edition (default all)")
+]
 PLANNER_PAGE = Path(__file__).resolve().parents[2] / "web" / "planner.html"
 
 
@@ -61,17 +72,6 @@ def parse_years(text: str) -> list[int]:
     return sorted(set(years))
 
 
-def ward_shapes(conn: Connection, ward_ids: list[int], simplify_m: float) -> dict[int, Any]:
-    """GeoJSON geometry of each ward, simplified by about `simplify_m` metres."""
-    with conn.cursor() as cur:
-        cur.execute(
-            "SELECT id, ST_AsGeoJSON(ST_SimplifyPreserveTopology(geom, %s / 111320.0), 6)::json "
-            "FROM admin_units WHERE id = ANY(%s)",
-            (simplify_m, ward_ids),
-        )
-        return {r[0]: r[1] for r in cur.fetchall()}
-
-
 @router.get("/planner", include_in_schema=False)
 def planner_page() -> FileResponse:
     return FileResponse(PLANNER_PAGE, headers={"Cache-Control": "no-cache"})
@@ -79,7 +79,8 @@ def planner_page() -> FileResponse:
 
 @router.get(
     "/planning/forecast",
-    summary="Grade-1 / grade-6 entrants per ward and school year, with base year, method, band",
+    summary="Grade-1 / grade-6 entrants per ward or commune of an edition and school year, with "
+    "base year, method, band; units without census figures say so",
 )
 def forecast(
     conn: Conn,
@@ -88,14 +89,17 @@ def forecast(
     district: Annotated[list[str] | None, Query(description="district codes")] = None,
     geojson: Annotated[bool, Query(description="wards as GeoJSON features (one year)")] = False,
     simplify: Annotated[float, Query(ge=0, le=500)] = 30.0,
+    edition: Edition = None,
+    unit: Units = None,
 ) -> Any:
-    made = run_forecast(load_inputs(conn, district), parse_years(years), list(grade or [1, 6]))
+    inputs = load_inputs(conn, district, edition, unit)
+    made = run_forecast(inputs, parse_years(years), list(grade or [1, 6]))
     rows = [r.as_dict() for r in made.rows]
     if not geojson:
         return json_response({**made.statement(), "rows": rows})
     if len(made.years) != 1 or len(made.grades) != 1:
         raise InvalidRequestError("geojson=true needs exactly one year and one grade")
-    shapes = ward_shapes(conn, [r["ward_id"] for r in rows], simplify)
+    shapes = unit_shapes(conn, [r["ward_id"] for r in rows], simplify)
     features = [
         {
             "type": "Feature",
@@ -112,8 +116,8 @@ def forecast(
 
 @router.get(
     "/planning/gap",
-    summary="Capacity gap: forecast children placed in schools by road distance (per ward and "
-    "school, as GeoJSON)",
+    summary="Capacity gap: forecast children placed in schools by road distance (per ward or "
+    "commune of an edition and per school, as GeoJSON)",
 )
 def gap(
     conn: Conn,
@@ -126,6 +130,8 @@ def gap(
     class_size: Annotated[int | None, Query(gt=0, le=100)] = None,
     assume_classes: Annotated[int | None, Query(ge=0, le=50)] = None,
     simplify: Annotated[float, Query(ge=0, le=500)] = 30.0,
+    edition: Edition = None,
+    unit: Units = None,
 ) -> Any:
     settings = GapSettings(
         grade,
@@ -135,9 +141,11 @@ def gap(
         class_size,
         assume_classes=assume_classes,
         district_codes=district,
+        edition=edition,
+        unit_codes=unit,
     )
     result = compute_gap(conn, routing, settings)
-    shapes = ward_shapes(conn, [w["ward_id"] for w in result.wards], simplify)
+    shapes = unit_shapes(conn, [w["ward_id"] for w in result.wards], simplify)
     ward_features = [
         {
             "type": "Feature",
@@ -179,6 +187,8 @@ class SiteIn(BaseModel):
     mode: Mode = "motorbike"
     districts: list[str] | None = None
     assume_classes: int | None = Field(None, ge=0, le=50)
+    edition: str | None = Field(None, max_length=10, description="default: the current one")
+    units: list[str] | None = None
 
 
 @router.post(
@@ -194,6 +204,8 @@ def site(body: SiteIn, conn: Conn, routing: Routing, user: Planner) -> Any:
         per_ward=3,
         assume_classes=body.assume_classes,
         district_codes=body.districts,
+        edition=body.edition,
+        unit_codes=body.units,
     )
     result = site_schools(
         conn,
@@ -230,6 +242,7 @@ class ScenarioIn(BaseModel):
     norm_m: float | None = Field(None, gt=0, le=50_000)
     mode: Mode | None = None
     assume_classes: int | None = Field(None, ge=0, le=50)
+    edition: str | None = Field(None, max_length=10, description="default: the current one")
 
 
 @router.post(
@@ -252,6 +265,7 @@ def create_scenario(body: ScenarioIn, conn: Conn, user: Planner) -> Any:
         dict(body.added_classes),
         [NewSite(s.name, s.lon, s.lat, s.classes) for s in body.new_sites],
         limits,
+        edition=body.edition,
     )
     with transaction(conn):
         save_scenario(conn, scenario, actor=user.username, remote_addr=user.remote_addr)

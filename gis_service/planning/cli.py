@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -17,10 +17,39 @@ if TYPE_CHECKING:
     from gis_service.routing.service import RoutingService
 
 forecast_app = typer.Typer(
-    help="Grade-1 and grade-6 demand by ward: forecast, backtest, yearly series.",
+    help="Grade-1 and grade-6 demand by ward or commune: forecast, backtest, yearly series.",
     no_args_is_help=True,
 )
+EDITION_HELP = "unit edition: 2019 (census wards by district) or 2025 (default: the current one)"
+UNIT_HELP = "codes of communes/wards of the edition (default all)"
 scenario_app = typer.Typer(help="Planning scenarios: save, list, compare.", no_args_is_help=True)
+
+
+def _label(row: dict[str, Any]) -> str:
+    """A unit as a person reads it: 'District / ward' (2019) or 'Phường X (province)'."""
+    if row.get("district_name"):
+        return f"{row['district_name']} / {row['unit_label']}"
+    province = row.get("province_name")
+    return f"{row['unit_label']} ({province})" if province else str(row["unit_label"])
+
+
+def _print_coverage(rows: list[dict[str, Any]]) -> None:
+    """Units whose children do not rest on full census figures, by what they rest on."""
+    seen: dict[str, dict[str, str]] = {}
+    for row in rows:
+        if row["figures"] != "census":
+            seen.setdefault(row["figures"], {})[_label(row)] = row["note"]
+    titles = {
+        "none": "units without census figures / đơn vị không có số liệu điều tra",
+        "reported": "units counted from their own report / đơn vị dùng số trẻ tự báo cáo",
+        "census_partial": "units the census covers in part / đơn vị chỉ có số liệu một phần",
+    }
+    for figures, title in titles.items():
+        units = seen.get(figures, {})
+        if units:
+            typer.echo(f"{title}: {len(units)}")
+            for label, note in units.items():
+                typer.echo(f"  {label}: {note}")
 
 
 def _open() -> Connection:
@@ -51,6 +80,8 @@ def forecast_run(
     base_year: Annotated[int | None, typer.Option(help="default: the census year")] = None,
     csv: Annotated[Path | None, typer.Option(help="write every ward row to this CSV")] = None,
     wards: Annotated[bool, typer.Option(help="print every ward, not only totals")] = False,
+    edition: Annotated[str | None, typer.Option(help=EDITION_HELP)] = None,
+    unit: Annotated[list[str] | None, typer.Option(help=UNIT_HELP)] = None,
 ) -> None:
     """Children entering grade 1 and grade 6 per ward and school year, with the band."""
     from gis_service.planning.forecast import run_forecast
@@ -58,10 +89,12 @@ def forecast_run(
 
     conn = _open()
     try:
-        forecast = run_forecast(load_inputs(conn, district), _years(years), grade, None, base_year)
+        inputs = load_inputs(conn, district, edition, unit)
+        forecast = run_forecast(inputs, _years(years), grade, None, base_year)
     finally:
         conn.close()
     statement = forecast.statement()
+    typer.echo(f"units of edition {forecast.edition}")
     typer.echo(f"base year {forecast.base_year}, census {forecast.census_year}")
     typer.echo(f"inputs: {json.dumps(statement['inputs'], ensure_ascii=False)}")
     typer.echo(f"method: {statement['method']}")
@@ -70,19 +103,22 @@ def forecast_run(
     for g in forecast.grades:
         for year in forecast.years:
             mid, low, high = forecast.total(g, year)
-            classes = sum(
-                r.classes_needed for r in forecast.rows if r.grade == g and r.school_year == year
-            )
+            classes = sum(r.classes_needed or 0 for r in forecast.unit_rows(g, year))
             typer.echo(
                 f"{g:>5} {year}-{year + 1} {mid:>10,.0f} {low:>10,.0f} {high:>10,.0f} {classes:>8}"
             )
+    rows = [r.as_dict() for r in forecast.rows]
+    _print_coverage(rows)
     if wards:
-        for row in forecast.rows:
-            d = row.as_dict()
+        for d in rows:
+            head = f"  {_label(d)} grade {d['grade']} {d['school_year']}: "
+            if d["children"] is None:
+                typer.echo(head + str(d["note"]))
+                continue
+            note = f" [{d['note']}]" if d["note"] else ""
             typer.echo(
-                f"  {d['district_name']} / {d['ward_name']} grade {d['grade']} "
-                f"{d['school_year']}: {d['children']} ({d['low']}-{d['high']}), "
-                f"{d['classes_needed']} classes"
+                head + f"{d['children']} ({d['low']}-{d['high']}), "
+                f"{d['classes_needed']} classes{note}"
             )
     if csv:
         _write_forecast_csv(csv, [r.as_dict() for r in forecast.rows])
@@ -106,13 +142,15 @@ def forecast_backtest(
     target_year: Annotated[int, typer.Option(help="a later year with ward counts")],
     district: Annotated[list[str] | None, typer.Option(help="district codes (default all)")] = None,
 ) -> None:
-    """Score the population trend from an earlier base year against a later count (MAPE)."""
+    """Score the population trend from an earlier base year against a later count (MAPE), on
+    the 2019 census units the counts were taken on."""
     from gis_service.planning.backtest import run_backtest
     from gis_service.planning.inputs import load_inputs
+    from gis_service.units.editions import EDITION_2019
 
     conn = _open()
     try:
-        result = run_backtest(load_inputs(conn, district), base_year, target_year)
+        result = run_backtest(load_inputs(conn, district, EDITION_2019), base_year, target_year)
     finally:
         conn.close()
     for line in result.table():
@@ -125,6 +163,9 @@ def forecast_import_series(
     code_field: Annotated[str, typer.Option(help="column with the unit's GSO code")],
     level: Annotated[str, typer.Option(help="district, ward or province")] = "district",
     prefix: Annotated[str, typer.Option(help="population columns: prefix + year")] = "Pop_",
+    edition: Annotated[
+        str, typer.Option(help="edition of the units the codes name (default: 2019 census)")
+    ] = "2019",
 ) -> None:
     """A yearly population series (e.g. Pop_2009 … Pop_2017) for loaded units."""
     from gis_service.planning.series import import_series
@@ -139,6 +180,7 @@ def forecast_import_series(
                 code_field=code_field,
                 prefix=prefix,
                 progress=print_progress,
+                edition=edition,
             )
     finally:
         conn.close()
@@ -165,6 +207,8 @@ def gap_command(
     per_ward: Annotated[int, typer.Option(help="demand points per ward")] = 5,
     top: Annotated[int, typer.Option(help="wards and schools listed, shortest first")] = 15,
     json_out: Annotated[Path | None, typer.Option("--json", help="write the result")] = None,
+    edition: Annotated[str | None, typer.Option(help=EDITION_HELP)] = None,
+    unit: Annotated[list[str] | None, typer.Option(help=UNIT_HELP)] = None,
 ) -> None:
     """Forecast children placed in schools by road distance: classes short, over size, far."""
     from gis_service.planning.gap import GapSettings, compute_gap
@@ -178,25 +222,28 @@ def gap_command(
         per_ward,
         assume_classes=assume_classes,
         district_codes=district,
+        edition=edition,
+        unit_codes=unit,
     )
     conn = _open()
     try:
         result = compute_gap(conn, _routing(), settings)
     finally:
         conn.close()
+    typer.echo(f"units of edition {result.statement['edition']}")
     typer.echo(result.statement["method"])
     for key, value in result.metrics.items():
         typer.echo(f"  {key}: {value:,}")
     typer.echo(f"wards with the most children over the legal class size (top {top}):")
+    head = "district / ward" if result.statement["edition"] == "2019" else "ward (province)"
     typer.echo(
-        f"  {'district / ward':<40}{'children':>9}{'classes':>8}{'in ward':>8}"
+        f"  {head:<40}{'children':>9}{'classes':>8}{'in ward':>8}"
         f"{'over size':>10}{'short':>6}{'beyond norm':>12}{'mean m':>8}"
     )
-    ranked = sorted(
-        result.wards, key=lambda w: (-w["children_over_size"], -w["children_beyond_norm"])
-    )
+    counted = [w for w in result.wards if w["children"] is not None]
+    ranked = sorted(counted, key=lambda w: (-w["children_over_size"], -w["children_beyond_norm"]))
     for w in ranked[:top]:
-        label = f"{w['district_name']} / {w['ward_name']}"[:39]
+        label = _label(w)[:39]
         typer.echo(
             f"  {label:<40}{w['children']:>9,}{w['classes_needed']:>8}{w['classes_in_ward']:>8}"
             f"{w['children_over_size']:>10,}{w['classes_short']:>6}"
@@ -209,6 +256,7 @@ def gap_command(
             f"  {s['name'][:50]:<51}{s['classes']:>4} classes, {s['children']:>6,} children, "
             f"{s['classes_short']:>3} short, {s['classes_over_size']:>3} over size{assumed}"
         )
+    _print_coverage(result.wards)
     if json_out:
         payload = {
             "statement": result.statement,
@@ -238,6 +286,8 @@ def site_command(
     per_ward: Annotated[int, typer.Option(help="demand points per ward")] = 3,
     time_limit: Annotated[float, typer.Option(help="solver seconds")] = 60.0,
     json_out: Annotated[Path | None, typer.Option("--json", help="write the result")] = None,
+    edition: Annotated[str | None, typer.Option(help=EDITION_HELP)] = None,
+    unit: Annotated[list[str] | None, typer.Option(help=UNIT_HELP)] = None,
 ) -> None:
     """Choose k new schools (or schools gaining classes) serving the most children in reach."""
     from gis_service.planning.gap import GapSettings
@@ -252,6 +302,8 @@ def site_command(
         per_ward,
         assume_classes=assume_classes,
         district_codes=district,
+        edition=edition,
+        unit_codes=unit,
     )
     conn = _open()
     try:
@@ -270,6 +322,7 @@ def site_command(
         )
     finally:
         conn.close()
+    typer.echo(f"units of edition {result['edition']}")
     typer.echo(result["method"])
     typer.echo(
         f"children {result['children']:,}; within {minutes:g} min: "
@@ -277,7 +330,7 @@ def site_command(
         f"sites ({'optimal' if result['optimal'] else 'best found in the time limit'})"
     )
     for site in result["sites"]:
-        wards = ", ".join(f"{w['ward_name']} {w['children']}" for w in site["wards"][:5])
+        wards = ", ".join(f"{w['unit_label']} {w['children']}" for w in site["wards"][:5])
         typer.echo(
             f"  {site['name']} ({site['lat']:.5f}, {site['lon']:.5f}): serves "
             f"{site['children_served']:,} children, mean {site['mean_min']} min; {wards}"
@@ -288,7 +341,12 @@ def site_command(
         f"{sum(w['children_not_served'] for w in left):,}"
     )
     for w in left[:10]:
-        typer.echo(f"  {w['ward_name']}: {w['children_not_served']:,}")
+        typer.echo(f"  {w['unit_label']}: {w['children_not_served']:,}")
+    missing = result["units_without_figures"]
+    if missing:
+        typer.echo(f"units left out, without figures / đơn vị không có số liệu: {len(missing)}")
+        for w in missing:
+            typer.echo(f"  {w['unit_label']}: {w['note']}")
     if json_out:
         json_out.write_text(json.dumps(result, ensure_ascii=False, indent=1))
         typer.echo(f"wrote {json_out}")
@@ -339,6 +397,7 @@ def scenario_save(
         int | None, typer.Option(help="classes at schools with no registry figure")
     ] = None,
     district: Annotated[list[str] | None, typer.Option(help="district codes (default all)")] = None,
+    edition: Annotated[str | None, typer.Option(help=EDITION_HELP)] = None,
 ) -> None:
     """Save a scenario: forecast year, added classes, new sites, changed limits."""
     from gis_service.planning.scenarios import Scenario, save_scenario
@@ -354,7 +413,14 @@ def scenario_save(
         if value is not None
     }
     scenario = Scenario(
-        name, grade, year, district or [], _pairs(add_classes), _sites(site), limits
+        name,
+        grade,
+        year,
+        district or [],
+        _pairs(add_classes),
+        _sites(site),
+        limits,
+        edition=edition,
     )
     conn = _open()
     try:
@@ -362,7 +428,7 @@ def scenario_save(
             scenario_id = save_scenario(conn, scenario, actor="cli")
     finally:
         conn.close()
-    typer.echo(f"scenario {scenario_id}: {name}")
+    typer.echo(f"scenario {scenario_id}: {name} (units of edition {scenario.edition})")
 
 
 @scenario_app.command("list")

@@ -1,4 +1,6 @@
-"""Grade-1 and grade-6 entrants per ward and school year, with their band and classes needed."""
+"""Grade-1 and grade-6 entrants per unit and school year, with their band and classes needed,
+and what figures each unit's number rests on (census, census of part of it, its own report,
+or none)."""
 
 from __future__ import annotations
 
@@ -7,11 +9,12 @@ from functools import partial
 from typing import Any
 
 from gis_service.errors import InvalidRequestError
-from gis_service.planning.inputs import ForecastInputs
+from gis_service.planning.inputs import DistrictInput, ForecastInputs, UnitInfo, WardInput
 from gis_service.planning.method import (
     ENTRY_AGE,
     LEGAL_CLASS_SIZE,
     METHOD_TEXT,
+    UNIT_METHOD_TEXT,
     MethodParameters,
     census_cohorts,
     classes_needed,
@@ -20,26 +23,78 @@ from gis_service.planning.method import (
     ward_trend,
     yearly_births,
 )
+from gis_service.units.coverage import NO_CENSUS_EN, NO_CENSUS_VI
+from gis_service.units.editions import EDITION_2019
 
 # Ages split out of the census groups: the oldest child a grade-6 forecast can age forward.
 MAX_AGE = 14
 
+# What a row's children rest on.
+FIGURES_CENSUS = "census"
+FIGURES_PARTIAL = "census_partial"
+FIGURES_REPORTED = "reported"
+FIGURES_NONE = "none"
+NO_CENSUS = f"{NO_CENSUS_VI} / {NO_CENSUS_EN}"
+
+
+def partial_note(coverage: float, census_year: int) -> str:
+    """What a unit only partly covered by the census units says about its figures."""
+    pct = f"{coverage:.0%}"
+    return (
+        f"số liệu điều tra dân số {census_year} chỉ phủ {pct} diện tích đơn vị; số trẻ là của "
+        f"phần đó / {census_year} census figures cover {pct} of the unit's area; the children "
+        "are those of that part"
+    )
+
+
+def reported_note(born: int) -> str:
+    return (
+        f"số trẻ sinh năm {born} do đơn vị báo cáo / children born in {born} as reported by "
+        "the unit"
+    )
+
 
 @dataclass(frozen=True)
 class WardDemand:
-    """Entrants of one ward, grade and school year (expected, low, high) and classes needed."""
+    """Entrants of one unit, grade and school year (expected, low, high) and classes needed;
+    None where the unit has no figures (`figures` == 'none', said in `note`)."""
 
     ward_id: int
     ward_code: str
     ward_name: str
-    district_code: str
-    district_name: str
+    district_code: str | None
+    district_name: str | None
     grade: int
     school_year: int
-    children: float
-    low: float
-    high: float
-    classes_needed: int
+    children: float | None
+    low: float | None
+    high: float | None
+    classes_needed: int | None
+    edition: str = EDITION_2019
+    unit_label: str = ""
+    unit_type: str | None = None
+    unit_type_name: str | None = None
+    province_name: str | None = None
+    figures: str = FIGURES_CENSUS
+    coverage: float = 1.0
+    note: str | None = None
+
+    @property
+    def has_figures(self) -> bool:
+        return self.children is not None
+
+    def unit_fields(self) -> dict[str, Any]:
+        """Who the unit is and what its figures rest on, as shown beside any of its figures."""
+        return {
+            "edition": self.edition,
+            "unit_label": self.unit_label or self.ward_name,
+            "unit_type": self.unit_type,
+            "unit_type_name": self.unit_type_name,
+            "province_name": self.province_name,
+            "figures": self.figures,
+            "coverage": round(self.coverage, 3),
+            "note": self.note,
+        }
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -50,10 +105,11 @@ class WardDemand:
             "district_name": self.district_name,
             "grade": self.grade,
             "school_year": f"{self.school_year}-{self.school_year + 1}",
-            "children": round(self.children),
-            "low": round(self.low),
-            "high": round(self.high),
+            "children": None if self.children is None else round(self.children),
+            "low": None if self.low is None else round(self.low),
+            "high": None if self.high is None else round(self.high),
             "classes_needed": self.classes_needed,
+            **self.unit_fields(),
         }
 
 
@@ -68,48 +124,64 @@ class Forecast:
     parameters: MethodParameters
     inputs: dict[str, Any]
     rows: list[WardDemand] = field(default_factory=list)
+    edition: str = EDITION_2019
+    coverage: dict[str, Any] = field(default_factory=dict)
 
     def statement(self) -> dict[str, Any]:
+        method = (
+            METHOD_TEXT if self.edition == EDITION_2019 else f"{METHOD_TEXT} {UNIT_METHOD_TEXT}"
+        )
         return {
+            "edition": self.edition,
             "base_year": self.base_year,
             "census_year": self.census_year,
             "inputs": self.inputs,
-            "method": METHOD_TEXT,
+            "coverage": self.coverage,
+            "method": method,
             "parameters": self.parameters.as_dict(),
         }
 
+    def unit_rows(self, grade: int, year: int) -> list[WardDemand]:
+        """Every unit's row of a grade and year, with figures or without."""
+        return [r for r in self.rows if r.grade == grade and r.school_year == year]
+
     def total(self, grade: int, year: int) -> tuple[float, float, float]:
-        chosen = [r for r in self.rows if r.grade == grade and r.school_year == year]
+        chosen = [r for r in self.unit_rows(grade, year) if r.has_figures]
         return (
-            sum(r.children for r in chosen),
-            sum(r.low for r in chosen),
-            sum(r.high for r in chosen),
+            sum(r.children or 0.0 for r in chosen),
+            sum(r.low or 0.0 for r in chosen),
+            sum(r.high or 0.0 for r in chosen),
         )
 
     def ward_children(self, grade: int, year: int) -> dict[int, float]:
+        """Children of every unit with figures (census or reported)."""
         return {
-            r.ward_id: r.children for r in self.rows if r.grade == grade and r.school_year == year
+            r.ward_id: r.children for r in self.unit_rows(grade, year) if r.children is not None
         }
 
+    def without_figures(self, grade: int, year: int) -> list[WardDemand]:
+        """Rows of units with neither census figures nor a report: no number, not zero."""
+        return [r for r in self.unit_rows(grade, year) if not r.has_figures]
 
-def run_forecast(
-    inputs: ForecastInputs,
-    years: list[int],
-    grades: list[int] | None = None,
-    params: MethodParameters | None = None,
-    base_year: int | None = None,
-) -> Forecast:
-    """Forecast entrants per ward for each school year (its first calendar year) and grade."""
-    params = params or MethodParameters()
-    grades = grades or [1, 6]
+
+def _check_request(
+    inputs: ForecastInputs, years: list[int], grades: list[int], base_year: int | None
+) -> tuple[int, int]:
+    """The census year and base year, or an error a person can act on."""
     for grade in grades:
         if grade not in ENTRY_AGE:
             raise InvalidRequestError(f"lớp {grade} không phải lớp đầu cấp / grade must be 1 or 6")
     census_years = inputs.census_years()
     if not census_years:
+        if inputs.grouped_by_district:
+            raise InvalidRequestError(
+                "chưa có dân số theo nhóm tuổi của quận/huyện / no census age groups loaded: "
+                "run `schoolmap import population --level district ...` first"
+            )
         raise InvalidRequestError(
-            "chưa có dân số theo nhóm tuổi của quận/huyện / no census age groups loaded: "
-            "run `schoolmap import population --level district ...` first"
+            f"các đơn vị bộ {inputs.edition} chưa có số liệu điều tra dân số chuyển sang / the "
+            f"{inputs.edition} units have no census figures carried to them: make the "
+            f"crosswalk from the 2019 units to the {inputs.edition} units first"
         )
     census_year = max(y for y in census_years if base_year is None or y <= base_year)
     base = base_year or census_year
@@ -128,6 +200,63 @@ def run_forecast(
                     f"lớn hơn độ tuổi điều tra / grade {grade} in {year} is older than the "
                     f"census ages ({census_year} census, ages 0-{MAX_AGE})"
                 )
+    return census_year, base
+
+
+def _members(
+    inputs: ForecastInputs, district: DistrictInput, has_groups: bool, base: int
+) -> list[WardInput]:
+    """The wards of a group the census arithmetic runs on.
+
+    Census edition: every ward with a count (a district without age groups is an error).
+    A later edition: the unit itself, when census units cover some of it and carried counts
+    up to the base year and age groups stand behind it.
+    """
+    wards = [w for w in inputs.wards if w.district_id == district.id and w.population]
+    if inputs.grouped_by_district:
+        return wards
+    if not has_groups:
+        return []
+    return [
+        w
+        for w in wards
+        if _unit(inputs, w, district).covered
+        and any(v > 0 for y, v in w.population.items() if y <= base)
+    ]
+
+
+def _unit(inputs: ForecastInputs, ward: WardInput, district: DistrictInput) -> UnitInfo:
+    known = inputs.units.get(ward.id)
+    if known is not None:
+        return known
+    return UnitInfo(
+        ward.id,
+        ward.code,
+        ward.name,
+        None,
+        district.code,
+        district.name,
+        1.0 if ward.population else 0.0,
+    )
+
+
+def run_forecast(
+    inputs: ForecastInputs,
+    years: list[int],
+    grades: list[int] | None = None,
+    params: MethodParameters | None = None,
+    base_year: int | None = None,
+) -> Forecast:
+    """Forecast entrants per unit for each school year (its first calendar year) and grade.
+
+    Units without census figures get a row saying so (children None), or the children they
+    report for the cohort when they report them; a unit the census units only partly cover is
+    forecast from the part covered (or from its report, when it reports), and says so.
+    """
+    params = params or MethodParameters()
+    grades = grades or [1, 6]
+    census_year, base = _check_request(inputs, years, grades, base_year)
+    grouped = inputs.grouped_by_district
     forecast = Forecast(
         base,
         census_year,
@@ -135,23 +264,32 @@ def run_forecast(
         sorted(years),
         params,
         {
-            "census_age_groups": f"district population by age group, {census_year}",
+            "census_age_groups": f"district population by age group, {census_year}"
+            if grouped
+            else f"age groups of each {inputs.edition} unit, {census_year}, carried from the "
+            "census units",
             "ward_population_years": inputs.ward_years(),
             "district_series_years": inputs.series_years(),
-            "districts": len(inputs.districts),
+            "districts": len(inputs.districts) if grouped else 0,
             "wards": len(inputs.wards),
         },
+        edition=inputs.edition,
     )
+    census: dict[tuple[int, int, int], tuple[float, float, float]] = {}
+    order: list[tuple[WardInput, DistrictInput]] = []
     for district in inputs.districts.values():
+        order += [(w, district) for w in inputs.wards if w.district_id == district.id]
         groups = district.age_groups.get(census_year)
-        if not groups:
+        if not groups and grouped:
             raise InvalidRequestError(
                 f"quận/huyện {district.name} thiếu dân số theo tuổi năm {census_year} / "
                 f"district {district.name} ({district.code}) has no age groups for {census_year}"
             )
+        members = _members(inputs, district, bool(groups), base)
+        if not groups or not members:
+            continue
         cohorts = census_cohorts(single_year_ages(groups, MAX_AGE + 1), census_year, params)
         births = yearly_births(cohorts, census_year, params)
-        members = [w for w in inputs.wards if w.district_id == district.id and w.population]
         trends = {w.id: ward_trend(w.population, district.series, base, params) for w in members}
         total = sum(t.base_population for t in trends.values())
         for ward in members:
@@ -173,19 +311,90 @@ def run_forecast(
                     children = entrants(extra_growth=0.0)
                     low = entrants(extra_growth=-params.band_rate) * (1 - params.level_error)
                     high = entrants(extra_growth=params.band_rate) * (1 + params.level_error)
-                    forecast.rows.append(
-                        WardDemand(
-                            ward.id,
-                            ward.code,
-                            ward.name,
-                            district.code,
-                            district.name,
-                            grade,
-                            year,
-                            children,
-                            min(low, children),
-                            max(high, children),
-                            classes_needed(children, LEGAL_CLASS_SIZE[grade]),
-                        )
+                    census[(ward.id, grade, year)] = (
+                        children,
+                        min(low, children),
+                        max(high, children),
                     )
+    shown: list[UnitInfo] = []
+    for ward, district in order:
+        if inputs.keep is not None and ward.id not in inputs.keep:
+            continue
+        unit = _unit(inputs, ward, district)
+        shown.append(unit)
+        for grade in grades:
+            for year in forecast.years:
+                forecast.rows.append(
+                    _row(
+                        inputs,
+                        unit,
+                        district,
+                        grade,
+                        year,
+                        census.get((ward.id, grade, year)),
+                        census_year,
+                    )
+                )
+    forecast.coverage = {
+        "units": len(shown),
+        "full": sum(1 for u in shown if u.fully_covered),
+        "partial": [
+            {"unit": u.label, "coverage": round(u.coverage, 3)}
+            for u in shown
+            if u.covered and not u.fully_covered
+        ],
+        "none": [u.label for u in shown if not u.covered],
+        "note": NO_CENSUS,
+    }
     return forecast
+
+
+def _row(
+    inputs: ForecastInputs,
+    unit: UnitInfo,
+    district: DistrictInput,
+    grade: int,
+    year: int,
+    made: tuple[float, float, float] | None,
+    census_year: int,
+) -> WardDemand:
+    """One unit's row: the census forecast, its own report, or a statement that it has none."""
+    born = year - ENTRY_AGE[grade]
+    reported = unit.reported.get(born)
+    note: str | None = None
+    if not unit.fully_covered and reported is not None:
+        figures = FIGURES_REPORTED
+        children: float | None = float(reported)
+        low: float | None = children
+        high: float | None = children
+        note = reported_note(born)
+    elif made is not None:
+        children, low, high = made
+        figures = FIGURES_CENSUS if unit.fully_covered else FIGURES_PARTIAL
+        if figures == FIGURES_PARTIAL:
+            note = partial_note(unit.coverage, census_year)
+    else:
+        figures, children, low, high = FIGURES_NONE, None, None, None
+        note = NO_CENSUS
+    grouped = inputs.grouped_by_district
+    return WardDemand(
+        unit.id,
+        unit.code,
+        unit.name,
+        district.code if grouped else None,
+        district.name if grouped else None,
+        grade,
+        year,
+        children,
+        low,
+        high,
+        None if children is None else classes_needed(children, LEGAL_CLASS_SIZE[grade]),
+        edition=inputs.edition,
+        unit_label=unit.label,
+        unit_type=unit.unit_type,
+        unit_type_name=unit.type_name,
+        province_name=None if grouped else unit.parent_name,
+        figures=figures,
+        coverage=unit.coverage,
+        note=note,
+    )

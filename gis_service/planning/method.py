@@ -35,6 +35,18 @@ METHOD_TEXT = (
     "distribution to wards); a plausible range, not a probability interval. "
     "Classes needed = ceil(children / legal class size)."
 )
+UNIT_METHOD_TEXT = (
+    "Units with no district (the two-tier units in force since 1 July 2025): each unit is "
+    "forecast as a district holding one ward, itself, from the census figures carried to it "
+    "from the census wards that overlap it: its carried age groups give its cohorts and births "
+    "(keeping the age structure of the districts it came from); its carried counts of the "
+    "census years give its level and its drift; its pace is the yearly series of the census "
+    "districts its people lived in, each weighted by the people it took from it at the last "
+    "ward count. It needs no share of a larger unit. A unit the census units cover only in "
+    "part is forecast from the part covered and says so; a unit they do not cover has no "
+    "census figures: it shows the children it reports for the cohort (as reported, not aged "
+    "forward), or says it has no figures, never zero."
+)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,7 @@
-"""Planning scenarios: saved sets of added classes, new sites and limits, compared side by side."""
+"""Planning scenarios: saved sets of added classes, new sites and limits, compared side by side.
+
+A scenario keeps the edition of units its demand is counted by (kept with its limits, under
+`edition`); one saved before units came in editions was counted by the 2019 units."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from gis_service.db.connection import Connection
 from gis_service.errors import InvalidRequestError, NotFoundError
 from gis_service.planning.gap import GapSettings, NewSite, compute_gap
 from gis_service.routing.service import RoutingService
+from gis_service.units.editions import EDITION_2019, check_edition, edition_or_current
 
 LIMIT_KEYS = ("class_size", "norm_m", "mode", "assume_classes")
 # What the comparison shows, in order: (metric key, Vietnamese / English label).
@@ -39,6 +43,8 @@ class Scenario:
     new_sites: list[NewSite] = field(default_factory=list)
     limits: dict[str, Any] = field(default_factory=dict)
     id: int | None = None
+    edition: str | None = None
+    """The edition of units demand is counted by; None until saved (then the current one)."""
 
     def check(self) -> None:
         if not self.name.strip():
@@ -56,6 +62,13 @@ class Scenario:
         for site in self.new_sites:
             if site.classes <= 0:
                 raise InvalidRequestError(f"site {site.name!r} needs at least one class")
+        if self.edition is not None:
+            check_edition(self.edition)
+            if self.district_codes and self.edition != EDITION_2019:
+                raise InvalidRequestError(
+                    f"Bộ đơn vị {self.edition} không có cấp huyện / the {self.edition} edition "
+                    "has no districts: leave the district codes out"
+                )
 
     def gap_settings(self) -> GapSettings:
         limits = self.limits
@@ -69,6 +82,7 @@ class Scenario:
             district_codes=self.district_codes or None,
             added_classes=dict(self.added_classes),
             new_sites=list(self.new_sites),
+            edition=self.edition,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -81,6 +95,7 @@ class Scenario:
             "added_classes": {str(k): v for k, v in self.added_classes.items()},
             "new_sites": [asdict(s) for s in self.new_sites],
             "limits": self.limits,
+            "edition": self.edition,
         }
 
 
@@ -88,6 +103,8 @@ def save_scenario(
     conn: Connection, scenario: Scenario, actor: str, remote_addr: str | None = None
 ) -> int:
     """Store a scenario (in the caller's transaction) and log it; return its id."""
+    if scenario.edition is None:
+        scenario.edition = edition_or_current(conn, None)
     scenario.check()
     with conn.cursor() as cur:
         cur.execute(
@@ -104,7 +121,7 @@ def save_scenario(
                 scenario.district_codes,
                 json.dumps({str(k): v for k, v in scenario.added_classes.items()}),
                 json.dumps([asdict(s) for s in scenario.new_sites]),
-                json.dumps(scenario.limits),
+                json.dumps({**scenario.limits, "edition": scenario.edition}),
                 actor,
             ),
         )
@@ -122,6 +139,8 @@ def save_scenario(
 
 
 def _from_row(row: tuple[Any, ...]) -> Scenario:
+    limits = dict(row[7])
+    edition = str(limits.pop("edition", EDITION_2019))
     return Scenario(
         id=row[0],
         name=row[1],
@@ -130,7 +149,8 @@ def _from_row(row: tuple[Any, ...]) -> Scenario:
         district_codes=list(row[4]),
         added_classes={int(k): int(v) for k, v in row[5].items()},
         new_sites=[NewSite(**s) for s in row[6]],
-        limits=dict(row[7]),
+        limits=limits,
+        edition=edition,
     )
 
 

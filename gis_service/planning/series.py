@@ -1,4 +1,5 @@
-"""Import a yearly population series (columns such as Pop_2009 … Pop_2017) for loaded units."""
+"""Import a yearly population series (columns such as Pop_2009 … Pop_2017) for loaded units of
+one edition (the 2019 census units by default: codes repeat across editions)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from gis_service.db.connection import Connection, savepoint
 from gis_service.errors import ImportFileError
 from gis_service.importers.report import ImportReport, ProgressCallback, no_progress
 from gis_service.importers.wards import code_text
+from gis_service.units.editions import EDITION_2019, LEVELS_OF, check_edition
 
 LEVELS = ("province", "district", "ward")
 YEAR_IN_NAME = re.compile(r"(?:^|[^0-9])((?:19|20)[0-9]{2})$")
@@ -51,10 +53,19 @@ def import_series(
     code_field: str,
     prefix: str = "Pop_",
     progress: ProgressCallback = no_progress,
+    edition: str = EDITION_2019,
 ) -> ImportReport:
-    """Upsert population by year for units of a level matched by code; all or nothing."""
+    """Upsert population by year for units of a level of an edition matched by code; all or
+    nothing."""
     if level not in LEVELS:
         raise ImportFileError(path, f"unknown level {level!r}; use one of {', '.join(LEVELS)}")
+    edition = check_edition(edition)
+    if level not in LEVELS_OF[edition]:
+        raise ImportFileError(
+            path,
+            f"bộ đơn vị {edition} không có cấp {level} / the {edition} edition has no {level} "
+            f"level; use one of {', '.join(LEVELS_OF[edition])}",
+        )
     report = ImportReport(f"population series ({level})", str(path))
     progress(f"reading {path}")
     frame = read_table(path)
@@ -80,7 +91,9 @@ def import_series(
                 raise ImportFileError(path, f"row {line}, {column}: negative population")
             rows.append((code, year, round(number)))
     with savepoint(conn), conn.cursor() as cur:
-        cur.execute("SELECT code FROM admin_units WHERE level = %s", (level,))
+        cur.execute(
+            "SELECT code FROM admin_units WHERE level = %s AND edition = %s", (level, edition)
+        )
         known = {r[0] for r in cur.fetchall()}
         unknown = sorted({code for code, _, _ in rows} - known)
         if unknown:
@@ -94,13 +107,15 @@ def import_series(
             """
             INSERT INTO admin_population (admin_unit_id, year, population, source)
             SELECT a.id, v.year, v.population, v.source
-            FROM (VALUES %s) AS v (level, code, year, population, source)
+            FROM (VALUES %s) AS v (level, code, year, population, source, edition)
             JOIN admin_units a ON a.level = v.level AND a.code = v.code
+                AND a.edition = v.edition
             ON CONFLICT (admin_unit_id, year) DO UPDATE
                 SET population = EXCLUDED.population, source = EXCLUDED.source
             """,
-            [(level, code, year, value, path.name) for code, year, value in rows],
+            [(level, code, year, value, path.name, edition) for code, year, value in rows],
         )
     report.counts = {"units": len({c for c, _, _ in rows}), "population figures": len(rows)}
     report.notes.append("years: " + ", ".join(str(y) for y in sorted(set(columns.values()))))
+    report.notes.append(f"edition {edition}")
     return report.finish()

@@ -1,5 +1,6 @@
-"""New-school siting on the road network: candidates (ward centres, a file, a grid, existing
-schools gaining classes), their travel times to the forecast children, and the k best."""
+"""New-school siting on the road network: candidates (unit centres, a file, a grid, existing
+schools gaining classes), their travel times to the forecast children of the units of an
+edition (the current one by default), and the k best."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from gis_service.errors import ImportFileError, InvalidRequestError
 from gis_service.planning.forecast import run_forecast
 from gis_service.planning.gap import (
     LEVEL_OF_GRADE,
+    SCHOOL_UNITS,
     GapSettings,
+    demand_parts,
     load_facilities,
     sample_demand_points,
 )
@@ -121,13 +124,20 @@ def file_candidates(path: Path) -> Candidates:
     return Candidates(labels, lon, lat, [None] * len(lon))
 
 
-def school_candidates(conn: Connection, grade: int, ward_ids: list[int]) -> Candidates:
-    """Existing schools of the grade's level in the wards, as places to add classes."""
+def school_candidates(
+    conn: Connection, grade: int, ward_ids: list[int], edition: str
+) -> Candidates:
+    """Existing schools of the grade's level in the units (of the edition), as places to add
+    classes."""
     with conn.cursor() as cur:
         cur.execute(
-            "SELECT id, name, ST_X(geom), ST_Y(geom) FROM schools "
-            "WHERE %s = ANY(levels) AND ward_id = ANY(%s) ORDER BY id",
-            (LEVEL_OF_GRADE[grade], ward_ids),
+            f"""
+            WITH placed AS ({SCHOOL_UNITS})
+            SELECT s.id, s.name, ST_X(s.geom), ST_Y(s.geom)
+            FROM schools s JOIN placed p ON p.school_id = s.id
+            WHERE p.unit_id = ANY(%(units)s) ORDER BY s.id
+            """,
+            {"level": LEVEL_OF_GRADE[grade], "edition": edition, "units": ward_ids},
         )
         rows = cur.fetchall()
     return Candidates(
@@ -156,7 +166,7 @@ def site_schools(
     gaining `classes`) serving the most forecast children within `minutes` (or least travel)."""
     if kind not in CANDIDATE_KINDS:
         raise InvalidRequestError(f"unknown candidates {kind!r}; use {', '.join(CANDIDATE_KINDS)}")
-    inputs = load_inputs(conn, settings.district_codes)
+    inputs = load_inputs(conn, settings.district_codes, settings.edition, settings.unit_codes)
     forecast = run_forecast(inputs, [settings.school_year], [settings.grade])
     children = forecast.ward_children(settings.grade, settings.school_year)
     ward_ids = sorted(children)
@@ -165,7 +175,7 @@ def site_schools(
     elif kind == "grid":
         candidates = grid_candidates(conn, ward_ids, spacing_m)
     elif kind == "schools":
-        candidates = school_candidates(conn, settings.grade, ward_ids)
+        candidates = school_candidates(conn, settings.grade, ward_ids, forecast.edition)
     else:
         if parcels is None:
             raise InvalidRequestError("candidates from a file need the parcels file")
@@ -173,9 +183,10 @@ def site_schools(
     if len(candidates.name) == 0:
         raise InvalidRequestError("không có địa điểm ứng viên / no candidate sites found")
     net = routing.network(conn, settings.mode)
-    points = sample_demand_points(conn, net, children, settings.per_ward, settings.seed)
+    parts = demand_parts(conn, forecast, settings.grade, settings.school_year)
+    points = sample_demand_points(conn, net, children, settings.per_ward, settings.seed, parts)
     snapped = net.snapper.snap(points.lon, points.lat, MAX_SNAP_M)
-    facilities = load_facilities(conn, settings)
+    facilities = load_facilities(conn, settings, forecast.edition)
     size = settings.size
     limit_s = minutes * 60.0
     if len(facilities.key):
@@ -220,7 +231,17 @@ def site_schools(
         objective,
         time_limit_s,
     )
-    names = {r.ward_id: (r.ward_code, r.ward_name) for r in forecast.rows}
+    row_of = {r.ward_id: r for r in forecast.unit_rows(settings.grade, settings.school_year)}
+
+    def unit(ward_id: int) -> dict[str, Any]:
+        row = row_of[ward_id]
+        return {
+            "ward_code": row.ward_code,
+            "ward_name": row.ward_name,
+            "unit_label": row.unit_label or row.ward_name,
+            "figures": row.figures,
+        }
+
     n_existing = len(seats)
     sites = []
     for j in after.chosen:
@@ -245,7 +266,7 @@ def site_schools(
                 if served
                 else None,
                 "wards": [
-                    {"ward_code": names[w][0], "ward_name": names[w][1], "children": n}
+                    {**unit(w), "children": n}
                     for w, n in sorted(by_ward.items(), key=lambda item: -item[1])
                 ],
             }
@@ -273,9 +294,14 @@ def site_schools(
         "optimal": after.optimal,
         "sites": sites,
         "gap_left": [
-            {"ward_code": names[w][0], "ward_name": names[w][1], "children_not_served": n}
+            {**unit(w), "children_not_served": n}
             for w, n in sorted(gap_left.items(), key=lambda item: -item[1])
             if n > 0
+        ],
+        "edition": forecast.edition,
+        "units_without_figures": [
+            {"unit_label": r.unit_label or r.ward_name, "note": r.note}
+            for r in forecast.without_figures(settings.grade, settings.school_year)
         ],
         "method": (
             f"Forecast children at up to {settings.per_ward} road nodes per ward; travel times "

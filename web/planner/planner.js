@@ -1,4 +1,5 @@
-// The planner view: ward choropleth of demand and gap, schools short of classes, proposed sites.
+// The planner view: choropleth of demand and gap by the units of an edition (the current one by
+// default), schools short of classes, proposed sites. Units without census figures say so.
 "use strict";
 const $ = (id) => document.getElementById(id);
 const EMPTY = { type: "FeatureCollection", features: [] };
@@ -14,6 +15,7 @@ map.addControl(new maplibregl.AttributionControl({
 map.addControl(new maplibregl.NavigationControl());
 
 function number(v) { return v == null ? "–" : Number(v).toLocaleString("vi-VN"); }
+const NO_CENSUS = "không có số liệu điều tra dân số 2019 / no 2019 census figures";
 function esc(s) { return String(s).replace(/[&<>"]/g, c => ({"&":"&amp;","<":"&lt;",">":"&gt;",'"':"&quot;"}[c])); }
 
 async function getJson(url, options = {}) {
@@ -25,6 +27,23 @@ async function getJson(url, options = {}) {
   return body;
 }
 
+// A unit as a person reads it: its name with its type, and its district for census wards.
+function unitName(p) {
+  const name = p.unit_label || p.ward_name;
+  return p.district_name ? `${name} (${p.district_name})` : name;
+}
+
+function editionParam() {
+  const value = $("edition").value;
+  return value ? `&edition=${encodeURIComponent(value)}` : "";
+}
+
+// The edition the service counted by, once known: the "current" choice names it.
+function showEdition(edition) {
+  const current = $("edition").querySelector("option[value='']");
+  current.textContent = `Đơn vị hiện hành / current units (${edition})`;
+}
+
 function setSource(id, data) {
   if (map.getSource(id)) map.getSource(id).setData(data);
   else map.addSource(id, { type: "geojson", data });
@@ -34,8 +53,10 @@ function drawWards(wards, key) {
   const values = wards.features.map(f => f.properties[key] || 0);
   const top = Math.max(1, ...values);
   setSource("wards", wards);
-  const fill = ["interpolate", ["linear"], ["coalesce", ["get", key], 0],
-    0, "#fff7ec", top / 3, "#fdbb84", (2 * top) / 3, "#ef6548", top, "#990000"];
+  // Units without figures are grey, never coloured as zero.
+  const fill = ["case", ["==", ["get", "figures"], "none"], "#d0d0d0",
+    ["interpolate", ["linear"], ["coalesce", ["get", key], 0],
+      0, "#fff7ec", top / 3, "#fdbb84", (2 * top) / 3, "#ef6548", top, "#990000"]];
   if (map.getLayer("wards-fill")) map.setPaintProperty("wards-fill", "fill-color", fill);
   else {
     map.addLayer({ id: "wards-fill", type: "fill", source: "wards",
@@ -44,11 +65,18 @@ function drawWards(wards, key) {
                    paint: { "line-color": "#555", "line-width": 0.5 } });
     map.on("click", "wards-fill", (e) => {
       const p = e.features[0].properties;
+      // MapLibre hands properties back as text; an absent figure comes back as "null".
+      const counted = p.children != null && p.children !== "null";
+      const note = p.note && p.note !== "null" ? `<br><i>${esc(p.note)}</i>` : "";
+      const body = counted
+        ? `Trẻ / children: ${number(p.children)}<br>` +
+          `Lớp cần / classes needed: ${number(p.classes_needed)}<br>` +
+          `Vượt sĩ số / over size: ${number(p.children_over_size)}<br>` +
+          `Ngoài cự ly / beyond norm: ${number(p.children_beyond_norm)}${note}`
+        : `<i>${esc(p.note && p.note !== "null" ? p.note : NO_CENSUS)}</i><br>` +
+          `Lớp hiện có / classes in the unit: ${number(p.classes_in_ward)}`;
       new maplibregl.Popup().setLngLat(e.lngLat).setHTML(
-        `<b>${esc(p.ward_name)}</b><br>Trẻ / children: ${number(p.children)}<br>` +
-        `Lớp cần / classes needed: ${number(p.classes_needed)}<br>` +
-        `Vượt sĩ số / over size: ${number(p.children_over_size)}<br>` +
-        `Ngoài cự ly / beyond norm: ${number(p.children_beyond_norm)}`).addTo(map);
+        `<b>${esc(unitName(p))}</b><br>${body}`).addTo(map);
     });
   }
   const bounds = new maplibregl.LngLatBounds();
@@ -90,7 +118,7 @@ async function show(event) {
   const grade = $("grade").value, year = $("year").value, key = $("layer").value;
   $("status").textContent = "Đang tính… / computing…";
   try {
-    const gap = await getJson(`/planning/gap?grade=${grade}&year=${year}`);
+    const gap = await getJson(`/planning/gap?grade=${grade}&year=${year}${editionParam()}`);
     drawWards(gap.wards, key);
     drawSchools(gap.schools);
     const m = gap.metrics;
@@ -101,14 +129,28 @@ async function show(event) {
       ["Trẻ ngoài cự ly / beyond norm", m.children_beyond_norm],
       ["Quãng đường TB / mean (m)", m.mean_m], ["P90 (m)", m.p90_m],
     ].map(([label, v]) => `<tr><td>${label}</td><td class="num">${number(v)}</td></tr>`).join("");
-    const worst = [...gap.wards.features].map(f => f.properties)
+    const units = gap.wards.features.map(f => f.properties);
+    const worst = units.filter(w => w.children != null)
       .sort((a, b) => b.children_over_size - a.children_over_size || b.children_beyond_norm - a.children_beyond_norm)
       .slice(0, 12);
+    const place = (w) => w.district_name || w.province_name || "";
     $("wards").querySelector("tbody").innerHTML = worst.map(w =>
-      `<tr><td>${esc(w.ward_name)}<br><span class="muted small">${esc(w.district_name)}</span></td>` +
+      `<tr><td>${esc(w.unit_label || w.ward_name)}<br><span class="muted small">${esc(place(w))}</span>` +
+      (w.note ? `<br><span class="note small">${esc(w.note)}</span>` : "") + `</td>` +
       `<td class="num">${number(w.children)}</td><td class="num">${w.classes_needed}</td>` +
       `<td class="num">${number(w.children_over_size)}</td><td class="num">${number(w.children_beyond_norm)}</td></tr>`).join("");
-    $("status").textContent = `Năm gốc dự báo / forecast base year ${gap.statement.forecast.base_year}; ` +
+    const uncounted = units.filter(w => w.children == null);
+    $("uncounted").hidden = uncounted.length === 0;
+    $("uncounted-list").innerHTML = uncounted.map(w =>
+      `<li><b>${esc(unitName(w))}</b>: ${esc(w.note || NO_CENSUS)}</li>`).join("");
+    const parts = [];
+    if (m.units_without_figures) parts.push(`${m.units_without_figures} đơn vị ${NO_CENSUS}`);
+    if (m.units_reported) parts.push(`${m.units_reported} đơn vị dùng số trẻ tự báo cáo / units counted from their own report`);
+    if (m.units_partial_coverage) parts.push(`${m.units_partial_coverage} đơn vị chỉ có số liệu điều tra một phần / units the census covers in part`);
+    $("coverage").textContent = parts.join("; ");
+    if (!$("edition").value) showEdition(gap.statement.edition);
+    $("status").textContent = `Đơn vị ${gap.statement.edition} / units of ${gap.statement.edition}; ` +
+      `năm gốc dự báo / forecast base year ${gap.statement.forecast.base_year}; ` +
       `cự ly / norm ${gap.statement.norm_m} m; sĩ số / class size ${gap.statement.class_size}.`;
   } catch (err) {
     $("status").textContent = err.message;
@@ -134,17 +176,23 @@ async function propose(event) {
   try {
     const out = await getJson("/planning/site", { method: "POST", body: JSON.stringify({
       grade: Number($("grade").value), year: Number($("year").value),
-      k: Number($("k").value), minutes: Number($("minutes").value) }) });
+      k: Number($("k").value), minutes: Number($("minutes").value),
+      edition: $("edition").value || null }) });
     drawSites(out.sites);
     $("sites").innerHTML = out.sites.map(s =>
       `<li><b>${esc(s.name)}</b>: ${number(s.children_served)} trẻ / children, ` +
       `TB / mean ${s.mean_min} phút / min</li>`).join("") +
       `<li class="muted">Trong ${out.minutes} phút: ${number(out.served_within_before)} → ` +
-      `${number(out.served_within_after)} / ${number(out.children)} trẻ</li>`;
+      `${number(out.served_within_after)} / ${number(out.children)} trẻ</li>` +
+      (out.units_without_figures.length
+        ? `<li class="note">${out.units_without_figures.length} đơn vị chưa tính, ${NO_CENSUS}: ` +
+          `${out.units_without_figures.map(u => esc(u.unit_label)).join(", ")}</li>`
+        : "");
   } catch (err) { $("sites").innerHTML = `<li>${esc(err.message)}</li>`; }
 }
 
 $("query").addEventListener("submit", show);
+$("edition").addEventListener("change", show);
 $("layer").addEventListener("change", show);
 $("login").addEventListener("submit", login);
 $("site").addEventListener("submit", propose);
