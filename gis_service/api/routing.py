@@ -18,10 +18,10 @@ from gis_service.api.deps import (
     lent_connection,
 )
 from gis_service.api.public_cache import current_version
-from gis_service.api.wards import unit_full_name
 from gis_service.db.connection import Connection
 from gis_service.errors import InvalidRequestError
 from gis_service.routing.service import RoutingService
+from gis_service.units.describe import unit_full_name
 
 router = APIRouter(tags=["routing"])
 

@@ -10,10 +10,10 @@ from fastapi import APIRouter, Query, Request, Response
 from gis_service.api.deps import json_response, parse_bbox
 from gis_service.api.models import SchoolCollection, SchoolDetail
 from gis_service.api.public_cache import public_answer_in_edition
-from gis_service.api.wards import EDITION_HELP, unit_full_name, unit_type_vi
 from gis_service.db.connection import Connection
 from gis_service.errors import NotFoundError
 from gis_service.school_levels import school_search_text
+from gis_service.units.describe import EDITION_HELP, unit_full_name, unit_type_vi
 from gis_service.units.editions import EDITION_2019
 
 router = APIRouter(tags=["schools"])

@@ -11,14 +11,14 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from gis_service.api.public_cache import public_answer_in_edition
-from gis_service.api.wards import (
+from gis_service.db.connection import Connection
+from gis_service.errors import InvalidRequestError
+from gis_service.units.describe import (
     EDITION_HELP,
     census_shares,
     unit_full_name,
     without_census,
 )
-from gis_service.db.connection import Connection
-from gis_service.errors import InvalidRequestError
 
 router = APIRouter(tags=["map tiles"])
 
