@@ -842,6 +842,39 @@ def _own_submission(
     return int(round_id), hashed, group, claim
 
 
+_REWRITE_FACTS = """
+    UPDATE applications SET birth_date = %(born)s,
+        home = ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326),
+        home_address = %(address)s,
+        ward_id = (SELECT id FROM admin_units
+                   WHERE level = 'ward' AND edition = %(edition)s AND code = %(ward)s),
+        stated_unit = %(stated)s, stated_unit_id = %(stated_id)s,
+        residence_check = %(residence)s, {more}
+        status = %(status)s, rejection_reasons = %(reasons)s
+    WHERE id = %(id)s
+"""
+"""An application's facts rewritten after they were judged again (`more`: other columns)."""
+
+
+def _fact_values(
+    application_id: int,
+    the_round: Round,
+    entry: ApplicationEntry,
+    ward: str | None,
+    stated: ResidenceCheck,
+) -> dict[str, Any]:
+    return {
+        "id": application_id,
+        "born": entry.birth_date,
+        "lon": entry.lon,
+        "lat": entry.lat,
+        "address": entry.address,
+        "edition": the_round.edition,
+        "ward": ward,
+        **_residence_values(stated),
+    }
+
+
 def correct_application(
     conn: Connection,
     application_id: int,
@@ -863,36 +896,22 @@ def correct_application(
     stated = ResidenceChecker(conn).check(entry.stated_unit, entry.lon, entry.lat)
     with conn.cursor() as cur:
         cur.execute(
-            """
-            UPDATE applications SET birth_date = %(born)s,
-                home = ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326),
-                home_address = %(address)s,
-                ward_id = (SELECT id FROM admin_units
-                           WHERE level = 'ward' AND edition = %(edition)s AND code = %(ward)s),
-                stated_unit = %(stated)s, stated_unit_id = %(stated_id)s,
-                residence_check = %(residence)s,
+            _REWRITE_FACTS.format(
+                more="""
                 priority_group = %(group)s, priority_status = %(claim)s,
                 priority_note = CASE WHEN %(kept)s THEN priority_note END,
                 priority_checked_by = CASE WHEN %(kept)s THEN priority_checked_by END,
                 priority_checked_at = CASE WHEN %(kept)s THEN priority_checked_at END,
-                preferences = %(preferences)s, status = %(status)s, rejection_reasons = %(reasons)s
-            WHERE id = %(id)s
-            """,
+                preferences = %(preferences)s,"""
+            ),
             {
-                "born": entry.birth_date,
-                "lon": entry.lon,
-                "lat": entry.lat,
-                "address": entry.address,
-                "ward": ward,
+                **_fact_values(application_id, the_round, entry, ward, stated),
+                "status": "eligible" if verdict.eligible else "rejected",
+                "reasons": Json(reasons_json(verdict)),
                 "group": group,
                 "claim": claim,
                 "kept": group is not None and group == old_group,
                 "preferences": list(entry.preferences),
-                "status": "eligible" if verdict.eligible else "rejected",
-                "reasons": Json(reasons_json(verdict)),
-                "id": application_id,
-                "edition": the_round.edition,
-                **_residence_values(stated),
             },
         )
     audit.record(
@@ -1022,28 +1041,11 @@ def amend_application(
     new_status = status if status == "withdrawn" else judged
     with conn.cursor() as cur:
         cur.execute(
-            """
-            UPDATE applications SET birth_date = %(born)s,
-                home = ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326),
-                home_address = %(address)s,
-                ward_id = (SELECT id FROM admin_units
-                           WHERE level = 'ward' AND edition = %(edition)s AND code = %(ward)s),
-                stated_unit = %(stated)s, stated_unit_id = %(stated_id)s,
-                residence_check = %(residence)s, status = %(status)s,
-                rejection_reasons = %(reasons)s
-            WHERE id = %(id)s
-            """,
+            _REWRITE_FACTS.format(more=""),
             {
-                "born": entry.birth_date,
-                "lon": entry.lon,
-                "lat": entry.lat,
-                "address": entry.address,
-                "edition": the_round.edition,
-                "ward": ward,
+                **_fact_values(application_id, the_round, entry, ward, checked),
                 "status": new_status,
                 "reasons": Json([] if new_status == "withdrawn" else reasons_json(verdict)),
-                "id": application_id,
-                **_residence_values(checked),
             },
         )
         if the_round.status == "closed":
