@@ -38,7 +38,7 @@ from gis_service.units.crosswalk import (
 )
 from gis_service.units.reported import import_reported_children, reported_children
 from tests.conftest import SHARED_DATA, recreate_database, rolled_back
-from tests.test_hcmc_import import HCMC_WARD_FIELDS
+from tests.hcmc_data import load_hcmc_units_2025, load_hcmc_wards_2019
 
 X0, Y0 = 677_000.0, 1_155_500.0  # about 106.62 E, 10.45 N in UTM 48N
 SCHOOLMAP = str(Path(sys.executable).parent / "schoolmap")
@@ -367,7 +367,7 @@ def hcmc() -> Iterator[Hcmc]:
     the public data version row, which every other writer of that database would wait for)."""
     with rolled_back(recreate_database("schoolmap_test_crosswalk")) as conn:
         census = SHARED_DATA / "hcmc_cityscope_pop2019"
-        import_wards(conn, census / "Population_Ward_Level.shp", HCMC_WARD_FIELDS, no_progress)
+        load_hcmc_wards_2019(conn)
         import_series(
             conn, census / "Population_District_Level.shp", level="district", code_field="Dist_ID"
         )
@@ -378,12 +378,7 @@ def hcmc() -> Iterator[Hcmc]:
             no_progress,
         )
         import_osm(conn, SHARED_DATA / "hcmc_osm_2018" / "hcm_2018.osm.pbf", no_progress)
-        import_wards(
-            conn,
-            SHARED_DATA / "vn_wards_2025" / "79_ho_chi_minh_wards_2025.geojson",
-            WardFields(edition="2025", province_name="Thành phố Hồ Chí Minh", province_code="79"),
-            no_progress,
-        )
+        load_hcmc_units_2025(conn)
         yield Hcmc(conn, run_crosswalk(conn, "2019", "2025", "roads", no_progress))
 
 

@@ -24,12 +24,11 @@ from gis_service.geocoding.search import AddressPlacer, geocode
 from gis_service.geocoding.text import fold, number_key
 from gis_service.importers.osm import import_osm
 from gis_service.importers.report import no_progress
-from gis_service.importers.wards import WardFields, import_wards
 from gis_service.units.editions import short_folded, unit_type_of
 from gis_service.units.lookup import UnitRef, units_at
 from tests.conftest import SHARED_DATA, SingleConnection, rolled_back
+from tests.hcmc_data import load_hcmc_units_2025, load_hcmc_wards_2019
 from tests.test_geocoding import addresses_of_2018_in_central_district_1, top
-from tests.test_hcmc_import import HCMC_WARD_FIELDS
 
 # --- Reading addresses, by hand ---------------------------------------------------------------
 
@@ -264,18 +263,8 @@ def city(empty_db_url: str) -> Iterator[City]:
     """Both editions of HCMC's units and the 2026 District 1 map (rolled back), with the 2018
     extract's addresses of central District 1 and the units their 2018 points lie in."""
     with rolled_back(empty_db_url) as conn:
-        import_wards(
-            conn,
-            SHARED_DATA / "hcmc_cityscope_pop2019" / "Population_Ward_Level.shp",
-            HCMC_WARD_FIELDS,
-            no_progress,
-        )
-        import_wards(
-            conn,
-            SHARED_DATA / "vn_wards_2025" / "79_ho_chi_minh_wards_2025.geojson",
-            WardFields(edition="2025", province_name="Thành phố Hồ Chí Minh", province_code="79"),
-            no_progress,
-        )
+        load_hcmc_wards_2019(conn)
+        load_hcmc_units_2025(conn)
         import_osm(
             conn, SHARED_DATA / "hcmc_d1_osm_samples" / "velos_district1_2026.osm.pbf", no_progress
         )

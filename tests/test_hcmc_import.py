@@ -12,20 +12,11 @@ from gis_service.db.connection import Connection
 from gis_service.importers.osm import import_osm
 from gis_service.importers.population import PopulationFields, import_population
 from gis_service.importers.report import ImportReport, no_progress
-from gis_service.importers.wards import WardFields, import_wards
+from gis_service.importers.wards import import_wards
 from tests.conftest import SHARED_DATA, rolled_back
+from tests.hcmc_data import HCMC_WARD_FIELDS
 
 pytestmark = pytest.mark.hcmc
-
-HCMC_WARD_FIELDS = WardFields(
-    code="Com_ID",
-    name="Com_Name",
-    district="Dist_Name",
-    district_code="Dist_ID",
-    population=["Pop_2009", "Pop_2019"],
-    province_name="Thành phố Hồ Chí Minh",
-    province_code="79",
-)
 
 
 @dataclass

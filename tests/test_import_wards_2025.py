@@ -15,16 +15,15 @@ from gis_service.importers.report import ImportReport, no_progress
 from gis_service.importers.wards import WardFields, import_wards
 from gis_service.units.lookup import resolve_unit
 from tests.conftest import SHARED_DATA, recreate_database, rolled_back, table_counts
-from tests.test_hcmc_import import HCMC_WARD_FIELDS
+from tests.hcmc_data import HCMC_UNITS_2025, load_hcmc_wards_2019
 
 pytestmark = pytest.mark.hcmc
 
 WARDS_2025 = SHARED_DATA / "vn_wards_2025"
-HCMC_2025 = WARDS_2025 / "79_ho_chi_minh_wards_2025.geojson"
 HANOI_2025 = WARDS_2025 / "01_ha_noi_wards_2025.geojson"
 HUNG_YEN_2025 = WARDS_2025 / "33_hung_yen_wards_2025.geojson"
 PROVINCES = {
-    "79": ("Thành phố Hồ Chí Minh", HCMC_2025),
+    "79": ("Thành phố Hồ Chí Minh", HCMC_UNITS_2025),
     "01": ("Thành phố Hà Nội", HANOI_2025),
     "33": ("Tỉnh Hưng Yên", HUNG_YEN_2025),
 }
@@ -50,14 +49,7 @@ def loaded() -> Iterator[Loaded]:
     """HCMC's 2019 census wards, then the 2025 units of three provinces, in a database of
     their own (the open transaction holds the public data version row) and rolled back."""
     with rolled_back(recreate_database("schoolmap_test_wards_2025")) as conn:
-        reports = {
-            "2019": import_wards(
-                conn,
-                SHARED_DATA / "hcmc_cityscope_pop2019" / "Population_Ward_Level.shp",
-                HCMC_WARD_FIELDS,
-                no_progress,
-            )
-        }
+        reports = {"2019": load_hcmc_wards_2019(conn)}
         for code, (_, path) in PROVINCES.items():
             reports[code] = import_wards(conn, path, fields_2025(code), no_progress)
         yield Loaded(conn, reports)
@@ -150,7 +142,7 @@ def test_importing_again_changes_nothing(loaded: Loaded) -> None:
     query = "SELECT id, code, name, parent_id FROM admin_units WHERE edition = '2025' ORDER BY id"
     before_units = rows(loaded.conn, query)
     before = table_counts(loaded.conn)
-    again = import_wards(loaded.conn, HCMC_2025, fields_2025("79"), no_progress)
+    again = import_wards(loaded.conn, HCMC_UNITS_2025, fields_2025("79"), no_progress)
     assert again.counts["wards added"] == 0 and again.counts["wards updated"] == 168
     assert table_counts(loaded.conn) == before
     assert rows(loaded.conn, query) == before_units
@@ -179,7 +171,7 @@ def without_full_names(tmp_path: Path) -> Path:
         ),
         # A far-away province's file: its units lie hundreds of kilometres off.
         (HANOI_2025, fields_2025("79"), "the file's units lie 1\\d\\d\\d km from Thành phố Hồ"),
-        (HCMC_2025, fields_2025("79", district="name"), "the 2025 edition has no districts"),
+        (HCMC_UNITS_2025, fields_2025("79", district="name"), "the 2025 edition has no districts"),
         (None, fields_2025("33"), "missing field\\(s\\) fullName"),
     ],
 )
@@ -200,7 +192,7 @@ def test_unknown_edition_is_refused(loaded: Loaded) -> None:
     with pytest.raises(
         InvalidRequestError, match="no unit edition '2024'; editions are 2019, 2025"
     ):
-        import_wards(loaded.conn, HCMC_2025, fields, no_progress)
+        import_wards(loaded.conn, HCMC_UNITS_2025, fields, no_progress)
     assert table_counts(loaded.conn) == before
 
 

@@ -19,7 +19,6 @@ from gis_service.db.connection import Connection, connect
 from gis_service.errors import ImportFileError, InvalidRequestError
 from gis_service.importers.population import PopulationFields, import_population
 from gis_service.importers.report import no_progress
-from gis_service.importers.wards import WardFields, import_wards
 from gis_service.planning.forecast import NO_CENSUS, run_forecast
 from gis_service.planning.gap import GapSettings, compute_gap
 from gis_service.planning.inputs import load_inputs
@@ -33,9 +32,9 @@ from gis_service.units.crosswalk import run_crosswalk
 from gis_service.units.editions import short_folded
 from tests.browser_support import ARTEFACTS, chromium, served
 from tests.conftest import SHARED_DATA, rolled_back
+from tests.hcmc_data import load_hcmc_units_2025, load_hcmc_wards_2019
 from tests.test_auth import RequestTransactions
 from tests.test_cli import schoolmap
-from tests.test_hcmc_import import HCMC_WARD_FIELDS
 from tests.test_planning_gap import api, as_planner  # noqa: F401  (the API fixture)
 from tests.test_web_accounts_e2e import copy_database, drop_database
 
@@ -736,7 +735,6 @@ def test_cli_forecast_and_gap_by_edition(cli_2025_url: str, demo_home: Path) -> 
 # ----------------------------------------------------- real Ho Chi Minh City, both editions
 
 CITYSCOPE = SHARED_DATA / "hcmc_cityscope_pop2019"
-HCMC_2025 = SHARED_DATA / "vn_wards_2025" / "79_ho_chi_minh_wards_2025.geojson"
 
 
 @pytest.fixture(scope="module")
@@ -745,7 +743,7 @@ def hcmc_2025(empty_db_url: str) -> Iterator[Connection]:
     2025 (with the former Bình Dương and Bà Rịa – Vũng Tàu), and the 2019 figures carried to
     them by the share of each ward's area in each unit."""
     with rolled_back(empty_db_url) as conn:
-        import_wards(conn, CITYSCOPE / "Population_Ward_Level.shp", HCMC_WARD_FIELDS, no_progress)
+        load_hcmc_wards_2019(conn)
         import_population(
             conn,
             SHARED_DATA / "vn_census2019" / "district_population_by_age_2019.csv",
@@ -758,17 +756,7 @@ def hcmc_2025(empty_db_url: str) -> Iterator[Connection]:
             level="district",
             code_field="Dist_ID",
         )
-        import_wards(
-            conn,
-            HCMC_2025,
-            WardFields(
-                code="code",
-                edition="2025",
-                province_name="Thành phố Hồ Chí Minh",
-                province_code="79",
-            ),
-            no_progress,
-        )
+        load_hcmc_units_2025(conn)
         with conn.cursor() as cur:
             cur.execute(
                 """

@@ -16,10 +16,10 @@ from gis_service.api.models import Health, SchoolCollection, SchoolDetail, WardC
 from gis_service.db.connection import Connection
 from gis_service.importers.report import no_progress
 from gis_service.importers.sql import assign_school_wards
-from gis_service.importers.wards import WardFields, import_wards
+from gis_service.importers.wards import WardFields
 from gis_service.units.coverage import NO_CENSUS_EN, NO_CENSUS_VI
 from tests.conftest import SHARED_DATA, SingleConnection, rolled_back
-from tests.test_hcmc_import import HCMC_WARD_FIELDS
+from tests.hcmc_data import load_hcmc_units_2025, load_hcmc_wards_2019
 from tests.test_tiles import layer_features, tile_of
 
 pytestmark = pytest.mark.hcmc
@@ -65,13 +65,8 @@ def place_school(conn: Connection, name: str, edition: str, code: str) -> int:
 @pytest.fixture(scope="module")
 def hcmc(empty_db_url: str) -> Iterator[Hcmc]:
     with rolled_back(empty_db_url) as conn:
-        import_wards(
-            conn,
-            SHARED_DATA / "hcmc_cityscope_pop2019" / "Population_Ward_Level.shp",
-            HCMC_WARD_FIELDS,
-            no_progress,
-        )
-        import_wards(conn, WARDS_2025, FIELDS_2025, no_progress)
+        load_hcmc_wards_2019(conn)
+        load_hcmc_units_2025(conn)
         schools = {
             "Ben Nghe school": place_school(conn, "Ben Nghe school", "2019", "26740"),
             "Thu Dau Mot school": place_school(conn, "Thu Dau Mot school", "2025", "25747"),

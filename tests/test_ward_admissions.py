@@ -18,10 +18,10 @@ from gis_service.db.connection import connect
 from gis_service.importers.osm import import_osm
 from gis_service.importers.registry import import_registry
 from gis_service.importers.report import no_progress
-from gis_service.importers.wards import WardFields, import_wards
 from gis_service.routing.profiles import default_profile
 from gis_service.routing.store import build_and_store
 from tests.conftest import SHARED_DATA, recreate_database
+from tests.hcmc_data import load_hcmc_units_2025, load_hcmc_wards_2019
 from tests.test_auth import (
     RequestTransactions,
     add_user,
@@ -31,7 +31,6 @@ from tests.test_auth import (
     sign_in,
 )
 from tests.test_cli import schoolmap
-from tests.test_hcmc_import import HCMC_WARD_FIELDS
 
 pytestmark = pytest.mark.hcmc
 
@@ -57,18 +56,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     url = recreate_database("schoolmap_test_wards2025")
     conn = connect(url)
     try:
-        import_wards(
-            conn,
-            SHARED_DATA / "hcmc_cityscope_pop2019" / "Population_Ward_Level.shp",
-            HCMC_WARD_FIELDS,
-            no_progress,
-        )
-        import_wards(
-            conn,
-            SHARED_DATA / "vn_wards_2025" / "79_ho_chi_minh_wards_2025.geojson",
-            WardFields(edition="2025", province_name="Thành phố Hồ Chí Minh", province_code="79"),
-            no_progress,
-        )
+        load_hcmc_wards_2019(conn)
+        load_hcmc_units_2025(conn)
         import_osm(
             conn, SHARED_DATA / "hcmc_d1_osm_samples" / "velos_district1_2026.osm.pbf", no_progress
         )

@@ -1,0 +1,36 @@
+"""The real Ho Chi Minh City unit files beside the project, and how the tests load them."""
+
+from __future__ import annotations
+
+from gis_service.db.connection import Connection
+from gis_service.importers.report import ImportReport, no_progress
+from gis_service.importers.wards import WardFields, import_wards
+from tests.conftest import SHARED_DATA
+
+HCMC_WARDS_2019 = SHARED_DATA / "hcmc_cityscope_pop2019" / "Population_Ward_Level.shp"
+HCMC_WARD_FIELDS = WardFields(
+    code="Com_ID",
+    name="Com_Name",
+    district="Dist_Name",
+    district_code="Dist_ID",
+    population=["Pop_2009", "Pop_2019"],
+    province_name="Thành phố Hồ Chí Minh",
+    province_code="79",
+)
+"""The 2019 census wards (CityScope), with their districts and census population."""
+
+HCMC_UNITS_2025 = SHARED_DATA / "vn_wards_2025" / "79_ho_chi_minh_wards_2025.geojson"
+HCMC_2025_FIELDS = WardFields(
+    edition="2025", province_name="Thành phố Hồ Chí Minh", province_code="79"
+)
+"""The 168 units of the merged city since 1 July 2025."""
+
+
+def load_hcmc_wards_2019(conn: Connection) -> ImportReport:
+    """Import the 2019 census wards of HCMC (the caller commits or rolls back)."""
+    return import_wards(conn, HCMC_WARDS_2019, HCMC_WARD_FIELDS, no_progress)
+
+
+def load_hcmc_units_2025(conn: Connection) -> ImportReport:
+    """Import the 2025 units of HCMC (the caller commits or rolls back)."""
+    return import_wards(conn, HCMC_UNITS_2025, HCMC_2025_FIELDS, no_progress)
