@@ -233,6 +233,18 @@ def test_a_ward_officer_runs_a_round_of_2025_wards(
     wrong = next(i for i in listed["items"] if i["check"] == "mismatch")
     assert wrong["stated_unit"]["name"] == "Phường Sài Gòn"
     assert wrong["home_unit"]["name"] == "Phường Tân Định"
+    # How far outside the stated unit the home lies, measured here independently.
+    metres = one(
+        conn,
+        "SELECT ST_Distance(u.geom::geography, a.home::geography) FROM applications a "
+        "JOIN admin_units u ON u.edition = '2025' AND u.code = %s WHERE a.id = %s",
+        SAI_GON,
+        wrong["application_id"],
+    )
+    assert metres > 0 and wrong["distance_m"] == round(metres)  # type: ignore[operator]
+    assert wrong["near_boundary"] == (metres < 50)  # type: ignore[operator]
+    unknown = next(i for i in listed["items"] if i["check"] == "unknown_unit")
+    assert unknown["distance_m"] is None and listed["items"][0] == unknown
     assert listed["by_unit"] == {"Phường Tân Định": {"mismatch": 1, "unknown_unit": 1}}
     assert client.get(f"/rounds/{round_id}", headers=officer).json()["residence_mismatches"] == 2
     assert client.get(f"/rounds/{round_id}/residence", headers=other).status_code == 403
@@ -381,7 +393,8 @@ def test_the_command_line_keeps_the_same_rules(world: World, tmp_path: Path) -> 
     run("import-applicants", round_id, str(path))
     listed = run("residence", round_id)
     assert "stated 'Phường Đa Kao, Quận 1' = Da Kao, District 1; home in Tan Dinh" in listed
-    assert "2 stated, 1 match, 1 mismatch, 0 unknown unit" in listed
+    assert "2 stated, 1 match, 1 mismatch (" in listed and "0 unknown unit" in listed
+    assert "m outside it" in listed
     run("review-until", round_id, "2001-01-01T00:00+07:00")
     late = schoolmap(world.url, "round", "import-applicants", round_id, str(path), home=world.home)
     assert late.returncode == 1 and "hết hạn rà soát" in late.stderr

@@ -223,6 +223,8 @@ def test_officer_sees_the_mismatch_and_amends_it(browser: Any, server: str) -> N
     home = str(page.text_content(f"{row} [data-testid=mismatch-home]"))
     assert f"{STATED_WARD} (Quận Một)" in stated and "“thong nhat”" in stated
     assert f"{HOME_WARD} (Quận Một)" in home
+    # How far the home lies outside the unit the family stated, from the residence report.
+    assert "nhà cách đơn vị đã khai" in home or "nhà sát ranh giới" in home
     page.click(f"{row} button[data-do=amend]")
     form = "#amend-form"
     page.wait_for_selector(form)

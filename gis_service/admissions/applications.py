@@ -250,14 +250,15 @@ _INSERT = """
                               source_line, submitted_by, idempotency_key, request_hash,
                               birth_date, home, home_address, ward_id, priority_group,
                               priority_status, sibling_group, stated_unit, stated_unit_id,
-                              residence_check)
+                              residence_check, stated_unit_distance_m)
 """
 _VALUES = """
     %(round)s, %(applicant)s, %(preferences)s, %(status)s, %(reasons)s, %(line)s, %(by)s,
     %(key)s, %(hash)s, %(born)s, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326),
     %(address)s, (SELECT id FROM admin_units
                   WHERE level = 'ward' AND edition = %(edition)s AND code = %(ward)s),
-    %(group)s, %(claim)s, %(sibling)s, %(stated)s, %(stated_id)s, %(residence)s
+    %(group)s, %(claim)s, %(sibling)s, %(stated)s, %(stated_id)s, %(residence)s,
+    %(stated_distance)s
 """
 _STILL_OPEN = """
     SELECT 1 FROM rounds WHERE id = %(round)s AND status = 'open'
@@ -340,7 +341,8 @@ def save_application(
                     priority_checked_by = NULL, priority_checked_at = NULL,
                     sibling_group = NULL, stated_unit = EXCLUDED.stated_unit,
                     stated_unit_id = EXCLUDED.stated_unit_id,
-                    residence_check = EXCLUDED.residence_check
+                    residence_check = EXCLUDED.residence_check,
+                    stated_unit_distance_m = EXCLUDED.stated_unit_distance_m
                 WHERE applications.submitted_by IS NULL
                 RETURNING id
                 """,
@@ -391,6 +393,7 @@ def _residence_values(stated: ResidenceCheck) -> dict[str, Any]:
         "stated": stated.stated,
         "stated_id": stated.stated_unit_id,
         "residence": stated.check,
+        "stated_distance": stated.distance_m,
     }
 
 
@@ -849,7 +852,7 @@ _REWRITE_FACTS = """
         ward_id = (SELECT id FROM admin_units
                    WHERE level = 'ward' AND edition = %(edition)s AND code = %(ward)s),
         stated_unit = %(stated)s, stated_unit_id = %(stated_id)s,
-        residence_check = %(residence)s, {more}
+        residence_check = %(residence)s, stated_unit_distance_m = %(stated_distance)s, {more}
         status = %(status)s, rejection_reasons = %(reasons)s
     WHERE id = %(id)s
 """

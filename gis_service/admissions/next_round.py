@@ -111,11 +111,11 @@ def open_next_round(
                     rejection_reasons, source_line, birth_date, home, home_address, ward_id,
                     priority_group, priority_status, priority_note, priority_checked_by,
                     priority_checked_at, sibling_group, stated_unit, stated_unit_id,
-                    residence_check)
+                    residence_check, stated_unit_distance_m)
                 SELECT %s, applicant_id, preferences, %s, %s, source_line, birth_date, home,
                        home_address, ward_id, priority_group, priority_status, priority_note,
                        priority_checked_by, priority_checked_at, sibling_group, stated_unit,
-                       stated_unit_id, residence_check
+                       stated_unit_id, residence_check, stated_unit_distance_m
                 FROM applications WHERE id = %s
                 """,
                 (

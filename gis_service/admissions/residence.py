@@ -12,10 +12,14 @@ from typing import Any
 
 from gis_service.db.connection import Connection
 from gis_service.errors import InvalidRequestError
-from gis_service.units.lookup import UnitRef, resolve_unit, units_at
+from gis_service.units.lookup import UnitRef, resolve_unit
 
 MATCH, MISMATCH, UNKNOWN_UNIT = "match", "mismatch", "unknown_unit"
 MAX_STATED_LENGTH = 200
+NEAR_BOUNDARY_M = 50
+"""A home outside its stated unit by less than this lies on or beside the boundary (in
+Vietnamese cities often the street itself): still a mismatch for the officer, listed apart
+from the ones farther away."""
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,8 @@ class ResidenceCheck:
     stated: str | None = None
     stated_unit_id: int | None = None
     check: str | None = None
+    distance_m: float | None = None
+    """How far the home lies outside the stated unit (0: inside); None for no known unit."""
 
 
 def clean_stated_unit(value: str | None) -> str | None:
@@ -59,12 +65,22 @@ class ResidenceChecker:
         candidates = self._resolved[text]
         if not candidates:
             return ResidenceCheck(text, None, UNKNOWN_UNIT)
-        home = units_at(self._conn, lon, lat)
-        for unit in candidates:
-            found = home.get(unit.edition)
-            if found is not None and found.id == unit.id:
-                return ResidenceCheck(text, unit.id, MATCH)
-        return ResidenceCheck(text, candidates[0].id, MISMATCH)
+        # One query: how far the home lies from each unit the text may mean (0 inside).
+        with self._conn.cursor() as cur:
+            cur.execute(
+                """
+                SELECT u.id, CASE WHEN ST_Covers(u.geom, p.pt) THEN 0
+                                  ELSE ST_Distance(u.geom::geography, p.pt::geography) END
+                FROM admin_units u, (SELECT ST_SetSRID(ST_MakePoint(%s, %s), 4326) AS pt) p
+                WHERE u.id = ANY(%s)
+                """,
+                (lon, lat, [unit.id for unit in candidates]),
+            )
+            distance = {int(unit_id): float(metres) for unit_id, metres in cur.fetchall()}
+        nearest = min(candidates, key=lambda unit: distance.get(unit.id, float("inf")))
+        metres = round(distance.get(nearest.id, float("inf")), 1)
+        check = MATCH if metres == 0 else MISMATCH
+        return ResidenceCheck(text, nearest.id, check, metres)
 
 
 def check_residence(conn: Connection, stated: str | None, lon: float, lat: float) -> ResidenceCheck:
@@ -74,12 +90,13 @@ def check_residence(conn: Connection, stated: str | None, lon: float, lat: float
 
 def residence_report(conn: Connection, round_id: int) -> dict[str, Any]:
     """Every application of the round whose stated unit differs from its home's unit (or names
-    no known unit), with both names, and the count per unit of the round's area."""
+    no known unit), with both names and how far the home lies outside the stated unit (those
+    farthest first; unknown units before all), and the count per unit of the round's area."""
     with conn.cursor() as cur:
         cur.execute(
             """
             SELECT a.id, a.residence_check, a.stated_unit, s.edition, s.code, s.name,
-                   sd.name, h.code, h.name, hd.name, w.code, w.name
+                   sd.name, h.code, h.name, hd.name, w.code, w.name, a.stated_unit_distance_m
             FROM applications a
             JOIN rounds r ON r.id = a.round_id
             LEFT JOIN admin_units s ON s.id = a.stated_unit_id
@@ -93,7 +110,7 @@ def residence_report(conn: Connection, round_id: int) -> dict[str, Any]:
             LEFT JOIN admin_units w ON w.id = a.ward_id
             WHERE a.round_id = %s AND a.residence_check IN ('mismatch', 'unknown_unit')
               AND a.status <> 'withdrawn'
-            ORDER BY w.name NULLS LAST, a.id
+            ORDER BY a.stated_unit_distance_m DESC NULLS FIRST, a.id
             """,
             (round_id,),
         )
@@ -109,7 +126,7 @@ def residence_report(conn: Connection, round_id: int) -> dict[str, Any]:
     per_unit: Counter[tuple[str | None, str]] = Counter()
     for row in rows:
         (app_id, check, stated, s_ed, s_code, s_name, s_dist) = row[:7]
-        (h_code, h_name, h_dist, w_code, w_name) = row[7:]
+        (h_code, h_name, h_dist, w_code, w_name, metres) = row[7:]
         items.append(
             {
                 "application_id": app_id,
@@ -122,6 +139,8 @@ def residence_report(conn: Connection, round_id: int) -> dict[str, Any]:
                 if h_code is None
                 else {"edition": s_ed, "code": h_code, "name": h_name, "district": h_dist},
                 "home_unit_in_round": None if w_code is None else {"code": w_code, "name": w_name},
+                "distance_m": None if metres is None else round(float(metres)),
+                "near_boundary": metres is not None and float(metres) < NEAR_BOUNDARY_M,
             }
         )
         per_unit[(w_name, check)] += 1
@@ -133,6 +152,8 @@ def residence_report(conn: Connection, round_id: int) -> dict[str, Any]:
         "stated": int(stated_total),
         "matched": int(matched),
         "mismatched": sum(1 for i in items if i["check"] == MISMATCH),
+        "near_boundary": sum(1 for i in items if i["near_boundary"]),
+        "near_boundary_m": NEAR_BOUNDARY_M,
         "unknown_unit": sum(1 for i in items if i["check"] == UNKNOWN_UNIT),
         "by_unit": units,
         "items": items,

@@ -44,16 +44,19 @@ def residence_command(
         if stated and stated["district"]:
             said += f", {stated['district']}"
         found = home["name"] if home else "(ngoài các đơn vị / outside every unit)"
+        away = "" if item["distance_m"] is None else f", {item['distance_m']:,} m outside it"
         typer.echo(
             f"application {item['application_id']}: stated {item['stated']!r} = {said}; "
-            f"home in {found}"
+            f"home in {found}{away}"
         )
     for unit, counts in report["by_unit"].items():
         shown = ", ".join(f"{check} {n}" for check, n in counts.items())
         typer.echo(f"  {unit}: {shown}")
     typer.echo(
         f"{report['stated']:,} stated, {report['matched']:,} match, "
-        f"{report['mismatched']:,} mismatch, {report['unknown_unit']:,} unknown unit"
+        f"{report['mismatched']:,} mismatch ({report['near_boundary']:,} within "
+        f"{report['near_boundary_m']} m of the stated unit), {report['unknown_unit']:,} unknown "
+        "unit"
     )
 
 

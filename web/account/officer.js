@@ -470,7 +470,9 @@ function residenceSection(r) {
       <td data-testid="mismatch-stated">${escapeHtml(stated)}<span class="sub">${escapeHtml(
         [written, item.stated_unit ? "" : t("not_found_unit"), t("checks")[item.check] || item.check]
           .filter(Boolean).join(" · "))}</span></td>
-      <td data-testid="mismatch-home">${escapeHtml(home)}</td>
+      <td data-testid="mismatch-home">${escapeHtml(home)}${item.distance_m == null ? "" :
+        `<span class="sub">${escapeHtml(t(item.near_boundary ? "near_boundary" : "outside_by",
+          item.distance_m))}</span>`}</td>
       <td>${amendable ? `<button type="button" data-do="amend" data-application="${
         item.application_id}">${escapeHtml(t("amend"))}</button>` : ""}</td></tr>`;
   });

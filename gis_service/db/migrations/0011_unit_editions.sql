@@ -94,6 +94,10 @@ ALTER TABLE applications ADD COLUMN stated_unit text;
 ALTER TABLE applications ADD COLUMN stated_unit_id integer REFERENCES admin_units (id);
 ALTER TABLE applications ADD COLUMN residence_check text
     CHECK (residence_check IN ('match', 'mismatch', 'unknown_unit'));
+-- How far the home lies outside the stated unit (0 inside it): a few metres is a home on the
+-- boundary street, a kilometre another address.
+ALTER TABLE applications ADD COLUMN stated_unit_distance_m real
+    CHECK (stated_unit_distance_m >= 0);
 ALTER TABLE applications ADD CONSTRAINT applications_residence_stated
     CHECK ((stated_unit IS NULL) = (residence_check IS NULL));
 CREATE INDEX applications_residence_idx ON applications (round_id, residence_check);
