@@ -11,7 +11,7 @@ from gis_service.admissions.rounds import Round
 from gis_service.admissions.seats import runs_given, seats_given
 from gis_service.db.connection import Connection
 from gis_service.errors import InvalidRequestError
-from gis_service.routing.service import MAX_SNAP_M, RoutingService
+from gis_service.routing.service import RoutingService, with_estimated_access
 
 # School level that takes each entry grade.
 LEVEL_OF_GRADE = {1: "tieu_hoc", 6: "thcs"}
@@ -28,10 +28,15 @@ class RoundProblem:
     application_ids: np.ndarray  # int64 [n]
     applicant_ids: np.ndarray  # int64 [n]
     school_ids: np.ndarray  # int64 [m]
-    unreachable: int  # eligible applicants whose home is too far from every road
+    unreachable: int  # eligible applicants whose home has no usable position at all
     mode: str
     network_id: int
     given_runs: tuple[int, ...] = ()  # published runs whose seats were not offered again
+    estimated: np.ndarray | None = None
+    """bool [n]: the home lies farther than MAX_SNAP_M from every mapped road, so its costs
+    are estimated (routing.service.ESTIMATED_DETOUR)."""
+    access_m: np.ndarray | None = None
+    """float [n]: straight-line metres from each home to the nearest mapped road."""
 
 
 def tier_of(priority_group: str | None) -> int:
@@ -90,11 +95,14 @@ def build_round_problem(
         )
     net = routing.network(conn, mode)
     fields = routing.fields(conn, net, level, "length")
-    homes = net.snapper.snap(
+    # Every home is joined to the nearest mapped road, however far: a child is never left
+    # out because the map lacks her road; a home beyond MAX_SNAP_M gets estimated costs.
+    snapped = net.snapper.snap(
         np.array([row[2] for row in applications]),
         np.array([row[3] for row in applications]),
-        MAX_SNAP_M,
+        np.inf,
     )
+    homes, estimated = with_estimated_access(snapped)
     school_ids = np.array([row[0] for row in seats], dtype=np.int64)
     column_of = {int(key): i for i, key in enumerate(fields.source_keys.tolist())}
     columns = np.array([column_of[int(s)] for s in school_ids], dtype=np.int64)
@@ -138,6 +146,8 @@ def build_round_problem(
         mode=mode,
         network_id=net.record.network_id,
         given_runs=given,
+        estimated=estimated,
+        access_m=np.asarray(snapped.offset_m, dtype=np.float64),
     )
 
 

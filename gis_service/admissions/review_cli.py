@@ -121,3 +121,25 @@ def amend_command(
         f"{done['status']}"
         + (f", stated unit {done['residence_check']}" if done["residence_check"] else "")
     )
+
+
+def estimated_command(
+    run_id: Annotated[int, typer.Argument(help="the run")],
+) -> None:
+    """Children of a run whose distances are estimated: homes beyond the mapped roads."""
+    from gis_service.admissions.estimated import estimated_homes
+    from gis_service.cli import open_database
+
+    conn = open_database(Settings())
+    try:
+        children = estimated_homes(conn, run_id)
+    finally:
+        conn.close()
+    for child in children:
+        school = child["school_name"] or "(chưa có trường / not placed)"
+        typer.echo(
+            f"application {child['application_id']} ({child['home_unit'] or '?'}): home "
+            f"{child['road_offset_m']:,} m from the nearest mapped road; {school}, "
+            f"{child['distance_m'] or 0:,} m estimated"
+        )
+    typer.echo(f"{len(children):,} child(ren) with estimated distances in run {run_id}")

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from psycopg2.extras import Json, execute_values
 
 from allocation.solve import solve
@@ -18,7 +19,7 @@ from gis_service.admissions.rounds import Round, count_round, load_round
 from gis_service.admissions.seats import record_seats_given, runs_followed
 from gis_service.db.connection import Connection, savepoint
 from gis_service.errors import ConflictError, InvalidRequestError, NotFoundError
-from gis_service.routing.service import RoutingService
+from gis_service.routing.service import ESTIMATED_DETOUR, MAX_SNAP_M, RoutingService
 
 # Distance norms in practice: 4 km to a primary school, 7 km to a lower-secondary one.
 NORM_M = {1: 4_000, 6: 7_000}
@@ -90,10 +91,16 @@ def run_round(
         "mode": mode,
         "network_id": built.network_id,
         "unreachable_homes": built.unreachable,
+        "access_rule": {"beyond_m": MAX_SNAP_M, "detour": ESTIMATED_DETOUR},
         "max_cost_m": max_cost_m,
         "given_runs": list(built.given_runs),
     }
     metrics = result.metrics.as_dict()
+    estimated = (
+        built.estimated if built.estimated is not None else np.zeros(len(result.assignment), bool)
+    )
+    metrics["estimated_homes"] = int(estimated.sum())
+    metrics["estimated_homes_placed"] = int((estimated & (result.assignment >= 0)).sum())
     with savepoint(conn), conn.cursor() as cur:
         cur.execute(
             """
@@ -125,16 +132,19 @@ def run_round(
         rows = []
         for i, explanation in enumerate(result.explanations):
             school = int(result.assignment[i])
+            told = _with_school_ids(explanation.as_dict(), built.school_ids)
+            if estimated[i] and built.access_m is not None:
+                told["estimated"] = {
+                    "offset_m": round(float(built.access_m[i]), 1),
+                    "factor": ESTIMATED_DETOUR,
+                }
             rows.append(
                 (
                     run_id,
                     int(built.applicant_ids[i]),
                     int(built.school_ids[school]) if school >= 0 else None,
                     int(built.problem.cost[i, school]) if school >= 0 else None,
-                    json.dumps(
-                        _with_school_ids(explanation.as_dict(), built.school_ids),
-                        ensure_ascii=False,
-                    ),
+                    json.dumps(told, ensure_ascii=False),
                 )
             )
         execute_values(

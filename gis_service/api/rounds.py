@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from gis_service.admissions.applicant_import import import_applicants
 from gis_service.admissions.demand import demand_by_unit
 from gis_service.admissions.disclosure import SMALLEST_GROUP, hide_small_groups
+from gis_service.admissions.estimated import estimated_homes
 from gis_service.admissions.exports import export_run
 from gis_service.admissions.identity import installation_key
 from gis_service.admissions.lifecycle import (
@@ -63,7 +64,7 @@ from gis_service.errors import (
 )
 from gis_service.importers.memory import release_memory_later
 from gis_service.importers.report import ImportReport, no_progress
-from gis_service.routing.service import RoutingService
+from gis_service.routing.service import ESTIMATED_DETOUR, MAX_SNAP_M, RoutingService
 
 router = APIRouter(tags=["admission rounds"])
 
@@ -690,6 +691,27 @@ def schools_of_run(round_id: int, run_id: int, conn: Conn, user: Officer) -> Res
             "norm_m": norm,
             "smallest_group": SMALLEST_GROUP,
             "schools": placed_by_school(conn, run_id, norm),
+        }
+    )
+
+
+@router.get(
+    "/rounds/{round_id}/runs/{run_id}/estimated",
+    summary="Children whose distances are estimated: homes beyond the mapped roads",
+    description=OFFICERS_NOTE
+    + " A home farther than 1 km from every mapped road is joined to the nearest one, that "
+    "stretch counted as its straight line times 1.4; each such child is listed with how far "
+    "the home is from the road, and the school and estimated distance given.",
+)
+def estimated_of_run(round_id: int, run_id: int, conn: Conn, user: Officer) -> Response:
+    round_for(conn, round_id, user)
+    run_for(conn, round_id, run_id)
+    return json_response(
+        {
+            "run": run_id,
+            "beyond_m": MAX_SNAP_M,
+            "detour": ESTIMATED_DETOUR,
+            "children": estimated_homes(conn, run_id),
         }
     )
 

@@ -32,8 +32,21 @@ from gis_service.routing.store import NetworkRecord, load_graph
 
 # A home farther than this from any usable road is outside the network area.
 MAX_SNAP_M = 1000.0
+ESTIMATED_DETOUR = 1.4
+"""For allocation, a home (or school) farther than MAX_SNAP_M from every mapped road is still
+joined to the nearest one: that stretch off the map counts as its straight line times this
+factor (paths are not straight), and every cost it is part of is marked estimated."""
 # Schools farther than this by road are not offered as "near".
 NEAR_CUTOFF_M = 30_000.0
+
+
+def with_estimated_access(snapped: Snapped) -> tuple[Snapped, np.ndarray]:
+    """Points snapped without a distance limit, with the stretch of those farther than
+    MAX_SNAP_M from a mapped road counted at ESTIMATED_DETOUR times its straight line; and
+    which points those are."""
+    far = np.asarray(snapped.ok & (snapped.offset_m > MAX_SNAP_M))
+    offset = np.where(far, snapped.offset_m * ESTIMATED_DETOUR, snapped.offset_m)
+    return replace(snapped, offset_m=offset), far
 
 
 @dataclass

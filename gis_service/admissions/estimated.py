@@ -1,0 +1,39 @@
+"""The children of a run whose distances are estimated: homes beyond the mapped roads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gis_service.db.connection import Connection
+
+
+def estimated_homes(conn: Connection, run_id: int) -> list[dict[str, Any]]:
+    """Each application of the run whose home lies beyond the mapped roads, with how far it is
+    from the nearest one, its unit, and the school and estimated distance it was given."""
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            SELECT a.id, w.name, (x.explanation->'estimated'->>'offset_m')::float,
+                   (x.explanation->'estimated'->>'factor')::float, s.code, s.name, x.cost
+            FROM assignments x
+            JOIN allocation_runs run ON run.id = x.run_id
+            JOIN applications a ON a.round_id = run.round_id AND a.applicant_id = x.applicant_id
+            LEFT JOIN admin_units w ON w.id = a.ward_id
+            LEFT JOIN schools s ON s.id = x.school_id
+            WHERE x.run_id = %s AND x.explanation ? 'estimated'
+            ORDER BY 3 DESC, a.id
+            """,
+            (run_id,),
+        )
+        return [
+            {
+                "application_id": int(app),
+                "home_unit": unit,
+                "road_offset_m": round(offset),
+                "detour": factor,
+                "school_code": code,
+                "school_name": name,
+                "distance_m": cost,
+            }
+            for app, unit, offset, factor, code, name, cost in cur.fetchall()
+        ]
