@@ -29,6 +29,7 @@ class Metrics:
     justified_envy: int
     siblings_split: int
     cost_unit: str
+    children_with_justified_envy: int = 0
 
     def as_dict(self) -> dict[str, object]:
         """Plain JSON-ready data."""
@@ -48,6 +49,9 @@ def compute_metrics(problem: Problem, assignment: np.ndarray, norm: int | None =
     - justified_envy: pairs (a, b) where a prefers b's school to her own (by preferences, else
       by cost), is eligible there, and has priority over b there: lower tier, or same tier and
       lower cost, or same tier and cost and an earlier lottery number.
+    - children_with_justified_envy: children a of at least one such pair: each could point
+      to a child with less priority (farther, or the same tier and distance and a later
+      lottery number) admitted at a school she wanted more.
     - siblings_split: sibling groups whose members are not all at the same school (or all
       unplaced).
     """
@@ -79,6 +83,7 @@ def compute_metrics(problem: Problem, assignment: np.ndarray, norm: int | None =
         justified_envy=justified_envy(problem, assignment),
         siblings_split=siblings_split(problem, assignment),
         cost_unit=problem.cost_unit,
+        children_with_justified_envy=envious_children(problem, assignment),
     )
 
 
@@ -122,6 +127,22 @@ def justified_envy(problem: Problem, assignment: np.ndarray) -> int:
         wanted = query_key[cols == s]
         total += int(np.sum(keys.size - np.searchsorted(keys, wanted, side="right")))
     return total
+
+
+def envious_children(problem: Problem, assignment: np.ndarray) -> int:
+    """Children who justifiably envy at least one other child (see `compute_metrics`)."""
+    rows, cols = preferred_pairs(problem, assignment)
+    if rows.size == 0:
+        return 0
+    priority = SchoolPriority(problem)
+    placed = np.flatnonzero(assignment >= 0)
+    # The weakest priority a school admitted: a child envies justifiably exactly when she
+    # would outrank it there.
+    weakest = np.full(problem.m, np.iinfo(np.int64).min, dtype=np.int64)
+    if placed.size:
+        np.maximum.at(weakest, assignment[placed], priority.key(placed, assignment[placed]))
+    envies = priority.key(rows, cols) < weakest[cols]
+    return int(np.unique(rows[envies]).size)
 
 
 def siblings_split(problem: Problem, assignment: np.ndarray) -> int:

@@ -523,7 +523,10 @@ def round_import_command(
 @round_app.command("run")
 def round_run_command(
     round_id: Annotated[int, typer.Argument(help="the round's id")],
-    mechanism: Annotated[str, typer.Option(help="nearest, da, constrained or greedy")] = "nearest",
+    mechanism: Annotated[
+        str,
+        typer.Option(help="da (default: every parent can check it), nearest, constrained, greedy"),
+    ] = "da",
     seed: Annotated[int, typer.Option(help="the published lottery seed")] = 0,
     mode: Annotated[str, typer.Option(help="travel mode for distances")] = "motorbike",
     squared: Annotated[bool, typer.Option(help="minimise squared distance (nearest)")] = False,
@@ -572,7 +575,7 @@ def round_compare_command(
     run_ids: Annotated[list[int], typer.Argument(help="run ids to show side by side")],
 ) -> None:
     """Metrics of several runs side by side."""
-    from gis_service.admissions.runs import COMPARED, compare_runs
+    from gis_service.admissions.runs import COMPARED, METRIC_NOTES, compare_runs
 
     conn = open_database(Settings())
     try:
@@ -584,6 +587,9 @@ def round_compare_command(
     for key in keys:
         cells = "".join(f"{_cell(row[key]):>14}" for row in table)
         typer.echo(f"{key:<{width}}{cells}")
+    typer.echo("")
+    for key in COMPARED:
+        typer.echo(f"{key}: {METRIC_NOTES[key][0]}")
 
 
 def _cell(value: object) -> str:

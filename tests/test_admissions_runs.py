@@ -107,7 +107,7 @@ def test_mechanisms_side_by_side(loaded: Loaded) -> None:
     by_mechanism = {row["mechanism"]: row for row in table}
     assert [row["run"] for row in table] == [r.run_id for r in runs.values()]
     assert by_mechanism["nearest"]["mean_cost"] <= by_mechanism["greedy"]["mean_cost"]
-    assert by_mechanism["da"]["justified_envy"] == 0
+    assert by_mechanism["da"]["children_with_justified_envy"] == 0
     assert all(row["classes_over_size"] == 0 for row in table)
 
 

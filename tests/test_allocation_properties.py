@@ -278,3 +278,26 @@ def test_inputs_are_not_mutated(p: Problem) -> None:
 
 def test_ineligible_marker_is_minus_one() -> None:
     assert INELIGIBLE == -1
+
+
+@given(problems(with_preferences=True), st.sampled_from(["nearest", "greedy", "da"]))
+def test_children_with_justified_envy_are_counted_once_each(p: Problem, mechanism: str) -> None:
+    """The officer's count of children who could point to a child with less priority admitted
+    where they wanted to be, checked against the pairs counted one by one."""
+    from allocation.metrics import envious_children, justified_envy
+    from allocation.priority import SchoolPriority, preferred_pairs
+
+    result = solve(p, mechanism)  # type: ignore[arg-type]
+    assignment = result.assignment
+    rows, cols = preferred_pairs(p, assignment)
+    priority = SchoolPriority(p)
+    envious = {
+        int(a)
+        for a, s in zip(rows.tolist(), cols.tolist(), strict=True)
+        for b in np.flatnonzero(assignment == s).tolist()
+        if priority.key_of(a, s) < priority.key_of(b, s)
+    }
+    assert envious_children(p, assignment) == len(envious)
+    assert result.metrics.children_with_justified_envy == len(envious)
+    assert len(envious) <= justified_envy(p, assignment)
+    assert (len(envious) == 0) == (justified_envy(p, assignment) == 0)

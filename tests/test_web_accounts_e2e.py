@@ -343,6 +343,10 @@ def test_officer_imports_runs_compares_and_publishes(
     # Both runs place every eligible child (the district has seats for them).
     eligible = int(page.evaluate("currentRound().eligible"))
     assert [int(str(placed.nth(i).text_content())) for i in (1, 2)] == [eligible, eligible]
+    # Each number says what it means; envy counts children, and deferred acceptance has none.
+    envy = table.locator("tr[data-metric=children_with_justified_envy] td")
+    assert "mỗi phụ huynh tự kiểm tra được" in str(envy.first.text_content())
+    assert str(envy.nth(2).text_content()) == "0"
     # The drawn run is aggregated per school and per ward; no layer holds a point per child.
     da_run = int(page.evaluate("officer.runs[1].id"))
     page.click(f"button[data-do=map][data-run='{da_run}']")

@@ -34,9 +34,64 @@ COMPARED = (
     "share_first_choice",
     "beyond_norm",
     "classes_over_size",
-    "justified_envy",
+    "children_with_justified_envy",
     "siblings_split",
+    "estimated_homes",
 )
+
+DEFAULT_MECHANISM = "da"
+"""The mechanism a round runs unless the officer chooses another: deferred acceptance with
+schools admitting by priority group, then road distance, then the published lottery. Its result
+is the one a parent can check alone: no child is refused a school that admitted a child of the
+same priority living farther away (no justified envy)."""
+
+METRIC_NOTES: dict[str, tuple[str, str]] = {
+    "placed": ("Số trẻ được xếp trường.", "Children given a school."),
+    "unassigned": (
+        "Số trẻ chưa có trường (khi mọi trường gần đã đủ chỗ).",
+        "Children without a school (every school they could go to was full).",
+    ),
+    "mean_cost": (
+        "Quãng đường trung bình từ nhà đến trường được xếp, theo đường đi (mét).",
+        "Average road distance from home to the school given (metres).",
+    ),
+    "p90_cost": (
+        "9 trên 10 trẻ đi học không xa hơn quãng đường này (mét).",
+        "Nine children in ten travel no farther than this (metres).",
+    ),
+    "max_cost": ("Quãng đường xa nhất một trẻ phải đi (mét).", "The longest trip (metres)."),
+    "share_at_nearest": (
+        "Tỷ lệ trẻ được xếp vào trường gần nhà nhất mà trẻ được nhận.",
+        "Share of children given the nearest school they may attend.",
+    ),
+    "share_first_choice": (
+        "Tỷ lệ trẻ được xếp vào nguyện vọng 1 (trẻ không ghi nguyện vọng: trường gần nhất).",
+        "Share given their first choice (the nearest school when they ranked none).",
+    ),
+    "beyond_norm": (
+        "Số trẻ phải đi xa hơn chuẩn (4 km tiểu học, 7 km THCS).",
+        "Children placed beyond the distance norm (4 km primary, 7 km lower secondary).",
+    ),
+    "classes_over_size": (
+        "Số lớp vượt sĩ số quy định (35 tiểu học, 45 THCS).",
+        "Classes above the legal size (35 primary, 45 lower secondary).",
+    ),
+    "children_with_justified_envy": (
+        "Số trẻ có thể chỉ ra một trẻ khác cùng diện ưu tiên, nhà xa hơn, lại được nhận vào "
+        "trường mà trẻ muốn hơn. Bằng 0 thì mỗi phụ huynh tự kiểm tra được kết quả của con.",
+        "Children who could point to a child of the same priority living farther away who was "
+        "admitted where they wanted to be. Zero means every parent can check the result alone.",
+    ),
+    "siblings_split": (
+        "Số nhóm anh chị em bị xếp vào các trường khác nhau.",
+        "Sibling groups placed at different schools.",
+    ),
+    "estimated_homes": (
+        "Số trẻ có nhà cách đường trên bản đồ quá 1 km: quãng đường được ước tính.",
+        "Children whose home is over 1 km from a mapped road: their distances are estimated.",
+    ),
+}
+"""What each compared number means, in plain Vietnamese and in English."""
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from gis_service.admissions.rounds import (
 )
 from gis_service.admissions.runs import (
     COMPARED,
+    METRIC_NOTES,
     NORM_M,
     compare_runs,
     placed_by_school,
@@ -158,7 +159,12 @@ class RoundOut(BaseModel):
 class RunIn(BaseModel):
     """How to allocate: the mechanism, the published lottery seed and its options."""
 
-    mechanism: Literal["nearest", "da", "constrained", "greedy"] = "nearest"
+    mechanism: Literal["nearest", "da", "constrained", "greedy"] = Field(
+        default="da",
+        description="da (default): the result every parent can check alone; nearest: least "
+        "total distance; constrained: siblings together, a hard maximum distance; greedy: "
+        "first come, first served",
+    )
     seed: int = Field(ge=0, le=2**62, description="the published lottery seed")
     mode: Literal["walk", "motorbike", "car"] = "motorbike"
     squared: bool = Field(default=False, description="minimise squared distance (nearest)")
@@ -514,7 +520,13 @@ def compare(
     round_for(conn, round_id, user)
     for run_id in run_ids:
         run_for(conn, round_id, run_id)
-    return json_response({"metrics": list(COMPARED), "runs": compare_runs(conn, run_ids)})
+    return json_response(
+        {
+            "metrics": list(COMPARED),
+            "notes": {key: {"vi": vi, "en": en} for key, (vi, en) in METRIC_NOTES.items()},
+            "runs": compare_runs(conn, run_ids),
+        }
+    )
 
 
 @router.post(

@@ -6,7 +6,8 @@
 
 const OFFICER_ROLES = ["ward_officer", "district_officer", "city_admin"];
 const MIN_REASON_CHARS = 10;
-const MECHANISMS = ["nearest", "da", "constrained", "greedy"];
+// Deferred acceptance first: the round's default, the result every parent can check alone.
+const MECHANISMS = ["da", "nearest", "constrained", "greedy"];
 const SHARE_METRICS = new Set(["share_at_nearest", "share_first_choice"]);
 
 const officer = {
@@ -601,13 +602,17 @@ function formatMetric(key, value) {
 function comparisonTable() {
   const c = officer.comparison;
   if (!c) return "";
-  const worst = new Set(["beyond_norm", "classes_over_size", "unassigned", "justified_envy",
-                         "siblings_split"]);
+  const worst = new Set(["beyond_norm", "classes_over_size", "unassigned",
+                         "children_with_justified_envy", "siblings_split", "estimated_homes"]);
+  const notes = c.notes || {};
+  const english = document.documentElement.lang === "en";
+  const note = (key) => (notes[key] ? (english ? notes[key].en : notes[key].vi) : "");
   const head = `<tr><th>${escapeHtml(t("metric"))}</th>${c.runs.map((run) =>
     `<th class="num">#${run.run}<span class="sub">${escapeHtml(t("mechanisms")[run.mechanism] ||
       run.mechanism)}</span></th>`).join("")}</tr>`;
   const rows = c.metrics.map((key) => `<tr data-metric="${key}"><td>${escapeHtml(
-    t("metrics")[key] || key)}</td>${c.runs.map((run) => {
+    t("metrics")[key] || key)}<span class="sub" data-testid="metric-note">${escapeHtml(
+    note(key))}</span></td>${c.runs.map((run) => {
       const bad = worst.has(key) && Number(run[key]) > 0;
       return `<td class="num${bad ? " bad" : ""}">${escapeHtml(formatMetric(key, run[key]))}</td>`;
     }).join("")}</tr>`).join("");

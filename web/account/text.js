@@ -90,7 +90,9 @@ const ACCOUNT_TEXT = {
               p90_cost: "Quãng đường P90 (m)", max_cost: "Xa nhất (m)",
               share_at_nearest: "Tỉ lệ ở trường gần nhất", share_first_choice: "Tỉ lệ đúng NV1",
               beyond_norm: "Quá định mức", classes_over_size: "Lớp vượt sĩ số",
-              justified_envy: "Ghen tị chính đáng", siblings_split: "Anh chị em bị tách"},
+              children_with_justified_envy: "Trẻ thấy trẻ nhà xa hơn được nhận",
+              estimated_homes: "Quãng đường ước tính",
+              siblings_split: "Anh chị em bị tách"},
     map_of: (id) => `Bản đồ lần xếp ${id}`, show_on_map: "Xem bản đồ",
     map_legend: "Phường: số trẻ hợp lệ (ẩn khi dưới 10) và số chỗ. Vòng tròn: số trẻ được " +
       "xếp vào trường (đỏ = có trẻ quá định mức). Không bao giờ hiển thị vị trí nhà.",
@@ -268,7 +270,9 @@ const ACCOUNT_TEXT = {
               p90_cost: "P90 distance (m)", max_cost: "Farthest (m)",
               share_at_nearest: "Share at nearest school", share_first_choice: "Share at 1st choice",
               beyond_norm: "Beyond the norm", classes_over_size: "Classes over size",
-              justified_envy: "Justified envy", siblings_split: "Siblings split"},
+              children_with_justified_envy: "Children who saw a farther child admitted",
+              estimated_homes: "Estimated distances",
+              siblings_split: "Siblings split"},
     map_of: (id) => `Map of run ${id}`, show_on_map: "Show map",
     map_legend: "Wards: eligible children (hidden under 10) and seats. Circles: children " +
       "placed at each school (red = some beyond the norm). Homes are never shown.",
