@@ -1,0 +1,192 @@
+"""The officer's path through the CLI on the real Ho Chi Minh City data, step by step.
+
+Run: .venv/bin/python benchmarks/officer_path.py [--applicants 125000] [--database NAME]
+It loads a fresh database (default schoolmap_bench_officer on the local server) the way the
+README does (2025 units, 2019 census wards, the 2018 OSM extract, the crosswalk), gives each of
+the 2018 extract's primary schools 18 grade-1 classes of 35 (about 131,000 seats), places the
+applicants by 2019 ward population at random points of their wards (so some live far from any
+road mapped in 2018), then times each `schoolmap` command an officer runs and its peak memory,
+beside the figures measured before the work on city-scale rounds (the baseline column).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from psycopg2 import sql
+from psycopg2.extensions import make_dsn
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from gis_service.config import DatabaseSettings  # noqa: E402
+from gis_service.db.connection import connect  # noqa: E402
+from gis_service.db.local_server import ensure_database, resolve_database_url  # noqa: E402
+
+SHARED = Path(os.environ.get("SCHOOLMAP_SHARED_DATA", ROOT.parent / "shared" / "data"))
+SCHOOLMAP = str(ROOT / ".venv" / "bin" / "schoolmap")
+CLASSES, CLASS_SIZE = 18, 35
+
+# Seconds measured for 125,000 applicants before the work on city-scale rounds (the issue).
+BASELINE = {
+    "import osm": 21.6,
+    "round import-applicants": 138.0,
+    "round run da": 12.5,
+    "round run nearest": 20.0,
+    "round verify": 16.0,
+}
+
+rows: list[tuple[str, float, float, str]] = []
+
+
+def run(label: str, env: dict[str, str], *args: str) -> str:
+    """Run one schoolmap command; record its time and the peak memory of its process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    done = subprocess.run([SCHOOLMAP, *args], env=env, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    if done.returncode != 0:
+        print(done.stdout[-2000:], done.stderr[-2000:], file=sys.stderr)
+        raise SystemExit(f"{label} failed")
+    # ru_maxrss of children is the largest any child reached: report it when this one grew it.
+    rows.append((label, seconds, peak / 1024 if peak > before else float("nan"), ""))
+    print(f"  {label}: {seconds:.2f} s", file=sys.stderr, flush=True)
+    return done.stdout
+
+
+def fresh_database(name: str) -> str:
+    url = make_dsn(resolve_database_url(DatabaseSettings(url=None, name=name)), dbname=name)
+    admin = connect(make_dsn(url, dbname="postgres"))
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    admin.close()
+    ensure_database(url)
+    return url
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--applicants", type=int, default=125_000)
+    parser.add_argument("--database", default="schoolmap_bench_officer")
+    args = parser.parse_args()
+    url = fresh_database(args.database)
+    work = Path(tempfile.mkdtemp(prefix="officer-path-"))
+    env = {**os.environ, "DATABASE_URL": url, "SCHOOLMAP_HOME": str(work / "home")}
+    hcmc = ("--province-code", "79", "--province-name", "Thành phố Hồ Chí Minh")
+    run("db upgrade", env, "db", "upgrade")
+    run(
+        "import wards 2025",
+        env,
+        "import", "wards", str(SHARED / "vn_wards_2025" / "79_ho_chi_minh_wards_2025.geojson"),
+        "--edition", "2025", *hcmc,
+    )  # fmt: skip
+    run(
+        "import wards 2019",
+        env,
+        "import", "wards", str(SHARED / "hcmc_cityscope_pop2019" / "Population_Ward_Level.shp"),
+        "--edition", "2019", "--code-field", "Com_ID", "--name-field", "Com_Name",
+        "--type-field", "Level", "--district-field", "Dist_Name",
+        "--district-code-field", "Dist_ID", *hcmc,
+        "--population-field", "Pop_2009", "--population-field", "Pop_2019",
+    )  # fmt: skip
+    run("import osm", env, "import", "osm", str(SHARED / "hcmc_osm_2018" / "hcm_2018.osm.pbf"))
+    run("units crosswalk", env, "units", "crosswalk", "--from", "2019", "--to", "2025")
+    conn = connect(url)
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT name, ST_X(geom), ST_Y(geom) FROM schools "
+            "WHERE 'tieu_hoc' = ANY(levels) AND name IS NOT NULL ORDER BY osm_id"
+        )
+        primary = cur.fetchall()
+        # Homes by 2019 ward population, at random points of the ward (fixed seeds).
+        cur.execute(
+            """
+            WITH share AS (
+                SELECT w.id, w.geom, p.population::float / sum(p.population) OVER () AS s
+                FROM admin_units w
+                JOIN admin_population p ON p.admin_unit_id = w.id AND p.year = 2019
+                WHERE w.edition = '2019' AND w.level = 'ward'
+            )
+            SELECT ST_X(pt.geom), ST_Y(pt.geom)
+            FROM share, LATERAL ST_Dump(ST_GeneratePoints(
+                share.geom, GREATEST(1, round(share.s * %s)::int), share.id)) AS pt
+            ORDER BY share.id, pt.path
+            """,
+            (args.applicants,),
+        )
+        homes = cur.fetchall()
+        cur.execute(
+            "SELECT array_agg(code ORDER BY code) FROM admin_units u "
+            "WHERE u.edition = '2025' AND u.level = 'ward' AND EXISTS ("
+            "SELECT 1 FROM admin_units w WHERE w.edition = '2019' AND w.level = 'ward' "
+            "AND ST_Intersects(w.geom, ST_PointOnSurface(u.geom)))"
+        )
+        units = cur.fetchone()[0]  # type: ignore[index]
+    conn.close()
+    registry = work / "registry.csv"
+    with registry.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(
+            ["code", "name", "levels", "lon", "lat", "grade_1_classes", "grade_1_class_size"]
+        )
+        for i, (name, lon, lat) in enumerate(primary):
+            writer.writerow([f"TH{i:04d}", name, "tieu_hoc", lon, lat, CLASSES, CLASS_SIZE])
+    applicants = work / "applicants.csv"
+    with applicants.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["child_id", "birth_date", "lon", "lat"])
+        for i, (lon, lat) in enumerate(homes):
+            writer.writerow([f"079{i:09d}", "2020-06-01", f"{lon:.7f}", f"{lat:.7f}"])
+    run("import schools", env, "import", "schools", str(registry))
+    run("network build motorbike", env, "network", "build", "--mode", "motorbike")
+    run("network fields", env, "network", "fields", "--mode", "motorbike", "--level", "tieu_hoc")
+    wards = [flag for code in units for flag in ("--ward", code)]
+    made = run(
+        "round create",
+        env,
+        "round", "create", "--name", "Lớp 1 toàn thành phố", "--grade", "1",
+        "--year", "2026-2027", *wards,
+    )  # fmt: skip
+    round_id = made.split(":")[0].split()[-1]
+    started = time.perf_counter()
+    run("round import-applicants", env, "round", "import-applicants", round_id, str(applicants))
+    run("round open", env, "round", "open", round_id)
+    run("round close", env, "round", "close", round_id)
+    da = run("round run da", env, "round", "run", round_id, "--mechanism", "da", "--seed", "1")
+    run("round run nearest", env, "round", "run", round_id, "--mechanism", "nearest", "--seed", "1")
+    run_id = da.split()[1]
+    run("round publish", env, "round", "publish", run_id)
+    run("round verify", env, "round", "verify", run_id)
+    run("round export", env, "round", "export", run_id, "--csv", str(work / "result.csv"))
+    path_seconds = time.perf_counter() - started
+    estimated = run("round estimated", env, "round", "estimated", run_id)
+
+    print(f"\n{len(homes):,} applicants; {len(primary)} primary schools x {CLASSES} x {CLASS_SIZE}")
+    print(f"{'step':<28}{'time':>10}{'peak MB':>10}{'baseline':>10}{'ratio':>8}")
+    for label, seconds, peak, _ in rows:
+        # The baseline was measured with 125,000 applicants; other sizes are not compared.
+        base = BASELINE.get(label) if args.applicants == 125_000 or label == "import osm" else None
+        ratio = f"{base / seconds:7.1f}x" if base else ""
+        shown_base = f"{base:9.1f}s" if base else ""
+        shown_peak = "" if peak != peak else f"{peak:.0f}"  # NaN: not above an earlier step
+        print(f"{label:<28}{seconds:9.2f}s{shown_peak:>10}{shown_base:>10}{ratio:>8}")
+    print(f"\nofficer's path, file to published, verified and exported run: {path_seconds:.1f} s")
+    if args.applicants == 125_000:
+        print("(baseline for 125,000 applicants: about 200 s)")
+    print(estimated.strip().splitlines()[-1])
+    wanted = ("unassigned", "estimated_homes", "share_at_nearest", "children_with_justified")
+    print("\n".join(line for line in da.splitlines() if line.strip().startswith(wanted)))
+
+
+if __name__ == "__main__":
+    main()
