@@ -92,7 +92,7 @@ def nearer(p: Problem, i: int, own: int, among: list[int]) -> list[int]:
     return [s for s in order if (cost[s], s) < (cost[own], own)]
 
 
-def check_round(p: Problem, mechanism: Mechanism, result: Result) -> None:
+def check_round(p: Problem, mechanism: Mechanism, result: Result, norm: int | None = None) -> None:
     names = {DB_ID + s: NAMES[s] for s in range(p.m)}
     used = result.seats_used
     capacity = p.capacity
@@ -115,6 +115,9 @@ def check_round(p: Problem, mechanism: Mechanism, result: Result) -> None:
         else:
             assert "nguyện vọng " not in vi.replace("đăng ký nguyện vọng", "")
             assert "choice number" not in en and " choice" not in e.reason
+        beyond = own >= 0 and norm is not None and e.cost is not None and e.cost > norm
+        assert ("vượt mức chuẩn 600 m" in vi) == beyond
+        assert ("beyond the norm of 600 m" in en) == beyond
         if own >= 0:
             assert vi.startswith(f"Con được xếp vào {NAMES[own]}, cách nhà {metres(e.cost)}")
             assert en.startswith(f"Placed at {NAMES[own]}, {metres_en(e.cost)} from home")
@@ -142,8 +145,12 @@ def check_round(p: Problem, mechanism: Mechanism, result: Result) -> None:
         if any(po.ranked for po in entries):
             assert ("xếp nguyện vọng cao hơn" in vi) == (expected_choice is not None)
         if any(not po.ranked for po in entries) and own >= 0:
-            assert "Các trường gần nhà hơn không nhận được con" in vi
-            assert "Nearer schools could not take your child" in en
+            if all(po.why in ("full", "no seats") for po in entries if not po.ranked):
+                assert "Các trường gần nhà hơn đều đã hết chỗ" in vi
+                assert "The nearer schools were all full" in en
+            else:
+                assert "Các trường gần nhà hơn mà con không được xếp vào" in vi
+                assert "Nearer schools your child was not placed at" in en
         lottery_decided = False
         for po, sentence, english in zip(
             entries, told["passed_over"], told["passed_over_en"], strict=True
@@ -234,7 +241,7 @@ def test_deferred_acceptance_explanations_are_true(p: Problem) -> None:
 @FAST
 @given(rounds())
 def test_nearest_explanations_are_true(p: Problem) -> None:
-    check_round(p, "nearest", solve(p, "nearest"))
+    check_round(p, "nearest", solve(p, "nearest", norm=600), norm=600)
 
 
 @FAST

@@ -317,7 +317,7 @@ def test_nearest_greedy_and_unplaced_results_in_vietnamese() -> None:
     ranked = explain_vi(nearest, "nearest", NAMES, preferences=[11, 12])
     assert ranked["summary"] == (
         "Con được xếp vào Trường Tiểu học Lê Văn Tám, cách nhà 2.100 m theo đường đi, "
-        "nguyện vọng 1 của gia đình. Các trường gần nhà hơn không nhận được con: Trường Tiểu học "
+        "nguyện vọng 1 của gia đình. Các trường gần nhà hơn đều đã hết chỗ: Trường Tiểu học "
         "Hòa Bình. Đợt này xếp mọi trẻ vào trường gần nhà nhất có thể (tổng quãng đường ngắn "
         "nhất, trẻ thuộc diện ưu tiên được xếp trước), không theo thứ tự nguyện vọng."
     )

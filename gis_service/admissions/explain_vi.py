@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -209,6 +210,10 @@ ORDER_EN = {
 }
 
 
+_NORM = re.compile(r"This is beyond the norm of ([\d,]+) m\.")
+"""The sentence `allocation.solve` adds for a child placed beyond the distance norm (metres)."""
+
+
 def explain_vi(
     explanation: Mapping[str, Any],
     mechanism: str,
@@ -348,11 +353,20 @@ def explain_vi(
         if nearer:
             names_vi = _names([name(entries[k].get("school_id")) for k in nearer])
             names_en = _names([name_en(entries[k].get("school_id")) for k in nearer])
-            vi.append(f"Các trường gần nhà hơn không nhận được con: {names_vi}.")
-            en.append(f"Nearer schools could not take your child: {names_en}.")
+            if all(whys[k] in FULL for k in nearer):
+                vi.append(f"Các trường gần nhà hơn đều đã hết chỗ: {names_vi}.")
+                en.append(f"The nearer schools were all full: {names_en}.")
+            else:
+                vi.append(f"Các trường gần nhà hơn mà con không được xếp vào: {names_vi}.")
+                en.append(f"Nearer schools your child was not placed at: {names_en}.")
     if ranked and mechanism in ORDER_VI:
         vi.append(ORDER_VI[mechanism])
         en.append(ORDER_EN[mechanism])
+    norm = _NORM.search(str(explanation.get("reason") or ""))
+    if own is not None and norm:
+        limit = int(norm.group(1).replace(",", ""))
+        vi.append(f"Quãng đường này vượt mức chuẩn {metres(limit)} từ nhà đến trường.")
+        en.append(f"This is beyond the norm of {metres_en(limit)} from home to school.")
     estimated = explanation.get("estimated")
     if isinstance(estimated, Mapping):
         offset, factor = estimated.get("offset_m"), _factor(estimated.get("factor"))
