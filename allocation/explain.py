@@ -52,6 +52,21 @@ def school_label(problem: Problem, school: int) -> str:
     return f"school {problem.school_ids[school]}"
 
 
+def choice_of(problem: Problem, i: int, own: int) -> tuple[int, int | None]:
+    """How many schools applicant i ranked, and the rank (1 = first) of school `own` among them
+    (None when she is not placed or did not rank it)."""
+    ranked = problem.ranked(i)
+    if own < 0 or ranked == 0 or problem.preferences is None:
+        return ranked, None
+    head = problem.preferences[i][:ranked]
+    return ranked, (head.index(own) + 1 if own in head else None)
+
+
+def ineligible_clause(name: str) -> str:
+    """Why a school with no cost for the applicant was not given: the rule, named."""
+    return f"you cannot be placed at {name}: the problem gives no cost from you to it"
+
+
 def passed_over_by_applicant(
     problem: Problem, assignment: np.ndarray, *, by_cost: bool
 ) -> dict[int, list[int]]:

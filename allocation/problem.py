@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -66,6 +67,10 @@ class Problem:
     seed: int = 0
     seats_taken: np.ndarray | None = None
     """Seats per school already given in an earlier round; they count in classes but not here."""
+    ranked_count: tuple[int, ...] | None = None
+    """How many schools at the head of each preference list the family itself ranked; the rest
+    of the list are schools added after them in order of cost. None: every listed school was
+    ranked. Explanations only: it changes no placement and is not part of `input_hash`."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "applicant_ids", tuple(self.applicant_ids))
@@ -82,6 +87,12 @@ class Problem:
             object.__setattr__(self, "sibling_group", tuple(self.sibling_group))
         if self.seats_taken is not None:
             object.__setattr__(self, "seats_taken", _frozen_array(self.seats_taken, "seats_taken"))
+        if self.ranked_count is not None:
+            try:
+                counts = tuple(int(k) for k in self.ranked_count)
+            except (TypeError, ValueError) as exc:
+                raise ProblemError(f"ranked_count must be a list of integers: {exc}") from exc
+            object.__setattr__(self, "ranked_count", counts)
 
     @property
     def n(self) -> int:
@@ -163,6 +174,7 @@ class Problem:
                     f"{int(self.classes[s] * self.class_size[s])} seats"
                 )
         self._validate_preferences()
+        self._validate_ranked_count()
         if self.sibling_group is not None and len(self.sibling_group) != n:
             raise ProblemError(
                 f"sibling_group has {len(self.sibling_group)} entries, expected one per "
@@ -206,6 +218,53 @@ class Problem:
                         f"{self.school_ids[s]!r} twice"
                     )
                 seen.add(s)
+
+    def _validate_ranked_count(self) -> None:
+        if self.ranked_count is None:
+            return
+        if self.preferences is None:
+            raise ProblemError("ranked_count needs preferences: it counts the ranked schools")
+        if len(self.ranked_count) != self.n:
+            raise ProblemError(
+                f"ranked_count has {len(self.ranked_count)} entries, expected one per applicant "
+                f"({self.n})"
+            )
+        for i, (k, row) in enumerate(zip(self.ranked_count, self.preferences, strict=True)):
+            if not 0 <= k <= len(row):
+                raise ProblemError(
+                    f"ranked_count of applicant {self.applicant_ids[i]!r} is {k}, but her list "
+                    f"has {len(row)} schools"
+                )
+        # The added schools, all lists at once: each must be eligible and after the one before
+        # it in cost order (ties by school index).
+        tails = [row[k:] for k, row in zip(self.ranked_count, self.preferences, strict=True)]
+        lengths = np.fromiter((len(t) for t in tails), dtype=np.int64, count=self.n)
+        if not lengths.sum():
+            return
+        rows = np.repeat(np.arange(self.n, dtype=np.int64), lengths)
+        cols = np.fromiter(itertools.chain.from_iterable(tails), dtype=np.int64)
+        cost = self.cost[rows, cols]
+        key = cost * max(self.m, 1) + cols
+        same_row = rows[1:] == rows[:-1]
+        bad = np.flatnonzero(cost < 0)
+        out_of_order = np.flatnonzero(same_row & (key[1:] <= key[:-1]))
+        if bad.size or out_of_order.size:
+            first = min([int(rows[bad[0]])] if bad.size else [], default=self.n)
+            if out_of_order.size:
+                first = min(first, int(rows[out_of_order[0]]))
+            raise ProblemError(
+                f"the schools added after the {self.ranked_count[first]} ranked by applicant "
+                f"{self.applicant_ids[first]!r} must be eligible and in order of cost (ties by "
+                "school index)"
+            )
+
+    def ranked(self, i: int) -> int:
+        """How many schools applicant i ranked herself (0 without preferences)."""
+        if self.preferences is None:
+            return 0
+        if self.ranked_count is None:
+            return len(self.preferences[i])
+        return self.ranked_count[i]
 
     def preference_lists(self) -> tuple[tuple[int, ...], ...]:
         """Each applicant's eligible schools in order of preference.

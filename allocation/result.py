@@ -39,6 +39,9 @@ class PassedOver:
     cost: int
     why: str
     cutoff: dict[str, object]
+    ranked: bool = False
+    """Listed because the family ranked it above the school given (deferred acceptance with
+    ranked lists); otherwise listed because it is nearer (or as near, before it by index)."""
 
     def as_dict(self) -> dict[str, object]:
         """Plain JSON-ready data (the same as `dataclasses.asdict`, built directly)."""
@@ -48,6 +51,7 @@ class PassedOver:
             "cost": _plain(self.cost),
             "why": _plain(self.why),
             "cutoff": {_plain(k): _plain(v) for k, v in self.cutoff.items()},
+            "ranked": _plain(self.ranked),
         }
 
 
@@ -61,6 +65,11 @@ class Explanation:
     cost: int | None
     reason: str
     passed_over: tuple[PassedOver, ...]
+    ranked: int = 0
+    """How many schools the family ranked itself (0: none, or no preferences in the problem)."""
+    choice: int | None = None
+    """The school given is the family's choice number `choice` (1 = first); None when it is
+    not one of the schools the family ranked, or the child is not placed."""
 
     def as_dict(self) -> dict[str, object]:
         """Plain JSON-ready data (the same as `dataclasses.asdict`, built directly: at city
@@ -72,6 +81,8 @@ class Explanation:
             "cost": _plain(self.cost),
             "reason": _plain(self.reason),
             "passed_over": tuple(entry.as_dict() for entry in self.passed_over),
+            "ranked": _plain(self.ranked),
+            "choice": _plain(self.choice),
         }
 
 

@@ -126,7 +126,14 @@ def _flag_breaches(
         if e.cost is not None and e.cost > limit:
             # Built directly: dataclasses.replace is several times slower, per applicant.
             e = Explanation(
-                e.applicant_id, e.school_index, e.school_id, e.cost, e.reason + note, e.passed_over
+                e.applicant_id,
+                e.school_index,
+                e.school_id,
+                e.cost,
+                e.reason + note,
+                e.passed_over,
+                e.ranked,
+                e.choice,
             )
         flagged.append(e)
     return tuple(flagged)

@@ -139,7 +139,18 @@ def test_da_lists_preferred_schools_with_a_better_cutoff(p: Problem) -> None:
                 priority.describe(b, s) for b in np.flatnonzero(result.assignment == s).tolist()
             ]
             worst = max(admitted, key=lambda d: (d["tier"], d["cost"], d["lottery"]))
-            assert cut == worst
+            assert {k: v for k, v in cut.items() if k != "decided_by"} == worst
+            # What put that child first: the first of tier, distance and lottery that differ.
+            decided = next(
+                word
+                for key, word in (
+                    ("tier", "priority"),
+                    ("cost", "distance"),
+                    ("lottery", "lottery"),
+                )
+                if cut[key] != mine[key]
+            )
+            assert cut["decided_by"] == decided
 
 
 @FAST

@@ -281,13 +281,13 @@ def test_a_deferred_acceptance_result_in_vietnamese() -> None:
     told = explain_vi(explanation, "da", NAMES, preferences=[12, 11])
     assert told["summary"] == (
         "Con được xếp vào Trường Tiểu học Lê Văn Tám, cách nhà 1.840 m theo đường đi, "
-        "nguyện vọng 2 của gia đình. Các trường được xếp nguyện vọng cao hơn không nhận được "
-        "con, vì lý do bên dưới."
+        "nguyện vọng 2 của gia đình. Các trường gia đình xếp nguyện vọng cao hơn không nhận "
+        "được con: Trường Tiểu học Hòa Bình."
     )
     assert told["passed_over"] == [
-        "Trường Tiểu học Hòa Bình (cách nhà 950 m) đã hết chỗ: trẻ cuối cùng được nhận thuộc "
-        "nhóm ưu tiên 1 và ở cách trường 720 m (nhóm ưu tiên 0 được xét trước; cùng nhóm thì "
-        "trẻ ở gần hơn được xét trước)."
+        "Trường Tiểu học Hòa Bình (cách nhà 950 m) đã hết chỗ: trẻ cuối cùng được nhận ở cách "
+        "trường 720 m; trẻ thuộc diện ưu tiên được xét trước, cùng mức ưu tiên thì trẻ ở gần "
+        "hơn được xét trước."
     ]
     tie = dict(explanation["passed_over"][0], cutoff={"tier": 1, "cost": 950, "lottery": 4})  # type: ignore[arg-type]
     assert (
@@ -317,7 +317,9 @@ def test_nearest_greedy_and_unplaced_results_in_vietnamese() -> None:
     ranked = explain_vi(nearest, "nearest", NAMES, preferences=[11, 12])
     assert ranked["summary"] == (
         "Con được xếp vào Trường Tiểu học Lê Văn Tám, cách nhà 2.100 m theo đường đi, "
-        "nguyện vọng 1 của gia đình. Các trường gần hơn không nhận được con, vì lý do bên dưới."
+        "nguyện vọng 1 của gia đình. Các trường gần nhà hơn đều đã hết chỗ: Trường Tiểu học "
+        "Hòa Bình. Đợt này xếp mọi trẻ vào trường gần nhà nhất có thể (tổng quãng đường ngắn "
+        "nhất, trẻ thuộc diện ưu tiên được xếp trước), không theo thứ tự nguyện vọng."
     )
     assert told["passed_over"][0].endswith(
         "đi xa thêm tổng cộng 900 m, nhiều hơn 600 m con được rút ngắn."
@@ -330,10 +332,10 @@ def test_nearest_greedy_and_unplaced_results_in_vietnamese() -> None:
     alone = explain_vi({"school_id": 12, "cost": 400, "passed_over": []}, "nearest", NAMES)
     assert alone["summary"] == (
         "Con được xếp vào Trường Tiểu học Hòa Bình, cách nhà 400 m theo đường đi, "
-        "là trường gần nhất con được nhận."
+        "là trường gần nhà nhất con có thể được xếp."
     )
     unplaced = explain_vi({"school_id": None, "cost": None, "passed_over": []}, "da", NAMES)
-    assert "không có trường nào con thuộc diện được nhận" in unplaced["summary"]
+    assert "con không thuộc diện được xếp trong đợt này" in unplaced["summary"]
     assert metres(12345.6) == "12.346 m"
 
 

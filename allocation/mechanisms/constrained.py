@@ -9,6 +9,7 @@ import numpy as np
 
 from allocation.explain import (
     amount,
+    choice_of,
     cyclic_gc_paused,
     listed,
     passed,
@@ -176,15 +177,24 @@ def _explain(
             entries.append(entry)
             clauses.append(clause)
         own = int(assignment[i])
+        ranked, choice = choice_of(problem, i, own)
         if own < 0:
             if status is Status.TIME_LIMIT:
                 reason = "Not placed: the solver found no assignment within its time limit."
             elif not entries:
-                reason = "Not placed: you are not eligible for any school."
+                reason = "Not placed: the problem gives no cost from you to any school."
+            elif all(e.why == "beyond maximum distance" for e in entries):
+                limit = amount(int(problem.max_cost or 0), problem.cost_unit)
+                reason = (
+                    f"Not placed: not eligible, every school is beyond the round's maximum of "
+                    f"{limit}: {listed(clauses)}."
+                )
             else:
                 reason = f"Not placed: {listed(clauses)}."
             explanations.append(
-                Explanation(problem.applicant_ids[i], None, None, None, reason, tuple(entries))
+                Explanation(
+                    problem.applicant_ids[i], None, None, None, reason, tuple(entries), ranked
+                )
             )
             continue
         label = f"{school_label(problem, own)} ({amount(problem.cost[i, own], problem.cost_unit)})"
@@ -204,6 +214,8 @@ def _explain(
                 int(problem.cost[i, own]),
                 reason,
                 tuple(entries),
+                ranked,
+                choice,
             )
         )
     return tuple(explanations)

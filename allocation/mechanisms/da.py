@@ -10,7 +10,9 @@ import numpy as np
 from allocation.explain import (
     MAX_LISTED,
     amount,
+    choice_of,
     cyclic_gc_paused,
+    ineligible_clause,
     listed,
     nearer_pairs,
     own_costs,
@@ -204,16 +206,24 @@ def _explain(
     for i, own in enumerate(assignment.tolist()):
         entries: list[PassedOver] = []
         clauses: list[str] = []
+        # The first `ranked` schools of her list are the ones the family ranked itself.
+        ranked = problem.ranked(i)
         for k in range(bounds[i], bounds[i + 1]):
             s, cost = pair_school[k], pair_cost[k]
             cut = cutoff[s]
-            if len(clauses) < MAX_LISTED or cost < 0 or not plain_full[s]:
-                entry, clause = _passed(facts, i, s, cost, cut)
+            position = k - bounds[i]
+            by_rank = position < ranked
+            # A sentence names the first few ranked schools and the first few nearer ones.
+            named = (position if by_rank else position - ranked) < MAX_LISTED
+            if named or cost < 0 or not plain_full[s]:
+                entry, clause = _passed(facts, i, s, cost, cut, by_rank)
                 entries.append(entry)
                 clauses.append(clause)
             else:
                 # Past the schools a sentence names, only the entry is needed (same content).
-                entries.append(PassedOver(s, school_ids[s], cost, "full", dict(cut or {})))
+                entries.append(
+                    PassedOver(s, school_ids[s], cost, "full", facts.cutoff(i, cost, cut), by_rank)
+                )
                 clauses.append("")
         explanations.append(_sentence(problem, i, own, costs[i], entries, clauses))
     return tuple(explanations)
@@ -251,43 +261,54 @@ class _Facts:
         """`SchoolPriority.describe` of applicant i at a school she is `cost` away from."""
         return {"tier": self.tiers[i], "cost": cost, "lottery": self.lottery[i]}
 
+    def cutoff(self, i: int, cost: int, cut: dict[str, object] | None) -> dict[str, object]:
+        """The school's cutoff (its last admitted child) and what put that child before
+        applicant i: "priority" (a tier served first), "distance" or "lottery"."""
+        entry = dict(cut or {})
+        if cut is not None:
+            if cut["tier"] != self.tiers[i]:
+                entry["decided_by"] = "priority"
+            elif cut["cost"] != cost:
+                entry["decided_by"] = "distance"
+            else:
+                entry["decided_by"] = "lottery"
+        return entry
+
 
 def _passed(
-    facts: _Facts, i: int, s: int, cost: int, cut: dict[str, object] | None
+    facts: _Facts, i: int, s: int, cost: int, cut: dict[str, object] | None, by_rank: bool
 ) -> tuple[PassedOver, str]:
     problem = facts.problem
     name = school_label(problem, s)
     school_id = problem.school_ids[s]
     if cost < 0:
-        entry = PassedOver(s, school_id, cost, "not eligible", {})
-        return entry, f"you are not eligible for {name}"
+        entry = PassedOver(s, school_id, cost, "not eligible", {}, by_rank)
+        return entry, ineligible_clause(name)
     name = f"{name} ({amount(cost, problem.cost_unit)})"
     if facts.capacity[s] == 0:
-        return PassedOver(s, school_id, cost, "no seats", {}), f"{name} offers no seats"
+        return PassedOver(s, school_id, cost, "no seats", {}, by_rank), f"{name} offers no seats"
     if cut is None:
         # Impossible in deferred acceptance: a school with a free seat accepts every applicant.
-        return PassedOver(s, school_id, cost, "not full", {}), f"{name} had free seats"
+        entry = PassedOver(s, school_id, cost, "not full", {}, by_rank)
+        return entry, f"{name} had free seats"
     clause = f"{name} was full: {_compare(cut, facts.describe(i, cost), problem)}"
-    return PassedOver(s, school_id, cost, "full", dict(cut)), clause
+    return PassedOver(s, school_id, cost, "full", facts.cutoff(i, cost, cut), by_rank), clause
 
 
 def _compare(cut: dict[str, object], mine: dict[str, object], problem: Problem) -> str:
     """Why the school's last admitted child came before this applicant."""
     unit = problem.cost_unit
     if cut["tier"] != mine["tier"]:
-        return (
-            f"its last admitted child had priority tier {cut['tier']}, ahead of your tier "
-            f"{mine['tier']}"
-        )
+        return "its last admitted child was in a priority group considered before yours"
     if cut["cost"] != mine["cost"]:
         return (
-            f"its last admitted child, in your priority tier {mine['tier']}, lived "
+            f"its last admitted child, with the same priority as you, lived "
             f"{amount(_int(cut['cost']), unit)} away, nearer than your "
             f"{amount(_int(mine['cost']), unit)}"
         )
     return (
-        f"its last admitted child, in your tier and at the same distance, drew lottery number "
-        f"{cut['lottery']}, before your {mine['lottery']}"
+        f"its last admitted child, with the same priority as you and at the same distance, "
+        f"drew lottery number {cut['lottery']}, before your {mine['lottery']}"
     )
 
 
@@ -299,24 +320,37 @@ def _sentence(
     entries: list[PassedOver],
     clauses: list[str],
 ) -> Explanation:
+    ranked, choice = choice_of(problem, i, own)
+    mine = [c for c, e in zip(clauses, entries, strict=True) if e.ranked]
+    nearer = [c for c, e in zip(clauses, entries, strict=True) if not e.ranked]
+    by_list = problem.preferences is not None and problem.ranked_count is None
     if own < 0:
         if not entries:
-            reason = "Not placed: none of the schools on your list is one you are eligible for."
+            reason = "Not placed: you are eligible for no school on your list."
+        elif all(e.why == "not eligible" for e in entries):
+            reason = f"Not placed: {listed(clauses)}."
         else:
             reason = f"Not placed: no school on your list could take you: {listed(clauses)}."
-        return Explanation(problem.applicant_ids[i], None, None, None, reason, tuple(entries))
+        return Explanation(
+            problem.applicant_ids[i], None, None, None, reason, tuple(entries), ranked, None
+        )
     label = f"{school_label(problem, own)} ({amount(own_cost, problem.cost_unit)})"
-    if problem.preferences is None:
+    if choice is not None:
+        reason = f"Placed at {label}, your {_ordinal(choice)} choice"
+        reason += "." if by_list else f" of the {ranked} school(s) you ranked."
+    elif ranked:
+        reason = (
+            f"Placed at {label}, not one of the {ranked} school(s) you ranked: none of them could "
+            "take you, and this is the nearest other school that could."
+        )
+    else:
         k = len(entries) + 1
         rank = "the nearest school" if k == 1 else f"the {_ordinal(k)}-nearest school"
-        where = f"{rank} you are eligible for"
-        higher = "Nearer schools"
-    else:
-        where = f"your {_ordinal(problem.preferences[i].index(own) + 1)} choice"
-        higher = "Schools you ranked higher"
-    reason = f"Placed at {label}, {where}."
-    if entries:
-        reason += f" {higher}: {listed(clauses)}."
+        reason = f"Placed at {label}, {rank} you are eligible for."
+    if mine:
+        reason += f" Schools you ranked{' higher' if choice else ''}: {listed(mine)}."
+    if nearer:
+        reason += f" Nearer schools{' you did not rank' if ranked else ''}: {listed(nearer)}."
     return Explanation(
         problem.applicant_ids[i],
         own,
@@ -324,6 +358,8 @@ def _sentence(
         own_cost,
         reason,
         tuple(entries),
+        ranked,
+        choice,
     )
 
 

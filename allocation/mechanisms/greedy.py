@@ -7,6 +7,7 @@ import numpy as np
 from allocation.explain import (
     MAX_LISTED,
     amount,
+    choice_of,
     cyclic_gc_paused,
     listed,
     nearer_pairs,
@@ -87,14 +88,17 @@ def _explain(
                     f"{name} had filled with application number {number}" if worded else ""
                 )
         arrival = f"Your application was number {i + 1} in arrival order (first come, first served)"
+        ranked, choice = choice_of(problem, i, own)
         if own < 0:
             if entries:
-                reason = f"Not placed. {arrival}; every eligible school was full: "
+                reason = f"Not placed. {arrival}; every school you could be placed at was full: "
                 reason += f"{listed(clauses)}."
             else:
-                reason = "Not placed: you are not eligible for any school."
+                reason = "Not placed: the problem gives no cost from you to any school."
             explanations.append(
-                Explanation(problem.applicant_ids[i], None, None, None, reason, tuple(entries))
+                Explanation(
+                    problem.applicant_ids[i], None, None, None, reason, tuple(entries), ranked
+                )
             )
             continue
         label = f"{school_label(problem, own)} ({amount(costs[i], unit)})"
@@ -104,7 +108,14 @@ def _explain(
             reason = f"Placed at {label}, the nearest school you are eligible for."
         explanations.append(
             Explanation(
-                problem.applicant_ids[i], own, school_ids[own], costs[i], reason, tuple(entries)
+                problem.applicant_ids[i],
+                own,
+                school_ids[own],
+                costs[i],
+                reason,
+                tuple(entries),
+                ranked,
+                choice,
             )
         )
     return tuple(explanations)

@@ -11,6 +11,7 @@ from allocation.errors import ProblemError
 from allocation.explain import (
     MAX_LISTED,
     amount,
+    choice_of,
     cyclic_gc_paused,
     listed,
     nearer_pairs,
@@ -198,6 +199,7 @@ def _explain(
             reason = f"Placed at {label}. Closer schools were not given: {listed(clauses)}."
         else:
             reason = f"Placed at {label}, the nearest school you are eligible for."
+        ranked, choice = choice_of(problem, i, own_school)
         explanations.append(
             Explanation(
                 problem.applicant_ids[i],
@@ -206,6 +208,8 @@ def _explain(
                 own_cost[i],
                 reason,
                 tuple(entries),
+                ranked,
+                choice,
             )
         )
     return tuple(explanations)
@@ -281,17 +285,19 @@ def _unplaced(problem: Problem, i: int, schools: list[int], full: np.ndarray) ->
         passed(problem, i, s, _why_unplaced(problem, s, full), {"price": None}) for s in schools
     )
     if not schools:
-        reason = "Not placed: you are not eligible for any school."
+        reason = "Not placed: the problem gives no cost from you to any school."
     else:
         names = [
             f"{school_label(problem, s)} ({amount(problem.cost[i, s], problem.cost_unit)})"
             for s in schools
         ]
         reason = (
-            "Not placed: every school you are eligible for was filled by children of higher "
-            f"priority or nearer to it: {listed(names)}."
+            "Not placed: every school you could be placed at was full, with as many children "
+            f"placed as the seats allow, priority groups first: {listed(names)}."
         )
-    return Explanation(problem.applicant_ids[i], None, None, None, reason, entries)
+    return Explanation(
+        problem.applicant_ids[i], None, None, None, reason, entries, problem.ranked(i)
+    )
 
 
 def _why_unplaced(problem: Problem, s: int, full: np.ndarray) -> str:

@@ -799,8 +799,9 @@ def published_result(
         ),
         "distance_m": cost,
         "explanation": {
+            # Both told from the same stored facts, so the English says what the Vietnamese says.
             "vi": vietnamese["summary"],
-            "en": with_school_names(str(explanation.get("reason") or ""), names),
+            "en": vietnamese["summary_en"],
             "passed_over": [
                 {
                     "school_id": entry.get("school_id"),
@@ -809,9 +810,13 @@ def published_result(
                     "why": entry.get("why"),
                     "cutoff": entry.get("cutoff"),
                     "vi": sentence,
+                    "en": english,
                 }
-                for entry, sentence in zip(
-                    explanation.get("passed_over", []), vietnamese["passed_over"], strict=True
+                for entry, sentence, english in zip(
+                    explanation.get("passed_over", []),
+                    vietnamese["passed_over"],
+                    vietnamese["passed_over_en"],
+                    strict=True,
                 )
             ],
         },

@@ -127,6 +127,7 @@ def build_round_problem(
         class_size=np.array([row[2] for row in seats], dtype=np.int64),
         tier=np.array([tier_of(row[4]) for row in applications], dtype=np.int64),
         preferences=preferences,
+        ranked_count=tuple(len(row) for row in listed) if preferences is not None else None,
         sibling_group=tuple(row[5] for row in applications),
         max_cost=max_cost_m,
         cost_unit="m",

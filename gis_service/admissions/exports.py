@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from gis_service import audit
+from gis_service.admissions.explain_vi import explain_vi
 from gis_service.db.connection import Connection
 from gis_service.errors import NotFoundError
 from gis_service.safe_text import SpreadsheetSafeWriter
@@ -42,8 +43,30 @@ def export_run(
             (run_id,),
         )
         rows = cur.fetchall()
-    if not rows:
-        raise NotFoundError(f"run {run_id} has no assignments")
+        if not rows:
+            raise NotFoundError(f"run {run_id} has no assignments")
+        cur.execute("SELECT mechanism FROM allocation_runs WHERE id = %s", (run_id,))
+        mechanism = str(cur.fetchone()[0])  # type: ignore[index]
+        # What each family ranked, for runs stored before explanations carried it.
+        cur.execute(
+            """
+            SELECT a.applicant_id, a.preferences
+            FROM allocation_runs run JOIN applications a ON a.round_id = run.round_id
+            WHERE run.id = %s
+            """,
+            (run_id,),
+        )
+        ranked = {r[0]: list(r[1] or []) for r in cur.fetchall()}
+        named = {p.get("school_id") for row in rows for p in row[8].get("passed_over", [])}
+        named |= {row[3] for row in rows}
+        cur.execute(
+            "SELECT id, name, code FROM schools WHERE id = ANY(%s)",
+            (sorted(s for s in named if isinstance(s, int)),),
+        )
+        labels = {r[0]: school_label(r[1], r[2]) for r in cur.fetchall()}
+    # Officers and parents read the same sentences: Vietnamese first, English beside it, schools
+    # by name and code (never by database id).
+    told = [explain_vi(row[8], mechanism, labels, ranked.get(row[0], [])) for row in rows]
     written = {"csv": csv_path, "geojson": geojson_path}
     audit.record(
         conn,
@@ -72,15 +95,16 @@ def export_run(
                     "school_name",
                     "distance_m",
                     "reason",
+                    "reason_en",
                     "passed_over",
                 ]
             )
-            for row in rows:
+            for row, text in zip(rows, told, strict=True):
                 passed = "; ".join(
-                    f"{p['school_id']} ({p['cost']} m): {p['why']}"
+                    f"{labels.get(p.get('school_id'), '?')} ({p.get('cost')} m): {p.get('why')}"
                     for p in row[8].get("passed_over", [])
                 )
-                writer.writerow([row[0], row[11], *row[1:8], passed])
+                writer.writerow([row[0], row[11], *row[1:7], text["text"], text["text_en"], passed])
     if geojson_path is not None:
         features = [
             {
@@ -92,13 +116,21 @@ def export_run(
                     "school_id": row[3],
                     "school_name": row[5],
                     "distance_m": row[6],
-                    "explanation": row[8],
+                    "reason": text["text"],
+                    "reason_en": text["text_en"],
+                    "explanation": {**row[8], "reason": text["text_en"]},
                 },
             }
-            for row in rows
+            for row, text in zip(rows, told, strict=True)
         ]
         geojson_path.write_text(
             json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False),
             encoding="utf-8",
         )
     return len(rows)
+
+
+def school_label(name: str | None, code: str | None) -> str:
+    """A school as officers find it in the registry: its name and its official code."""
+    label = name or "?"
+    return f"{label} (mã {code})" if code else label
