@@ -14,6 +14,7 @@ import pytest
 
 from gis_service.admissions.applicant_import import import_applicants
 from gis_service.admissions.estimated import estimated_homes
+from gis_service.admissions.explain_vi import explain_vi
 from gis_service.admissions.lifecycle import set_round_status
 from gis_service.admissions.rounds import create_round
 from gis_service.admissions.runs import run_round
@@ -168,3 +169,16 @@ def test_every_child_is_placed_while_seats_are_free(city_round: Round, mechanism
         )
         explained, unplaced, not_eligible = cur.fetchone()  # type: ignore[misc]
     assert (explained, unplaced, not_eligible) == (len(flagged), 0, 0)
+    # The parent of such a child reads why the distances are estimated, and by how much.
+    with city_round.conn.cursor() as cur:
+        cur.execute(
+            "SELECT x.explanation FROM assignments x JOIN allocation_runs r ON r.id = x.run_id "
+            "JOIN applications a ON a.round_id = r.round_id AND a.applicant_id = x.applicant_id "
+            "WHERE x.run_id = %s AND a.id = %s",
+            (run.run_id, listed[0]["application_id"]),
+        )
+        explanation = cur.fetchone()[0]  # type: ignore[index]
+    told = explain_vi(explanation, mechanism, {}, ())
+    offset = f"{listed[0]['road_offset_m']:,}".replace(",", ".")
+    assert "các khoảng cách ở đây là ước tính" in told["summary"]
+    assert f"Nhà cách con đường gần nhất có trên bản đồ {offset}" in told["summary"]
