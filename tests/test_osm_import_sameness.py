@@ -1,0 +1,147 @@
+"""The bulk-loading OSM importer stores what the reference (row-by-row) importer stored."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+
+from gis_service.db.connection import Connection
+from gis_service.importers.osm import import_osm
+from gis_service.importers.report import ImportReport, no_progress
+from tests import osm_reference_import
+from tests.conftest import SHARED_DATA
+from tests.osm_fixture import write_hand_made_osm
+
+Importer = Callable[[Connection, Path, Any], ImportReport]
+
+# House numbers around the fixture's road grid (106.62-106.6218 E, 10.45-10.4518 N): two with
+# no street beside a named road, one with no street far from any road, one whose street folds
+# to nothing, and a building outline with a number and no street.
+_ADDRESS_NODES = """
+  <node id="40" lat="10.4502" lon="106.6203" version="1" timestamp="2024-05-01T10:00:00Z">
+    <tag k="addr:housenumber" v="5"/>
+  </node>
+  <node id="41" lat="10.4509" lon="106.6211" version="1" timestamp="2024-05-01T10:00:00Z">
+    <tag k="addr:housenumber" v="7A"/>
+  </node>
+  <node id="42" lat="10.4600" lon="106.6300" version="1" timestamp="2024-05-01T10:00:00Z">
+    <tag k="addr:housenumber" v="9"/>
+  </node>
+  <node id="43" lat="10.4503" lon="106.6204" version="1" timestamp="2024-05-01T10:00:00Z">
+    <tag k="addr:housenumber" v="11"/><tag k="addr:street" v="-"/>
+  </node>
+  <node id="44" lat="10.4504" lon="106.6205" version="1" timestamp="2024-05-01T10:00:00Z">
+    <tag k="addr:housenumber" v="13/2"/><tag k="addr:street" v="Lê Lợi"/>
+  </node>
+"""
+
+
+def _write_fixture_with_addresses(path: Path) -> Path:
+    written = write_hand_made_osm(path)
+    text = written.read_text(encoding="utf-8")
+    head, tail = text.split("</osm>")
+    written.write_text(head + _ADDRESS_NODES + "</osm>" + tail, encoding="utf-8")
+    return written
+
+
+def _snapshot(conn: Connection) -> dict[str, Any]:
+    """The stored rows of every table the importer writes, without generated ids and times."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT osm_id, highway, name, oneway, tags, node_ids, ST_AsBinary(geom) "
+            "FROM road_ways ORDER BY osm_id"
+        )
+        ways = cur.fetchall()
+        cur.execute(
+            "SELECT osm_type, osm_id, code, name, name_folded, levels, levels_source, ownership, "
+            "address, phone, website, ward_id, ST_X(geom), ST_Y(geom), source, tags "
+            "FROM schools ORDER BY osm_type, osm_id"
+        )
+        schools = cur.fetchall()
+        cur.execute(
+            "SELECT osm_type, osm_id, housenumber, street, number_key, street_key, street_source, "
+            "ST_X(geom), ST_Y(geom) FROM addresses ORDER BY osm_type, osm_id"
+        )
+        addresses = cur.fetchall()
+        cur.execute(
+            "SELECT street_key, name, round(length_m::numeric, 3), "
+            "ST_AsText(ST_Normalize(geom)) FROM streets ORDER BY 1, 2, 3, 4"
+        )
+        streets = cur.fetchall()
+        cur.execute("SELECT source, extract_date, way_count, school_count FROM osm_extracts")
+        extracts = cur.fetchall()
+    return {
+        "ways": [row[:-1] for row in ways],
+        "way_coords": [shapely.get_coordinates(shapely.from_wkb(bytes(r[-1]))) for r in ways],
+        "schools": schools,
+        "addresses": addresses,
+        "streets": streets,
+        "extracts": extracts,
+    }
+
+
+def _import_both(conn: Connection, path: Path) -> tuple[Any, Any, ImportReport, ImportReport]:
+    """Import with the reference code, snapshot, undo; then the same with the new code."""
+    results = []
+    for importer in (osm_reference_import.import_osm, import_osm):
+        with conn.cursor() as cur:
+            cur.execute("SAVEPOINT sameness")
+        report = importer(conn, path, no_progress)
+        results.append((_snapshot(conn), report))
+        with conn.cursor() as cur:
+            cur.execute("ROLLBACK TO SAVEPOINT sameness")
+    (old, old_report), (new, new_report) = results
+    return old, new, old_report, new_report
+
+
+def _assert_same(old: dict[str, Any], new: dict[str, Any]) -> None:
+    assert new["ways"] == old["ways"]
+    assert len(new["way_coords"]) == len(old["way_coords"])
+    for before, after in zip(old["way_coords"], new["way_coords"], strict=True):
+        assert before.shape == after.shape
+        assert np.abs(before - after).max() <= 1e-7
+    assert new["schools"] == old["schools"]
+    assert new["addresses"] == old["addresses"]
+    assert new["streets"] == old["streets"]
+    assert new["extracts"] == old["extracts"]
+
+
+def _same_counts(old: ImportReport, new: ImportReport) -> None:
+    assert {k: v for k, v in new.counts.items() if k != "extract id"} == {
+        k: v for k, v in old.counts.items() if k != "extract id"
+    }
+    assert new.notes == old.notes
+
+
+def test_hand_made_extract_stores_the_same(db: Connection, tmp_path: Path) -> None:
+    path = _write_fixture_with_addresses(tmp_path / "small.osm")
+    old, new, old_report, new_report = _import_both(db, path)
+    _assert_same(old, new)
+    _same_counts(old_report, new_report)
+    # The fixture exercises every way a house number is kept or dropped.
+    sources = sorted(row[6] for row in new["addresses"])
+    assert "nearest_road" in sources and "tag" in sources
+    assert new_report.counts["house numbers without a street near (skipped)"] >= 2
+    assert new_report.counts["house numbers given the nearest road's street"] >= 1
+
+
+def test_reimport_stores_the_same(db: Connection, tmp_path: Path) -> None:
+    """A second import over the first gives the same tables as with the reference code."""
+    path = _write_fixture_with_addresses(tmp_path / "small.osm")
+    osm_reference_import.import_osm(db, path, no_progress)
+    old, new, old_report, new_report = _import_both(db, path)
+    _assert_same(old, new)
+    _same_counts(old_report, new_report)
+    assert new_report.counts["schools added"] == 0
+
+
+def test_district1_sample_stores_the_same(db: Connection) -> None:
+    path = SHARED_DATA / "hcmc_d1_osm_samples" / "velos_district1_2026.osm.pbf"
+    old, new, old_report, new_report = _import_both(db, path)
+    _assert_same(old, new)
+    _same_counts(old_report, new_report)
+    assert len(new["addresses"]) == 1282
