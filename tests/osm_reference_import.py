@@ -20,10 +20,10 @@ from gis_service.db.connection import Connection, savepoint
 from gis_service.errors import ImportFileError
 from gis_service.geocoding.text import number_key, street_key
 from gis_service.importers.report import ImportReport, ProgressCallback, Ticker, print_progress
-from gis_service.importers.sql import assign_school_wards
 from gis_service.safe_text import drop_control_characters
 from gis_service.school_levels import infer_levels, school_search_text
 from gis_service.text import fold_text
+from gis_service.units.editions import current_edition
 
 OSM_SUFFIXES = (".osm.pbf", ".pbf", ".osm", ".osm.bz2", ".osm.gz")
 SCHOOL_AMENITIES = frozenset({"school", "kindergarten"})
@@ -379,6 +379,29 @@ def _write_addresses(conn: Connection, extract_id: int, contents: ExtractContent
         cur.execute("SELECT count(*) FROM addresses WHERE extract_id = %s", (extract_id,))
         stored = int(cur.fetchone()[0])  # type: ignore[index]
     return [stored, from_road, dropped]
+
+
+_ASSIGN_SCHOOL_WARDS = """
+UPDATE schools s
+SET ward_id = w.id
+FROM (
+    SELECT s2.id AS school_id,
+           (SELECT a.id FROM admin_units a
+            WHERE a.level = 'ward' AND a.edition = %(edition)s AND ST_Covers(a.geom, s2.geom)
+            ORDER BY a.id LIMIT 1) AS id
+    FROM schools s2
+) w
+WHERE s.id = w.school_id AND s.ward_id IS DISTINCT FROM w.id
+"""
+
+
+def assign_school_wards(conn: Connection) -> int:
+    """The ward statement as it was: one lookup per school."""
+    with conn.cursor() as cur:
+        cur.execute(_ASSIGN_SCHOOL_WARDS, {"edition": current_edition(conn)})
+        cur.execute("SELECT count(*) FROM schools WHERE ward_id IS NOT NULL")
+        row = cur.fetchone()
+    return int(row[0]) if row else 0
 
 
 def _school_address(tags: dict[str, str]) -> str | None:

@@ -48,6 +48,27 @@ def _write_fixture_with_addresses(path: Path) -> Path:
     return written
 
 
+_WARD_BOXES = [
+    (106.6195, 10.4510, 106.6215, 10.4520),
+    (106.6206, 10.4508, 106.6230, 10.4520),
+    (107.0, 11.0, 107.1, 11.1),
+]
+
+
+def _add_wards(conn: Connection) -> None:
+    """Two overlapping wards over part of the fixture (the lower id wins where both cover)
+    and one far away."""
+    with conn.cursor() as cur:
+        for n, (x0, y0, x1, y1) in enumerate(_WARD_BOXES):
+            code = f"W{n + 1}"
+            cur.execute(
+                "INSERT INTO admin_units (level, code, name, name_folded, short_folded, edition, "
+                "geom) VALUES ('ward', %s, %s, %s, %s, '2019', "
+                "ST_Multi(ST_MakeEnvelope(%s, %s, %s, %s, 4326)))",
+                (code, code, code.lower(), code.lower(), x0, y0, x1, y1),
+            )
+
+
 def _snapshot(conn: Connection) -> dict[str, Any]:
     """The stored rows of every table the importer writes, without generated ids and times."""
     with conn.cursor() as cur:
@@ -118,6 +139,7 @@ def _same_counts(old: ImportReport, new: ImportReport) -> None:
 
 
 def test_hand_made_extract_stores_the_same(db: Connection, tmp_path: Path) -> None:
+    _add_wards(db)
     path = _write_fixture_with_addresses(tmp_path / "small.osm")
     old, new, old_report, new_report = _import_both(db, path)
     _assert_same(old, new)
@@ -127,6 +149,14 @@ def test_hand_made_extract_stores_the_same(db: Connection, tmp_path: Path) -> No
     assert "nearest_road" in sources and "tag" in sources
     assert new_report.counts["house numbers without a street near (skipped)"] >= 2
     assert new_report.counts["house numbers given the nearest road's street"] >= 1
+    # Some schools lie in both fixture wards (the lower id is kept), one in none.
+    assert None in [row[11] for row in new["schools"]]
+    in_both = [
+        row
+        for row in new["schools"]
+        if all(x0 <= row[12] <= x1 and y0 <= row[13] <= y1 for x0, y0, x1, y1 in _WARD_BOXES[:2])
+    ]
+    assert in_both
 
 
 def test_reimport_stores_the_same(db: Connection, tmp_path: Path) -> None:
