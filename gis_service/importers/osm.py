@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import osmium
 import shapely
 from psycopg2.extras import execute_values
@@ -150,7 +151,8 @@ def read_extract(path: Path, progress: ProgressCallback = print_progress) -> Ext
         processor = osmium.FileProcessor(str(path)).with_locations().with_areas(school_filter)
         for obj in processor:
             contents.objects += 1
-            ticker.tick()
+            if not contents.objects & 0xFFF:
+                ticker.tick(0x1000)
             if isinstance(obj, osmium.osm.Area):
                 if obj.tags.get("amenity") in SCHOOL_AMENITIES:
                     _read_school_area(obj, contents, wkb)
@@ -175,6 +177,7 @@ def read_extract(path: Path, progress: ProgressCallback = print_progress) -> Ext
                 school_relations.add(obj.id)
     except RuntimeError as exc:
         raise ImportFileError(path, f"truncated or corrupt OSM data ({exc})") from exc
+    ticker.tick(contents.objects - ticker.n)
     ticker.done()
     contents.school_relations_without_area = sum(
         1 for rel in school_relations if ("relation", rel) not in contents.schools
@@ -245,46 +248,55 @@ def _pg_array(values: list[int]) -> str:
     return "{" + ",".join(str(v) for v in values) + "}"
 
 
+def _hex_ewkb(shapes: Any) -> Any:
+    """Hex EWKB with SRID 4326, which PostGIS reads straight into a geometry column."""
+    return shapely.to_wkb(shapely.set_srid(shapes, 4326), hex=True, include_srid=True)
+
+
+def _copy_rows(
+    cur: Any,
+    table: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    empty_is_null: Sequence[str] = (),
+) -> None:
+    """COPY rows into a table; an empty string stays one, except in the `empty_is_null` columns."""
+    # CSV only as COPY's input to PostgreSQL, never opened by people: no cell neutralising.
+    # Every string is quoted, so COPY reads "" as an empty string, not as NULL.
+    buffer = io.StringIO()
+    csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC).writerows(rows)
+    buffer.seek(0)
+    options = "FORMAT csv"
+    if empty_is_null:
+        options += f", FORCE_NULL ({', '.join(empty_is_null)})"
+    cur.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH ({options})", buffer)
+
+
 def _copy_road_ways(conn: Connection, extract_id: int, contents: ExtractContents) -> None:
+    """COPY the road ways straight into road_ways (geometries as hex EWKB, built at once)."""
+    counts = [len(coords) for coords in contents.way_coords]
     lines = shapely.linestrings(
         [xy for coords in contents.way_coords for xy in coords],
-        indices=[i for i, coords in enumerate(contents.way_coords) for _ in coords],
+        indices=np.repeat(np.arange(len(counts)), counts),
     )
-    hexes = shapely.to_wkb(lines, hex=True, include_srid=False)
-    # CSV only as COPY's input to PostgreSQL, never opened by people: no cell neutralising.
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    for osm_id, tags, nodes, geom in zip(
-        contents.way_ids, contents.way_tags, contents.way_nodes, hexes, strict=True
-    ):
-        writer.writerow(
-            [
-                extract_id,
-                osm_id,
-                tags["highway"],
-                tags.get("name", ""),
-                tags.get("oneway", ""),
-                json.dumps(tags, ensure_ascii=False),
-                _pg_array(nodes),
-                geom,
-            ]
+    rows = (
+        (
+            extract_id,
+            osm_id,
+            tags["highway"],
+            tags.get("name", ""),
+            tags.get("oneway", ""),
+            json.dumps(tags, ensure_ascii=False),
+            _pg_array(nodes),
+            geom,
         )
-    buffer.seek(0)
+        for osm_id, tags, nodes, geom in zip(
+            contents.way_ids, contents.way_tags, contents.way_nodes, _hex_ewkb(lines), strict=True
+        )
+    )
     with conn.cursor() as cur:
-        cur.execute(
-            "CREATE TEMP TABLE road_ways_load (extract_id int, osm_id bigint, highway text, "
-            "name text, oneway text, tags jsonb, node_ids bigint[], wkb text) ON COMMIT DROP"
-        )
-        cur.copy_expert("COPY road_ways_load FROM STDIN WITH (FORMAT csv)", buffer)
-        cur.execute(
-            """
-            INSERT INTO road_ways (extract_id, osm_id, highway, name, oneway, tags, node_ids, geom)
-            SELECT extract_id, osm_id, highway, NULLIF(name, ''), NULLIF(oneway, ''), tags,
-                   node_ids, ST_SetSRID(ST_GeomFromWKB(decode(wkb, 'hex')), 4326)
-            FROM road_ways_load
-            """
-        )
-        cur.execute("DROP TABLE road_ways_load")
+        columns = ("extract_id", "osm_id", "highway", "name", "oneway", "tags", "node_ids", "geom")
+        _copy_rows(cur, "road_ways", columns, rows, empty_is_null=("name", "oneway"))
 
 
 # Same-named road pieces closer than this (degrees, about 220 m) make one street.
@@ -322,20 +334,6 @@ def _write_streets(conn: Connection, extract_id: int, contents: ExtractContents)
             {"extract": extract_id, "gap": STREET_GAP_DEG},
         )
         return int(cur.rowcount)
-
-
-def _hex_ewkb(shapes: Any) -> Any:
-    """Hex EWKB with SRID 4326, which PostGIS reads straight into a geometry column."""
-    return shapely.to_wkb(shapely.set_srid(shapes, 4326), hex=True, include_srid=True)
-
-
-def _copy_rows(cur: Any, table: str, columns: str, rows: Iterable[Sequence[object]]) -> None:
-    """COPY rows into a table (text cells; empty cells stay empty strings, not NULL)."""
-    # CSV only as COPY's input to PostgreSQL, never opened by people: no cell neutralising.
-    buffer = io.StringIO()
-    csv.writer(buffer).writerows(rows)
-    buffer.seek(0)
-    cur.copy_expert(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)", buffer)
 
 
 _MATCH_ADDRESSES = """
@@ -399,8 +397,17 @@ def _write_addresses(conn: Connection, extract_id: int, contents: ExtractContent
         _copy_rows(
             cur,
             "address_load",
-            "seq, osm_type, osm_id, housenumber, street, number_key, street_key, "
-            "street_source, geom",
+            (
+                "seq",
+                "osm_type",
+                "osm_id",
+                "housenumber",
+                "street",
+                "number_key",
+                "street_key",
+                "street_source",
+                "geom",
+            ),
             rows,
         )
         cur.execute(
