@@ -91,3 +91,29 @@ def file_read_share(path: Path) -> Callable[[], float | None]:
         return None if best is None else min(best / size, 1.0)
 
     return share
+
+
+class StepProgress:
+    """One line per finished step of a sequence, with the time left estimated from each step's
+    expected share of the work (`weights`, any unit) and the pace so far."""
+
+    def __init__(self, progress: ProgressCallback, label: str, weights: dict[str, float]) -> None:
+        self.progress = progress
+        self.label = label
+        self.weights = weights
+        self.total = sum(weights.values())
+        self.done_weight = 0.0
+        self.done_steps = 0
+        self._started = time.perf_counter()
+
+    def finished(self, step: str) -> None:
+        """Report that `step` (a key of the weights) is done."""
+        self.done_weight += self.weights[step]
+        self.done_steps += 1
+        elapsed = time.perf_counter() - self._started
+        line = f"{self.label}: {step} ({self.done_steps}/{len(self.weights)}, {elapsed:.1f} s"
+        left_weight = self.total - self.done_weight
+        if left_weight > 0 and self.done_weight > 0:
+            eta = format_seconds(elapsed * left_weight / self.done_weight)
+            line += f", còn khoảng {eta} / about {eta} left"
+        self.progress(line + ")")
