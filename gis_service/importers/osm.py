@@ -356,7 +356,7 @@ INSERT INTO address_near (seq, name)
 SELECT l.seq, (SELECT r.name FROM road_ways r
                WHERE r.extract_id = %(extract)s AND r.name IS NOT NULL
                  AND ST_DWithin(r.geom, l.geom, %(near)s)
-               ORDER BY r.geom <-> l.geom LIMIT 1)
+               ORDER BY r.geom <-> l.geom, r.name LIMIT 1)
 FROM address_load l
 WHERE l.street_source = 'nearest_road'
 """
