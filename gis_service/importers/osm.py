@@ -149,32 +149,40 @@ def read_extract(path: Path, progress: ProgressCallback = print_progress) -> Ext
     school_relations: set[int] = set()
     try:
         processor = osmium.FileProcessor(str(path)).with_locations().with_areas(school_filter)
+        node_type, way_type, area_type = osmium.osm.Node, osmium.osm.Way, osmium.osm.Area
+        objects = 0
+        newest = None
+        obj: Any
         for obj in processor:
-            contents.objects += 1
-            if not contents.objects & 0xFFF:
+            objects += 1
+            if not objects & 0xFFF:
                 ticker.tick(0x1000)
-            if isinstance(obj, osmium.osm.Area):
+            kind = type(obj)
+            if kind is area_type:
                 if obj.tags.get("amenity") in SCHOOL_AMENITIES:
                     _read_school_area(obj, contents, wkb)
                 continue
-            if isinstance(obj, osmium.osm.Changeset):
+            if kind is osmium.osm.Changeset:
                 continue
             stamp = obj.timestamp
-            if stamp.year > 1970 and (contents.newest is None or stamp > contents.newest):
-                contents.newest = stamp
-            if isinstance(obj, osmium.osm.Node):
-                if obj.tags.get("amenity") in SCHOOL_AMENITIES and obj.location.valid():
+            if stamp.year > 1970 and (newest is None or stamp > newest):
+                newest = stamp
+            if kind is node_type:
+                tags = obj.tags
+                if not len(tags):
+                    continue
+                if tags.get("amenity") in SCHOOL_AMENITIES and obj.location.valid():
                     contents.schools[("node", obj.id)] = SchoolRecord(
-                        "node", obj.id, obj.location.lon, obj.location.lat, dict(obj.tags)
+                        "node", obj.id, obj.location.lon, obj.location.lat, dict(tags)
                     )
-                if "addr:housenumber" in obj.tags and obj.location.valid():
-                    _add_address(
-                        contents, "node", obj.id, obj.tags, obj.location.lon, obj.location.lat
-                    )
-            elif isinstance(obj, osmium.osm.Way):
+                if "addr:housenumber" in tags and obj.location.valid():
+                    _add_address(contents, "node", obj.id, tags, obj.location.lon, obj.location.lat)
+            elif kind is way_type:
                 _read_way(obj, contents)
             elif obj.tags.get("amenity") in SCHOOL_AMENITIES:
                 school_relations.add(obj.id)
+        contents.objects = objects
+        contents.newest = newest
     except RuntimeError as exc:
         raise ImportFileError(path, f"truncated or corrupt OSM data ({exc})") from exc
     ticker.tick(contents.objects - ticker.n)
@@ -315,7 +323,7 @@ def _write_streets(conn: Connection, extract_id: int, contents: ExtractContents)
         cur.execute(
             "CREATE TEMP TABLE street_keys (name text PRIMARY KEY, key text) ON COMMIT DROP"
         )
-        execute_values(cur, "INSERT INTO street_keys VALUES %s", [k for k in keyed if k[1]])
+        _copy_rows(cur, "street_keys", ("name", "key"), [k for k in keyed if k[1]])
         cur.execute("DELETE FROM streets WHERE extract_id = %s", (extract_id,))
         cur.execute(
             """
