@@ -8,11 +8,13 @@ import io
 import json
 import urllib.parse
 import urllib.request
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import osmium
 import shapely
 from psycopg2.extras import execute_values
@@ -20,7 +22,8 @@ from psycopg2.extras import execute_values
 from gis_service.db.connection import Connection, savepoint
 from gis_service.errors import ImportFileError
 from gis_service.geocoding.text import number_key, street_key
-from gis_service.importers.report import ImportReport, ProgressCallback, Ticker, print_progress
+from gis_service.importers.eta import EtaTicker, StepProgress, file_read_share
+from gis_service.importers.report import ImportReport, ProgressCallback, print_progress
 from gis_service.importers.sql import assign_school_wards
 from gis_service.safe_text import drop_control_characters
 from gis_service.school_levels import infer_levels, school_search_text
@@ -142,37 +145,47 @@ def read_extract(path: Path, progress: ProgressCallback = print_progress) -> Ext
     contents = ExtractContents()
     school_filter = osmium.filter.TagFilter(("amenity", "school"), ("amenity", "kindergarten"))
     wkb = osmium.geom.WKBFactory()
-    ticker = Ticker(progress, f"reading {path.name}: objects")
+    ticker = EtaTicker(progress, f"đọc / reading {path.name}: objects", file_read_share(path))
     school_relations: set[int] = set()
     try:
         processor = osmium.FileProcessor(str(path)).with_locations().with_areas(school_filter)
+        node_type, way_type, area_type = osmium.osm.Node, osmium.osm.Way, osmium.osm.Area
+        objects = 0
+        newest = None
+        obj: Any
         for obj in processor:
-            contents.objects += 1
-            ticker.tick()
-            if isinstance(obj, osmium.osm.Area):
+            objects += 1
+            if not objects & 0xFFF:
+                ticker.tick(0x1000)
+            kind = type(obj)
+            if kind is area_type:
                 if obj.tags.get("amenity") in SCHOOL_AMENITIES:
                     _read_school_area(obj, contents, wkb)
                 continue
-            if isinstance(obj, osmium.osm.Changeset):
+            if kind is osmium.osm.Changeset:
                 continue
             stamp = obj.timestamp
-            if stamp.year > 1970 and (contents.newest is None or stamp > contents.newest):
-                contents.newest = stamp
-            if isinstance(obj, osmium.osm.Node):
-                if obj.tags.get("amenity") in SCHOOL_AMENITIES and obj.location.valid():
+            if stamp.year > 1970 and (newest is None or stamp > newest):
+                newest = stamp
+            if kind is node_type:
+                tags = obj.tags
+                if not len(tags):
+                    continue
+                if tags.get("amenity") in SCHOOL_AMENITIES and obj.location.valid():
                     contents.schools[("node", obj.id)] = SchoolRecord(
-                        "node", obj.id, obj.location.lon, obj.location.lat, dict(obj.tags)
+                        "node", obj.id, obj.location.lon, obj.location.lat, dict(tags)
                     )
-                if "addr:housenumber" in obj.tags and obj.location.valid():
-                    _add_address(
-                        contents, "node", obj.id, obj.tags, obj.location.lon, obj.location.lat
-                    )
-            elif isinstance(obj, osmium.osm.Way):
+                if "addr:housenumber" in tags and obj.location.valid():
+                    _add_address(contents, "node", obj.id, tags, obj.location.lon, obj.location.lat)
+            elif kind is way_type:
                 _read_way(obj, contents)
             elif obj.tags.get("amenity") in SCHOOL_AMENITIES:
                 school_relations.add(obj.id)
+        contents.objects = objects
+        contents.newest = newest
     except RuntimeError as exc:
         raise ImportFileError(path, f"truncated or corrupt OSM data ({exc})") from exc
+    ticker.tick(contents.objects - ticker.n)
     ticker.done()
     contents.school_relations_without_area = sum(
         1 for rel in school_relations if ("relation", rel) not in contents.schools
@@ -243,46 +256,55 @@ def _pg_array(values: list[int]) -> str:
     return "{" + ",".join(str(v) for v in values) + "}"
 
 
+def _hex_ewkb(shapes: Any) -> Any:
+    """Hex EWKB with SRID 4326, which PostGIS reads straight into a geometry column."""
+    return shapely.to_wkb(shapely.set_srid(shapes, 4326), hex=True, include_srid=True)
+
+
+def _copy_rows(
+    cur: Any,
+    table: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    empty_is_null: Sequence[str] = (),
+) -> None:
+    """COPY rows into a table; an empty string stays one, except in the `empty_is_null` columns."""
+    # CSV only as COPY's input to PostgreSQL, never opened by people: no cell neutralising.
+    # Every string is quoted, so COPY reads "" as an empty string, not as NULL.
+    buffer = io.StringIO()
+    csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC).writerows(rows)
+    buffer.seek(0)
+    options = "FORMAT csv"
+    if empty_is_null:
+        options += f", FORCE_NULL ({', '.join(empty_is_null)})"
+    cur.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH ({options})", buffer)
+
+
 def _copy_road_ways(conn: Connection, extract_id: int, contents: ExtractContents) -> None:
+    """COPY the road ways straight into road_ways (geometries as hex EWKB, built at once)."""
+    counts = [len(coords) for coords in contents.way_coords]
     lines = shapely.linestrings(
         [xy for coords in contents.way_coords for xy in coords],
-        indices=[i for i, coords in enumerate(contents.way_coords) for _ in coords],
+        indices=np.repeat(np.arange(len(counts)), counts),
     )
-    hexes = shapely.to_wkb(lines, hex=True, include_srid=False)
-    # CSV only as COPY's input to PostgreSQL, never opened by people: no cell neutralising.
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    for osm_id, tags, nodes, geom in zip(
-        contents.way_ids, contents.way_tags, contents.way_nodes, hexes, strict=True
-    ):
-        writer.writerow(
-            [
-                extract_id,
-                osm_id,
-                tags["highway"],
-                tags.get("name", ""),
-                tags.get("oneway", ""),
-                json.dumps(tags, ensure_ascii=False),
-                _pg_array(nodes),
-                geom,
-            ]
+    rows = (
+        (
+            extract_id,
+            osm_id,
+            tags["highway"],
+            tags.get("name", ""),
+            tags.get("oneway", ""),
+            json.dumps(tags, ensure_ascii=False),
+            _pg_array(nodes),
+            geom,
         )
-    buffer.seek(0)
+        for osm_id, tags, nodes, geom in zip(
+            contents.way_ids, contents.way_tags, contents.way_nodes, _hex_ewkb(lines), strict=True
+        )
+    )
     with conn.cursor() as cur:
-        cur.execute(
-            "CREATE TEMP TABLE road_ways_load (extract_id int, osm_id bigint, highway text, "
-            "name text, oneway text, tags jsonb, node_ids bigint[], wkb text) ON COMMIT DROP"
-        )
-        cur.copy_expert("COPY road_ways_load FROM STDIN WITH (FORMAT csv)", buffer)
-        cur.execute(
-            """
-            INSERT INTO road_ways (extract_id, osm_id, highway, name, oneway, tags, node_ids, geom)
-            SELECT extract_id, osm_id, highway, NULLIF(name, ''), NULLIF(oneway, ''), tags,
-                   node_ids, ST_SetSRID(ST_GeomFromWKB(decode(wkb, 'hex')), 4326)
-            FROM road_ways_load
-            """
-        )
-        cur.execute("DROP TABLE road_ways_load")
+        columns = ("extract_id", "osm_id", "highway", "name", "oneway", "tags", "node_ids", "geom")
+        _copy_rows(cur, "road_ways", columns, rows, empty_is_null=("name", "oneway"))
 
 
 # Same-named road pieces closer than this (degrees, about 220 m) make one street.
@@ -301,7 +323,7 @@ def _write_streets(conn: Connection, extract_id: int, contents: ExtractContents)
         cur.execute(
             "CREATE TEMP TABLE street_keys (name text PRIMARY KEY, key text) ON COMMIT DROP"
         )
-        execute_values(cur, "INSERT INTO street_keys VALUES %s", [k for k in keyed if k[1]])
+        _copy_rows(cur, "street_keys", ("name", "key"), [k for k in keyed if k[1]])
         cur.execute("DELETE FROM streets WHERE extract_id = %s", (extract_id,))
         cur.execute(
             """
@@ -322,14 +344,45 @@ def _write_streets(conn: Connection, extract_id: int, contents: ExtractContents)
         return int(cur.rowcount)
 
 
+_MATCH_ADDRESSES = """
+INSERT INTO addresses (extract_id, osm_type, osm_id, housenumber, street, number_key,
+                       street_key, street_source, geom)
+SELECT %(extract)s, l.osm_type, l.osm_id, l.housenumber,
+       COALESCE(k.name, l.street), l.number_key, COALESCE(k.key, l.street_key),
+       l.street_source, l.geom
+FROM (
+    SELECT DISTINCT ON (osm_type, osm_id) *
+    FROM address_load ORDER BY osm_type, osm_id, seq
+) l
+LEFT JOIN address_near near USING (seq)
+LEFT JOIN street_keys k ON k.name = near.name
+WHERE COALESCE(k.key, l.street_key) <> ''
+"""
+
+_NEAREST_NAMED_ROAD = """
+INSERT INTO address_near (seq, name)
+SELECT l.seq, (SELECT r.name FROM road_ways r
+               WHERE r.extract_id = %(extract)s AND r.name IS NOT NULL
+                 AND ST_DWithin(r.geom, l.geom, %(near)s)
+               ORDER BY r.geom <-> l.geom, r.name LIMIT 1)
+FROM address_load l
+WHERE l.street_source = 'nearest_road'
+"""
+
+
 def _write_addresses(conn: Connection, extract_id: int, contents: ExtractContents) -> list[int]:
     """Store house numbers; one without a street takes the nearest named road's.
 
     Returns [stored, streets taken from the nearest road, dropped with no street near].
     """
-    rows = [
+    addresses = contents.addresses
+    points = shapely.points(
+        [round(a.lon, 7) for a in addresses], [round(a.lat, 7) for a in addresses]
+    )
+    hexes = _hex_ewkb(points) if addresses else []
+    rows = (
         (
-            extract_id,
+            seq,
             a.osm_type,
             a.osm_id,
             a.housenumber,
@@ -337,49 +390,52 @@ def _write_addresses(conn: Connection, extract_id: int, contents: ExtractContent
             number_key(a.housenumber),
             street_key(a.street),
             "tag" if a.street else "nearest_road",
-            f"POINT({a.lon:.7f} {a.lat:.7f})",
+            geom,
         )
-        for a in contents.addresses
-    ]
+        for seq, (a, geom) in enumerate(zip(addresses, hexes, strict=True))
+    )
+    params = {"extract": extract_id, "near": ADDRESS_STREET_DEG}
     with conn.cursor() as cur:
         cur.execute("DELETE FROM addresses WHERE extract_id = %s", (extract_id,))
-        execute_values(
+        cur.execute(
+            "CREATE TEMP TABLE address_load (seq int PRIMARY KEY, osm_type text, osm_id bigint, "
+            "housenumber text, street text, number_key text, street_key text, "
+            "street_source text, geom geometry(Point, 4326)) ON COMMIT DROP"
+        )
+        _copy_rows(
             cur,
-            """
-            INSERT INTO addresses (extract_id, osm_type, osm_id, housenumber, street, number_key,
-                                   street_key, street_source, geom)
-            SELECT v.e, v.t, v.i, v.h, v.s, v.nk, v.sk, v.src, ST_GeomFromText(v.wkt, 4326)
-            FROM (VALUES %s) AS v (e, t, i, h, s, nk, sk, src, wkt)
-            ON CONFLICT DO NOTHING
-            """,
+            "address_load",
+            (
+                "seq",
+                "osm_type",
+                "osm_id",
+                "housenumber",
+                "street",
+                "number_key",
+                "street_key",
+                "street_source",
+                "geom",
+            ),
             rows,
-            page_size=2000,
         )
         cur.execute(
-            """
-            UPDATE addresses a SET street = near.name, street_key = k.key
-            FROM (
-                SELECT a2.osm_type, a2.osm_id,
-                       (SELECT r.name FROM road_ways r
-                        WHERE r.extract_id = a2.extract_id AND r.name IS NOT NULL
-                          AND ST_DWithin(r.geom, a2.geom, %(near)s)
-                        ORDER BY r.geom <-> a2.geom LIMIT 1) AS name
-                FROM addresses a2
-                WHERE a2.extract_id = %(extract)s AND a2.street_source = 'nearest_road'
-            ) near JOIN street_keys k ON k.name = near.name
-            WHERE a.extract_id = %(extract)s AND a.osm_type = near.osm_type
-              AND a.osm_id = near.osm_id
-            """,
-            {"extract": extract_id, "near": ADDRESS_STREET_DEG},
+            "CREATE TEMP TABLE address_near (seq int PRIMARY KEY, name text) ON COMMIT DROP"
         )
-        from_road = int(cur.rowcount)
+        # Fresh statistics, so the lookup below walks the spatial index nearest-first.
+        cur.execute("ANALYZE road_ways")
+        cur.execute(_NEAREST_NAMED_ROAD, params)
+        cur.execute(_MATCH_ADDRESSES, params)
+        stored = int(cur.rowcount)
         cur.execute(
-            "DELETE FROM addresses WHERE extract_id = %s AND street_key = ''", (extract_id,)
+            "SELECT count(*) FROM address_near n JOIN street_keys k ON k.name = n.name "
+            "WHERE n.seq IN (SELECT DISTINCT ON (osm_type, osm_id) seq FROM address_load "
+            "ORDER BY osm_type, osm_id, seq)"
         )
-        dropped = int(cur.rowcount)
-        cur.execute("SELECT count(*) FROM addresses WHERE extract_id = %s", (extract_id,))
-        stored = int(cur.fetchone()[0])  # type: ignore[index]
-    return [stored, from_road, dropped]
+        from_road = int(cur.fetchone()[0])  # type: ignore[index]
+        cur.execute("SELECT count(DISTINCT (osm_type, osm_id)) FROM address_load")
+        distinct = int(cur.fetchone()[0])  # type: ignore[index]
+        cur.execute("DROP TABLE address_near, address_load")
+    return [stored, from_road, distinct - stored]
 
 
 def _school_address(tags: dict[str, str]) -> str | None:
@@ -473,6 +529,17 @@ def _upsert_schools(conn: Connection, contents: ExtractContents, report: ImportR
         )
 
 
+# Each writing step's usual share of the time (seconds for the 2018 HCMC extract), from which
+# the time left is estimated as the steps finish.
+WRITE_STEP_WEIGHTS = (
+    ("đường / road ways", 0.8),
+    ("tên đường / streets", 0.3),
+    ("số nhà / house numbers", 1.2),
+    ("trường / schools", 0.1),
+    ("trường vào phường / schools into wards", 0.05),
+)
+
+
 def import_osm(
     conn: Connection, path: Path, progress: ProgressCallback = print_progress
 ) -> ImportReport:
@@ -495,16 +562,22 @@ def import_osm(
         )
         extract_id, new_extract = cur.fetchone()  # type: ignore[misc]
         cur.execute("DELETE FROM road_ways WHERE extract_id = %s", (extract_id,))
+        steps = StepProgress(progress, "ghi / writing", dict(WRITE_STEP_WEIGHTS))
         if contents.way_ids:
             _copy_road_ways(conn, extract_id, contents)
+        steps.finished("đường / road ways")
         streets = _write_streets(conn, extract_id, contents)
+        steps.finished("tên đường / streets")
         addresses, from_road, dropped = _write_addresses(conn, extract_id, contents)
+        steps.finished("số nhà / house numbers")
         cur.execute("SELECT count(*) FROM schools")
         before = cur.fetchone()[0]  # type: ignore[index]
         _upsert_schools(conn, contents, report)
         cur.execute("SELECT count(*) FROM schools")
         after = cur.fetchone()[0]  # type: ignore[index]
+        steps.finished("trường / schools")
         located = assign_school_wards(conn)
+        steps.finished("trường vào phường / schools into wards")
     report.counts = {
         "extract id": extract_id,
         "objects read": contents.objects,
