@@ -15,6 +15,7 @@ import typer
 
 from gis_service.admissions.review_cli import (
     amend_command,
+    changes_command,
     estimated_command,
     residence_command,
     review_until_command,
@@ -59,6 +60,7 @@ round_app.command("residence")(residence_command)
 round_app.command("review-until")(review_until_command)
 round_app.command("amend")(amend_command)
 round_app.command("estimated")(estimated_command)
+round_app.command("changes")(changes_command)
 app.command("site")(site_command)
 
 

@@ -17,6 +17,7 @@ from gis_service.admissions.applicant_import import import_applicants
 from gis_service.admissions.exports import export_run
 from gis_service.admissions.lifecycle import set_round_status
 from gis_service.admissions.rounds import create_round
+from gis_service.admissions.run_changes import changes_between
 from gis_service.admissions.runs import (
     compare_runs,
     publish_run,
@@ -109,6 +110,21 @@ def test_mechanisms_side_by_side(loaded: Loaded) -> None:
     assert by_mechanism["nearest"]["mean_cost"] <= by_mechanism["greedy"]["mean_cost"]
     assert by_mechanism["da"]["children_with_justified_envy"] == 0
     assert all(row["classes_over_size"] == 0 for row in table)
+    # Who changes school from the nearest run to deferred acceptance, counted three ways.
+    moved = changes_between(loaded.conn, runs["nearest"].run_id, runs["da"].run_id)
+    differ = count(
+        loaded.conn,
+        "SELECT count(*) FROM assignments x JOIN assignments y ON y.applicant_id = x.applicant_id"
+        " AND y.run_id = %s WHERE x.run_id = %s AND x.school_id IS DISTINCT FROM y.school_id",
+        runs["da"].run_id,
+        runs["nearest"].run_id,
+    )
+    assert moved["changed"] == differ == len(moved["children_changed"]) > 0
+    assert sum(moved["by_unit"].values()) == differ
+    assert sum(r["leaving"] for r in moved["by_school"]) == differ
+    assert sum(r["arriving"] for r in moved["by_school"]) == differ
+    assert all(m["from_school"] != m["to_school"] for m in moved["children_changed"])
+    assert changes_between(loaded.conn, runs["da"].run_id, runs["da"].run_id)["changed"] == 0
 
 
 def test_runs_and_publication_are_in_the_audit_log(loaded: Loaded) -> None:

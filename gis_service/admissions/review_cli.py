@@ -143,3 +143,33 @@ def estimated_command(
             f"{child['distance_m'] or 0:,} m estimated"
         )
     typer.echo(f"{len(children):,} child(ren) with estimated distances in run {run_id}")
+
+
+def changes_command(
+    first_run: Annotated[int, typer.Argument(help="a run")],
+    second_run: Annotated[int, typer.Argument(help="another run of the same round")],
+    children: Annotated[bool, typer.Option(help="list every child who changes school")] = False,
+) -> None:
+    """Who changes school between two runs: counts by unit and by school (and the children)."""
+    from gis_service.admissions.run_changes import changes_between
+    from gis_service.cli import open_database
+
+    conn = open_database(Settings())
+    try:
+        found = changes_between(conn, first_run, second_run)
+    finally:
+        conn.close()
+    typer.echo(
+        f"{found['changed']:,} of {found['children']:,} children change school between runs "
+        f"{first_run} and {second_run}"
+    )
+    for unit, n in found["by_unit"].items():
+        typer.echo(f"  {unit}: {n:,}")
+    for row in found["by_school"]:
+        typer.echo(f"  {row['school']}: {row['leaving']:,} leave, {row['arriving']:,} arrive")
+    if children:
+        for move in found["children_changed"]:
+            typer.echo(
+                f"application {move['application_id']} ({move['home_unit'] or '?'}): "
+                f"{move['from_school']} -> {move['to_school']}"
+            )

@@ -36,6 +36,7 @@ from gis_service.admissions.rounds import (
     list_rounds,
     load_round,
 )
+from gis_service.admissions.run_changes import changes_between
 from gis_service.admissions.runs import (
     COMPARED,
     METRIC_NOTES,
@@ -705,6 +706,25 @@ def schools_of_run(round_id: int, run_id: int, conn: Conn, user: Officer) -> Res
             "schools": placed_by_school(conn, run_id, norm),
         }
     )
+
+
+@router.get(
+    "/rounds/{round_id}/runs/{run_id}/changes",
+    summary="Children whose school differs between this run and another of the round",
+    description=OFFICERS_NOTE
+    + " Counts per unit and per school (leaving and arriving), and each child's two schools.",
+)
+def changes_of_run(
+    round_id: int,
+    run_id: int,
+    conn: Conn,
+    user: Officer,
+    other: Annotated[int, Query(description="the run to compare with")],
+) -> Response:
+    round_for(conn, round_id, user)
+    run_for(conn, round_id, run_id)
+    run_for(conn, round_id, other)
+    return json_response(changes_between(conn, other, run_id))
 
 
 @router.get(
