@@ -689,19 +689,36 @@ def round_export_command(
     run_id: Annotated[int, typer.Argument(help="the run to export")],
     csv_path: Annotated[Path | None, typer.Option("--csv", help="CSV file to write")] = None,
     geojson_path: Annotated[
-        Path | None, typer.Option("--geojson", help="GeoJSON file to write")
+        Path | None, typer.Option("--geojson", help="GeoJSON file to write (holds homes)")
     ] = None,
+    gpkg_path: Annotated[
+        Path | None, typer.Option("--gpkg", help="GeoPackage file to write (holds homes)")
+    ] = None,
+    with_homes: Annotated[
+        bool, typer.Option("--with-homes", help="confirm: the file holds children's homes")
+    ] = False,
 ) -> None:
-    """Write a run's assignments with distances and explanations."""
+    """Write a run's assignments with distances and explanations (CSV for Excel: no home)."""
     from gis_service import audit
-    from gis_service.admissions.exports import export_run
+    from gis_service.admissions.exports import HOMES_WARNING, export_run
 
-    if csv_path is None and geojson_path is None:
-        raise typer.BadParameter("give --csv PATH and/or --geojson PATH")
+    if csv_path is None and geojson_path is None and gpkg_path is None:
+        raise typer.BadParameter("give --csv PATH, --geojson PATH and/or --gpkg PATH")
+    if (geojson_path or gpkg_path) and not with_homes:
+        raise SchoolmapError(f"{HOMES_WARNING} (--with-homes)")
+    if geojson_path or gpkg_path:
+        typer.echo(HOMES_WARNING, err=True)
     conn = open_database(Settings())
     try:
         with transaction(conn):
-            written = export_run(conn, run_id, csv_path, geojson_path, actor=audit.SYSTEM_ACTOR)
+            written = export_run(
+                conn,
+                run_id,
+                csv_path,
+                geojson_path,
+                gpkg_path=gpkg_path,
+                actor=audit.SYSTEM_ACTOR,
+            )
     finally:
         conn.close()
     typer.echo(f"{written:,} assignments written")

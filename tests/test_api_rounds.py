@@ -295,7 +295,7 @@ def test_the_round_lifecycle_over_the_api(
         unit_names = {row[0] for row in cur.fetchall()}
     assert {line[1] for line in lines[1:]} <= unit_names
     geojson = client.get(
-        f"/rounds/{round_id}/runs/{runs[1]}/export?format=geojson", headers=officer
+        f"/rounds/{round_id}/runs/{runs[1]}/export?format=geojson&homes=true", headers=officer
     )
     features = json.loads(geojson.content)["features"]
     assert len(features) == counts["eligible"] + 1

@@ -235,9 +235,15 @@ def test_an_api_export_is_safe_and_audited_with_the_officer(
     exported = client.get(f"{base}?format=csv", headers=officer)
     assert exported.status_code == 200, exported.text
     rows = assert_safe_csv(exported.content)
-    geojson = client.get(f"{base}?format=geojson", headers=officer)
+    # A file with homes is refused until the officer says they read what it holds.
+    for unsure in ("geojson", "gpkg"):
+        refused = client.get(f"{base}?format={unsure}", headers=officer)
+        assert refused.status_code == 400 and "vị trí nhà chính xác" in refused.json()["detail"]
+    geojson = client.get(f"{base}?format=geojson&homes=true", headers=officer)
     assert geojson.status_code == 200
     assert len(json.loads(geojson.content)["features"]) == len(rows)
+    package = client.get(f"{base}?format=gpkg&homes=true", headers=officer)
+    assert package.status_code == 200 and package.content[:16] == b"SQLite format 3\x00"
     # The request's own transaction is gone: the entries were committed with the export.
     logged = audit.entries(conn, action_prefix="run.export")
     assert [(e.actor, e.target, e.remote_addr, e.detail) for e in logged] == [
@@ -252,6 +258,12 @@ def test_an_api_export_is_safe_and_audited_with_the_officer(
             f"run:{run_id}",
             "testclient",
             {"formats": ["geojson"], "rows": len(rows), "homes_included": True},
+        ),
+        (
+            "can.bo.q901",
+            f"run:{run_id}",
+            "testclient",
+            {"formats": ["gpkg"], "rows": len(rows), "homes_included": True},
         ),
     ]
 
@@ -280,9 +292,15 @@ def test_a_cli_export_is_audited(
     conn.commit()
     monkeypatch.setattr("gis_service.cli.open_database", lambda *a, **k: LentConnection(conn))
     csv_path, geojson_path = str(tmp_path / "r.csv"), str(tmp_path / "r.geojson")
+    # The CLI, like the API, writes homes only once the officer confirms the warning.
+    unsure = CliRunner().invoke(app, ["round", "export", str(run_id), "--geojson", geojson_path])
+    assert unsure.exit_code != 0 and "--with-homes" in str(unsure.exception)
+    assert not Path(geojson_path).exists()
     result = CliRunner().invoke(
-        app, ["round", "export", str(run_id), "--csv", csv_path, "--geojson", geojson_path]
-    )
+        app,
+        ["round", "export", str(run_id), "--csv", csv_path, "--geojson", geojson_path,
+         "--with-homes"],
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
     logged = audit.entries(conn, action_prefix="run.export")
     assert [(e.actor, e.target, e.remote_addr) for e in logged] == [
@@ -375,3 +393,39 @@ def test_a_round_name_with_a_control_character_is_refused(demo_db: Connection) -
             school_year="2025-2026",
             districts=["901"],
         )
+
+
+def test_files_with_homes_need_the_officer_to_say_they_read_the_warning(
+    tmp_path: Path,
+) -> None:
+    """GeoJSON and GeoPackage hold every child's home: without --with-homes the CLI writes
+    nothing; with it, the GeoPackage opens as a layer of points in EPSG:4326."""
+    import geopandas as gpd
+
+    from gis_service.admissions.exports import HOMES_WARNING
+
+    assert "không công bố" in HOMES_WARNING and "never publish" in HOMES_WARNING
+    features = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [106.7, 10.78]},
+            "properties": {
+                "applicant_id": 1,
+                "home_unit": "Phường Sài Gòn",
+                "school_id": 7,
+                "school_name": "Trường Tiểu học Lê Văn Tám",
+                "distance_m": 840,
+                "reason": "Con được xếp vào …",
+                "reason_en": "Placed at …",
+                "explanation": {"passed_over": []},
+            },
+        }
+    ]
+    from gis_service.admissions.exports import _write_geopackage
+
+    path = tmp_path / "run.gpkg"
+    _write_geopackage(path, features)
+    layer = gpd.read_file(path, layer="assignments")
+    assert layer.crs.to_epsg() == 4326
+    assert list(layer["home_unit"]) == ["Phường Sài Gòn"]
+    assert (layer.geometry.x[0], layer.geometry.y[0]) == (106.7, 10.78)

@@ -419,7 +419,8 @@ def import_run_and_export(
     run_id = expect(made, 201).json()["id"]
     for form in ("csv", "geojson"):
         export = f"/rounds/{round_id}/runs/{run_id}/export"
-        expect(client.get(export, params={"format": form}, headers=officer), 200)
+        asked = {"format": form} if form == "csv" else {"format": form, "homes": "true"}
+        expect(client.get(export, params=asked, headers=officer), 200)
 
 
 def make_an_account(client: httpx.Client, needles: Needles) -> None:
@@ -455,7 +456,7 @@ LOGGED_REQUESTS = [
     '"GET /applications/* HTTP/1.1" 404',
     '"GET /applications HTTP/1.1" 200',
     '"POST /rounds/{id}/applicants?filename=* HTTP/1.1" 200',
-    '"GET /rounds/{id}/runs/{id}/export?format=geojson HTTP/1.1" 200',
+    '"GET /rounds/{id}/runs/{id}/export?format=geojson&homes=true HTTP/1.1" 200',
     '"POST /users HTTP/1.1" 201',
 ]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from gis_service import audit
 from gis_service.admissions.explain_vi import explain_vi
@@ -18,6 +19,7 @@ def export_run(
     csv_path: Path | None,
     geojson_path: Path | None,
     *,
+    gpkg_path: Path | None = None,
     actor: str = audit.SYSTEM_ACTOR,
     remote_addr: str | None = None,
 ) -> int:
@@ -74,10 +76,11 @@ def export_run(
         action="run.export",
         target=f"run:{run_id}",
         detail={
-            "formats": [name for name, path in written.items() if path is not None],
+            "formats": [name for name, path in written.items() if path is not None]
+            + (["gpkg"] if gpkg_path is not None else []),
             "rows": len(rows),
             # Home points are only in the GeoJSON; the CSV holds the rest of each child's row.
-            "homes_included": geojson_path is not None,
+            "homes_included": geojson_path is not None or gpkg_path is not None,
         },
         remote_addr=remote_addr,
     )
@@ -105,7 +108,7 @@ def export_run(
                     for p in row[8].get("passed_over", [])
                 )
                 writer.writerow([row[0], row[11], *row[1:7], text["text"], text["text_en"], passed])
-    if geojson_path is not None:
+    if geojson_path is not None or gpkg_path is not None:
         features = [
             {
                 "type": "Feature",
@@ -123,11 +126,39 @@ def export_run(
             }
             for row, text in zip(rows, told, strict=True)
         ]
-        geojson_path.write_text(
-            json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False),
-            encoding="utf-8",
-        )
+        if geojson_path is not None:
+            geojson_path.write_text(
+                json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False),
+                encoding="utf-8",
+            )
+        if gpkg_path is not None:
+            _write_geopackage(gpkg_path, features)
     return len(rows)
+
+
+HOMES_WARNING = (
+    "Tệp này chứa vị trí nhà chính xác của từng trẻ: dữ liệu cá nhân được pháp luật bảo vệ, "
+    "không công bố, không gửi qua kênh không an toàn, xóa khi hết việc. / This file holds "
+    "every child's exact home: personal data protected by law; never publish it, never send "
+    "it over an unsafe channel, delete it when the work is done."
+)
+"""Said before a file with children's homes is written (GeoJSON, GeoPackage)."""
+
+
+def _write_geopackage(path: Path, features: list[dict[str, Any]]) -> None:
+    """The features as one GeoPackage layer `assignments` (EPSG:4326), explanation as JSON."""
+    import geopandas as gpd
+    import shapely
+
+    records = []
+    for feature in features:
+        properties = dict(feature["properties"])
+        properties["explanation"] = json.dumps(properties["explanation"], ensure_ascii=False)
+        lon, lat = feature["geometry"]["coordinates"]
+        properties["geometry"] = shapely.Point(lon, lat)
+        records.append(properties)
+    frame = gpd.GeoDataFrame(records, geometry="geometry", crs="EPSG:4326")
+    frame.to_file(path, layer="assignments", driver="GPKG")
 
 
 def school_label(name: str | None, code: str | None) -> str:

@@ -17,7 +17,7 @@ from gis_service.admissions.applicant_import import import_applicants
 from gis_service.admissions.demand import demand_by_unit
 from gis_service.admissions.disclosure import SMALLEST_GROUP, hide_small_groups
 from gis_service.admissions.estimated import estimated_homes
-from gis_service.admissions.exports import export_run
+from gis_service.admissions.exports import HOMES_WARNING, export_run
 from gis_service.admissions.identity import installation_key
 from gis_service.admissions.lifecycle import (
     PARENT_CHANGES,
@@ -61,6 +61,7 @@ from gis_service.config import DatabaseSettings, Settings
 from gis_service.db.connection import Connection, transaction
 from gis_service.errors import (
     ImportFileError,
+    InvalidRequestError,
     NotFoundError,
     PermissionDeniedError,
 )
@@ -546,8 +547,11 @@ def publish(round_id: int, run_id: int, conn: Conn, user: Officer) -> RoundOut:
 
 @router.get(
     "/rounds/{round_id}/runs/{run_id}/export",
-    summary="A run's assignments with distances and explanations, as CSV or GeoJSON",
-    description=OFFICERS_NOTE + " The GeoJSON holds children's homes: never publish it.",
+    summary="A run's assignments with distances and explanations, as CSV, GeoJSON or GeoPackage",
+    description=OFFICERS_NOTE
+    + " The CSV (UTF-8 with BOM, for Excel) holds no home. GeoJSON and GeoPackage hold every "
+    "child's exact home: they are refused unless `homes=true` says the officer read the "
+    "warning; never publish them.",
     response_class=Response,
 )
 def export(
@@ -555,24 +559,34 @@ def export(
     run_id: int,
     conn: Conn,
     user: Officer,
-    format: Literal["csv", "geojson"] = "csv",
+    format: Literal["csv", "geojson", "gpkg"] = "csv",
+    homes: Annotated[
+        bool, Query(description="true: I know the file holds children's exact homes")
+    ] = False,
 ) -> Response:
     round_for(conn, round_id, user)
     run_for(conn, round_id, run_id)
+    if format != "csv" and not homes:
+        raise InvalidRequestError(f"{HOMES_WARNING} (homes=true)")
     with tempfile.TemporaryDirectory(prefix="schoolmap-export-") as folder:
         path = Path(folder) / f"run-{run_id}.{format}"
-        if format == "csv":
-            with transaction(conn):
-                export_run(
-                    conn, run_id, path, None, actor=user.username, remote_addr=user.remote_addr
-                )
-            media = "text/csv; charset=utf-8"
-        else:
-            with transaction(conn):
-                export_run(
-                    conn, run_id, None, path, actor=user.username, remote_addr=user.remote_addr
-                )
-            media = "application/geo+json"
+        targets = {"csv": (path, None, None), "geojson": (None, path, None)}
+        csv_path, geojson_path, gpkg_path = targets.get(format, (None, None, path))
+        with transaction(conn):
+            export_run(
+                conn,
+                run_id,
+                csv_path,
+                geojson_path,
+                gpkg_path=gpkg_path,
+                actor=user.username,
+                remote_addr=user.remote_addr,
+            )
+        media = {
+            "csv": "text/csv; charset=utf-8",
+            "geojson": "application/geo+json",
+            "gpkg": "application/geopackage+sqlite3",
+        }[format]
         content = path.read_bytes()
     return Response(
         content,

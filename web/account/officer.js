@@ -589,6 +589,8 @@ function runRow(run) {
         t("export_csv"))}</button>
       <button type="button" data-do="export" data-format="geojson" data-run="${run.id}"
         title="${escapeHtml(t("export_geojson"))}">GeoJSON</button>
+      <button type="button" data-do="export" data-format="gpkg" data-run="${run.id}"
+        title="${escapeHtml(t("export_geojson"))}">GeoPackage</button>
     </td></tr>`;
 }
 
@@ -751,8 +753,11 @@ async function compareRuns(r) {
 }
 
 async function exportRun(r, run, format) {
-  const response = await officerCall("GET", `/rounds/${r.id}/runs/${run}/export?format=${format}`,
-                                     {raw: true});
+  // A file with children's homes is written only once the officer has read what it holds.
+  if (format !== "csv" && !window.confirm(t("homes_warning"))) return;
+  const homes = format === "csv" ? "" : "&homes=true";
+  const response = await officerCall(
+    "GET", `/rounds/${r.id}/runs/${run}/export?format=${format}${homes}`, {raw: true});
   const url = URL.createObjectURL(await response.blob());
   const link = document.createElement("a");
   link.href = url;

@@ -164,6 +164,8 @@ const ACCOUNT_TEXT = {
       "nếu cần.",
     stated_col: "Đơn vị đã khai", home_col: "Nơi ở theo bản đồ", in_round_col: "Phường/xã của đợt",
     not_found_unit: "không tìm thấy đơn vị này", outside_units: "ngoài các đơn vị",
+    homes_warning: "Tệp này chứa vị trí nhà chính xác của từng trẻ (dữ liệu cá nhân được pháp " +
+      "luật bảo vệ): không công bố, không gửi qua kênh không an toàn, xóa khi hết việc. Tiếp tục?",
     outside_by: (m) => `nhà cách đơn vị đã khai ${m.toLocaleString("vi-VN")} m`,
     near_boundary: (m) => `nhà sát ranh giới đơn vị đã khai (${m.toLocaleString("vi-VN")} m)`,
     checks: {match: "khớp nơi ở", mismatch: "khác nơi ở", unknown_unit: "không rõ đơn vị"},
@@ -344,6 +346,8 @@ const ACCOUNT_TEXT = {
       "amend (with a reason) if needed.",
     stated_col: "Stated unit", home_col: "Home on the map", in_round_col: "Round's unit",
     not_found_unit: "no such unit found", outside_units: "outside every unit",
+    homes_warning: "This file holds every child's exact home (personal data protected by " +
+      "law): never publish it, never send it over an unsafe channel, delete it when done. Go on?",
     outside_by: (m) => `home ${m.toLocaleString("en-GB")} m outside the stated unit`,
     near_boundary: (m) => `home on the stated unit's boundary (${m.toLocaleString("en-GB")} m)`,
     checks: {match: "matches the home", mismatch: "differs from the home",
