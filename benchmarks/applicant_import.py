@@ -177,30 +177,36 @@ def load_city(url: str, env: dict[str, str], work: Path) -> None:
 
 
 def homes(url: str, count: int) -> list[tuple[float, float, str, str]]:
-    """`count` road nodes at random (lon, lat), each with its 2025 unit's name and code, and
-    the 2019 ward's name where one covers it."""
+    """`count` road nodes at random (lon, lat), each with its 2025 unit's name, and the 2019
+    ward's name where one covers it (units tested one at a time against all the homes)."""
     conn = connect(url)
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT setseed(0.2026)")
             cur.execute(
-                """
-                WITH nodes AS (
-                    SELECT DISTINCT (ST_DumpPoints(geom)).geom AS pt FROM road_ways
-                ), drawn AS (
-                    SELECT pt FROM nodes ORDER BY random() LIMIT %s
-                )
-                SELECT ST_X(d.pt), ST_Y(d.pt), coalesce(u.name, ''), coalesce(w.name, '')
-                FROM drawn d
-                LEFT JOIN LATERAL (SELECT name FROM admin_units WHERE edition = '2025'
-                    AND level = 'ward' AND ST_Covers(geom, d.pt) ORDER BY id LIMIT 1) u ON true
-                LEFT JOIN LATERAL (SELECT name FROM admin_units WHERE edition = '2019'
-                    AND level = 'ward' AND ST_Covers(geom, d.pt) ORDER BY id LIMIT 1) w ON true
-                """,
+                "CREATE TEMPORARY TABLE drawn AS SELECT row_number() OVER () AS n, pt FROM ("
+                "SELECT pt FROM (SELECT (ST_DumpPoints(geom)).geom AS pt FROM road_ways) s "
+                "ORDER BY random() LIMIT %s) d",
                 (count,),
             )
-            return [(float(x), float(y), unit, ward) for x, y, unit, ward in cur.fetchall()]
+            cur.execute("CREATE INDEX ON drawn USING gist (pt)")
+            cur.execute("ANALYZE drawn")
+            names: dict[str, dict[int, str]] = {}
+            for edition in ("2025", "2019"):
+                cur.execute(
+                    "SELECT DISTINCT ON (h.n) h.n, u.name FROM admin_units u CROSS JOIN LATERAL "
+                    "(SELECT d.n FROM drawn d WHERE ST_Covers(u.geom, d.pt) OFFSET 0) h "
+                    "WHERE u.edition = %s AND u.level = 'ward' ORDER BY h.n, u.id",
+                    (edition,),
+                )
+                names[edition] = dict(cur.fetchall())
+            cur.execute("SELECT n, ST_X(pt), ST_Y(pt) FROM drawn ORDER BY n")
+            return [
+                (float(x), float(y), names["2025"].get(n, ""), names["2019"].get(n, ""))
+                for n, x, y in cur.fetchall()
+            ]
     finally:
+        conn.rollback()
         conn.close()
 
 
@@ -210,6 +216,7 @@ def write_file(
     """An officer's file of `size` children; the stated unit (when asked) is mostly the home's
     2025 unit, else its 2019 ward, a neighbour's unit, or a name no unit has."""
     chooser = random.Random(SEED + size)
+    stater = random.Random(SEED - size)  # its own draws: the same children either way
     units = sorted({unit for _, _, unit, _ in drawn if unit})
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
@@ -221,13 +228,13 @@ def write_file(
             year = 2020 if chooser.random() < 0.97 else chooser.choice((2019, 2021))
             row = [f"BM{n:09d}", f"{year}-{1 + n % 12:02d}-{1 + n % 28:02d}", lon, lat]
             if stated:
-                draw = chooser.random()
+                draw = stater.random()
                 if draw < 0.85:
                     row.append(unit)
                 elif draw < 0.93:
                     row.append(ward or unit)
                 elif draw < 0.98:
-                    row.append(chooser.choice(units))
+                    row.append(stater.choice(units))
                 else:
                     row.append("Phường Không Có")
             writer.writerow(row)
@@ -267,6 +274,32 @@ def unit_codes(url: str) -> list[str]:
         conn.close()
 
 
+def differences(url: str, one: int, other: int) -> int:
+    """How many children's applications differ between two rounds (any stored field but the
+    ids and the round)."""
+    conn = connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                """
+                WITH a AS (SELECT applicant_id,
+                                  to_jsonb(x) - 'id' - 'round_id' - 'submitted_at' AS f
+                           FROM applications x WHERE round_id = %s),
+                     b AS (SELECT applicant_id,
+                                  to_jsonb(x) - 'id' - 'round_id' - 'submitted_at' AS f
+                           FROM applications x WHERE round_id = %s)
+                SELECT count(*) FROM a FULL JOIN b USING (applicant_id)
+                WHERE a.f IS DISTINCT FROM b.f
+                """,
+                (one, other),
+            )
+            row = cur.fetchone()
+    finally:
+        conn.close()
+    assert row is not None
+    return int(row[0])
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 125_000])
@@ -294,6 +327,7 @@ def main(argv: list[str] | None = None) -> None:
             env["DATABASE_URL"] = url
             print(f"loading Ho Chi Minh City into {DATABASE}", flush=True)
             load_city(url, env, work)
+            print(f"  reuse it with --database {url}", flush=True)
         env["DATABASE_URL"] = url
         codes = unit_codes(url)
         drawn = homes(url, max(args.sizes))
@@ -307,8 +341,10 @@ def main(argv: list[str] | None = None) -> None:
                 if size in old_sizes:
                     paths.append(("row by row", _ROW_BY_ROW))
                 times: dict[str, float] = {}
+                rounds: dict[str, int] = {}
                 for label, script in paths:
                     round_id = new_round(env, codes, f"Benchmark {size} {label}")
+                    rounds[label] = round_id
                     command = (
                         [*CLI, "round", "import-applicants"]
                         if script is None
@@ -331,7 +367,11 @@ def main(argv: list[str] | None = None) -> None:
                     print("  ".join(rows[-1]), flush=True)
                 if len(times) == 2:
                     ratio = times["row by row"] / times["bulk (CLI)"]
-                    print(f"  row by row / bulk: {ratio:.1f}x", flush=True)
+                    differ = differences(url, rounds["bulk (CLI)"], rounds["row by row"])
+                    print(
+                        f"  row by row / bulk: {ratio:.1f}x; applications that differ: {differ}",
+                        flush=True,
+                    )
         header = ("rows", "stated unit", "path", "seconds", "rows/s", "peak MiB", "eligible")
         widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
         print()

@@ -108,7 +108,8 @@ _ROWS_TABLE = """
         n integer PRIMARY KEY, hash text NOT NULL, line integer NOT NULL, born date NOT NULL,
         lon double precision NOT NULL, lat double precision NOT NULL, address text,
         ward_hint text, grp text, prefs integer[] NOT NULL, stated text,
-        pt geometry(Point, 4326)
+        pt geometry(Point, 4326) GENERATED ALWAYS AS (ST_SetSRID(ST_MakePoint(lon, lat), 4326))
+            STORED
     ) ON COMMIT DROP
 """
 _COPY_ROWS = (
@@ -117,13 +118,15 @@ _COPY_ROWS = (
 )
 
 _HOME_UNITS = """
-    SELECT DISTINCT ON (i.n) i.n, u.code, u.name
-    FROM admin_units u JOIN import_rows i ON ST_Covers(u.geom, i.pt)
+    SELECT DISTINCT ON (h.n) h.n, u.code, u.name
+    FROM admin_units u
+    CROSS JOIN LATERAL (SELECT i.n FROM import_rows i WHERE ST_Covers(u.geom, i.pt) OFFSET 0) h
     WHERE u.level = 'ward' AND u.edition = %(edition)s
-    ORDER BY i.n, u.id
+    ORDER BY h.n, u.id
 """
 """The unit of the round's edition covering each home (the lowest id when several do), as
-`home_facts` finds it one home at a time."""
+`home_facts` finds it one home at a time. Unit by unit (OFFSET 0 keeps the subquery apart),
+so each unit's polygon is prepared once for all the homes it is tested against."""
 
 _EARLIER_PLACES = """
     SELECT i.n, min(r.id) FROM import_rows i
@@ -136,17 +139,18 @@ _EARLIER_PLACES = """
 """
 
 _STATED_DISTANCES = """
-    SELECT DISTINCT ON (i.n) i.n, c.unit_id,
-           CASE WHEN ST_Covers(u.geom, i.pt) THEN 0
-                ELSE ST_Distance(u.geom::geography, i.pt::geography) END AS metres
-    FROM import_rows i
-    JOIN unnest(%(texts)s::text[], %(units)s::integer[], %(ranks)s::integer[])
-         AS c(stated, unit_id, rank) ON c.stated = i.stated
+    SELECT d.n, c.unit_id, c.rank, d.metres
+    FROM unnest(%(texts)s::text[], %(units)s::integer[], %(ranks)s::integer[])
+         AS c(stated, unit_id, rank)
     JOIN admin_units u ON u.id = c.unit_id
-    ORDER BY i.n, metres, c.rank
+    CROSS JOIN LATERAL (
+        SELECT i.n, CASE WHEN ST_Covers(u.geom, i.pt) THEN 0
+                         ELSE ST_Distance(u.geom::geography, i.pt::geography) END AS metres
+        FROM import_rows i WHERE i.stated = c.stated OFFSET 0) d
 """
-"""For each home with a known stated unit: the nearest unit the text may mean (0 inside),
-the earlier one in `resolve_unit`'s order on a tie, as ResidenceChecker chooses."""
+"""How far each home with a known stated unit lies from every unit the text may mean (0
+inside), measured as ResidenceChecker measures; unit by unit, so each unit's shape is
+prepared once for all the homes measured against it."""
 
 _APPLICANTS = """
     INSERT INTO applicants (child_id_hash, sibling_group, guardian_id)
@@ -158,7 +162,7 @@ _VERDICTS_TABLE = """
     CREATE TEMPORARY TABLE import_verdicts (
         n integer PRIMARY KEY, applicant_id integer NOT NULL, status text NOT NULL,
         reasons jsonb NOT NULL, ward text, claim text, stated_unit_id integer,
-        residence text, stated_distance double precision
+        residence text, stated_distance real
     ) ON COMMIT DROP
 """
 _COPY_VERDICTS = (
@@ -266,9 +270,9 @@ def store_rows(
         ],
     )
     with conn.cursor() as cur:
-        cur.execute("UPDATE import_rows SET pt = ST_SetSRID(ST_MakePoint(lon, lat), 4326)")
         cur.execute("CREATE INDEX ON import_rows USING gist (pt)")
         cur.execute("CREATE INDEX ON import_rows (hash)")
+        cur.execute("CREATE INDEX ON import_rows (stated)")
         cur.execute("ANALYZE import_rows")
         check_stop()
         progress(f"tìm phường/xã của {count:,} nơi ở / finding the units of {count:,} homes")
@@ -391,9 +395,14 @@ def _check_stated_units(conn: Connection, rows: ParsedRows) -> list[ResidenceChe
                 _STATED_DISTANCES,
                 {"texts": flat_texts, "units": flat_units, "ranks": flat_ranks},
             )
-            nearest = {
-                int(n): (int(unit_id), float(metres)) for n, unit_id, metres in cur.fetchall()
-            }
+            measured = cur.fetchall()
+        # The nearest candidate, the earlier in resolve_unit's order on a tie (as min() does).
+        best: dict[int, tuple[float, int, int]] = {}
+        for n, unit_id, rank, metres in measured:
+            here = (float(metres), int(rank), int(unit_id))
+            if n not in best or here[:2] < best[n][:2]:
+                best[n] = here
+        nearest = {n: (unit_id, metres) for n, (metres, _, unit_id) in best.items()}
     checks: list[ResidenceCheck] = []
     for n, written in enumerate(rows.stated):
         if written is None:
