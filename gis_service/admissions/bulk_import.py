@@ -247,7 +247,7 @@ def store_rows(
     check_stop = _checked(stop, abandoned)
     count = len(rows)
     with conn.cursor() as cur:
-        cur.execute("DROP TABLE IF EXISTS import_rows, import_verdicts")
+        cur.execute("DROP TABLE IF EXISTS pg_temp.import_rows, pg_temp.import_verdicts")
         cur.execute(_ROWS_TABLE)
     _copy(
         conn,
@@ -349,7 +349,7 @@ def store_rows(
     with conn.cursor() as cur:
         cur.execute(_APPLICATIONS, {"round": the_round.round_id, "edition": the_round.edition})
         written = {int(row[0]) for row in cur.fetchall()}
-        cur.execute("DROP TABLE import_rows, import_verdicts")
+        cur.execute("DROP TABLE pg_temp.import_rows, pg_temp.import_verdicts")
     outcome = BulkOutcome()
     kept = [n for n in range(count) if applicant_of[n] not in written]
     for n in range(count):
