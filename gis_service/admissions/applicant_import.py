@@ -9,12 +9,14 @@ from datetime import date
 from pathlib import Path
 
 from gis_service import audit
-from gis_service.admissions.applicant_file import COLUMNS, check_applicant_file
+from gis_service.admissions.applicant_file import ABANDONED, COLUMNS, check_applicant_file
 from gis_service.admissions.applications import ApplicationEntry, save_application
+from gis_service.admissions.bulk_import import BulkOutcome, Estimate, ParsedRows, store_rows
 from gis_service.admissions.eligibility import check_priority_group
 from gis_service.admissions.identity import child_id_hash
 from gis_service.admissions.lifecycle import Action, lock_round
 from gis_service.admissions.residence import ResidenceChecker, clean_stated_unit
+from gis_service.admissions.rounds import Round
 from gis_service.config import ImportSettings
 from gis_service.db.connection import Connection, limit_statement_time, savepoint
 from gis_service.errors import ImportFileError, InvalidRequestError
@@ -53,6 +55,7 @@ def import_applicants(
     limits: ImportSettings | None = None,
     stop: threading.Event | None = None,
     source_name: str | None = None,
+    row_by_row: bool = False,
 ) -> ImportReport:
     """Add a round's applicants and their applications, each checked for eligibility.
 
@@ -62,9 +65,12 @@ def import_applicants(
 
     The file is checked in one streaming pass before the round is locked or anything is
     written (`limits`: the most rows, and the longest one statement may run; from the
-    environment when not given), then read again one row at a time. Setting `stop` from
-    another thread ends the import at the next row with InvalidRequestError. `source_name`
-    is the file's name as the officer knows it (an upload's), for the conflicts listed.
+    environment when not given), then read again one row at a time and checked row by row;
+    the rows are then stored with a few set-based statements (`bulk_import`), or one at a
+    time through `save_application` with `row_by_row` (the same result, much slower). Setting
+    `stop` from another thread ends the import at the next row or step with
+    InvalidRequestError. `source_name` is the file's name as the officer knows it (an
+    upload's), for the conflicts listed.
     """
     report = ImportReport("applicants", str(path))
     limits = limits or ImportSettings()
@@ -78,15 +84,13 @@ def import_applicants(
         school_by_code = {code: sid for code, sid in cur.fetchall()}
     seen: dict[str, int] = {}
     sibling_pairs: list[tuple[str, str]] = []
-    reasons_count: Counter[str] = Counter()
-    eligible = 0
-    conflicts = 0  # rows that met a parent's own application, kept as the parent gave it
     homes = AddressPlacer()
-    residence = ResidenceChecker(conn)
-    mismatches: Counter[str] = Counter()
     unplaced: list[str] = []
     from_address: Counter[str] = Counter()
+    parsed = ParsedRows()
+    entries: list[tuple[int, ApplicationEntry]] = []
     progress(f"checking {len(rows):,} applicants")
+    estimate = Estimate(progress, "đọc tệp / reading the file", len(rows))
     with savepoint(conn), conn.cursor() as cur:
         for line, row in rows:
             child = _field(row, header, "child_id")
@@ -96,6 +100,8 @@ def import_applicants(
             if hashed in seen:
                 raise ImportFileError(path, f"line {line}: the same child as line {seen[hashed]}")
             seen[hashed] = line
+            if len(seen) % 10_000 == 0:
+                estimate.at(len(seen))
             birth_text = _field(row, header, "birth_date")
             try:
                 born = date.fromisoformat(birth_text)
@@ -136,26 +142,24 @@ def import_applicants(
                 preferences=tuple(preferences),
                 stated_unit=_stated_unit(path, line, _field(row, header, "stated_unit")),
             )
-            saved = save_application(
-                conn,
-                the_round,
-                entry,
-                key,
-                replace=True,
-                source_line=line,
-                source_file=source_name or path.name,
-                actor=actor,
-                residence=residence,
-            )
-            if saved.residence_check:
-                mismatches[saved.residence_check] += 1
-            verdict = saved.verdict
-            conflicts += bool(saved.conflict)
+            if row_by_row:
+                entries.append((line, entry))
+            else:
+                parsed.add(
+                    hashed=hashed,
+                    line=line,
+                    born=born,
+                    lon=lon,
+                    lat=lat,
+                    address=entry.address,
+                    ward_hint=entry.ward_hint,
+                    group=entry.priority_group,
+                    preferences=preferences,
+                    stated=entry.stated_unit,
+                )
             sibling = _field(row, header, "sibling_id")
             if sibling:
                 sibling_pairs.append((hashed, child_id_hash(sibling, key)))
-            eligible += verdict.eligible
-            reasons_count.update(r.code for r in verdict.reasons)
         if unplaced:
             shown = "; ".join(unplaced[:10]) + ("; …" if len(unplaced) > 10 else "")
             raise ImportFileError(
@@ -164,25 +168,47 @@ def import_applicants(
                 f"{MAX_ADDRESS_UNCERTAINTY_M} m from their address: {shown}. Give lon and lat "
                 "for these lines, or a fuller address (house number, street, ward)",
             )
+        source_file = source_name or path.name
+        if row_by_row:
+            outcome = _store_row_by_row(
+                conn, the_round, entries, key, source_file=source_file, actor=actor, stop=stop
+            )
+        else:
+            outcome = store_rows(
+                conn,
+                the_round,
+                parsed,
+                source_file=source_file,
+                actor=actor,
+                progress=progress,
+                stop=stop,
+                abandoned=ABANDONED,
+            )
         groups = sibling_groups(sibling_pairs)
-        for group_id, members in groups.items():
+        if groups:
             # The file's groups hold for this round's applications it stored; a parent's own
             # application and other rounds keep theirs.
+            names = [name for name, members in groups.items() for _ in members]
+            members = [member for group in groups.values() for member in group]
             cur.execute(
-                "UPDATE applications a SET sibling_group = %s FROM applicants p "
-                "WHERE p.id = a.applicant_id AND a.round_id = %s AND a.submitted_by IS NULL "
-                "AND p.child_id_hash = ANY(%s)",
-                (group_id, round_id, members),
+                "UPDATE applications a SET sibling_group = g.name "
+                "FROM applicants p, unnest(%s::text[], %s::text[]) AS g(name, member) "
+                "WHERE p.child_id_hash = g.member AND p.id = a.applicant_id "
+                "AND a.round_id = %s AND a.submitted_by IS NULL",
+                (names, members, round_id),
             )
+    eligible = outcome.eligible
     report.counts = {
         "applicants": len(rows),
         "eligible": eligible,
         "not eligible": len(rows) - eligible,
         "sibling groups": len(groups),
-        "conflicts with parents' applications": conflicts,
+        "conflicts with parents' applications": outcome.conflicts,
     }
-    report.counts.update({f"stated unit: {check}": n for check, n in sorted(mismatches.items())})
-    report.counts.update({f"reason: {code}": n for code, n in sorted(reasons_count.items())})
+    report.counts.update(
+        {f"stated unit: {check}": n for check, n in sorted(outcome.residence.items())}
+    )
+    report.counts.update({f"reason: {code}": n for code, n in sorted(outcome.reasons.items())})
     report.counts.update(
         {f"home from address: {precision}": n for precision, n in sorted(from_address.items())}
     )
@@ -195,6 +221,42 @@ def import_applicants(
         remote_addr=remote_addr,
     )
     return report.finish()
+
+
+def _store_row_by_row(
+    conn: Connection,
+    the_round: Round,
+    entries: list[tuple[int, ApplicationEntry]],
+    key: bytes,
+    *,
+    source_file: str,
+    actor: str,
+    stop: threading.Event | None,
+) -> BulkOutcome:
+    """Each checked row stored on its own through `save_application` (the reference the bulk
+    path is compared with)."""
+    outcome = BulkOutcome()
+    residence = ResidenceChecker(conn)
+    for line, entry in entries:
+        if stop is not None and stop.is_set():
+            raise InvalidRequestError(ABANDONED)
+        saved = save_application(
+            conn,
+            the_round,
+            entry,
+            key,
+            replace=True,
+            source_line=line,
+            source_file=source_file,
+            actor=actor,
+            residence=residence,
+        )
+        if saved.residence_check:
+            outcome.residence[saved.residence_check] += 1
+        outcome.conflicts += bool(saved.conflict)
+        outcome.eligible += saved.verdict.eligible
+        outcome.reasons.update(r.code for r in saved.verdict.reasons)
+    return outcome
 
 
 def _stated_unit(path: Path, line: int, text: str) -> str | None:
