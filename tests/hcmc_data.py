@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+from pathlib import Path
+
 from gis_service.db.connection import Connection
+from gis_service.importers.registry import import_registry
 from gis_service.importers.report import ImportReport, no_progress
 from gis_service.importers.wards import WardFields, import_wards
 from tests.conftest import SHARED_DATA
@@ -34,3 +38,23 @@ def load_hcmc_wards_2019(conn: Connection) -> ImportReport:
 def load_hcmc_units_2025(conn: Connection) -> ImportReport:
     """Import the 2025 units of HCMC (the caller commits or rolls back)."""
     return import_wards(conn, HCMC_UNITS_2025, HCMC_2025_FIELDS, no_progress)
+
+
+def register_primary_schools(conn: Connection, path: Path, classes: int, size: int) -> int:
+    """Give every named primary school of the map `classes` grade-1 classes of `size` through
+    the registry importer (a registry file written at `path`); return how many schools."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT name, ST_X(geom), ST_Y(geom) FROM schools "
+            "WHERE 'tieu_hoc' = ANY(levels) AND name IS NOT NULL ORDER BY osm_id"
+        )
+        primary = cur.fetchall()
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(
+            ["code", "name", "levels", "lon", "lat", "grade_1_classes", "grade_1_class_size"]
+        )
+        for i, (name, lon, lat) in enumerate(primary):
+            writer.writerow([f"TH{i:04d}", name, "tieu_hoc", lon, lat, classes, size])
+    import_registry(conn, path, no_progress)
+    return len(primary)

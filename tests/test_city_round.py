@@ -20,13 +20,12 @@ from gis_service.admissions.rounds import create_round
 from gis_service.admissions.runs import run_round
 from gis_service.db.connection import Connection, connect
 from gis_service.importers.osm import import_osm
-from gis_service.importers.registry import import_registry
 from gis_service.importers.report import no_progress
 from gis_service.routing.profiles import default_profile
 from gis_service.routing.service import ESTIMATED_DETOUR, MAX_SNAP_M, RoutingService
 from gis_service.routing.store import build_and_store
 from tests.conftest import SHARED_DATA, recreate_database, rolled_back
-from tests.hcmc_data import load_hcmc_wards_2019
+from tests.hcmc_data import load_hcmc_wards_2019, register_primary_schools
 
 pytestmark = pytest.mark.hcmc
 
@@ -51,26 +50,12 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> City:
     try:
         load_hcmc_wards_2019(conn)
         import_osm(conn, SHARED_DATA / "hcmc_osm_2018" / "hcm_2018.osm.pbf", no_progress)
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT name, ST_X(geom), ST_Y(geom) FROM schools "
-                "WHERE 'tieu_hoc' = ANY(levels) AND name IS NOT NULL ORDER BY osm_id"
-            )
-            primary = cur.fetchall()
-        registry = home / "registry.csv"
-        with registry.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(
-                ["code", "name", "levels", "lon", "lat", "grade_1_classes", "grade_1_class_size"]
-            )
-            for i, (name, lon, lat) in enumerate(primary):
-                writer.writerow([f"TH{i:04d}", name, "tieu_hoc", lon, lat, CLASSES, CLASS_SIZE])
-        import_registry(conn, registry, no_progress)
+        schools = register_primary_schools(conn, home / "registry.csv", CLASSES, CLASS_SIZE)
         build_and_store(conn, default_profile("motorbike"), home, progress=no_progress)
         conn.commit()
     finally:
         conn.close()
-    return City(url, home, len(primary))
+    return City(url, home, schools)
 
 
 def applicants_by_population(conn: Connection, path: Path) -> None:

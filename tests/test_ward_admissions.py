@@ -16,12 +16,11 @@ from fastapi.testclient import TestClient
 
 from gis_service.db.connection import connect
 from gis_service.importers.osm import import_osm
-from gis_service.importers.registry import import_registry
 from gis_service.importers.report import no_progress
 from gis_service.routing.profiles import default_profile
 from gis_service.routing.store import build_and_store
 from tests.conftest import SHARED_DATA, recreate_database
-from tests.hcmc_data import load_hcmc_units_2025, load_hcmc_wards_2019
+from tests.hcmc_data import load_hcmc_units_2025, load_hcmc_wards_2019, register_primary_schools
 from tests.test_auth import (
     RequestTransactions,
     add_user,
@@ -61,21 +60,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
         import_osm(
             conn, SHARED_DATA / "hcmc_d1_osm_samples" / "velos_district1_2026.osm.pbf", no_progress
         )
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT name, ST_X(geom), ST_Y(geom) FROM schools "
-                "WHERE 'tieu_hoc' = ANY(levels) AND name IS NOT NULL ORDER BY osm_id"
-            )
-            primary = cur.fetchall()
-        registry = home / "registry.csv"
-        with registry.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(
-                ["code", "name", "levels", "lon", "lat", "grade_1_classes", "grade_1_class_size"]
-            )
-            for i, (name, lon, lat) in enumerate(primary):
-                writer.writerow([f"TH{i:03d}", name, "tieu_hoc", lon, lat, 2, 35])
-        import_registry(conn, registry, no_progress)
+        register_primary_schools(conn, home / "registry.csv", 2, 35)
         build_and_store(conn, default_profile("motorbike"), home, progress=no_progress)
         conn.commit()
     finally:

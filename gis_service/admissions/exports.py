@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -31,109 +32,130 @@ def export_run(
     """
     with conn.cursor() as cur:
         cur.execute(
-            """
-            SELECT x.applicant_id, a.sibling_group, a.priority_group, x.school_id, s.code,
-                   s.name, x.cost, x.explanation->>'reason', x.explanation,
-                   ST_X(a.home), ST_Y(a.home), w.name
-            FROM assignments x
-            JOIN allocation_runs run ON run.id = x.run_id
-            JOIN applications a ON a.round_id = run.round_id AND a.applicant_id = x.applicant_id
-            LEFT JOIN schools s ON s.id = x.school_id
-            LEFT JOIN admin_units w ON w.id = a.ward_id
-            WHERE x.run_id = %s ORDER BY x.applicant_id
-            """,
+            "SELECT run.mechanism, (SELECT count(*) FROM assignments x WHERE x.run_id = run.id) "
+            "FROM allocation_runs run WHERE run.id = %s",
             (run_id,),
         )
-        rows = cur.fetchall()
-        if not rows:
+        found = cur.fetchone()
+        if found is None or not found[1]:
             raise NotFoundError(f"run {run_id} has no assignments")
-        cur.execute("SELECT mechanism FROM allocation_runs WHERE id = %s", (run_id,))
-        mechanism = str(cur.fetchone()[0])  # type: ignore[index]
+        mechanism, count = str(found[0]), int(found[1])
         # What each family ranked, for runs stored before explanations carried it.
         cur.execute(
             """
             SELECT a.applicant_id, a.preferences
             FROM allocation_runs run JOIN applications a ON a.round_id = run.round_id
-            WHERE run.id = %s
+            WHERE run.id = %s AND cardinality(a.preferences) > 0
             """,
             (run_id,),
         )
-        ranked = {r[0]: list(r[1] or []) for r in cur.fetchall()}
-        named = {p.get("school_id") for row in rows for p in row[8].get("passed_over", [])}
-        named |= {row[3] for row in rows}
-        cur.execute(
-            "SELECT id, name, code FROM schools WHERE id = ANY(%s)",
-            (sorted(s for s in named if isinstance(s, int)),),
-        )
+        ranked = {r[0]: list(r[1]) for r in cur.fetchall()}
+        cur.execute("SELECT id, name, code FROM schools")
         labels = {r[0]: school_label(r[1], r[2]) for r in cur.fetchall()}
-    # Officers and parents read the same sentences: Vietnamese first, English beside it, schools
-    # by name and code (never by database id).
-    told = [explain_vi(row[8], mechanism, labels, ranked.get(row[0], [])) for row in rows]
-    written = {"csv": csv_path, "geojson": geojson_path}
+    homes = geojson_path is not None or gpkg_path is not None
     audit.record(
         conn,
         actor=actor,
         action="run.export",
         target=f"run:{run_id}",
         detail={
-            "formats": [name for name, path in written.items() if path is not None]
-            + (["gpkg"] if gpkg_path is not None else []),
-            "rows": len(rows),
-            # Home points are only in the GeoJSON; the CSV holds the rest of each child's row.
-            "homes_included": geojson_path is not None or gpkg_path is not None,
+            "formats": [
+                name
+                for name, path in zip(
+                    ("csv", "geojson", "gpkg"), (csv_path, geojson_path, gpkg_path), strict=True
+                )
+                if path is not None
+            ],
+            "rows": count,
+            # Home points are only in the GeoJSON and GeoPackage; the CSV holds none.
+            "homes_included": homes,
         },
         remote_addr=remote_addr,
     )
-    if csv_path is not None:
-        with csv_path.open("w", newline="", encoding="utf-8-sig") as handle:
+    with ExitStack() as files:
+        writer = None
+        if csv_path is not None:
+            handle = files.enter_context(csv_path.open("w", newline="", encoding="utf-8-sig"))
             writer = SpreadsheetSafeWriter(handle)
-            writer.writerow(
-                [
-                    "applicant_id",
-                    "home_unit",
-                    "sibling_group",
-                    "priority_group",
-                    "school_id",
-                    "school_code",
-                    "school_name",
-                    "distance_m",
-                    "reason",
-                    "reason_en",
-                    "passed_over",
-                ]
-            )
-            for row, text in zip(rows, told, strict=True):
-                passed = "; ".join(
-                    f"{labels.get(p.get('school_id'), '?')} ({p.get('cost')} m): {p.get('why')}"
-                    for p in row[8].get("passed_over", [])
-                )
-                writer.writerow([row[0], row[11], *row[1:7], text["text"], text["text_en"], passed])
-    if geojson_path is not None or gpkg_path is not None:
-        features = [
-            {
-                "type": "Feature",
-                "geometry": {"type": "Point", "coordinates": [round(row[9], 6), round(row[10], 6)]},
-                "properties": {
-                    "applicant_id": row[0],
-                    "home_unit": row[11],
-                    "school_id": row[3],
-                    "school_name": row[5],
-                    "distance_m": row[6],
-                    "reason": text["text"],
-                    "reason_en": text["text_en"],
-                    "explanation": {**row[8], "reason": text["text_en"]},
-                },
-            }
-            for row, text in zip(rows, told, strict=True)
-        ]
+            writer.writerow(CSV_COLUMNS)
+        geojson = None
         if geojson_path is not None:
-            geojson_path.write_text(
-                json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False),
-                encoding="utf-8",
-            )
+            geojson = files.enter_context(geojson_path.open("w", encoding="utf-8"))
+            geojson.write('{"type": "FeatureCollection", "features": [')
+        packed: list[dict[str, Any]] = []
+        # Rows stream from a server-side cursor and leave one by one: a city's run (over
+        # 100,000 children, each with its explanation) is never held whole in memory.
+        with conn.cursor(name=f"export_run_{run_id}") as rows:
+            rows.itersize = 2000
+            rows.execute(_ROWS, (run_id,))
+            for n, row in enumerate(rows):
+                # Officers and parents read the same sentences: Vietnamese first, English
+                # beside it, schools by name and code (never by database id).
+                text = explain_vi(row[8], mechanism, labels, ranked.get(row[0], []))
+                if writer is not None:
+                    passed = "; ".join(
+                        f"{labels.get(p.get('school_id'), '?')} ({p.get('cost')} m): {p.get('why')}"
+                        for p in row[8].get("passed_over", [])
+                    )
+                    # The summary (the school given and why); each school passed over, with its
+                    # distance and why, in the next column: a row a spreadsheet can show.
+                    writer.writerow(
+                        [row[0], row[11], *row[1:7], text["summary"], text["summary_en"], passed]
+                    )
+                if homes:
+                    feature = {
+                        "type": "Feature",
+                        "geometry": {
+                            "type": "Point",
+                            "coordinates": [round(row[9], 6), round(row[10], 6)],
+                        },
+                        "properties": {
+                            "applicant_id": row[0],
+                            "home_unit": row[11],
+                            "school_id": row[3],
+                            "school_name": row[5],
+                            "distance_m": row[6],
+                            "reason": text["text"],
+                            "reason_en": text["text_en"],
+                            "explanation": {**row[8], "reason": text["text_en"]},
+                        },
+                    }
+                    if geojson is not None:
+                        geojson.write(("," if n else "") + json.dumps(feature, ensure_ascii=False))
+                    if gpkg_path is not None:
+                        packed.append(feature)
+        if geojson is not None:
+            geojson.write("]}")
         if gpkg_path is not None:
-            _write_geopackage(gpkg_path, features)
-    return len(rows)
+            _write_geopackage(gpkg_path, packed)
+    return count
+
+
+CSV_COLUMNS = [
+    "applicant_id",
+    "home_unit",
+    "sibling_group",
+    "priority_group",
+    "school_id",
+    "school_code",
+    "school_name",
+    "distance_m",
+    "reason",
+    "reason_en",
+    "passed_over",
+]
+
+_ROWS = """
+    SELECT x.applicant_id, a.sibling_group, a.priority_group, x.school_id, s.code,
+           s.name, x.cost, x.explanation->>'reason', x.explanation,
+           ST_X(a.home), ST_Y(a.home), w.name
+    FROM assignments x
+    JOIN allocation_runs run ON run.id = x.run_id
+    JOIN applications a ON a.round_id = run.round_id AND a.applicant_id = x.applicant_id
+    LEFT JOIN schools s ON s.id = x.school_id
+    LEFT JOIN admin_units w ON w.id = a.ward_id
+    WHERE x.run_id = %s ORDER BY x.applicant_id
+"""
 
 
 HOMES_WARNING = (
