@@ -58,7 +58,7 @@ def test_import_osm_reports_counts_and_time(cli_db_url: str, tmp_path: Path) -> 
     assert f"OSM roads and schools from {path} in " in result.stdout
     assert f"road ways: {EXPECTED_ROAD_WAYS}" in result.stdout
     assert "schools: 5" in result.stdout
-    assert "(done)" in result.stderr  # progress lines go to standard error
+    assert "(xong / done" in result.stderr  # progress lines go to standard error
 
 
 def test_bad_file_exits_non_zero_naming_file_and_problem(cli_db_url: str, tmp_path: Path) -> None:
