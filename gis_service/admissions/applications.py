@@ -260,6 +260,24 @@ _VALUES = """
     %(group)s, %(claim)s, %(sibling)s, %(stated)s, %(stated_id)s, %(residence)s,
     %(stated_distance)s
 """
+IMPORT_OVERWRITE = """
+    ON CONFLICT (round_id, applicant_id) DO UPDATE SET
+        preferences = EXCLUDED.preferences, status = EXCLUDED.status,
+        rejection_reasons = EXCLUDED.rejection_reasons,
+        source_line = EXCLUDED.source_line, birth_date = EXCLUDED.birth_date,
+        home = EXCLUDED.home, home_address = EXCLUDED.home_address,
+        ward_id = EXCLUDED.ward_id, priority_group = EXCLUDED.priority_group,
+        priority_status = EXCLUDED.priority_status, priority_note = NULL,
+        priority_checked_by = NULL, priority_checked_at = NULL,
+        sibling_group = NULL, stated_unit = EXCLUDED.stated_unit,
+        stated_unit_id = EXCLUDED.stated_unit_id,
+        residence_check = EXCLUDED.residence_check,
+        stated_unit_distance_m = EXCLUDED.stated_unit_distance_m
+    WHERE applications.submitted_by IS NULL
+"""
+"""How an officer's import overwrites the child's earlier imported application in the round,
+never a parent's own (whose row the statement does not return); both import paths use it."""
+
 _STILL_OPEN = """
     SELECT 1 FROM rounds WHERE id = %(round)s AND status = 'open'
         AND (review_until IS NULL OR review_until > now())
@@ -329,23 +347,7 @@ def save_application(
         }
         if replace:
             cur.execute(
-                f"{_INSERT} VALUES ({_VALUES})"
-                + """
-                ON CONFLICT (round_id, applicant_id) DO UPDATE SET
-                    preferences = EXCLUDED.preferences, status = EXCLUDED.status,
-                    rejection_reasons = EXCLUDED.rejection_reasons,
-                    source_line = EXCLUDED.source_line, birth_date = EXCLUDED.birth_date,
-                    home = EXCLUDED.home, home_address = EXCLUDED.home_address,
-                    ward_id = EXCLUDED.ward_id, priority_group = EXCLUDED.priority_group,
-                    priority_status = EXCLUDED.priority_status, priority_note = NULL,
-                    priority_checked_by = NULL, priority_checked_at = NULL,
-                    sibling_group = NULL, stated_unit = EXCLUDED.stated_unit,
-                    stated_unit_id = EXCLUDED.stated_unit_id,
-                    residence_check = EXCLUDED.residence_check,
-                    stated_unit_distance_m = EXCLUDED.stated_unit_distance_m
-                WHERE applications.submitted_by IS NULL
-                RETURNING id
-                """,
+                f"{_INSERT} VALUES ({_VALUES})" + IMPORT_OVERWRITE + " RETURNING id",
                 values,
             )
             written = cur.fetchone()

@@ -15,7 +15,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from gis_service.admissions.applications import already_placed, judge, reasons_json
+from gis_service.admissions.applications import (
+    IMPORT_OVERWRITE,
+    already_placed,
+    judge,
+    reasons_json,
+)
 from gis_service.admissions.eligibility import Eligibility, Reason
 from gis_service.admissions.residence import MATCH, MISMATCH, UNKNOWN_UNIT, ResidenceCheck
 from gis_service.admissions.rounds import Round
@@ -170,7 +175,8 @@ _COPY_VERDICTS = (
     "residence, stated_distance) FROM STDIN WITH (FORMAT csv)"
 )
 
-_APPLICATIONS = """
+_APPLICATIONS = (
+    """
     INSERT INTO applications (round_id, applicant_id, preferences, status, rejection_reasons,
                               source_line, birth_date, home, home_address, ward_id,
                               priority_group, priority_status, sibling_group, stated_unit,
@@ -182,21 +188,12 @@ _APPLICATIONS = """
            i.grp, v.claim, NULL, i.stated, v.stated_unit_id, v.residence, v.stated_distance
     FROM import_rows i JOIN import_verdicts v ON v.n = i.n
     ORDER BY i.n
-    ON CONFLICT (round_id, applicant_id) DO UPDATE SET
-        preferences = EXCLUDED.preferences, status = EXCLUDED.status,
-        rejection_reasons = EXCLUDED.rejection_reasons,
-        source_line = EXCLUDED.source_line, birth_date = EXCLUDED.birth_date,
-        home = EXCLUDED.home, home_address = EXCLUDED.home_address,
-        ward_id = EXCLUDED.ward_id, priority_group = EXCLUDED.priority_group,
-        priority_status = EXCLUDED.priority_status, priority_note = NULL,
-        priority_checked_by = NULL, priority_checked_at = NULL,
-        sibling_group = NULL, stated_unit = EXCLUDED.stated_unit,
-        stated_unit_id = EXCLUDED.stated_unit_id,
-        residence_check = EXCLUDED.residence_check,
-        stated_unit_distance_m = EXCLUDED.stated_unit_distance_m
-    WHERE applications.submitted_by IS NULL
+    """
+    + IMPORT_OVERWRITE
+    + """
     RETURNING applicant_id
 """
+)
 """The same columns and the same overwrite as `save_application(replace=True)`: a parent's
 own application is never overwritten (its row is not returned)."""
 
