@@ -62,6 +62,18 @@ def choice_of(problem: Problem, i: int, own: int) -> tuple[int, int | None]:
     return ranked, (head.index(own) + 1 if own in head else None)
 
 
+def choices(problem: Problem, assignment: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`choice_of` for every applicant: how many schools each ranked (int64 [n]) and the rank
+    of the school given among them (int64 [n], 0 when none)."""
+    n = problem.n
+    if problem.preferences is None:
+        return np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    pairs = [choice_of(problem, i, own) for i, own in enumerate(assignment.tolist())]
+    ranked = np.array([r for r, _ in pairs], dtype=np.int64).reshape(n)
+    choice = np.array([c or 0 for _, c in pairs], dtype=np.int64).reshape(n)
+    return ranked, choice
+
+
 def ineligible_clause(name: str) -> str:
     """Why a school with no cost for the applicant was not given: the rule, named."""
     return f"you cannot be placed at {name}: the problem gives no cost from you to it"

@@ -41,7 +41,7 @@ def _frozen_array(value: Any, name: str) -> np.ndarray:
     except (TypeError, ValueError) as exc:
         raise ProblemError(f"{name} cannot be read as an array of integers: {exc}") from exc
     if array.dtype.kind in "iub":
-        array = array.astype(np.int64)
+        array = array.astype(np.int64, copy=False)  # already a private copy
     array.setflags(write=False)
     return array
 

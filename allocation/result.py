@@ -12,6 +12,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from allocation.checks import Checks
+    from allocation.explanation_table import ExplanationTable
     from allocation.metrics import Metrics
 
 
@@ -126,7 +127,7 @@ class Result:
     assignment: np.ndarray
     seats_used: np.ndarray
     classes_opened: np.ndarray
-    explanations: tuple[Explanation, ...]
+    explanations: ExplanationTable
     metrics: Metrics
     checks: Checks
     record: RunRecord

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Literal, get_args
 
 import numpy as np
 
 from allocation.checks import run_checks
 from allocation.errors import AllocationCheckError, ProblemError
-from allocation.explain import amount, cyclic_gc_paused
+from allocation.explain import amount
+from allocation.explanation_table import ExplanationTable
 from allocation.mechanisms.constrained import solve_constrained
 from allocation.mechanisms.da import solve_da
 from allocation.mechanisms.greedy import solve_greedy
@@ -31,6 +33,7 @@ def solve(
     squared: bool = False,
     time_limit_s: float = 30.0,
     norm: int | None = None,
+    explain: bool = True,
 ) -> Result:
     """Allocate seats with one mechanism and return the checked, explained, recorded result.
 
@@ -43,6 +46,9 @@ def solve(
     `squared` minimises squared costs (nearest, constrained). `norm` is the distance norm the
     metrics count breaches of and explanations flag (default `problem.max_cost`), e.g.
     PRIMARY_NORM_M or LOWER_SECONDARY_NORM_M when costs are road metres.
+
+    `explain=False` skips the explanations (`explanations` is then empty), for a check that
+    needs only the assignment and its hash, such as solving a stored run again.
 
     Raises ProblemError for a malformed problem and AllocationCheckError if the result breaks
     capacity, eligibility or a rule the mechanism promises (a bug). The same problem (and seed)
@@ -59,7 +65,7 @@ def solve(
     if norm is not None and norm < 0:
         raise ProblemError(f"norm is {norm}; give a non-negative cost or None")
     started = time.perf_counter()
-    outcome = _run(problem, mechanism, squared, time_limit_s)
+    outcome = _run(problem, mechanism, squared, time_limit_s, explain)
     solve_seconds = time.perf_counter() - started
     assignment = outcome.assignment.astype(np.int64)
     assignment.setflags(write=False)
@@ -103,37 +109,29 @@ def solve(
     )
 
 
-def _run(problem: Problem, mechanism: str, squared: bool, time_limit_s: float) -> Outcome:
+def _run(
+    problem: Problem, mechanism: str, squared: bool, time_limit_s: float, explain: bool
+) -> Outcome:
     if mechanism == "nearest":
-        return solve_nearest(problem, squared=squared)
+        return solve_nearest(problem, squared=squared, explain=explain)
     if mechanism == "da":
-        return solve_da(problem)
+        return solve_da(problem, explain=explain)
     if mechanism == "constrained":
         return solve_constrained(problem, squared=squared, time_limit_s=time_limit_s)
-    return solve_greedy(problem)
+    return solve_greedy(problem, explain=explain)
 
 
-@cyclic_gc_paused()
 def _flag_breaches(
-    problem: Problem, explanations: tuple[Explanation, ...], limit: int | None
-) -> tuple[Explanation, ...]:
-    """Add a sentence to the reason of everyone placed beyond the distance norm."""
+    problem: Problem, explanations: Sequence[Explanation], limit: int | None
+) -> ExplanationTable:
+    """The explanations as a table, whose reasons say so of everyone placed beyond the norm."""
+    table = (
+        explanations
+        if isinstance(explanations, ExplanationTable)
+        else ExplanationTable.of(explanations, problem.school_ids)
+    )
     if limit is None:
-        return explanations
-    note = f" This is beyond the norm of {amount(limit, problem.cost_unit)}."
-    flagged = []
-    for e in explanations:
-        if e.cost is not None and e.cost > limit:
-            # Built directly: dataclasses.replace is several times slower, per applicant.
-            e = Explanation(
-                e.applicant_id,
-                e.school_index,
-                e.school_id,
-                e.cost,
-                e.reason + note,
-                e.passed_over,
-                e.ranked,
-                e.choice,
-            )
-        flagged.append(e)
-    return tuple(flagged)
+        return table
+    return table.with_norm(
+        limit, f" This is beyond the norm of {amount(limit, problem.cost_unit)}."
+    )

@@ -10,6 +10,7 @@ ranked-higher or nearer schools were full and the cutoff that kept the child out
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from typing import Any
 
@@ -23,6 +24,7 @@ from allocation.errors import ProblemError
 from allocation.priority import SchoolPriority
 from gis_service.admissions.build import _after_ranked_by_distance
 from gis_service.admissions.explain_vi import explain_vi, metres, metres_en
+from gis_service.admissions.run_store import copy_lines, passed_kinds, stored_explanation
 from tests.test_allocation_properties import FAST
 
 NAMES = (
@@ -66,15 +68,26 @@ def rounds(draw: st.DrawFn, *, with_max_cost: bool = False) -> Problem:
     )
 
 
-def stored(e: Any) -> dict[str, Any]:
-    """An explanation as runs.py stores it: database ids for schools."""
-    plain = e.as_dict()
-    if plain["school_index"] is not None:
-        plain["school_id"] = DB_ID + plain["school_index"]
-    plain["passed_over"] = [
-        {**p, "school_id": DB_ID + p["school_index"]} for p in plain["passed_over"]
-    ]
-    return plain
+def stored(result: Result) -> list[dict[str, Any]]:
+    """Each child's explanation as a run stores it (school i under database id DB_ID + i) and
+    reads it back: the COPY text the run writes, parsed as PostgreSQL would, then read by the
+    service's own reader."""
+    table = result.explanations
+    n, m = len(table), len(table.school_ids)
+    kinds, pair_kind = passed_kinds(table)
+    lines = copy_lines(1, table, pair_kind, np.arange(n) + 1, np.arange(m) + DB_ID, None, None, 1)
+    kinds = json.loads(json.dumps(kinds))
+    told = []
+    for line in "".join(lines).splitlines():
+        values = line.split("\t")
+        school = None if values[2] == "\\N" else int(values[2])
+        cost = None if values[3] == "\\N" else int(values[3])
+        arrays = [[int(v) for v in v[1:-1].split(",")] if v != "{}" else [] for v in values[5:8]]
+        fields = None if values[8] == "\\N" else json.loads(values[8])
+        row = (json.loads(values[4]), *arrays, fields)
+        told.append(stored_explanation(row, school, cost, kinds))
+    assert len(told) == n
+    return told
 
 
 def ranked_of(p: Problem, i: int) -> tuple[int, ...]:
@@ -97,10 +110,11 @@ def check_round(p: Problem, mechanism: Mechanism, result: Result, norm: int | No
     used = result.seats_used
     capacity = p.capacity
     priority = SchoolPriority(p)
+    rows = stored(result)
     for i, e in enumerate(result.explanations):
         own = int(result.assignment[i])
         ranked = ranked_of(p, i)
-        told = explain_vi(stored(e), mechanism, names)
+        told = explain_vi(rows[i], mechanism, names)
         vi, en = told["summary"], told["summary_en"]
         parents_read = " ".join([told["text"], told["text_en"]])
         assert not FORBIDDEN.search(parents_read), parents_read
@@ -282,7 +296,7 @@ def test_a_family_that_ranked_one_school_never_reads_second_choice() -> None:
     e = result.explanations[1]
     assert e.ranked == 1 and e.choice is None
     assert "2nd choice" not in e.reason and "not one of the 1 school(s) you ranked" in e.reason
-    told = explain_vi(stored(e), "da", {DB_ID: NAMES[0], DB_ID + 1: NAMES[1]})
+    told = explain_vi(stored(result)[1], "da", {DB_ID: NAMES[0], DB_ID + 1: NAMES[1]})
     assert told["summary"] == (
         f"Con được xếp vào {NAMES[1]}, cách nhà 700 m theo đường đi. Đây không phải trường gia "
         "đình đăng ký nguyện vọng: các trường gia đình đăng ký đều không nhận được con, và đây là "
@@ -316,7 +330,7 @@ def test_not_eligible_only_for_a_child_beyond_the_rule() -> None:
     )
     result = solve(p, "constrained")
     names = {DB_ID: NAMES[0]}
-    far = explain_vi(stored(result.explanations[1]), "constrained", names)
+    far = explain_vi(stored(result)[1], "constrained", names)
     assert far["summary"] == (
         "Con không thuộc diện được xếp trong đợt này: mọi trường đều xa nhà hơn mức tối đa 500 m "
         "của đợt."
@@ -324,7 +338,7 @@ def test_not_eligible_only_for_a_child_beyond_the_rule() -> None:
     assert "not eligible, every school is beyond the round's maximum of 500 m" in (
         result.explanations[1].reason
     )
-    late = explain_vi(stored(result.explanations[2]), "constrained", names)
+    late = explain_vi(stored(result)[2], "constrained", names)
     assert late["summary"] == (
         "Con chưa được xếp vào trường nào trong đợt này: mọi trường con có thể được xếp đều đã "
         f"hết chỗ ({NAMES[0]})."
@@ -369,7 +383,7 @@ def test_parents_never_read_internal_words() -> None:
     )
     result = solve(p, "da")
     assert result.assignment.tolist() == [0, 1]
-    told = explain_vi(stored(result.explanations[1]), "da", {DB_ID: NAMES[0], DB_ID + 1: NAMES[1]})
+    told = explain_vi(stored(result)[1], "da", {DB_ID: NAMES[0], DB_ID + 1: NAMES[1]})
     assert "nguyện vọng 2 của gia đình" in told["summary"]
     assert "trẻ cuối cùng được nhận thuộc diện ưu tiên, được xét trước con" in told["text"]
     for text in (told["text"], told["text_en"]):

@@ -301,3 +301,45 @@ def test_children_with_justified_envy_are_counted_once_each(p: Problem, mechanis
     assert result.metrics.children_with_justified_envy == len(envious)
     assert len(envious) <= justified_envy(p, assignment)
     assert (len(envious) == 0) == (justified_envy(p, assignment) == 0)
+
+
+@FAST
+@given(
+    st.one_of(problems(max_n=8, max_m=4), problems(max_n=8, max_m=4, with_preferences=True)),
+    st.sampled_from(MECHANISMS),
+    st.one_of(st.none(), st.integers(0, 12)),
+)
+def test_the_stored_columns_say_what_the_worded_explanation_says(
+    p: Problem, mechanism: Mechanism, norm: int | None
+) -> None:
+    """A service stores the table's columns and words each child from them; the library words
+    the same child with the mechanism's sentences: both must tell the same facts."""
+    result = solve(p, mechanism, norm=norm)
+    table = result.explanations
+    assert len(table) == p.n
+    beyond = table.beyond_norm()
+    for i, explained in enumerate(table):
+        assert explained.applicant_id == p.applicant_ids[i]
+        assert int(table.school[i]) == (
+            -1 if explained.school_index is None else explained.school_index
+        )
+        assert int(table.school[i]) == int(result.assignment[i])
+        assert int(table.cost[i]) == (-1 if explained.cost is None else explained.cost)
+        assert int(table.ranked[i]) == explained.ranked
+        assert int(table.choice[i]) == (explained.choice or 0)
+        assert table.passed_over(i) == [entry.as_dict() for entry in explained.passed_over]
+        assert bool(beyond[i]) == explained.reason.endswith(
+            f"This is beyond the norm of {norm} {p.cost_unit}."
+        )
+
+
+@FAST
+@given(problems(max_n=8, max_m=4, with_preferences=True), st.sampled_from(MECHANISMS))
+def test_solving_without_explanations_gives_the_same_assignment(
+    p: Problem, mechanism: Mechanism
+) -> None:
+    """Verifying a stored run solves it again without explanations: the hash must not move."""
+    explained, bare = solve(p, mechanism), solve(p, mechanism, explain=False)
+    assert bare.record.output_hash == explained.record.output_hash
+    assert bare.assignment.tolist() == explained.assignment.tolist()
+    assert bare.metrics == explained.metrics

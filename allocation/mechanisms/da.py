@@ -8,16 +8,16 @@ from collections.abc import Callable
 import numpy as np
 
 from allocation.explain import (
-    MAX_LISTED,
     amount,
     choice_of,
-    cyclic_gc_paused,
+    choices,
     ineligible_clause,
     listed,
     nearer_pairs,
     own_costs,
     school_label,
 )
+from allocation.explanation_table import ExplanationTable
 from allocation.mechanisms.outcome import Outcome
 from allocation.priority import SchoolPriority
 from allocation.problem import Problem
@@ -182,51 +182,83 @@ def _lists(problem: Problem) -> tuple[Callable[[int, int], int], list[int]]:
     return (lambda i, p: int(order[i, p])), eligible.sum(axis=1).tolist()
 
 
-@cyclic_gc_paused()
 def _explain(
     problem: Problem,
     priority: SchoolPriority,
     assignment: np.ndarray,
     cutoff: list[dict[str, object] | None],
-) -> tuple[Explanation, ...]:
+) -> ExplanationTable:
+    """Every applicant's passed-over schools as columns, worded per applicant when asked.
+
+    A pair's cutoff is its school's last admitted child with what put that child first
+    ("priority", "distance" or "lottery"): one template per school and verdict.
+    """
     n = problem.n
     rows, schools = _higher_pairs(problem, assignment)
-    # Every (applicant, school) pair's facts are read from the arrays at once, not per pair.
-    bounds = np.searchsorted(rows, np.arange(n + 1)).tolist()
-    pair_school: list[int] = schools.tolist()
-    pair_cost: list[int] = problem.cost[rows, schools].tolist()
-    capacity: list[int] = problem.capacity.tolist()
-    plain_full = [bool(seats) and bool(cut) for seats, cut in zip(capacity, cutoff, strict=True)]
-    school_ids = problem.school_ids
-    costs = own_costs(problem, assignment)
-    tiers: list[int] = problem.tier.tolist()
-    lottery: list[int] = priority.lottery.tolist()
-    facts = _Facts(problem, capacity, tiers, lottery)
-    explanations = []
-    for i, own in enumerate(assignment.tolist()):
+    starts = np.searchsorted(rows, np.arange(n + 1)).astype(np.int64)
+    pair_cost = problem.cost[rows, schools] if rows.size else np.zeros(0, dtype=np.int64)
+    ranked, choice = choices(problem, assignment)
+    by_rank = (np.arange(rows.size) - starts[rows]) < ranked[rows]
+    capacity = problem.capacity
+    has_cut = np.array([c is not None for c in cutoff], dtype=bool)
+    cut_tier = np.array([c["tier"] if c else 0 for c in cutoff], dtype=np.int64)
+    cut_cost = np.array([c["cost"] if c else 0 for c in cutoff], dtype=np.int64)
+    why = np.full(rows.size, _WHYS.index("full"), dtype=np.int64)
+    why[~has_cut[schools]] = _WHYS.index("not full")
+    why[capacity[schools] == 0] = _WHYS.index("no seats")
+    why[pair_cost < 0] = _WHYS.index("not eligible")
+    full = why == _WHYS.index("full")
+    verdict = np.where(
+        cut_tier[schools] != problem.tier[rows],
+        0,
+        np.where(cut_cost[schools] != pair_cost, 1, 2),
+    )
+    keys = schools * len(_DECIDED) + verdict
+    used, inverse = np.unique(keys[full], return_inverse=True)
+    templates: list[dict[str, object]] = [{}]
+    for key in used.tolist():
+        template = dict(cutoff[key // len(_DECIDED)] or {})
+        template["decided_by"] = _DECIDED[key % len(_DECIDED)]
+        templates.append(template)
+    pair_cutoff = np.zeros(rows.size, dtype=np.int64)
+    pair_cutoff[full] = inverse.reshape(-1) + 1
+    facts = _Facts(problem, capacity.tolist(), problem.tier.tolist(), priority.lottery.tolist())
+
+    def word(i: int) -> Explanation:
+        own = int(assignment[i])
+        own_cost = int(problem.cost[i, own]) if own >= 0 else 0
         entries: list[PassedOver] = []
         clauses: list[str] = []
-        # The first `ranked` schools of her list are the ones the family ranked itself.
-        ranked = problem.ranked(i)
-        for k in range(bounds[i], bounds[i + 1]):
-            s, cost = pair_school[k], pair_cost[k]
-            cut = cutoff[s]
-            position = k - bounds[i]
-            by_rank = position < ranked
-            # A sentence names the first few ranked schools and the first few nearer ones.
-            named = (position if by_rank else position - ranked) < MAX_LISTED
-            if named or cost < 0 or not plain_full[s]:
-                entry, clause = _passed(facts, i, s, cost, cut, by_rank)
-                entries.append(entry)
-                clauses.append(clause)
-            else:
-                # Past the schools a sentence names, only the entry is needed (same content).
-                entries.append(
-                    PassedOver(s, school_ids[s], cost, "full", facts.cutoff(i, cost, cut), by_rank)
-                )
-                clauses.append("")
-        explanations.append(_sentence(problem, i, own, costs[i], entries, clauses))
-    return tuple(explanations)
+        lo, hi = int(starts[i]), int(starts[i + 1])
+        for k, s, cost in zip(
+            range(lo, hi), schools[lo:hi].tolist(), pair_cost[lo:hi].tolist(), strict=True
+        ):
+            entry, clause = _passed(facts, i, s, cost, cutoff[s], bool(by_rank[k]))
+            entries.append(entry)
+            clauses.append(clause)
+        return _sentence(problem, i, own, own_cost, entries, clauses)
+
+    return ExplanationTable(
+        applicant_ids=problem.applicant_ids,
+        school_ids=problem.school_ids,
+        school=assignment.copy(),
+        cost=np.where(assignment >= 0, own_costs(problem, assignment), -1),
+        ranked=ranked,
+        choice=choice,
+        starts=starts,
+        pair_school=schools,
+        pair_cost=pair_cost,
+        pair_why=why,
+        pair_ranked=by_rank,
+        pair_cutoff=pair_cutoff,
+        whys=_WHYS,
+        cutoffs=tuple(templates),
+        word=word,
+    )
+
+
+_WHYS = ("full", "not full", "no seats", "not eligible")
+_DECIDED = ("priority", "distance", "lottery")
 
 
 def _higher_pairs(problem: Problem, assignment: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

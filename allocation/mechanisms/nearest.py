@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
 from allocation import lexgroup
 from allocation.errors import ProblemError
 from allocation.explain import (
-    MAX_LISTED,
     amount,
-    choice_of,
-    cyclic_gc_paused,
+    choices,
     listed,
     nearer_pairs,
     own_costs,
@@ -20,6 +19,7 @@ from allocation.explain import (
     school_label,
     total_name,
 )
+from allocation.explanation_table import ABSENT, ExplanationTable
 from allocation.grouping import group_applicants
 from allocation.lexties import tie_break
 from allocation.mechanisms.outcome import Outcome, seats_used
@@ -98,7 +98,6 @@ def _floyd(weights: np.ndarray) -> np.ndarray:
     return weights
 
 
-@cyclic_gc_paused()
 def _explain(
     problem: Problem,
     flow: lexgroup.Flow,
@@ -106,7 +105,7 @@ def _explain(
     assignment: np.ndarray,
     squared: bool,
     rank: np.ndarray,
-) -> tuple[Explanation, ...]:
+) -> ExplanationTable:
     """Each closer school not given is full; price it by the tier's residual distances.
 
     For applicant a at school o and closer school s, `others_further` is the cheapest chain of
@@ -165,54 +164,100 @@ def _explain(
         price[pick] = chain[pick] - saved[pick]
     unit = f"{problem.cost_unit}²" if squared else problem.cost_unit
     words = _Words(problem, full, unit, total_name(problem, squared))
-    # Every pair's facts are read from the arrays at once, not per pair.
-    bounds = np.searchsorted(rows, np.arange(problem.n + 1)).tolist()
-    pair_school: list[int] = cols.tolist()
-    pair_cost: list[int] = problem.cost[rows, cols].tolist()
-    pair_price: list[float] = price.tolist()
-    pair_chain: list[float] = chain.tolist()
-    pair_saved: list[int] = saved.tolist()
-    own_cost = own_costs(problem, assignment)
-    school_ids = problem.school_ids
-    explanations = []
-    for i, own_school in enumerate(assignment.tolist()):
-        lo, hi = bounds[i], bounds[i + 1]
+    pair_cost = problem.cost[rows, cols] if rows.size else np.zeros(0, dtype=np.int64)
+    starts = np.searchsorted(rows, np.arange(problem.n + 1)).astype(np.int64)
+    ranked, choice = choices(problem, assignment)
+    table = _columns(problem, rows, cols, placed, full, price, chain, saved, unit)
+
+    def word(i: int) -> Explanation:
+        lo, hi = int(starts[i]), int(starts[i + 1])
+        own_school = int(assignment[i])
         if own_school < 0:
-            explanations.append(_unplaced(problem, i, pair_school[lo:hi], full))
-            continue
-        label = f"{school_label(problem, own_school)} ({amount(own_cost[i], problem.cost_unit)})"
+            return _unplaced(problem, i, cols[lo:hi].tolist(), full)
+        own_cost = int(problem.cost[i, own_school])
+        label = f"{school_label(problem, own_school)} ({amount(own_cost, problem.cost_unit)})"
         entries: list[PassedOver] = []
         clauses: list[str] = []
         for k in range(lo, hi):
-            if len(clauses) < MAX_LISTED:
-                entry, clause = words.priced(
-                    pair_school[k], pair_cost[k], pair_price[k], pair_chain[k], pair_saved[k]
-                )
-            else:
-                entry = words.entry(
-                    pair_school[k], pair_cost[k], pair_price[k], pair_chain[k], pair_saved[k]
-                )
-                clause = ""
+            facts = (int(cols[k]), int(pair_cost[k]), float(price[k]), float(chain[k]))
+            entry, clause = words.priced(*facts, int(saved[k]))
             entries.append(entry)
             clauses.append(clause)
         if entries:
             reason = f"Placed at {label}. Closer schools were not given: {listed(clauses)}."
         else:
             reason = f"Placed at {label}, the nearest school you are eligible for."
-        ranked, choice = choice_of(problem, i, own_school)
-        explanations.append(
-            Explanation(
-                problem.applicant_ids[i],
-                own_school,
-                school_ids[own_school],
-                own_cost[i],
-                reason,
-                tuple(entries),
-                ranked,
-                choice,
-            )
+        return Explanation(
+            problem.applicant_ids[i],
+            own_school,
+            problem.school_ids[own_school],
+            own_cost,
+            reason,
+            tuple(entries),
+            int(ranked[i]),
+            int(choice[i]) or None,
         )
-    return tuple(explanations)
+
+    return ExplanationTable(
+        applicant_ids=problem.applicant_ids,
+        school_ids=problem.school_ids,
+        school=assignment.copy(),
+        cost=np.where(assignment >= 0, own_costs(problem, assignment), -1),
+        ranked=ranked,
+        choice=choice,
+        starts=starts,
+        pair_school=cols,
+        pair_cost=pair_cost,
+        word=word,
+        **table,
+    )
+
+
+_WHYS = ("full", "not chosen (tie)", "no seats", "not chosen")
+
+
+def _columns(
+    problem: Problem,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    placed: np.ndarray,
+    full: np.ndarray,
+    price: np.ndarray,
+    chain: np.ndarray,
+    saved: np.ndarray,
+    unit: str,
+) -> dict[str, Any]:
+    """Why each nearer school was not given and its cutoff, for every pair at once: the same
+    entries `_Words.entry` and `_unplaced` word one by one."""
+    no_seats = problem.capacity[cols] == 0
+    is_full = full[cols]
+    why = np.where(is_full, 0, np.where(placed, 1, 3))
+    why[no_seats] = 2
+    priced = placed & ~no_seats & ~np.isnan(chain)
+    unpriced = placed & ~no_seats & np.isnan(chain)
+    # Templates: 0 a seat could not be priced, 1 priced, 2 the price could not be found.
+    cutoff = np.zeros(rows.size, dtype=np.int64)
+    cutoff[priced] = 1
+    cutoff[unpriced] = 2
+    fields = {
+        name: np.full(rows.size, ABSENT, dtype=np.int64)
+        for name in ("price", "others_further", "you_would_save")
+    }
+    fields["price"][priced] = np.round(price[priced]).astype(np.int64)
+    fields["others_further"][priced] = np.round(chain[priced]).astype(np.int64)
+    fields["you_would_save"][priced | unpriced] = saved[priced | unpriced]
+    return {
+        "pair_why": why,
+        "pair_ranked": np.zeros(rows.size, dtype=bool),
+        "pair_cutoff": cutoff,
+        "whys": _WHYS,
+        "cutoffs": (
+            {"price": None},
+            {"unit": unit},
+            {"price": None, "others_further": None, "unit": unit},
+        ),
+        "pair_fields": fields,
+    }
 
 
 def _explain_plain(problem: Problem, assignment: np.ndarray) -> tuple[Explanation, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,7 +16,8 @@ class Outcome:
 
     assignment: np.ndarray
     status: Status
-    explanations: tuple[Explanation, ...]
+    explanations: Sequence[Explanation]
+    """An `ExplanationTable`, or the explanations already worded (small problems)."""
 
 
 def seats_used(assignment: np.ndarray, m: int) -> np.ndarray:

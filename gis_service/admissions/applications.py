@@ -37,6 +37,7 @@ from gis_service.admissions.lifecycle import (
 )
 from gis_service.admissions.residence import ResidenceCheck, ResidenceChecker
 from gis_service.admissions.rounds import ROUND_COLUMNS, Round, load_round, round_from_row
+from gis_service.admissions.run_store import EXPLANATION_COLUMNS, stored_explanation
 from gis_service.db.connection import Connection
 from gis_service.errors import (
     ConflictError,
@@ -765,8 +766,9 @@ def published_result(
     """The child's place in the round's published run, explained; None before publication."""
     with conn.cursor() as cur:
         cur.execute(
-            """
-            SELECT r.id, r.mechanism, r.published_at, x.school_id, x.cost, x.explanation
+            f"""
+            SELECT r.id, r.mechanism, r.published_at, x.school_id, x.cost, r.passed_kinds,
+                   {EXPLANATION_COLUMNS}
             FROM allocation_runs r
             JOIN assignments x ON x.run_id = r.id AND x.applicant_id = %s
             WHERE r.round_id = %s AND r.published_at IS NOT NULL
@@ -776,7 +778,8 @@ def published_result(
         row = cur.fetchone()
         if row is None:
             return None
-        run_id, mechanism, published_at, school_id, cost, explanation = row
+        run_id, mechanism, published_at, school_id, cost, kinds = row[:6]
+        explanation = stored_explanation(row[6:], school_id, cost, kinds)
         named = [school_id] + [p.get("school_id") for p in explanation.get("passed_over", [])]
         cur.execute(
             "SELECT id, name, code, address FROM schools WHERE id = ANY(%s)",

@@ -107,9 +107,12 @@ def build_round_problem(
     column_of = {int(key): i for i, key in enumerate(fields.source_keys.tolist())}
     columns = np.array([column_of[int(s)] for s in school_ids], dtype=np.int64)
     metres = fields.cost_from_points(homes, columns)
-    cost = np.where(
-        np.isfinite(metres), np.rint(np.where(np.isfinite(metres), metres, 0)), INELIGIBLE
-    ).astype(np.int64)
+    # Rounded in place: at city scale the matrix is 100,000+ homes by 200+ schools.
+    unreachable = ~np.isfinite(metres)
+    np.rint(metres, out=metres)
+    metres[unreachable] = INELIGIBLE
+    cost = metres.astype(np.int64)
+    del metres, unreachable
     index_of_school = {int(s): i for i, s in enumerate(school_ids.tolist())}
     listed = [
         tuple(index_of_school[s] for s in (row[6] or []) if s in index_of_school)

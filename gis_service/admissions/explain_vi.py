@@ -211,7 +211,17 @@ ORDER_EN = {
 
 
 _NORM = re.compile(r"This is beyond the norm of ([\d,]+) m\.")
-"""The sentence `allocation.solve` adds for a child placed beyond the distance norm (metres)."""
+"""The sentence `allocation.solve` adds for a child placed beyond the distance norm (metres),
+which runs stored their English reason with before they stored `beyond_norm`."""
+
+
+def _beyond_norm(explanation: Mapping[str, Any]) -> int | None:
+    """The distance norm (metres) the child's school is beyond, if it is."""
+    limit = explanation.get("beyond_norm")
+    if isinstance(limit, int):
+        return limit
+    found = _NORM.search(str(explanation.get("reason") or ""))
+    return int(found.group(1).replace(",", "")) if found else None
 
 
 def explain_vi(
@@ -219,9 +229,13 @@ def explain_vi(
     mechanism: str,
     school_names: Mapping[int, str],
     preferences: Sequence[int] = (),
+    *,
+    sentences: bool = True,
 ) -> dict[str, Any]:
     """The summary and one sentence per school passed over, in Vietnamese, and the same in
     English (`summary_en`, `passed_over_en`); `text` and `text_en` are each complete alone.
+    `sentences=False` words the summaries only (a spreadsheet lists the schools passed over
+    in a column of its own): no sentence per school, and `text` is the summary.
 
     `preferences` (the family's ranked schools, database ids) is read only for runs stored
     before explanations said how many schools the family ranked and which choice was given.
@@ -249,8 +263,12 @@ def explain_vi(
         bool(e.get("ranked", mechanism == "da" and e.get("school_id") in ranked_list))
         for e in entries
     ]
-    texts = [passed_over_texts(e, mechanism, name(e.get("school_id"))) for e in entries]
-    for k, e in enumerate(entries):
+    texts = (
+        [passed_over_texts(e, mechanism, name(e.get("school_id"))) for e in entries]
+        if sentences
+        else []
+    )
+    for k, e in enumerate(entries if sentences else ()):
         if name(e.get("school_id")) != name_en(e.get("school_id")):
             texts[k] = (
                 texts[k][0],
@@ -362,9 +380,8 @@ def explain_vi(
     if ranked and mechanism in ORDER_VI:
         vi.append(ORDER_VI[mechanism])
         en.append(ORDER_EN[mechanism])
-    norm = _NORM.search(str(explanation.get("reason") or ""))
-    if own is not None and norm:
-        limit = int(norm.group(1).replace(",", ""))
+    limit = _beyond_norm(explanation)
+    if own is not None and limit is not None:
         vi.append(f"Quãng đường này vượt mức chuẩn {metres(limit)} từ nhà đến trường.")
         en.append(f"This is beyond the norm of {metres_en(limit)} from home to school.")
     estimated = explanation.get("estimated")

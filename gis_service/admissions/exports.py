@@ -9,6 +9,7 @@ from typing import Any
 
 from gis_service import audit
 from gis_service.admissions.explain_vi import explain_vi
+from gis_service.admissions.run_store import EXPLANATION_COLUMNS, stored_explanation
 from gis_service.db.connection import Connection
 from gis_service.errors import NotFoundError
 from gis_service.safe_text import SpreadsheetSafeWriter
@@ -32,14 +33,14 @@ def export_run(
     """
     with conn.cursor() as cur:
         cur.execute(
-            "SELECT run.mechanism, (SELECT count(*) FROM assignments x WHERE x.run_id = run.id) "
-            "FROM allocation_runs run WHERE run.id = %s",
+            "SELECT run.mechanism, (SELECT count(*) FROM assignments x WHERE x.run_id = run.id), "
+            "run.passed_kinds FROM allocation_runs run WHERE run.id = %s",
             (run_id,),
         )
         found = cur.fetchone()
         if found is None or not found[1]:
             raise NotFoundError(f"run {run_id} has no assignments")
-        mechanism, count = str(found[0]), int(found[1])
+        mechanism, count, kinds = str(found[0]), int(found[1]), found[2]
         # What each family ranked, for runs stored before explanations carried it.
         cur.execute(
             """
@@ -91,33 +92,36 @@ def export_run(
             for n, row in enumerate(rows):
                 # Officers and parents read the same sentences: Vietnamese first, English
                 # beside it, schools by name and code (never by database id).
-                text = explain_vi(row[8], mechanism, labels, ranked.get(row[0], []))
+                explanation = stored_explanation(row[10:], row[3], row[6], kinds)
+                text = explain_vi(
+                    explanation, mechanism, labels, ranked.get(row[0], []), sentences=homes
+                )
                 if writer is not None:
                     passed = "; ".join(
-                        f"{labels.get(p.get('school_id'), '?')} ({p.get('cost')} m): {p.get('why')}"
-                        for p in row[8].get("passed_over", [])
+                        f"{labels.get(p['school_id'], '?')} ({p['cost']} m): {p['why']}"
+                        for p in explanation.get("passed_over", [])
                     )
                     # The summary (the school given and why); each school passed over, with its
                     # distance and why, in the next column: a row a spreadsheet can show.
                     writer.writerow(
-                        [row[0], row[11], *row[1:7], text["summary"], text["summary_en"], passed]
+                        [row[0], row[9], *row[1:7], text["summary"], text["summary_en"], passed]
                     )
                 if homes:
                     feature = {
                         "type": "Feature",
                         "geometry": {
                             "type": "Point",
-                            "coordinates": [round(row[9], 6), round(row[10], 6)],
+                            "coordinates": [round(row[7], 6), round(row[8], 6)],
                         },
                         "properties": {
                             "applicant_id": row[0],
-                            "home_unit": row[11],
+                            "home_unit": row[9],
                             "school_id": row[3],
                             "school_name": row[5],
                             "distance_m": row[6],
                             "reason": text["text"],
                             "reason_en": text["text_en"],
-                            "explanation": {**row[8], "reason": text["text_en"]},
+                            "explanation": {**explanation, "reason": text["text_en"]},
                         },
                     }
                     if geojson is not None:
@@ -145,10 +149,9 @@ CSV_COLUMNS = [
     "passed_over",
 ]
 
-_ROWS = """
+_ROWS = f"""
     SELECT x.applicant_id, a.sibling_group, a.priority_group, x.school_id, s.code,
-           s.name, x.cost, x.explanation->>'reason', x.explanation,
-           ST_X(a.home), ST_Y(a.home), w.name
+           s.name, x.cost, ST_X(a.home), ST_Y(a.home), w.name, {EXPLANATION_COLUMNS}
     FROM assignments x
     JOIN allocation_runs run ON run.id = x.run_id
     JOIN applications a ON a.round_id = run.round_id AND a.applicant_id = x.applicant_id

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from psycopg2.extras import Json, execute_values
+from psycopg2.extras import Json
 
 from allocation.solve import solve
 from gis_service import audit
@@ -16,6 +16,7 @@ from gis_service.admissions.build import build_round_problem
 from gis_service.admissions.disclosure import hide_small_groups
 from gis_service.admissions.lifecycle import Action, lock_round
 from gis_service.admissions.rounds import Round, count_round, load_round
+from gis_service.admissions.run_store import store_assignments
 from gis_service.admissions.seats import record_seats_given, runs_followed
 from gis_service.db.connection import Connection, savepoint
 from gis_service.errors import ConflictError, InvalidRequestError, NotFoundError
@@ -184,31 +185,15 @@ def run_round(
             ),
         )
         run_id = int(cur.fetchone()[0])  # type: ignore[index]
-        rows = []
-        for i, explanation in enumerate(result.explanations):
-            school = int(result.assignment[i])
-            told = _with_school_ids(explanation.as_dict(), built.school_ids)
-            if estimated[i] and built.access_m is not None:
-                told["estimated"] = {
-                    "offset_m": round(float(built.access_m[i]), 1),
-                    "factor": ESTIMATED_DETOUR,
-                }
-            rows.append(
-                (
-                    run_id,
-                    int(built.applicant_ids[i]),
-                    int(built.school_ids[school]) if school >= 0 else None,
-                    int(built.problem.cost[i, school]) if school >= 0 else None,
-                    json.dumps(told, ensure_ascii=False),
-                )
-            )
-        execute_values(
+        store_assignments(
             cur,
-            "INSERT INTO assignments (run_id, applicant_id, school_id, cost, explanation) "
-            "VALUES %s",
-            rows,
-            template="(%s, %s, %s, %s, %s::jsonb)",
-            page_size=2000,
+            run_id,
+            result.explanations,
+            built.applicant_ids,
+            built.school_ids,
+            estimated=estimated,
+            access_m=built.access_m,
+            detour=ESTIMATED_DETOUR,
         )
         audit.record(
             conn,
@@ -312,6 +297,8 @@ def verify_run(conn: Connection, routing: RoutingService, run_id: int) -> Verifi
             squared=bool(parameters.get("squared", False)),
             time_limit_s=float(parameters.get("time_limit_s", 60.0)),
             norm=parameters.get("norm"),
+            # The hashes compare the assignment: its explanations are not needed.
+            explain=False,
         )
         output_hash = result.record.output_hash
         if output_hash != stored_output:
@@ -326,15 +313,6 @@ def verify_run(conn: Connection, routing: RoutingService, run_id: int) -> Verifi
         output_hash,
         tuple(problems),
     )
-
-
-def _with_school_ids(explanation: dict[str, Any], school_ids: Any) -> dict[str, Any]:
-    """Explanations name schools by problem index; store the database ids beside them."""
-    if explanation.get("school_index") is not None:
-        explanation["school_id"] = int(school_ids[explanation["school_index"]])
-    for passed in explanation.get("passed_over", []):
-        passed["school_id"] = int(school_ids[passed["school_index"]])
-    return explanation
 
 
 def compare_runs(conn: Connection, run_ids: list[int]) -> list[dict[str, Any]]:

@@ -1,0 +1,209 @@
+"""A run's assignments written in one COPY, column by column, and each child's read back whole.
+
+Each assignment row holds the child's school and cost, a small JSON of the child's own facts
+(how many schools the family ranked, which choice was given, an estimated distance, the norm
+passed), and the schools passed over as parallel arrays (see migration 0012). Readers never
+see the arrays: `stored_explanation` gives the one dict every reader takes, the same for runs
+stored before the arrays (their whole explanation is in the JSON).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from psycopg2.extensions import cursor as Cursor
+
+from allocation.explanation_table import ABSENT, ExplanationTable
+
+EXPLANATION_COLUMNS = (
+    "x.explanation, x.passed_school, x.passed_cost, x.passed_kind, x.passed_fields"
+)
+"""What `stored_explanation` reads of an assignment row `x`, in its order."""
+
+_COPY = (
+    "COPY assignments (run_id, applicant_id, school_id, cost, explanation, passed_school, "
+    "passed_cost, passed_kind, passed_fields) FROM STDIN"
+)
+_NULL = "\\N"
+_ROWS_PER_CHUNK = 2_000
+
+
+def store_assignments(
+    cur: Cursor,
+    run_id: int,
+    table: ExplanationTable,
+    applicant_ids: np.ndarray,
+    school_ids: np.ndarray,
+    *,
+    estimated: np.ndarray | None = None,
+    access_m: np.ndarray | None = None,
+    detour: float = 1.0,
+) -> None:
+    """Every applicant's assignment and explanation in one COPY (`applicant_ids` and
+    `school_ids` map the table's indexes to database ids), and the run's kinds of passed-over
+    school on its row. `estimated` marks homes whose distances were estimated, `access_m` how
+    far from the road they are, `detour` the factor applied."""
+    kinds, pair_kind = passed_kinds(table)
+    cur.execute(
+        "UPDATE allocation_runs SET passed_kinds = %s WHERE id = %s",
+        (json.dumps(kinds, ensure_ascii=False), run_id),
+    )
+    lines = copy_lines(
+        run_id, table, pair_kind, applicant_ids, school_ids, estimated, access_m, detour
+    )
+    cur.copy_expert(_COPY, _Reader(lines), size=1 << 20)
+
+
+def passed_kinds(table: ExplanationTable) -> tuple[list[dict[str, Any]], np.ndarray]:
+    """The distinct (why, cutoff template) of the table's pairs, and each pair's among them."""
+    combined = table.pair_why * max(len(table.cutoffs), 1) + table.pair_cutoff
+    used, pair_kind = np.unique(combined, return_inverse=True)
+    kinds = [
+        {
+            "why": table.whys[int(c) // max(len(table.cutoffs), 1)],
+            "cutoff": dict(table.cutoffs[int(c) % max(len(table.cutoffs), 1)]),
+        }
+        for c in used.tolist()
+    ]
+    return kinds, pair_kind.reshape(-1).astype(np.int64)
+
+
+def _ranked_higher(table: ExplanationTable) -> list[int]:
+    """How many of each child's passed-over schools the family ranked higher: always the head
+    of the list (the mechanisms list ranked schools before nearer ones)."""
+    starts = table.starts
+    counts = np.zeros(len(table), dtype=np.int64)
+    if table.pair_ranked.size:
+        owner = np.repeat(np.arange(len(table)), np.diff(starts))
+        np.add.at(counts, owner, table.pair_ranked.astype(np.int64))
+        position = np.arange(table.pair_ranked.size) - starts[owner]
+        if not np.array_equal(table.pair_ranked, position < counts[owner]):
+            raise ValueError("ranked schools passed over must lead each child's list (a bug)")
+    return counts.tolist()
+
+
+def copy_lines(
+    run_id: int,
+    table: ExplanationTable,
+    pair_kind: np.ndarray,
+    applicant_ids: np.ndarray,
+    school_ids: np.ndarray,
+    estimated: np.ndarray | None,
+    access_m: np.ndarray | None,
+    detour: float,
+) -> Iterator[str]:
+    """The rows of `store_assignments` as COPY text, a chunk of rows at a time; every value is
+    a number, so nothing needs escaping."""
+    n = len(table)
+    ids = [str(int(a)) for a in applicant_ids.tolist()]
+    school_text = np.array(
+        [str(s) for s in np.asarray(school_ids, dtype=np.int64).tolist()] + [_NULL], dtype=object
+    )
+    own = table.school
+    # -1 (not placed) reads the last entry, NULL.
+    school = school_text[np.where(own >= 0, own, len(school_text) - 1)].tolist()
+    cost = [str(c) if c >= 0 else _NULL for c in table.cost.tolist()]
+    beyond = table.beyond_norm().tolist()
+    norm = table.norm[0] if table.norm is not None else None
+    ranked = table.ranked.tolist()
+    choice = table.choice.tolist()
+    higher = _ranked_higher(table)
+    marked = estimated.tolist() if estimated is not None else [False] * n
+    starts = table.starts.tolist()
+    pair_school = school_text[table.pair_school].tolist()
+    pair_cost = [str(c) for c in table.pair_cost.tolist()]
+    kind = [str(k) for k in pair_kind.tolist()]
+    fields = {
+        name: [str(v) if v != ABSENT else "null" for v in values.tolist()]
+        for name, values in table.pair_fields.items()
+    }
+    chunk: list[str] = []
+    for i in range(n):
+        lo, hi = starts[i], starts[i + 1]
+        facts = f'"ranked": {ranked[i]}, "choice": {choice[i] or "null"}'
+        if higher[i]:
+            facts += f', "ranked_higher": {higher[i]}'
+        if beyond[i]:
+            facts += f', "beyond_norm": {norm}'
+        if marked[i] and access_m is not None:
+            facts += (
+                f', "estimated": {{"offset_m": {round(float(access_m[i]), 1)}, "factor": {detour}}}'
+            )
+        if fields and hi > lo:
+            numbers = ", ".join(
+                f'"{name}": [{",".join(values[lo:hi])}]' for name, values in fields.items()
+            )
+            passed_fields = "{" + numbers + "}"
+        else:
+            passed_fields = _NULL
+        chunk.append(
+            f"{run_id}\t{ids[i]}\t{school[i]}\t{cost[i]}\t{{{facts}}}"
+            f"\t{{{','.join(pair_school[lo:hi])}}}\t{{{','.join(pair_cost[lo:hi])}}}"
+            f"\t{{{','.join(kind[lo:hi])}}}\t{passed_fields}\n"
+        )
+        if len(chunk) == _ROWS_PER_CHUNK:
+            yield "".join(chunk)
+            chunk = []
+    if chunk:
+        yield "".join(chunk)
+
+
+class _Reader:
+    """A file COPY reads from, filled chunk by chunk (a city's rows are never all in memory)."""
+
+    def __init__(self, chunks: Iterator[str]) -> None:
+        self._chunks = chunks
+        self._buffer = b""
+        self._at = 0
+
+    def read(self, size: int = -1) -> bytes:
+        if self._at >= len(self._buffer):
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return b""
+            self._buffer, self._at = chunk.encode(), 0
+        end = len(self._buffer) if size < 0 else self._at + size
+        out = self._buffer[self._at : end]
+        self._at += len(out)
+        return out
+
+    def readline(self, size: int = -1) -> bytes:
+        """COPY reads with `read`; a file it takes must have this too."""
+        return self.read(size)
+
+
+def stored_explanation(
+    row: Sequence[Any], school_id: int | None, cost: int | None, kinds: Sequence[Any] | None
+) -> dict[str, Any]:
+    """One child's explanation as readers take it (`explain_vi`, the parent's page, exports):
+    school_id, cost, ranked, choice, passed_over (each with school_id, cost, why, cutoff,
+    ranked) and, when they apply, estimated and beyond_norm. `row` holds EXPLANATION_COLUMNS;
+    `kinds` is the run's allocation_runs.passed_kinds."""
+    facts, schools, costs, refs, fields = row
+    facts = dict(facts or {})
+    if schools is None:  # stored before the arrays: the JSON holds everything
+        return facts
+    table: Sequence[Mapping[str, Any]] = kinds or ()
+    numbers: Mapping[str, list[Any]] = fields or {}
+    higher = facts.pop("ranked_higher", 0)
+    passed = []
+    for k, school in enumerate(schools):
+        kind = table[refs[k]]
+        cutoff = dict(kind["cutoff"])
+        for name, values in numbers.items():
+            if values[k] is not None:
+                cutoff[name] = values[k]
+        passed.append(
+            {
+                "school_id": school,
+                "cost": costs[k],
+                "why": kind["why"],
+                "cutoff": cutoff,
+                "ranked": k < higher,
+            }
+        )
+    facts.update({"school_id": school_id, "cost": cost, "passed_over": passed})
+    return facts
