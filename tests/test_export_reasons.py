@@ -12,6 +12,7 @@ import pytest
 
 from gis_service.admissions.applicant_import import import_applicants
 from gis_service.admissions.applications import published_result
+from gis_service.admissions.explain_vi import WHY_VI, explain_vi
 from gis_service.admissions.exports import export_run
 from gis_service.admissions.rounds import create_round
 from gis_service.admissions.runs import run_round
@@ -67,7 +68,8 @@ def test_export_reasons_are_vietnamese_with_names_and_codes(
     assert rows and {"reason", "reason_en", "passed_over"} <= set(rows[0])
     with demo_db.cursor() as cur:
         cur.execute("SELECT name, code FROM schools WHERE code IS NOT NULL")
-        labels = {f"{name} (mã {code})" for name, code in cur.fetchall()}
+        known = cur.fetchall()
+    codes = {code for _, code in known}
     elsewhere = 0
     for row in rows:
         assert row["reason"].startswith(("Con được xếp", "Con chưa", "Con không")), row["reason"]
@@ -77,8 +79,13 @@ def test_export_reasons_are_vietnamese_with_names_and_codes(
             assert "2nd choice" not in text and "nguyện vọng 2" not in text
         if row["school_name"]:
             assert f"{row['school_name']} (mã {row['school_code']})" in row["reason"]
-        for item in filter(None, row["passed_over"].split("; ")):
-            assert any(item.startswith(label) for label in labels), item
+        # Grouped by why, in Vietnamese words; each school by its code and distance.
+        for group in filter(None, row["passed_over"].split("; ")):
+            why, schools = group.split(": ", 1)
+            assert why in WHY_VI.values(), group
+            for item in schools.split(", "):
+                assert re.fullmatch(r"(\S+) \((\d{1,3}(\.\d{3})*) m\)", item), item
+                assert item.split(" (")[0] in codes, item
         if "không phải trường gia đình đăng ký nguyện vọng" in row["reason"]:
             elsewhere += 1
             assert "not one of the schools you ranked" in row["reason_en"]
@@ -114,3 +121,24 @@ def test_a_parent_who_ranked_one_school_reads_where_the_child_went(
     assert len(ranked) == 1 and ranked[0]["vi"] and ranked[0]["en"]
     for text in (vi, en, ranked[0]["vi"], ranked[0]["en"]):
         assert not INTERNAL.search(text), text
+
+
+def test_a_brief_summary_names_three_schools_and_counts_the_rest() -> None:
+    """The CSV's summary names the first schools of a list and counts the others (the next
+    column lists them all); the parent's full text names every one."""
+    passed = [
+        {"school_id": 10 + k, "cost": 500 + k, "why": "full", "cutoff": {}, "ranked": False}
+        for k in range(5)
+    ]
+    explanation = {"school_id": 99, "cost": 900, "ranked": 0, "choice": None, "passed_over": passed}
+    names = {10 + k: f"Trường {k}" for k in range(5)} | {99: "Trường Xa"}
+    brief = explain_vi(explanation, "da", names, brief=True)
+    assert brief["summary"].endswith(
+        "Các trường gần nhà hơn đều đã hết chỗ: Trường 0, Trường 1, Trường 2, và 2 trường khác."
+    )
+    assert brief["summary_en"].endswith(
+        "The nearer schools were all full: Trường 0, Trường 1, Trường 2, and 2 more."
+    )
+    assert brief["passed_over"] == [] and brief["text"] == brief["summary"]
+    full = explain_vi(explanation, "da", names)
+    assert "Trường 3, Trường 4." in full["summary"] and len(full["passed_over"]) == 5

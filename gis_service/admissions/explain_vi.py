@@ -6,6 +6,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from gis_service.admissions.run_store import PassedOverColumns
+
 FULL = frozenset({"full", "no seats"})
 """Reasons that mean the school had no seat left for the child."""
 
@@ -175,8 +177,34 @@ def _full_texts(cutoff: Mapping[str, Any], mechanism: str, own_cost: object) -> 
     return "trường đã đủ chỉ tiêu", "it had no seat left"
 
 
-def _names(items: list[str]) -> str:
-    return ", ".join(items)
+def _names(
+    items: list[str], limit: int | None = None, english: bool = False, total: int = 0
+) -> str:
+    """Names joined; beyond `limit` of the `total` (default: as many as named), the rest
+    counted."""
+    total = max(total, len(items))
+    if limit is None or total <= limit:
+        return ", ".join(items)
+    rest = total - limit
+    more = f"and {rest} more" if english else f"và {rest} trường khác"
+    return ", ".join(items[:limit]) + ", " + more
+
+
+BRIEF_NAMES = 3
+"""Schools a brief summary names before counting the rest."""
+
+WHY_VI: dict[str, str] = {
+    "full": "hết chỗ",
+    "no seats": "không tuyển lớp này",
+    "not eligible": "không có đường đi trên bản đồ",
+    "beyond maximum distance": "xa hơn mức tối đa của đợt",
+    "siblings kept together": "không đủ chỗ cho anh chị em học cùng",
+    "not chosen": "không được chọn khi tối ưu quãng đường chung",
+    "not chosen (tie)": "bằng quãng đường, theo số bốc thăm",
+    "not chosen (time limit)": "không được chọn khi tối ưu (hết thời gian tính)",
+    "not full": "còn chỗ",
+}
+"""Why a school passed over did not take the child, in a few Vietnamese words (a column)."""
 
 
 ORDER_VI = {
@@ -230,12 +258,13 @@ def explain_vi(
     school_names: Mapping[int, str],
     preferences: Sequence[int] = (),
     *,
-    sentences: bool = True,
+    brief: bool = False,
 ) -> dict[str, Any]:
     """The summary and one sentence per school passed over, in Vietnamese, and the same in
     English (`summary_en`, `passed_over_en`); `text` and `text_en` are each complete alone.
-    `sentences=False` words the summaries only (a spreadsheet lists the schools passed over
-    in a column of its own): no sentence per school, and `text` is the summary.
+    `brief` words the summaries only, naming the first BRIEF_NAMES schools of a list and
+    counting the rest (a spreadsheet lists the schools passed over in a column of its own):
+    no sentence per school, and `text` is the summary.
 
     `preferences` (the family's ranked schools, database ids) is read only for runs stored
     before explanations said how many schools the family ranked and which choice was given.
@@ -249,7 +278,7 @@ def explain_vi(
         found = school_names.get(school_id) if isinstance(school_id, int) else None
         return found or "a school no longer listed"
 
-    entries: list[Mapping[str, Any]] = list(explanation.get("passed_over") or [])
+    entries: Sequence[Mapping[str, Any]] = explanation.get("passed_over") or []
     ranked_list = list(preferences)
     own = explanation.get("school_id")
     ranked = explanation.get("ranked")
@@ -259,22 +288,36 @@ def explain_vi(
         choice = explanation.get("choice")
     else:
         choice = ranked_list.index(own) + 1 if own in ranked_list else None
-    by_rank = [
-        bool(e.get("ranked", mechanism == "da" and e.get("school_id") in ranked_list))
-        for e in entries
-    ]
+    school_of: Sequence[object]
+    if isinstance(entries, PassedOverColumns):  # the columns a summary needs, as stored
+        school_of, whys, by_rank = entries.school_ids, entries.whys, entries.ranked
+    else:
+        entries = list(entries)
+        school_of = [e.get("school_id") for e in entries]
+        whys = [str(e.get("why", "")) for e in entries]
+        by_rank = [
+            bool(e.get("ranked", mechanism == "da" and e.get("school_id") in ranked_list))
+            for e in entries
+        ]
     texts = (
-        [passed_over_texts(e, mechanism, name(e.get("school_id"))) for e in entries]
-        if sentences
-        else []
+        []
+        if brief
+        else [passed_over_texts(e, mechanism, name(e.get("school_id"))) for e in entries]
     )
-    for k, e in enumerate(entries if sentences else ()):
+    for k, e in enumerate(() if brief else entries):
         if name(e.get("school_id")) != name_en(e.get("school_id")):
             texts[k] = (
                 texts[k][0],
                 passed_over_texts(e, mechanism, name_en(e.get("school_id")))[1],
             )
-    whys = [str(e.get("why", "")) for e in entries]
+    limit = BRIEF_NAMES if brief else None
+
+    def listed(ks: list[int], english: bool = False) -> str:
+        # Only the names a sentence shows are looked up.
+        named = name_en if english else name
+        shown = ks if limit is None else ks[:limit]
+        return _names([named(school_of[k]) for k in shown], limit, english, len(ks))
+
     vi: list[str] = []
     en: list[str] = []
     if own is None:
@@ -309,8 +352,8 @@ def explain_vi(
                 for k, w in enumerate(whys)
                 if w not in UNREACHABLE and w != "beyond maximum distance"
             ]
-            listed_vi = _names([name(entries[k].get("school_id")) for k in seated])
-            listed_en = _names([name_en(entries[k].get("school_id")) for k in seated])
+            listed_vi = listed(seated)
+            listed_en = listed(seated, english=True)
             if all(whys[k] in FULL for k in seated):
                 vi.append(
                     "Con chưa được xếp vào trường nào trong đợt này: mọi trường con có thể được "
@@ -358,8 +401,8 @@ def explain_vi(
         higher = [k for k, r in enumerate(by_rank) if r]
         nearer = [k for k, r in enumerate(by_rank) if not r]
         if higher:
-            names_vi = _names([name(entries[k].get("school_id")) for k in higher])
-            names_en = _names([name_en(entries[k].get("school_id")) for k in higher])
+            names_vi = listed(higher)
+            names_en = listed(higher, english=True)
             if choice is not None:
                 vi.append(
                     f"Các trường gia đình xếp nguyện vọng cao hơn không nhận được con: {names_vi}."
@@ -369,8 +412,8 @@ def explain_vi(
                 vi.append(f"Các trường gia đình đăng ký không nhận được con: {names_vi}.")
                 en.append(f"The schools you ranked could not take your child: {names_en}.")
         if nearer:
-            names_vi = _names([name(entries[k].get("school_id")) for k in nearer])
-            names_en = _names([name_en(entries[k].get("school_id")) for k in nearer])
+            names_vi = listed(nearer)
+            names_en = listed(nearer, english=True)
             if all(whys[k] in FULL for k in nearer):
                 vi.append(f"Các trường gần nhà hơn đều đã hết chỗ: {names_vi}.")
                 en.append(f"The nearer schools were all full: {names_en}.")

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from gis_service import audit
-from gis_service.admissions.explain_vi import explain_vi
-from gis_service.admissions.run_store import EXPLANATION_COLUMNS, stored_explanation
+from gis_service.admissions.explain_vi import WHY_VI, explain_vi, metres
+from gis_service.admissions.run_store import (
+    EXPLANATION_COLUMNS,
+    PassedOverColumns,
+    stored_explanation,
+)
 from gis_service.db.connection import Connection
 from gis_service.errors import NotFoundError
 from gis_service.safe_text import SpreadsheetSafeWriter
@@ -52,8 +57,13 @@ def export_run(
         )
         ranked = {r[0]: list(r[1]) for r in cur.fetchall()}
         cur.execute("SELECT id, name, code FROM schools")
-        labels = {r[0]: school_label(r[1], r[2]) for r in cur.fetchall()}
+        schools = cur.fetchall()
+        labels = {r[0]: school_label(r[1], r[2]) for r in schools}
+        # A school passed over is named by its registry code in the CSV's list (by name
+        # when it has none): the summary beside it names the first few in full.
+        codes = {r[0]: r[2] or r[1] or "?" for r in schools}
     homes = geojson_path is not None or gpkg_path is not None
+    passed_column = _PassedColumn(codes)
     audit.record(
         conn,
         actor=actor,
@@ -94,13 +104,10 @@ def export_run(
                 # beside it, schools by name and code (never by database id).
                 explanation = stored_explanation(row[10:], row[3], row[6], kinds)
                 text = explain_vi(
-                    explanation, mechanism, labels, ranked.get(row[0], []), sentences=homes
+                    explanation, mechanism, labels, ranked.get(row[0], []), brief=not homes
                 )
                 if writer is not None:
-                    passed = "; ".join(
-                        f"{labels.get(p['school_id'], '?')} ({p['cost']} m): {p['why']}"
-                        for p in explanation.get("passed_over", [])
-                    )
+                    passed = passed_column(explanation.get("passed_over", []))
                     # The summary (the school given and why); each school passed over, with its
                     # distance and why, in the next column: a row a spreadsheet can show.
                     writer.writerow(
@@ -121,7 +128,11 @@ def export_run(
                             "distance_m": row[6],
                             "reason": text["text"],
                             "reason_en": text["text_en"],
-                            "explanation": {**explanation, "reason": text["text_en"]},
+                            "explanation": {
+                                **explanation,
+                                "passed_over": list(explanation.get("passed_over", [])),
+                                "reason": text["text_en"],
+                            },
                         },
                     }
                     if geojson is not None:
@@ -133,6 +144,43 @@ def export_run(
         if gpkg_path is not None:
             _write_geopackage(gpkg_path, packed)
     return count
+
+
+class _PassedColumn:
+    """The schools a child passed over, in one cell, grouped by why, each by its registry code
+    (its name when it has none) and distance: 'hết chỗ: TH0012 (820 m), TH0031 (1.240 m)'.
+    Words and distances are made once per export (a city's run passes over 2,000,000)."""
+
+    def __init__(self, codes: Mapping[int, str]) -> None:
+        self._opening = {school: f"{code} (" for school, code in codes.items()}
+        self._metres: dict[object, str] = {}
+
+    def __call__(self, entries: Sequence[Mapping[str, Any]]) -> str:
+        schools: Sequence[Any]
+        costs: Sequence[Any]
+        if isinstance(entries, PassedOverColumns):  # read from the stored columns, no dicts
+            schools, costs, whys = entries.school_ids, entries.costs, entries.whys
+        else:
+            schools = [e.get("school_id") for e in entries]
+            costs = [e.get("cost") for e in entries]
+            whys = [str(e.get("why")) for e in entries]
+        if not schools:
+            return ""
+        known, opening = self._metres, self._opening
+        named = []
+        for school, cost in zip(schools, costs, strict=True):
+            distance = known.get(cost)
+            if distance is None:
+                distance = known[cost] = metres(cost)
+            named.append(opening.get(school, "? (") + distance + ")")
+        if whys.count(whys[0]) == len(whys):  # the usual case: every one full
+            return f"{WHY_VI.get(whys[0], whys[0])}: " + ", ".join(named)
+        groups: dict[str, list[str]] = {}
+        for why, item in zip(whys, named, strict=True):
+            groups.setdefault(why, []).append(item)
+        return "; ".join(
+            f"{WHY_VI.get(why, why)}: {', '.join(items)}" for why, items in groups.items()
+        )
 
 
 CSV_COLUMNS = [

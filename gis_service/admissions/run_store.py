@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 from psycopg2.extensions import cursor as Cursor
@@ -175,35 +175,63 @@ class _Reader:
         return self.read(size)
 
 
+class PassedOverColumns(Sequence[Mapping[str, Any]]):
+    """A child's schools passed over, read from the stored arrays: each entry a dict (school_id,
+    cost, why, cutoff, ranked) made when asked, and the columns a summary needs as lists."""
+
+    def __init__(
+        self,
+        schools: list[int],
+        costs: list[int],
+        refs: list[int],
+        fields: Mapping[str, list[Any]],
+        kinds: Sequence[Mapping[str, Any]],
+        higher: int,
+    ) -> None:
+        self.school_ids = schools
+        self.costs = costs
+        self._refs = refs
+        self._fields = fields
+        self._kinds = kinds
+        self.whys: list[str] = [kinds[r]["why"] for r in refs]
+        self.ranked: list[bool] = [k < higher for k in range(len(schools))]
+
+    def __len__(self) -> int:
+        return len(self.school_ids)
+
+    @overload
+    def __getitem__(self, k: int) -> Mapping[str, Any]: ...
+
+    @overload
+    def __getitem__(self, k: slice) -> Sequence[Mapping[str, Any]]: ...
+
+    def __getitem__(self, k: int | slice) -> Mapping[str, Any] | Sequence[Mapping[str, Any]]:
+        if isinstance(k, slice):
+            return [self[j] for j in range(*k.indices(len(self)))]
+        cutoff = self._kinds[self._refs[k]]["cutoff"]
+        own = {name: values[k] for name, values in self._fields.items() if values[k] is not None}
+        return {
+            "school_id": self.school_ids[k],
+            "cost": self.costs[k],
+            "why": self.whys[k],
+            # Pairs with no numbers of their own share their kind's cutoff (readers only read).
+            "cutoff": {**cutoff, **own} if own else cutoff,
+            "ranked": self.ranked[k],
+        }
+
+
 def stored_explanation(
     row: Sequence[Any], school_id: int | None, cost: int | None, kinds: Sequence[Any] | None
 ) -> dict[str, Any]:
     """One child's explanation as readers take it (`explain_vi`, the parent's page, exports):
     school_id, cost, ranked, choice, passed_over (each with school_id, cost, why, cutoff,
-    ranked) and, when they apply, estimated and beyond_norm. `row` holds EXPLANATION_COLUMNS;
-    `kinds` is the run's allocation_runs.passed_kinds."""
+    ranked; a PassedOverColumns) and, when they apply, estimated and beyond_norm. `row` holds
+    EXPLANATION_COLUMNS; `kinds` is the run's allocation_runs.passed_kinds."""
     facts, schools, costs, refs, fields = row
     facts = dict(facts or {})
     if schools is None:  # stored before the arrays: the JSON holds everything
         return facts
-    table: Sequence[Mapping[str, Any]] = kinds or ()
-    numbers: Mapping[str, list[Any]] = fields or {}
     higher = facts.pop("ranked_higher", 0)
-    passed = []
-    for k, school in enumerate(schools):
-        kind = table[refs[k]]
-        cutoff = dict(kind["cutoff"])
-        for name, values in numbers.items():
-            if values[k] is not None:
-                cutoff[name] = values[k]
-        passed.append(
-            {
-                "school_id": school,
-                "cost": costs[k],
-                "why": kind["why"],
-                "cutoff": cutoff,
-                "ranked": k < higher,
-            }
-        )
+    passed = PassedOverColumns(schools, costs, refs, fields or {}, kinds or (), higher)
     facts.update({"school_id": school_id, "cost": cost, "passed_over": passed})
     return facts
