@@ -555,6 +555,7 @@ def round_run_command(
                 squared=squared,
                 time_limit_s=time_limit,
                 max_cost_m=max_distance,
+                progress=print_progress,
             )
     finally:
         conn.close()
@@ -649,7 +650,9 @@ def round_verify_command(
     settings = Settings()
     conn = open_database(settings)
     try:
-        checked = verify_run(conn, RoutingService(settings.database.home), run_id)
+        checked = verify_run(
+            conn, RoutingService(settings.database.home), run_id, progress=print_progress
+        )
     finally:
         conn.close()
     typer.echo(f"run {run_id}")
@@ -718,6 +721,7 @@ def round_export_command(
                 geojson_path,
                 gpkg_path=gpkg_path,
                 actor=audit.SYSTEM_ACTOR,
+                progress=print_progress,
             )
     finally:
         conn.close()

@@ -19,16 +19,17 @@ def test_format_seconds() -> None:
 
 def test_ticker_shows_the_share_and_time_left_only_when_known() -> None:
     lines: list[str] = []
-    shares: list[float | None] = [0.25, None, 1.0]
+    shares: list[float | None] = [0.01, 0.25, None, 1.0]
     ticker = EtaTicker(lines.append, "reading", lambda: shares.pop(0), every=0.0)
-    ticker.tick(10)
-    ticker.tick(10)
-    ticker.tick(10)
+    for _ in shares[:]:
+        ticker.tick(10)
     ticker.done()
-    assert lines[0].startswith("reading: 10 (25%, còn khoảng ")
-    assert lines[1] == "reading: 20"
+    # Too little done to tell the time left from; then the share and the time left.
+    assert lines[0] == "reading: 10"
+    assert lines[1].startswith("reading: 20 (25%, còn khoảng ")
     assert lines[2] == "reading: 30"
-    assert lines[3].startswith("reading: 30 (xong / done, ")
+    assert lines[3] == "reading: 40"
+    assert lines[4].startswith("reading: 40 (xong / done, ")
 
 
 def test_steps_report_each_step_and_the_time_left_until_the_last() -> None:

@@ -501,9 +501,16 @@ def test_the_cli_says_in_one_line_when_the_database_goes_away_mid_import(
         text=True,
     )
     try:
-        wait_for("the CLI's import", lambda: bool(open_transactions(city, "schoolmap")), 30)
-        [pid] = open_transactions(city, "schoolmap")
-        query(city, "SELECT pg_terminate_backend(%s)", pid)
+        # The backend seen in a transaction is the CLI's one connection: it is ended even if
+        # that transaction (the import or a short one before it) has just finished.
+        seen: list[int] = []
+
+        def in_transaction() -> bool:
+            seen[:] = open_transactions(city, "schoolmap")
+            return bool(seen)
+
+        wait_for("the CLI's import", in_transaction, 30)
+        query(city, "SELECT pg_terminate_backend(%s)", seen[0])
         _, err = command.communicate(timeout=30)
     finally:
         if command.poll() is None:

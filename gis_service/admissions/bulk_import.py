@@ -205,6 +205,10 @@ _KEPT = """
 """
 
 
+_ANALYZE_FROM = 10_000
+"""Rows of an import after which the tables' statistics are refreshed at once."""
+
+
 def _copy(conn: Connection, statement: str, rows: Sequence[Sequence[Any]]) -> None:
     """COPY rows (None as NULL; no value is ever an empty string)."""
     buffer = io.StringIO()
@@ -347,6 +351,10 @@ def store_rows(
         cur.execute(_APPLICATIONS, {"round": the_round.round_id, "edition": the_round.edition})
         written = {int(row[0]) for row in cur.fetchall()}
         cur.execute("DROP TABLE pg_temp.import_rows, pg_temp.import_verdicts")
+        if count >= _ANALYZE_FROM:
+            # The planner learns the round's new size now, not at autovacuum's next visit:
+            # the run, its export and the officer's lists plan on it minutes from now.
+            cur.execute("ANALYZE applications, applicants")
     outcome = BulkOutcome()
     kept = [n for n in range(count) if applicant_of[n] not in written]
     for n in range(count):

@@ -17,6 +17,8 @@ from gis_service.admissions.run_store import (
 )
 from gis_service.db.connection import Connection
 from gis_service.errors import NotFoundError
+from gis_service.importers.eta import EtaTicker
+from gis_service.importers.report import ProgressCallback, no_progress
 from gis_service.safe_text import SpreadsheetSafeWriter
 
 
@@ -29,6 +31,7 @@ def export_run(
     gpkg_path: Path | None = None,
     actor: str = audit.SYSTEM_ACTOR,
     remote_addr: str | None = None,
+    progress: ProgressCallback = no_progress,
 ) -> int:
     """Write a run's assignments with distances and explanations as CSV and/or GeoJSON.
 
@@ -99,7 +102,11 @@ def export_run(
         with conn.cursor(name=f"export_run_{run_id}") as rows:
             rows.itersize = 2000
             rows.execute(_ROWS, (run_id,))
+            ticker = EtaTicker(
+                progress, "xuất / exporting, trẻ / children", lambda: ticker.n / count
+            )
             for n, row in enumerate(rows):
+                ticker.tick()
                 # Officers and parents read the same sentences: Vietnamese first, English
                 # beside it, schools by name and code (never by database id).
                 explanation = stored_explanation(row[10:], row[3], row[6], kinds)
@@ -139,6 +146,7 @@ def export_run(
                         geojson.write(("," if n else "") + json.dumps(feature, ensure_ascii=False))
                     if gpkg_path is not None:
                         packed.append(feature)
+        ticker.done()
         if geojson is not None:
             geojson.write("]}")
         if gpkg_path is not None:

@@ -17,6 +17,8 @@ import numpy as np
 from psycopg2.extensions import cursor as Cursor
 
 from allocation.explanation_table import ABSENT, ExplanationTable
+from gis_service.importers.eta import EtaTicker
+from gis_service.importers.report import ProgressCallback, no_progress
 
 EXPLANATION_COLUMNS = (
     "x.explanation, x.passed_school, x.passed_cost, x.passed_kind, x.passed_fields"
@@ -41,6 +43,7 @@ def store_assignments(
     estimated: np.ndarray | None = None,
     access_m: np.ndarray | None = None,
     detour: float = 1.0,
+    progress: ProgressCallback = no_progress,
 ) -> None:
     """Every applicant's assignment and explanation in one COPY (`applicant_ids` and
     `school_ids` map the table's indexes to database ids), and the run's kinds of passed-over
@@ -54,7 +57,16 @@ def store_assignments(
     lines = copy_lines(
         run_id, table, pair_kind, applicant_ids, school_ids, estimated, access_m, detour
     )
-    cur.copy_expert(_COPY, _Reader(lines), size=1 << 20)
+    n = max(len(table), 1)
+    ticker = EtaTicker(progress, "lưu kết quả / storing, trẻ / children", lambda: ticker.n / n)
+    cur.copy_expert(_COPY, _Reader(_counted(lines, ticker)), size=1 << 20)
+    ticker.done()
+
+
+def _counted(chunks: Iterator[str], ticker: EtaTicker) -> Iterator[str]:
+    for chunk in chunks:
+        yield chunk
+        ticker.tick(chunk.count("\n"))
 
 
 def passed_kinds(table: ExplanationTable) -> tuple[list[dict[str, Any]], np.ndarray]:

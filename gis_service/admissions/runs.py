@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +15,7 @@ from psycopg2.extras import Json
 from allocation.solve import solve
 from gis_service import audit
 from gis_service.admissions.applications import already_placed
-from gis_service.admissions.build import build_round_problem
+from gis_service.admissions.build import RoundProblem, build_round_problem
 from gis_service.admissions.disclosure import hide_small_groups
 from gis_service.admissions.lifecycle import Action, lock_round
 from gis_service.admissions.rounds import Round, count_round, load_round
@@ -20,6 +23,8 @@ from gis_service.admissions.run_store import store_assignments
 from gis_service.admissions.seats import record_seats_given, runs_followed
 from gis_service.db.connection import Connection, savepoint
 from gis_service.errors import ConflictError, InvalidRequestError, NotFoundError
+from gis_service.importers.eta import format_seconds
+from gis_service.importers.report import ProgressCallback, no_progress
 from gis_service.routing.service import ESTIMATED_DETOUR, MAX_SNAP_M, RoutingService
 
 # Distance norms in practice: 4 km to a primary school, 7 km to a lower-secondary one.
@@ -125,23 +130,25 @@ def run_round(
     max_cost_m: int | None = None,
     actor: str = audit.SYSTEM_ACTOR,
     remote_addr: str | None = None,
+    progress: ProgressCallback = no_progress,
 ) -> RunSummary:
     """Solve the round with a mechanism and store the run with every explanation, all or nothing.
 
-    A run that fails stores nothing, so earlier runs of the round stay as they were.
+    A run that fails stores nothing, so earlier runs of the round stay as they were. Each step
+    is reported to `progress`, the allocation with the time the round's last run of the
+    mechanism took, the storing with the share written and the time left.
     """
     the_round = lock_round(conn, round_id, Action.RUN)
-    built = build_round_problem(
-        conn, routing, the_round, mode=mode, seed=seed, max_cost_m=max_cost_m
-    )
+    built = _build(conn, routing, the_round, progress, mode=mode, seed=seed, max_cost_m=max_cost_m)
     norm = NORM_M[the_round.grade]
-    result = solve(
-        built.problem,
-        mechanism,  # type: ignore[arg-type]
-        squared=squared,
-        time_limit_s=time_limit_s,
-        norm=norm,
-    )
+    with _step(progress, _solving(conn, round_id, mechanism)):
+        result = solve(
+            built.problem,
+            mechanism,  # type: ignore[arg-type]
+            squared=squared,
+            time_limit_s=time_limit_s,
+            norm=norm,
+        )
     parameters = {
         **result.record.parameters,
         "mode": mode,
@@ -194,6 +201,7 @@ def run_round(
             estimated=estimated,
             access_m=built.access_m,
             detour=ESTIMATED_DETOUR,
+            progress=progress,
         )
         audit.record(
             conn,
@@ -243,12 +251,18 @@ class Verification:
         return self.same_input and self.same_output
 
 
-def verify_run(conn: Connection, routing: RoutingService, run_id: int) -> Verification:
+def verify_run(
+    conn: Connection,
+    routing: RoutingService,
+    run_id: int,
+    *,
+    progress: ProgressCallback = no_progress,
+) -> Verification:
     """Rebuild a run's problem from the database and its record, solve it again, compare hashes.
 
     The input hash covers applicants, schools, seats, costs and the seed: when it differs, the
     data (or the road network) changed since the run, and the report says what to look at.
-    Nothing is stored; the check only reads.
+    Nothing is stored; the check only reads. Each step is reported to `progress`.
     """
     with conn.cursor() as cur:
         cur.execute(
@@ -267,10 +281,11 @@ def verify_run(conn: Connection, routing: RoutingService, run_id: int) -> Verifi
             "can no longer be solved again (its hashes stay on record)"
         )
     mode = parameters.get("mode", "motorbike")
-    built = build_round_problem(
+    built = _build(
         conn,
         routing,
         the_round,
+        progress,
         mode=mode,
         seed=int(seed),
         max_cost_m=parameters.get("max_cost_m"),
@@ -291,15 +306,16 @@ def verify_run(conn: Connection, routing: RoutingService, run_id: int) -> Verifi
             "the same input cannot be rebuilt"
         )
     else:
-        result = solve(
-            built.problem,
-            mechanism,
-            squared=bool(parameters.get("squared", False)),
-            time_limit_s=float(parameters.get("time_limit_s", 60.0)),
-            norm=parameters.get("norm"),
-            # The hashes compare the assignment: its explanations are not needed.
-            explain=False,
-        )
+        with _step(progress, _solving(conn, round_id, mechanism, run_id)):
+            result = solve(
+                built.problem,
+                mechanism,
+                squared=bool(parameters.get("squared", False)),
+                time_limit_s=float(parameters.get("time_limit_s", 60.0)),
+                norm=parameters.get("norm"),
+                # The hashes compare the assignment: its explanations are not needed.
+                explain=False,
+            )
         output_hash = result.record.output_hash
         if output_hash != stored_output:
             problems.append("solved again from the same input, the assignment differs")
@@ -313,6 +329,49 @@ def verify_run(conn: Connection, routing: RoutingService, run_id: int) -> Verifi
         output_hash,
         tuple(problems),
     )
+
+
+def _build(
+    conn: Connection,
+    routing: RoutingService,
+    the_round: Round,
+    progress: ProgressCallback,
+    **options: Any,
+) -> RoundProblem:
+    """The round's problem, its building reported with its size."""
+    with _step(progress, "dựng bài toán: trẻ, trường, quãng đường / building the problem") as done:
+        built = build_round_problem(conn, routing, the_round, **options)
+        done.append(f"{built.problem.n:,} trẻ / children × {built.problem.m} trường / schools")
+    return built
+
+
+def _solving(conn: Connection, round_id: int, mechanism: str, run_id: int | None = None) -> str:
+    """What the allocation step says: the mechanism and, from the round's last run of it (or
+    the run checked), about how long it takes."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT (metrics->>'solve_seconds')::float FROM allocation_runs "
+            "WHERE round_id = %s AND mechanism = %s AND metrics ? 'solve_seconds' "
+            "ORDER BY (id = %s) DESC, id DESC LIMIT 1",
+            (round_id, mechanism, run_id),
+        )
+        row = cur.fetchone()
+    line = f"xếp trường / allocating ({mechanism})"
+    if row is not None and row[0] is not None:
+        eta = format_seconds(float(row[0]))
+        line += f", lần trước mất khoảng {eta} / about {eta} last time"
+    return line
+
+
+@contextmanager
+def _step(progress: ProgressCallback, label: str) -> Iterator[list[str]]:
+    """Report a step's start, then its end with its time and whatever the step added."""
+    progress(label)
+    started = time.perf_counter()
+    said: list[str] = []
+    yield said
+    seconds = time.perf_counter() - started
+    progress(f"  {'; '.join([*said, ''])}xong / done ({seconds:.1f} s)")
 
 
 def compare_runs(conn: Connection, run_ids: list[int]) -> list[dict[str, Any]]:

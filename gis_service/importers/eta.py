@@ -49,7 +49,8 @@ class EtaTicker:
     def _line(self, now: float) -> str:
         line = f"{self.label}: {self.n:,}"
         done = self.share()
-        if done is not None and 0.0 < done < 1.0:
+        # Below a twentieth done, the pace so far says little about the rest.
+        if done is not None and 0.05 <= done < 1.0:
             left = (now - self._started) * (1.0 - done) / done
             eta = format_seconds(left)
             line += f" ({done:.0%}, còn khoảng {eta} / about {eta} left)"
