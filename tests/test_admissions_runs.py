@@ -180,6 +180,26 @@ def test_a_stored_run_verifies_and_a_changed_input_is_named(loaded: Loaded) -> N
         verify_run(loaded.conn, loaded.routing, 999999)
 
 
+def test_a_run_its_check_and_its_export_report_each_step(loaded: Loaded, tmp_path: Path) -> None:
+    """The officer sees what a long step is doing: the problem's size, the time the last run
+    of the mechanism took, and the children stored and exported."""
+    said: list[str] = []
+    first = run_round(loaded.conn, loaded.routing, loaded.round_id, "da", seed=5)
+    run = run_round(
+        loaded.conn, loaded.routing, loaded.round_id, "da", seed=5, progress=said.append
+    )
+    assert said[0].startswith("dựng bài toán")
+    assert said[1].startswith("  3,000 trẻ / children × ") and "xong / done" in said[1]
+    assert said[2].startswith("xếp trường / allocating (da), lần trước mất khoảng ")
+    assert said[-1].startswith("lưu kết quả / storing, trẻ / children: 3,000 (xong / done, ")
+    said.clear()
+    assert verify_run(loaded.conn, loaded.routing, first.run_id, progress=said.append).ok
+    assert said[0].startswith("dựng bài toán") and said[2].startswith("xếp trường")
+    said.clear()
+    export_run(loaded.conn, run.run_id, tmp_path / "run.csv", None, progress=said.append)
+    assert said[-1].startswith("xuất / exporting, trẻ / children: 3,000 (xong / done, ")
+
+
 def test_publish_once_then_export(loaded: Loaded, tmp_path: Path) -> None:
     run = run_round(loaded.conn, loaded.routing, loaded.round_id, "da", seed=5)
     publish_run(loaded.conn, run.run_id, actor="officer-q1")
