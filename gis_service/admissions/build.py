@@ -11,7 +11,12 @@ from gis_service.admissions.rounds import Round
 from gis_service.admissions.seats import runs_given, seats_given
 from gis_service.db.connection import Connection
 from gis_service.errors import InvalidRequestError
-from gis_service.routing.service import RoutingService, with_estimated_access
+from gis_service.routing.service import (
+    ESTIMATED_DETOUR,
+    RoutingService,
+    estimated_sources,
+    with_estimated_access,
+)
 
 # School level that takes each entry grade.
 LEVEL_OF_GRADE = {1: "tieu_hoc", 6: "thcs"}
@@ -37,6 +42,10 @@ class RoundProblem:
     are estimated (routing.service.ESTIMATED_DETOUR)."""
     access_m: np.ndarray | None = None
     """float [n]: straight-line metres from each home to the nearest mapped road."""
+    school_access_m: np.ndarray | None = None
+    """float [m]: straight-line metres from each school off the mapped roads (farther than
+    MAX_SNAP_M) to the nearest one, whose costs are estimated as the homes' are; NaN for the
+    others."""
 
 
 def tier_of(priority_group: str | None) -> int:
@@ -107,6 +116,11 @@ def build_round_problem(
     column_of = {int(key): i for i, key in enumerate(fields.source_keys.tolist())}
     columns = np.array([column_of[int(s)] for s in school_ids], dtype=np.int64)
     metres = fields.cost_from_points(homes, columns)
+    # A school's stretch to the road, as the fields hold it (times the detour when estimated).
+    school_offset = np.asarray(fields.source_snap.offset_m, dtype=np.float64)[columns]
+    school_access_m = np.where(
+        estimated_sources(fields)[columns], school_offset / ESTIMATED_DETOUR, np.nan
+    )
     # Rounded in place: at city scale the matrix is 100,000+ homes by 200+ schools.
     unreachable = ~np.isfinite(metres)
     np.rint(metres, out=metres)
@@ -152,6 +166,7 @@ def build_round_problem(
         given_runs=given,
         estimated=estimated,
         access_m=np.asarray(snapped.offset_m, dtype=np.float64),
+        school_access_m=school_access_m,
     )
 
 

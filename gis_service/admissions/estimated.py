@@ -1,4 +1,4 @@
-"""The children of a run whose distances are estimated: homes beyond the mapped roads."""
+"""What a run estimated: children whose homes, and schools that, lie beyond the mapped roads."""
 
 from __future__ import annotations
 
@@ -36,4 +36,34 @@ def estimated_homes(conn: Connection, run_id: int) -> list[dict[str, Any]]:
                 "distance_m": cost,
             }
             for app, unit, offset, factor, code, name, cost in cur.fetchall()
+        ]
+
+
+def estimated_schools(conn: Connection, run_id: int) -> list[dict[str, Any]]:
+    """Each school of the run beyond the mapped roads, with how far it is from the nearest one
+    and how many children the run placed there (their distances are estimated)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            SELECT s.id, s.code, s.name, far.offset_m::float,
+                   (SELECT count(*) FROM assignments x
+                    WHERE x.run_id = run.id AND x.school_id = s.id)
+            FROM allocation_runs run
+            CROSS JOIN LATERAL jsonb_each_text(
+                coalesce(run.parameters->'estimated_schools', '{}'::jsonb)) AS far(id, offset_m)
+            JOIN schools s ON s.id = far.id::int
+            WHERE run.id = %s
+            ORDER BY 4 DESC, s.id
+            """,
+            (run_id,),
+        )
+        return [
+            {
+                "school_id": int(school),
+                "school_code": code,
+                "school_name": name,
+                "road_offset_m": round(offset),
+                "placed": int(placed),
+            }
+            for school, code, name, offset, placed in cur.fetchall()
         ]

@@ -439,6 +439,19 @@ def explain_vi(
             f"The home is {metres_en(offset)} from the nearest mapped road, so the distances "
             f"here are estimated: that stretch is counted as the straight line times {factor}."
         )
+    school_estimated = explanation.get("school_estimated")
+    if own is not None and isinstance(school_estimated, Mapping):
+        offset = school_estimated.get("offset_m")
+        factor = _factor(school_estimated.get("factor"))
+        vi.append(
+            f"Trường cách con đường gần nhất có trên bản đồ {metres(offset)}, nên quãng đường "
+            f"đến trường là ước tính: đoạn đó được tính bằng đường thẳng nhân "
+            f"{factor.replace('.', ',')}."
+        )
+        en.append(
+            f"The school is {metres_en(offset)} from the nearest mapped road, so the distance "
+            f"to it is estimated: that stretch is counted as the straight line times {factor}."
+        )
     summary, summary_en = " ".join(vi), " ".join(en)
     passed_vi = [t[0] for t in texts]
     passed_en = [t[1] for t in texts]

@@ -126,15 +126,22 @@ def amend_command(
 def estimated_command(
     run_id: Annotated[int, typer.Argument(help="the run")],
 ) -> None:
-    """Children of a run whose distances are estimated: homes beyond the mapped roads."""
-    from gis_service.admissions.estimated import estimated_homes
+    """Children and schools of a run whose distances are estimated: beyond the mapped roads."""
+    from gis_service.admissions.estimated import estimated_homes, estimated_schools
     from gis_service.cli import open_database
 
     conn = open_database(Settings())
     try:
         children = estimated_homes(conn, run_id)
+        schools = estimated_schools(conn, run_id)
     finally:
         conn.close()
+    for far in schools:
+        typer.echo(
+            f"school {far['school_code'] or far['school_id']} {far['school_name']}: "
+            f"{far['road_offset_m']:,} m from the nearest mapped road; {far['placed']:,} "
+            "child(ren) placed there at estimated distances"
+        )
     for child in children:
         school = child["school_name"] or "(chưa có trường / not placed)"
         typer.echo(
@@ -142,6 +149,8 @@ def estimated_command(
             f"{child['road_offset_m']:,} m from the nearest mapped road; {school}, "
             f"{child['distance_m'] or 0:,} m estimated"
         )
+    if schools:
+        typer.echo(f"{len(schools):,} school(s) beyond the mapped roads in run {run_id}")
     typer.echo(f"{len(children):,} child(ren) with estimated distances in run {run_id}")
 
 

@@ -43,19 +43,29 @@ def store_assignments(
     estimated: np.ndarray | None = None,
     access_m: np.ndarray | None = None,
     detour: float = 1.0,
+    school_access_m: np.ndarray | None = None,
     progress: ProgressCallback = no_progress,
 ) -> None:
     """Every applicant's assignment and explanation in one COPY (`applicant_ids` and
     `school_ids` map the table's indexes to database ids), and the run's kinds of passed-over
     school on its row. `estimated` marks homes whose distances were estimated, `access_m` how
-    far from the road they are, `detour` the factor applied."""
+    far from the road they are, `detour` the factor applied; `school_access_m` how far each
+    school off the mapped roads is from one (NaN for the others)."""
     kinds, pair_kind = passed_kinds(table)
     cur.execute(
         "UPDATE allocation_runs SET passed_kinds = %s WHERE id = %s",
         (json.dumps(kinds, ensure_ascii=False), run_id),
     )
     lines = copy_lines(
-        run_id, table, pair_kind, applicant_ids, school_ids, estimated, access_m, detour
+        run_id,
+        table,
+        pair_kind,
+        applicant_ids,
+        school_ids,
+        estimated,
+        access_m,
+        detour,
+        school_access_m,
     )
     n = max(len(table), 1)
     ticker = EtaTicker(progress, "lưu kết quả / storing, trẻ / children", lambda: ticker.n / n)
@@ -106,6 +116,7 @@ def copy_lines(
     estimated: np.ndarray | None,
     access_m: np.ndarray | None,
     detour: float,
+    school_access_m: np.ndarray | None = None,
 ) -> Iterator[str]:
     """The rows of `store_assignments` as COPY text, a chunk of rows at a time; every value is
     a number, so nothing needs escaping."""
@@ -124,6 +135,11 @@ def copy_lines(
     choice = table.choice.tolist()
     higher = _ranked_higher(table)
     marked = estimated.tolist() if estimated is not None else [False] * n
+    # The school given lies off the mapped roads: its stretch to the road is estimated.
+    off_road: list[float | None] = [None] * len(school_ids)
+    if school_access_m is not None:
+        off_road = [None if v != v else round(v, 1) for v in school_access_m.tolist()]
+    own_list = own.tolist()
     starts = table.starts.tolist()
     pair_school = school_text[table.pair_school].tolist()
     pair_cost = [str(c) for c in table.pair_cost.tolist()]
@@ -143,6 +159,10 @@ def copy_lines(
         if marked[i] and access_m is not None:
             facts += (
                 f', "estimated": {{"offset_m": {round(float(access_m[i]), 1)}, "factor": {detour}}}'
+            )
+        if own_list[i] >= 0 and off_road[own_list[i]] is not None:
+            facts += (
+                f', "school_estimated": {{"offset_m": {off_road[own_list[i]]}, "factor": {detour}}}'
             )
         if fields and hi > lo:
             numbers = ", ".join(

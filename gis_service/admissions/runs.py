@@ -43,6 +43,7 @@ COMPARED = (
     "children_with_justified_envy",
     "siblings_split",
     "estimated_homes",
+    "estimated_schools",
 )
 
 DEFAULT_MECHANISM = "da"
@@ -95,6 +96,10 @@ METRIC_NOTES: dict[str, tuple[str, str]] = {
     "estimated_homes": (
         "Số trẻ có nhà cách đường trên bản đồ quá 1 km: quãng đường được ước tính.",
         "Children whose home is over 1 km from a mapped road: their distances are estimated.",
+    ),
+    "estimated_schools": (
+        "Số trường cách đường trên bản đồ quá 1 km: quãng đường đến các trường này được ước tính.",
+        "Schools over 1 km from a mapped road: distances to them are estimated.",
     ),
 }
 """What each compared number means, in plain Vietnamese and in English."""
@@ -164,6 +169,16 @@ def run_round(
     )
     metrics["estimated_homes"] = int(estimated.sum())
     metrics["estimated_homes_placed"] = int((estimated & (result.assignment >= 0)).sum())
+    off_road = (
+        built.school_access_m
+        if built.school_access_m is not None
+        else np.full(len(built.school_ids), np.nan)
+    )
+    far_schools = np.flatnonzero(~np.isnan(off_road))
+    metrics["estimated_schools"] = int(far_schools.size)
+    parameters["estimated_schools"] = {
+        str(int(built.school_ids[s])): round(float(off_road[s]), 1) for s in far_schools
+    }
     with savepoint(conn), conn.cursor() as cur:
         cur.execute(
             """
@@ -201,6 +216,7 @@ def run_round(
             estimated=estimated,
             access_m=built.access_m,
             detour=ESTIMATED_DETOUR,
+            school_access_m=off_road,
             progress=progress,
         )
         audit.record(

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from gis_service.admissions.applicant_import import import_applicants
 from gis_service.admissions.demand import demand_by_unit
 from gis_service.admissions.disclosure import SMALLEST_GROUP, hide_small_groups
-from gis_service.admissions.estimated import estimated_homes
+from gis_service.admissions.estimated import estimated_homes, estimated_schools
 from gis_service.admissions.exports import HOMES_WARNING, export_run
 from gis_service.admissions.identity import installation_key
 from gis_service.admissions.lifecycle import (
@@ -743,11 +743,12 @@ def changes_of_run(
 
 @router.get(
     "/rounds/{round_id}/runs/{run_id}/estimated",
-    summary="Children whose distances are estimated: homes beyond the mapped roads",
+    summary="Children and schools whose distances are estimated: beyond the mapped roads",
     description=OFFICERS_NOTE
     + " A home farther than 1 km from every mapped road is joined to the nearest one, that "
     "stretch counted as its straight line times 1.4; each such child is listed with how far "
-    "the home is from the road, and the school and estimated distance given.",
+    "the home is from the road, and the school and estimated distance given; each school "
+    "beyond the mapped roads likewise, with how many children were placed there.",
 )
 def estimated_of_run(round_id: int, run_id: int, conn: Conn, user: Officer) -> Response:
     round_for(conn, round_id, user)
@@ -758,6 +759,8 @@ def estimated_of_run(round_id: int, run_id: int, conn: Conn, user: Officer) -> R
             "beyond_m": MAX_SNAP_M,
             "detour": ESTIMATED_DETOUR,
             "children": estimated_homes(conn, run_id),
+            # Schools beyond the mapped roads: distances to them are estimated the same way.
+            "schools": estimated_schools(conn, run_id),
         }
     )
 

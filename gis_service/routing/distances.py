@@ -364,8 +364,12 @@ def compute_fields(
     *,
     snapper: Snapper | None = None,
     workers: int | None = None,
+    access: Callable[[Snapped], Snapped] | None = None,
 ) -> DistanceFields:
     """Fields from every node to each source: one reverse Dijkstra per source.
+
+    `access` may change how each source is joined to its road once snapped (the service
+    counts a school off the mapped roads at an estimated detour, see routing.service).
 
     Each source is a virtual node joined to the ends of its edge (one-way respected) on the
     transposed graph; sources are searched in blocks, spread over `workers` forked processes
@@ -383,6 +387,8 @@ def compute_fields(
         raise InvalidRequestError("source_lon, source_lat and source_keys differ in length")
     report = progress or (lambda message: None)
     snap = (snapper or Snapper(graph)).snap(lon, lat, max_snap_m)
+    if access is not None:
+        snap = access(snap)
     edges = EdgeCosts.of(graph, key)
     sources = edges.links(snap)
     # On the transposed graph a virtual source reaches the nodes that reach it in reality.

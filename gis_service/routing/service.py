@@ -40,6 +40,16 @@ factor (paths are not straight), and every cost it is part of is marked estimate
 NEAR_CUTOFF_M = 30_000.0
 
 
+ACCESS_RULE = f"access{MAX_SNAP_M:g}x{ESTIMATED_DETOUR:g}"
+"""The rule above, as cached fields name it (fields made under another rule are not reused)."""
+
+
+def estimated_sources(fields: DistanceFields) -> np.ndarray:
+    """Which schools of the fields lie off the mapped roads, reached at an estimated detour
+    (bool [n_sources]): their stretch to the road counts over MAX_SNAP_M only when estimated."""
+    return np.asarray(fields.source_snap.ok & (fields.source_snap.offset_m > MAX_SNAP_M))
+
+
 def with_estimated_access(snapped: Snapped) -> tuple[Snapped, np.ndarray]:
     """Points snapped without a distance limit, with the stretch of those farther than
     MAX_SNAP_M from a mapped road counted at ESTIMATED_DETOUR times its straight line; and
@@ -100,7 +110,7 @@ def fields_path(home: Path, record: NetworkRecord, key: tuple[str, str], schools
         / "fields"
         / (
             f"{record.mode}-{record.network_id}-{record.params_hash[:12]}-{key[0]}-{key[1]}-"
-            f"{digest}.npz"
+            f"{ACCESS_RULE}-{digest}.npz"
         )
     )
 
@@ -223,9 +233,12 @@ class RoutingService:
                     schools.ids,
                     weight,
                     None,
-                    MAX_SNAP_M,
+                    # A school off the mapped roads is joined to the nearest one all the same,
+                    # at an estimated detour, as homes are: its children are never left out.
+                    np.inf,
                     progress,
                     snapper=net.snapper,
+                    access=lambda snapped: with_estimated_access(snapped)[0],
                 )
                 path.parent.mkdir(parents=True, exist_ok=True)
                 computed.save(path)
@@ -330,12 +343,15 @@ def _nearest(
     keys = by_length.source_keys
     position = np.searchsorted(schools.ids, keys[order])
     straight = straight_metres(lon, lat, schools.lon[position], schools.lat[position])
+    far = estimated_sources(by_length)
     return [
         {
             "school_id": int(keys[i]),
             "distance_m": round(float(metres[i]), 1),
             "time_min": round(float(seconds[rank]) / 60.0, 2),
             "straight_m": round(float(straight[rank]), 1),
+            # Off the mapped roads: the stretch to the nearest road is estimated.
+            **({"estimated": True} if far[i] else {}),
         }
         for rank, i in enumerate(order)
     ]
