@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from gis_service.admissions.applications import published_result
 from gis_service.admissions.explain_vi import WHY_VI, explain_vi
 from gis_service.admissions.exports import export_run
 from gis_service.admissions.rounds import create_round
+from gis_service.admissions.run_store import EXPLANATION_COLUMNS, stored_explanation
 from gis_service.admissions.runs import run_round
 from gis_service.db.connection import Connection
 from gis_service.importers.report import no_progress
@@ -142,3 +144,33 @@ def test_a_brief_summary_names_three_schools_and_counts_the_rest() -> None:
     assert brief["passed_over"] == [] and brief["text"] == brief["summary"]
     full = explain_vi(explanation, "da", names)
     assert "Trường 3, Trường 4." in full["summary"] and len(full["passed_over"]) == 5
+
+
+def test_runs_stored_before_the_arrays_read_the_same(
+    demo_db: Connection, demo_home: Path, routing: RoutingService, tmp_path: Path
+) -> None:
+    """A run stored with one JSON object per school passed over (before migration 0012) is
+    exported, word for word, as the same run stored as arrays."""
+    run_id = one_school_ranked_run(demo_db, demo_home, routing)
+    export_run(demo_db, run_id, tmp_path / "arrays.csv", None)
+    with demo_db.cursor() as cur:
+        cur.execute(
+            f"SELECT x.applicant_id, x.school_id, x.cost, r.passed_kinds, {EXPLANATION_COLUMNS} "
+            "FROM assignments x JOIN allocation_runs r ON r.id = x.run_id WHERE x.run_id = %s",
+            (run_id,),
+        )
+        rows = cur.fetchall()
+        assert rows and any(row[4] for row in rows)  # some children passed schools over
+        for applicant, school, cost, kinds, *columns in rows:
+            told = stored_explanation(columns, school, cost, kinds)
+            told["passed_over"] = [dict(entry) for entry in told["passed_over"]]
+            cur.execute(
+                "UPDATE assignments SET explanation = %s, passed_school = NULL, "
+                "passed_cost = NULL, passed_kind = NULL, passed_fields = NULL "
+                "WHERE run_id = %s AND applicant_id = %s",
+                (json.dumps(told, ensure_ascii=False), run_id, applicant),
+            )
+        cur.execute("UPDATE allocation_runs SET passed_kinds = NULL WHERE id = %s", (run_id,))
+    export_run(demo_db, run_id, tmp_path / "json.csv", None)
+    arrays = (tmp_path / "arrays.csv").read_text(encoding="utf-8-sig")
+    assert (tmp_path / "json.csv").read_text(encoding="utf-8-sig") == arrays
