@@ -61,7 +61,8 @@ def compute_metrics(problem: Problem, assignment: np.ndarray, norm: int | None =
     costs = problem.cost[placed_rows, assignment[placed_rows]].astype(np.int64)
     limit = norm if norm is not None else problem.max_cost
     if problem.m:
-        least = np.where(problem.eligible, problem.cost, np.iinfo(np.int64).max).min(axis=1)
+        # Read as unsigned, an ineligible cost (negative) is larger than any eligible one.
+        least = problem.cost.view(np.uint64).min(axis=1).astype(np.int64)
     else:
         least = np.full(n, np.iinfo(np.int64).max)
     at_nearest = int(np.sum(costs == least[placed_rows]))
@@ -120,11 +121,15 @@ def justified_envy(problem: Problem, assignment: np.ndarray) -> int:
     order = np.argsort(held_school, kind="stable")
     held_school, held_key = held_school[order], held_key[order]
     bounds = np.searchsorted(held_school, np.arange(problem.m + 1))
+    # The pairs by school once, not one sweep of every pair per school.
+    by_school = np.argsort(cols, kind="stable")
+    wanted_school, wanted_key = cols[by_school], query_key[by_school]
+    wanted_bounds = np.searchsorted(wanted_school, np.arange(problem.m + 1))
     for s in np.unique(cols).tolist():
         keys = np.sort(held_key[bounds[s] : bounds[s + 1]])
         if keys.size == 0:
             continue
-        wanted = query_key[cols == s]
+        wanted = wanted_key[wanted_bounds[s] : wanted_bounds[s + 1]]
         total += int(np.sum(keys.size - np.searchsorted(keys, wanted, side="right")))
     return total
 

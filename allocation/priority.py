@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from allocation.problem import Problem
@@ -67,21 +69,61 @@ def preferred_pairs(
     Preferences are `problem.preference_lists()`: the given lists (eligible schools only) or,
     by default or when `by_cost`, eligible schools by cost with ties by school index. An
     unassigned applicant prefers every school in her list; a school outside it is never preferred.
+    The arrays are read-only: the explanations, metrics and checks of one solve ask for the
+    same pairs, which are found once (at city scale, a sweep of the whole cost matrix).
     """
     assignment = np.asarray(assignment, dtype=np.int64)
+    by_cost = by_cost or problem.preferences is None
+    held = _last_pairs.get(by_cost)
+    if held is not None and held[0]() is problem and np.array_equal(held[1], assignment):
+        return held[2], held[3]
+    rows, cols = _preferred_pairs(problem, assignment, by_cost)
+    rows.setflags(write=False)
+    cols.setflags(write=False)
+    _last_pairs[by_cost] = (weakref.ref(problem), assignment.copy(), rows, cols)
+    return rows, cols
+
+
+_last_pairs: dict[bool, tuple[weakref.ref[Problem], np.ndarray, np.ndarray, np.ndarray]] = {}
+"""The last pairs found, by preferences and by cost, with the problem and assignment."""
+
+
+def forget_pairs() -> None:
+    """Let go of the pairs kept for the last solve (a service keeps running after it)."""
+    _last_pairs.clear()
+
+
+_BLOCK = 8_192
+"""Applicants per block when sweeping the cost matrix."""
+
+
+def _preferred_pairs(
+    problem: Problem, assignment: np.ndarray, by_cost: bool
+) -> tuple[np.ndarray, np.ndarray]:
     if problem.m == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    if problem.preferences is None or by_cost:
+    if by_cost:
         cost = problem.cost
-        eligible = cost >= 0
         own = np.where(assignment >= 0, assignment, 0)
         own_cost = np.where(
             assignment >= 0, cost[np.arange(problem.n), own], np.iinfo(np.int64).max
         )
         index = np.arange(problem.m)[None, :]
-        better = (cost < own_cost[:, None]) | ((cost == own_cost[:, None]) & (index < own[:, None]))
-        rows, cols = np.nonzero(eligible & better)
-        return rows.astype(np.int64), cols.astype(np.int64)
+        found_rows, found_cols = [], []
+        # Block by block: a city's whole matrix would make several temporaries of its size.
+        for lo in range(0, problem.n, _BLOCK):
+            block = cost[lo : lo + _BLOCK]
+            mine = own_cost[lo : lo + _BLOCK, None]
+            better = (block < mine) | ((block == mine) & (index < own[lo : lo + _BLOCK, None]))
+            rows, cols = np.nonzero((block >= 0) & better)
+            found_rows.append(rows + lo)
+            found_cols.append(cols)
+        if not found_rows:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return (
+            np.concatenate(found_rows).astype(np.int64),
+            np.concatenate(found_cols).astype(np.int64),
+        )
     rows_list: list[int] = []
     cols_list: list[int] = []
     for i, row in enumerate(problem.preference_lists()):
@@ -97,8 +139,12 @@ def preferred_pairs(
 def first_choices(problem: Problem) -> np.ndarray:
     """Each applicant's first eligible preference (by cost when no preferences), or -1."""
     if problem.preferences is None:
-        eligible = problem.eligible
-        masked = np.where(eligible, problem.cost, np.iinfo(np.int64).max)
-        first = np.argmin(masked, axis=1) if problem.m else np.zeros(problem.n, dtype=np.int64)
-        return np.where(eligible.any(axis=1), first, -1).astype(np.int64)
+        if problem.m == 0:
+            return np.full(problem.n, -1, dtype=np.int64)
+        # Read as unsigned, an ineligible cost (negative) is larger than any eligible one:
+        # the least is found without a masked copy of the matrix.
+        unsigned = problem.cost.view(np.uint64)
+        first = np.argmin(unsigned, axis=1)
+        none = unsigned[np.arange(problem.n), first] >= np.uint64(1 << 63)
+        return np.where(none, -1, first).astype(np.int64)
     return np.asarray([row[0] if row else -1 for row in problem.preference_lists()], dtype=np.int64)

@@ -17,6 +17,7 @@ from allocation.mechanisms.greedy import solve_greedy
 from allocation.mechanisms.nearest import solve_nearest
 from allocation.mechanisms.outcome import Outcome, seats_used
 from allocation.metrics import compute_metrics
+from allocation.priority import forget_pairs
 from allocation.problem import Problem
 from allocation.result import Explanation, Result, RunRecord, output_hash
 from allocation.version import __version__
@@ -94,6 +95,8 @@ def solve(
         },
         output_hash=digest,
     )
+    metrics = compute_metrics(problem, assignment, norm)
+    forget_pairs()
     return Result(
         mechanism=mechanism,
         status=outcome.status,
@@ -101,7 +104,7 @@ def solve(
         seats_used=used,
         classes_opened=opened,
         explanations=explanations,
-        metrics=compute_metrics(problem, assignment, norm),
+        metrics=metrics,
         checks=checks,
         record=record,
         solve_seconds=solve_seconds,

@@ -213,15 +213,19 @@ def _explain(
         0,
         np.where(cut_cost[schools] != pair_cost, 1, 2),
     )
-    keys = schools * len(_DECIDED) + verdict
-    used, inverse = np.unique(keys[full], return_inverse=True)
+    keys = (schools * len(_DECIDED) + verdict)[full]
+    # One template per (school, verdict) met, numbered in that order after the empty one.
+    slot = np.zeros(problem.m * len(_DECIDED) + 1, dtype=np.int64)
+    slot[keys] = 1
+    used = np.flatnonzero(slot)
+    slot[used] = np.arange(1, used.size + 1)
     templates: list[dict[str, object]] = [{}]
     for key in used.tolist():
         template = dict(cutoff[key // len(_DECIDED)] or {})
         template["decided_by"] = _DECIDED[key % len(_DECIDED)]
         templates.append(template)
     pair_cutoff = np.zeros(rows.size, dtype=np.int64)
-    pair_cutoff[full] = inverse.reshape(-1) + 1
+    pair_cutoff[full] = slot[keys]
     facts = _Facts(problem, capacity.tolist(), problem.tier.tolist(), priority.lottery.tolist())
 
     def word(i: int) -> Explanation:

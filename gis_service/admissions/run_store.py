@@ -82,7 +82,12 @@ def _counted(chunks: Iterator[str], ticker: EtaTicker) -> Iterator[str]:
 def passed_kinds(table: ExplanationTable) -> tuple[list[dict[str, Any]], np.ndarray]:
     """The distinct (why, cutoff template) of the table's pairs, and each pair's among them."""
     combined = table.pair_why * max(len(table.cutoffs), 1) + table.pair_cutoff
-    used, pair_kind = np.unique(combined, return_inverse=True)
+    # Kinds numbered in order of (why, template), as np.unique would, without sorting pairs.
+    slot = np.zeros(len(table.whys) * max(len(table.cutoffs), 1) + 1, dtype=np.int64)
+    slot[combined] = 1
+    used = np.flatnonzero(slot)
+    slot[used] = np.arange(used.size)
+    pair_kind = slot[combined]
     kinds = [
         {
             "why": table.whys[int(c) // max(len(table.cutoffs), 1)],

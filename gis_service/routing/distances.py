@@ -248,7 +248,17 @@ class DistanceFields:
     ) -> np.ndarray:
         """Exact costs [n_points, n_sources (or len(source_rows))] from points to sources."""
         rows = None if source_rows is None else np.asarray(source_rows, np.int64)
-        return self._costs(self.edges.links(snapped), rows, np.float64)
+        links = self.edges.links(snapped)
+        n = len(snapped)
+        if n <= NEAREST_CHUNK:
+            return self._costs(links, rows, np.float64)
+        # Block by block (the same numbers): a city's 100,000+ homes by 200+ schools is a
+        # matrix the gathers and sums would otherwise sweep through memory several times.
+        out = np.empty((n, self.n_sources if rows is None else len(rows)), dtype=np.float64)
+        for start in range(0, n, NEAREST_CHUNK):
+            block = slice(start, min(start + NEAREST_CHUNK, n))
+            out[block] = self._costs(links.take(block), rows, np.float64)
+        return out
 
     def nearest(self, snapped: Snapped, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Rows of the k cheapest sources of every point and their costs, cheapest first.
