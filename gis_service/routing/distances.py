@@ -227,8 +227,17 @@ class DistanceFields:
     def n_sources(self) -> int:
         return len(self.source_keys)
 
-    def _costs(self, homes: Links, rows: np.ndarray | None, dtype: type) -> np.ndarray:
-        table = self._by_node if rows is None else self._by_node[:, rows]
+    def _costs(
+        self,
+        homes: Links,
+        rows: np.ndarray | None,
+        dtype: type,
+        table: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Costs from homes to the sources `rows` (all when None); `table` is `_by_node` with
+        those columns, when the caller made it once for several blocks of homes."""
+        if table is None:
+            table = self._by_node if rows is None else self._by_node[:, rows]
         costs = table[homes.to_node].astype(dtype, copy=False)
         costs += homes.leave_forward().astype(dtype)[:, None]
         backward = table[homes.from_node].astype(dtype, copy=False)
@@ -254,10 +263,11 @@ class DistanceFields:
             return self._costs(links, rows, np.float64)
         # Block by block (the same numbers): a city's 100,000+ homes by 200+ schools is a
         # matrix the gathers and sums would otherwise sweep through memory several times.
-        out = np.empty((n, self.n_sources if rows is None else len(rows)), dtype=np.float64)
+        table = self._by_node if rows is None else self._by_node[:, rows]
+        out = np.empty((n, table.shape[1]), dtype=np.float64)
         for start in range(0, n, NEAREST_CHUNK):
             block = slice(start, min(start + NEAREST_CHUNK, n))
-            out[block] = self._costs(links.take(block), rows, np.float64)
+            out[block] = self._costs(links.take(block), rows, np.float64, table)
         return out
 
     def nearest(self, snapped: Snapped, k: int) -> tuple[np.ndarray, np.ndarray]:
