@@ -17,6 +17,7 @@ from gis_service.admissions.estimated import estimated_homes
 from gis_service.admissions.explain_vi import explain_vi
 from gis_service.admissions.lifecycle import set_round_status
 from gis_service.admissions.rounds import create_round
+from gis_service.admissions.run_store import EXPLANATION_COLUMNS, stored_explanation
 from gis_service.admissions.runs import run_round
 from gis_service.db.connection import Connection, connect
 from gis_service.importers.osm import import_osm
@@ -146,24 +147,36 @@ def test_every_child_is_placed_while_seats_are_free(city_round: Round, mechanism
         cur.execute(
             """
             SELECT count(*) FILTER (WHERE x.explanation ? 'estimated'),
-                   count(*) FILTER (WHERE x.school_id IS NULL),
-                   count(*) FILTER (WHERE x.explanation->>'reason' ILIKE '%%not eligible%%')
+                   count(*) FILTER (WHERE x.school_id IS NULL)
             FROM assignments x WHERE x.run_id = %s
             """,
             (run.run_id,),
         )
-        explained, unplaced, not_eligible = cur.fetchone()  # type: ignore[misc]
-    assert (explained, unplaced, not_eligible) == (len(flagged), 0, 0)
+        explained, unplaced = cur.fetchone()  # type: ignore[misc]
+        assert (explained, unplaced) == (len(flagged), 0)
+        # No child reads that she is not eligible: every one was placed, and says so.
+        cur.execute(
+            f"SELECT x.school_id, x.cost, r.passed_kinds, {EXPLANATION_COLUMNS} "
+            "FROM assignments x JOIN allocation_runs r ON r.id = x.run_id WHERE x.run_id = %s",
+            (run.run_id,),
+        )
+        for school_id, cost, kinds, *columns in cur.fetchall():
+            summary = explain_vi(
+                stored_explanation(columns, school_id, cost, kinds), mechanism, {}, brief=True
+            )["summary"]
+            assert summary.startswith("Con được xếp vào") and "không thuộc diện" not in summary
     # The parent of such a child reads why the distances are estimated, and by how much.
     with city_round.conn.cursor() as cur:
         cur.execute(
-            "SELECT x.explanation FROM assignments x JOIN allocation_runs r ON r.id = x.run_id "
+            f"SELECT x.school_id, x.cost, r.passed_kinds, {EXPLANATION_COLUMNS} "
+            "FROM assignments x JOIN allocation_runs r ON r.id = x.run_id "
             "JOIN applications a ON a.round_id = r.round_id AND a.applicant_id = x.applicant_id "
             "WHERE x.run_id = %s AND a.id = %s",
             (run.run_id, listed[0]["application_id"]),
         )
-        explanation = cur.fetchone()[0]  # type: ignore[index]
-    told = explain_vi(explanation, mechanism, {}, ())
+        school_id, cost, kinds, *columns = cur.fetchone()  # type: ignore[misc]
+    told = explain_vi(stored_explanation(columns, school_id, cost, kinds), mechanism, {}, ())
+    assert told["summary"].startswith("Con được xếp vào")
     offset = f"{listed[0]['road_offset_m']:,}".replace(",", ".")
     assert "các khoảng cách ở đây là ước tính" in told["summary"]
     assert f"Nhà cách con đường gần nhất có trên bản đồ {offset}" in told["summary"]
