@@ -182,11 +182,11 @@ _APPLICATIONS = (
                               priority_group, priority_status, sibling_group, stated_unit,
                               stated_unit_id, residence_check, stated_unit_distance_m)
     SELECT %(round)s, v.applicant_id, i.prefs, v.status, v.reasons, i.line, i.born,
-           ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326), i.address,
-           (SELECT id FROM admin_units
-            WHERE level = 'ward' AND edition = %(edition)s AND code = v.ward),
+           ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326), i.address, w.id,
            i.grp, v.claim, NULL, i.stated, v.stated_unit_id, v.residence, v.stated_distance
     FROM import_rows i JOIN import_verdicts v ON v.n = i.n
+    -- (edition, level, code) is unique: one unit or none, joined once for all rows.
+    LEFT JOIN admin_units w ON w.level = 'ward' AND w.edition = %(edition)s AND w.code = v.ward
     ORDER BY i.n
     """
     + IMPORT_OVERWRITE
