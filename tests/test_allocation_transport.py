@@ -1,9 +1,11 @@
-"""The exact transportation solver, against brute force and a plain min-cost flow on every pair,
-on its direct path and on its scaled one."""
+"""The exact transportation solver behind `nearest`'s cost stages, against brute force and a
+plain min-cost flow on every pair, on its direct path and on its scaled one; and `nearest` by
+school prices against `nearest` by priced min-cost flows."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 from collections.abc import Iterator
 
@@ -13,7 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ortools.graph.python import min_cost_flow
 
-from allocation import INELIGIBLE, transport
+from allocation import INELIGIBLE, Problem, lextransport, transport
+from allocation.mechanisms.nearest import solve_nearest
+from allocation.objective import level_values
 from allocation.transport import Transport, solve_transport
 
 FAST = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -259,4 +263,44 @@ def test_a_hash_collision_only_splits_a_class(monkeypatch: pytest.MonkeyPatch) -
     assert found is not None
     assert assert_certified(found, cost, supply, capacity, ok) == every_pair(
         cost, supply, capacity, ok
+    )
+
+
+@st.composite
+def everyone_fits(draw: st.DrawFn) -> Problem:
+    """Towns of children in up to three tiers, with seats for all (so the prices path runs)."""
+    cost, supply, capacity, _ = draw(towns())
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    homes = np.repeat(np.arange(cost.shape[0]), supply)[: draw(st.integers(1, 40))]
+    cost = cost[homes]
+    cost[(cost < 0).all(axis=1), 0] = 5
+    n, m = cost.shape
+    return Problem(
+        applicant_ids=tuple(f"c{i}" for i in range(n)),
+        school_ids=tuple(f"s{j}" for j in range(m)),
+        cost=cost,
+        classes=np.maximum(capacity, 0) + rng.integers(0, 2, m) + n // m,
+        class_size=np.ones(m, dtype=np.int64),
+        tier=rng.integers(0, draw(st.integers(1, 3)), n),
+        seed=int(rng.integers(0, 2**31)),
+    )
+
+
+@FAST
+@given(everyone_fits(), st.booleans())
+def test_stages_by_prices_reach_the_min_cost_flow_stages(problem: Problem, squared: bool) -> None:
+    """The nearest mechanism by school prices against its stages as priced min-cost flows: the
+    same value at every level, the lottery's included."""
+    if squared:
+        problem = dataclasses.replace(problem, cost=np.minimum(problem.cost, 3_000_000))
+    with scaled():
+        by_prices = solve_nearest(problem, squared=squared, explain=False).assignment
+    real = lextransport.place_everyone
+    lextransport.place_everyone = lambda flow, stages: False  # type: ignore[assignment]
+    try:
+        by_flows = solve_nearest(problem, squared=squared, explain=False).assignment
+    finally:
+        lextransport.place_everyone = real  # type: ignore[assignment]
+    assert level_values(problem, by_prices, squared, True) == level_values(
+        problem, by_flows, squared, True
     )
