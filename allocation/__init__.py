@@ -16,7 +16,9 @@ parameters, output hash) so that a run can be reproduced byte for byte.
 
 Modules: problem (input, lottery), objective (the lexicographic near-home objective), grouping
 (children with identical cost rows and tiers merged), lexgroup (the lexicographic min-cost flow
-on merged children, priced against the whole cost matrix and certified by potentials), lexties
+on merged children, priced against the whole cost matrix and certified by potentials),
+lextransport (its cost stages as transportation problems when everyone is placed), transport
+(exact transportation to few schools by cost scaling, certified by school prices), lexties
 (its lottery stage, per child), lexflow (the same flow with one node per child and every arc, a
 reference for tests), lexsat (the same objective in CP-SAT),
 mechanisms/* (one per mechanism), priority (school priority, preferences), explain (wording),

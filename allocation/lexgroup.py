@@ -90,7 +90,10 @@ class Flow:
     def __post_init__(self) -> None:
         g_count, m = self.real.shape
         size = self.groups.size
-        eligible_any = (self.real >= 0).any(axis=1) if m else np.zeros(g_count, dtype=bool)
+        eligible_any = np.zeros(g_count, dtype=bool)
+        if m:
+            for rows in self.blocks():
+                eligible_any[rows] = (self.real[rows] >= 0).any(axis=1)
         self.src_group = np.flatnonzero(eligible_any).astype(np.int64)
         k = int(size[self.src_group].sum())
         source, sink = 0, self.sink
@@ -103,7 +106,9 @@ class Flow:
         self.full = np.zeros(len(self.tails), dtype=bool)
         self.flow = np.zeros(len(self.tails), dtype=np.int64)
         self.present = np.zeros((g_count, m), dtype=bool)
-        self.dense_closed = np.where(self.real >= 0, OPEN, -1).astype(np.int16)
+        self.dense_closed = np.full((g_count, m), OPEN, dtype=np.int16)
+        for rows in self.blocks():
+            np.putmask(self.dense_closed[rows], self.real[rows] < 0, -1)
 
     @property
     def g_count(self) -> int:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from allocation import INELIGIBLE, Problem, Status, lexflow, lexgroup, solve
+from allocation import INELIGIBLE, Problem, Status, lexflow, lexgroup, lextransport, solve
 from allocation.grouping import group_applicants
 from allocation.mechanisms.da import solve_da
 from allocation.mechanisms.nearest import solve_nearest
@@ -24,6 +25,26 @@ from allocation.objective import (
 )
 
 FAST = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@contextlib.contextmanager
+def min_cost_flow_stages(**knobs: float) -> Iterator[None]:
+    """Solve every stage by `lexgroup`'s priced min-cost flows, with `knobs` set on lexgroup.
+
+    That is the path when not everyone can be placed; forcing it keeps it tested on problems
+    where everyone could be (which `lextransport` would otherwise take).
+    """
+    saved = {name: getattr(lexgroup, name) for name in knobs}
+    real = lextransport.place_everyone
+    lextransport.place_everyone = lambda flow, stages: False  # type: ignore[assignment]
+    for name, value in knobs.items():
+        setattr(lexgroup, name, value)
+    try:
+        yield
+    finally:
+        lextransport.place_everyone = real  # type: ignore[assignment]
+        for name, value in saved.items():
+            setattr(lexgroup, name, value)
 
 
 @st.composite
@@ -104,12 +125,8 @@ def test_merged_and_priced_flow_reaches_the_full_matrix_optimum(
 @given(crowded_homes())
 def test_a_shortlist_of_one_school_prices_in_the_rest(problem: Problem) -> None:
     reference = full_matrix_reference(problem, False)
-    saved = lexgroup.SHORTLIST, lexgroup.ENTER_PER_GROUP
-    lexgroup.SHORTLIST, lexgroup.ENTER_PER_GROUP = 1, 1
-    try:
+    with min_cost_flow_stages(SHORTLIST=1, ENTER_PER_GROUP=1):
         ours = solve_nearest(problem, explain=False).assignment
-    finally:
-        lexgroup.SHORTLIST, lexgroup.ENTER_PER_GROUP = saved
     assert level_values(problem, ours, False, tie_break=True) == level_values(
         problem, reference, False, tie_break=True
     )
@@ -216,12 +233,8 @@ def test_constrained_above_the_cp_sat_size_returns_the_bounded_warm_start(
 @given(crowded_homes())
 def test_explanations_read_priced_in_pairs_like_shortlisted_ones(problem: Problem) -> None:
     default = solve_nearest(problem)
-    saved = lexgroup.SHORTLIST, lexgroup.ENTER_PER_GROUP
-    lexgroup.SHORTLIST, lexgroup.ENTER_PER_GROUP = 1, 1
-    try:
+    with min_cost_flow_stages(SHORTLIST=1, ENTER_PER_GROUP=1):
         priced = solve_nearest(problem)
-    finally:
-        lexgroup.SHORTLIST, lexgroup.ENTER_PER_GROUP = saved
     if np.array_equal(default.assignment, priced.assignment):
         assert [e.as_dict() for e in default.explanations] == [
             e.as_dict() for e in priced.explanations
@@ -293,13 +306,9 @@ def test_a_working_set_of_few_arcs_per_group_prices_back_the_rest(
     # Arcs dropped from the network between pricing rounds must come back when they pay, and
     # near misses entering with them must change nothing but the rounds.
     reference = full_matrix_reference(problem, False)
-    saved = lexgroup.SHORTLIST, lexgroup.ENTER_PER_GROUP, lexgroup.WORKING, lexgroup.LOOKAHEAD
-    lexgroup.SHORTLIST, lexgroup.ENTER_PER_GROUP, lexgroup.WORKING = 2, 2, working
-    lexgroup.LOOKAHEAD = lookahead
-    try:
+    knobs = {"SHORTLIST": 2, "ENTER_PER_GROUP": 2, "WORKING": working, "LOOKAHEAD": lookahead}
+    with min_cost_flow_stages(**knobs):
         ours = solve_nearest(problem, explain=False).assignment
-    finally:
-        lexgroup.SHORTLIST, lexgroup.ENTER_PER_GROUP, lexgroup.WORKING, lexgroup.LOOKAHEAD = saved
     assert level_values(problem, ours, False, tie_break=True) == level_values(
         problem, reference, False, tie_break=True
     )
@@ -380,7 +389,8 @@ def test_a_small_tier_is_solved_alone_when_the_others_still_fit(
 ) -> None:
     returned = spy_on_split(monkeypatch)
     problem = split_problem((0, 2))
-    ours = solve_nearest(problem, explain=False).assignment
+    with min_cost_flow_stages():
+        ours = solve_nearest(problem, explain=False).assignment
     assert returned[0] is True
     assert ours.tolist() == [0, 2, 3, 2, 2, 2]
 
@@ -391,7 +401,8 @@ def test_a_small_tier_alone_that_would_leave_a_child_out_is_solved_whole(
     # x alone takes a, but y can only go to a: the split is not optimal, the whole network is.
     returned = spy_on_split(monkeypatch)
     problem = split_problem((0,))
-    ours = solve_nearest(problem, explain=False).assignment
+    with min_cost_flow_stages():
+        ours = solve_nearest(problem, explain=False).assignment
     assert returned[0] is False
     assert ours[:2].tolist() == [1, 0]
     assert (ours >= 0).all()
@@ -412,3 +423,5 @@ def test_splitting_a_small_tier_off_keeps_the_full_matrix_optimum(
     problem: Problem, squared: bool
 ) -> None:
     assert_full_matrix_optimum(problem, squared)
+    with min_cost_flow_stages():
+        assert_full_matrix_optimum(problem, squared)

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from allocation import lexgroup
+from allocation import lexgroup, lextransport
 from allocation.errors import ProblemError
 from allocation.explain import (
     amount,
@@ -32,12 +32,13 @@ def solve_nearest(problem: Problem, *, squared: bool = False, explain: bool = Tr
     """Place everyone who can be placed, tiers first, at the least total (squared) cost.
 
     The objective is `allocation.objective`'s, solved exactly stage by stage on applicants
-    merged by identical cost rows and tiers (see `lexgroup`; the lottery stage per child, see
-    `lexties`). Guarantees: the number placed per tier is lexicographically maximal (so as many
-    children as possible are placed); given that, tier 0's total cost is minimal, then tier
-    1's, ...; the lottery breaks remaining ties. Every stage is certified optimal over all
-    n x m pairs by potentials under which no pair has a negative reduced cost. `max_cost` and
-    sibling groups are not constraints here.
+    merged by identical cost rows and tiers: when everyone can be placed, each cost stage as a
+    transportation problem by school prices (`lextransport`), else as priced min-cost flows
+    (`lexgroup`); the lottery stage per child (`lexties`). Guarantees: the number placed per
+    tier is lexicographically maximal (so as many children as possible are placed); given that,
+    tier 0's total cost is minimal, then tier 1's, ...; the lottery breaks remaining ties. Every
+    stage is certified optimal over all n x m pairs by potentials under which no pair has a
+    negative reduced cost. `max_cost` and sibling groups are not constraints here.
     """
     assignment = np.full(problem.n, -1, dtype=np.int64)
     if problem.n == 0 or problem.m == 0 or not bool((problem.cost >= 0).any()):
@@ -55,13 +56,16 @@ def solve_nearest(problem: Problem, *, squared: bool = False, explain: bool = Tr
             )
         real = np.where(raw >= 0, raw * raw, -1)
     flow = lexgroup.Flow(groups, real, rank[groups.representative], problem.capacity)
-    lexgroup.shortlist(flow)
     stages = _stages(len(tiers), rank[groups.representative])
-    # Usually everyone can be placed: then the first cost stage settles the count stage too.
-    settled = 2 if lexgroup.place_everyone(flow, stages[1]) is not None else 0
-    for index, stage in enumerate(stages):
-        if index >= settled:
-            lexgroup.solve_stage(flow, stage, index)
+    # Usually everyone can be placed: then the count stage is settled and each cost stage is a
+    # transportation problem, solved by school prices. Otherwise the stages are min-cost flows
+    # (whose own everyone-placed shortcut then finds the shortlist cannot place everyone).
+    if not lextransport.place_everyone(flow, stages):
+        lexgroup.shortlist(flow)
+        settled = 2 if lexgroup.place_everyone(flow, stages[1]) is not None else 0
+        for index, stage in enumerate(stages):
+            if index >= settled:
+                lexgroup.solve_stage(flow, stage, index)
     lexgroup.add_free_arcs(flow)
     assignment = tie_break(flow, raw, lottery)
     explanations = _explain(problem, flow, stages, assignment, squared, rank) if explain else ()
