@@ -60,7 +60,8 @@ SWITCH_BITS = 11
 earliest, and later only while the largest sample still has many pairs per row."""
 
 FEW_PAIRS = 4
-"""Pairs per row of the largest sample below which every row is used (at `SWITCH_BITS`)."""
+"""Candidate arcs (of its classes) per row of the largest sample below which every row is used
+from the next scale on (once past `SWITCH_BITS`)."""
 
 COARSE_STEP = 1
 """Bits dropped between the sampled scales."""
@@ -76,6 +77,7 @@ _BLOCK = 4_096
 """Rows scanned at a time (keeps the working arrays in cache)."""
 
 _NONE = np.zeros(0, dtype=np.int64)
+"""No schools or classes (a flow that needed no widening)."""
 
 _WEIGHTS = np.random.default_rng(0x7A5C).integers(1, 1 << 62, size=4_096, dtype=np.int64)
 """Random weights hashing a row's pattern of (school, reduced cost); collisions are verified."""
