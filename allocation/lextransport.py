@@ -171,8 +171,8 @@ def _potentials(
 ) -> np.ndarray:
     """Node potentials from the prices: schools -price, groups -value, the sink -spare price.
 
-    A group the stage does not place (settled by a fixed arc) takes the least potential under
-    which none of its free arcs has a negative reduced cost.
+    A group the stage does not place (settled by a fixed arc, so its free arcs stay empty)
+    takes a potential under which none of them has a negative reduced cost.
     """
     m = flow.m
     d = np.zeros(flow.num_nodes, dtype=np.int64)
