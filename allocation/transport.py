@@ -70,7 +70,7 @@ FINE_STEP = 2
 """Bits dropped between the scales on every row (twice as many after a scale whose flow had
 fewer pairs than a quarter of the rows: the costs below it are easy)."""
 
-WINDOW = 2
+WINDOW = 1
 """Pairs within WINDOW << (bits dropped) units of tight are candidates at the next scale."""
 
 _BLOCK = 4_096
