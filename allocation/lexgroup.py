@@ -473,26 +473,41 @@ def _dense_moves(
     src_cost: np.ndarray,
     src_fwd: np.ndarray,
 ) -> None:
-    """Add moves onto missing arcs of the full matrix that are free in the face of stage t."""
+    """Add moves onto missing arcs of the full matrix that are free in the face of stage t.
+
+    A child of group g leaving school s (a back arc, cost c there) for a missing arc to school
+    s2 is the move s -> s2 at cost[g, s2] - c; a group whose source arc has room brings a child
+    in at cost[g, s2] + its source cost. Both are taken block by block for every group at once.
+    """
     m = flow.m
     source = m + 1
-    g_arc, s_arc = flow.elig_group, flow.elig_school
-    leave_of_group: dict[int, list[tuple[int, float]]] = {}
-    for arc, g, s in zip(back.tolist(), g_arc[back].tolist(), s_arc[back].tolist(), strict=True):
-        leave_of_group.setdefault(g, []).append((s, float(c[arc])))
+    back_group = flow.elig_group[back]
+    order = np.argsort(back_group, kind="stable")
+    back, back_group = back[order], back_group[order]
+    back_school = flow.elig_school[back]
+    leave_cost = c[back]
     for rows in flow.blocks():
         open_ = (flow.dense_closed[rows] >= t) & ~flow.present[rows]
         if not open_.any():
             continue
         block = np.where(open_, flow.dense_costs(stage, rows).astype(np.float64), np.inf)
-        has = np.flatnonzero(open_.any(axis=1))
-        for local in has.tolist():
-            g = rows.start + local
-            row = block[local]
-            for s, cost_there in leave_of_group.get(g, []):
-                np.minimum(weights[s, :m], row - cost_there, out=weights[s, :m])
-            if src_fwd[g]:
-                np.minimum(weights[source, :m], row + src_cost[g], out=weights[source, :m])
+        lo, hi = np.searchsorted(back_group, [rows.start, rows.stop])
+        if hi > lo:
+            # Moves out of each school, least over the block's children leaving it.
+            by_school = np.argsort(back_school[lo:hi], kind="stable")
+            schools = back_school[lo:hi][by_school]
+            moves = (
+                block[back_group[lo:hi][by_school] - rows.start]
+                - leave_cost[lo:hi][by_school, None]
+            )
+            first = np.flatnonzero(np.r_[True, schools[1:] != schools[:-1]])
+            least = np.minimum.reduceat(moves, first, axis=0)
+            at = schools[first]
+            weights[at, :m] = np.minimum(weights[at, :m], least)
+        entering = np.flatnonzero(src_fwd[rows.start : rows.stop])
+        if entering.size:
+            arriving = block[entering] + src_cost[rows.start + entering][:, None]
+            np.minimum(weights[source, :m], arriving.min(axis=0), out=weights[source, :m])
 
 
 def potentials(flow: Flow, costs: np.ndarray) -> np.ndarray:

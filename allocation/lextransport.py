@@ -50,22 +50,23 @@ def solve_stage(flow: Flow, stage: StageCosts, index: int) -> bool:
 
     Returns False, changing nothing, if the free arcs cannot place every group.
     """
-    rows, supply, capacity, spare_ok, fixed_in = _problem(flow)
-    cost = _costs(flow, stage, index, rows)
+    groups, capacity, spare_ok, fixed_in = _problem(flow)
+    cost, row_of, supply = _rows(flow, stage, index, groups)
     found = solve_transport(cost, supply, capacity, spare_ok)
     if found is None:
         return False
-    _load(flow, rows, found, fixed_in)
+    group, school, amount = _hand_out(flow, groups, row_of, found)
+    _load(flow, group, school, amount, fixed_in)
     costs = flow.arc_costs(stage)
-    d = _potentials(flow, stage, rows, found)
+    d = _potentials(flow, stage, groups, found.value[row_of], found)
     _certify(flow, costs, d)
     lexgroup.close(flow, stage, costs, d, index)
     return True
 
 
-def _problem(flow: Flow) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Groups still to place (rows), their supply, the seats left, which schools may keep seats
-    empty, and the seats fixed arcs already fill."""
+def _problem(flow: Flow) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Groups still to place, the seats left, which schools may keep seats empty, and the seats
+    fixed arcs already fill."""
     e0 = flow.first_elig
     m = flow.m
     free = flow.closed_after == OPEN
@@ -77,71 +78,109 @@ def _problem(flow: Flow) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray
     fixed_in = fixed_in.astype(np.int64)
     settled = np.zeros(flow.g_count, dtype=bool)
     settled[flow.elig_group[fixed]] = True
-    rows = flow.src_group[~settled[flow.src_group]]
-    supply = flow.groups.size[rows].astype(np.int64)
+    groups = flow.src_group[~settled[flow.src_group]]
     sink = np.arange(1 + len(flow.src_group), e0)
     sink_free = free[sink]
     capacity = np.where(sink_free | flow.full[sink], flow.capacity - fixed_in, 0)
     if np.any(capacity < 0):
         raise SolverError("fixed arcs fill a school beyond its seats; please report")
-    return rows, supply, capacity.astype(np.int64), sink_free, fixed_in
+    return groups, capacity.astype(np.int64), sink_free, fixed_in
 
 
-def _costs(flow: Flow, stage: StageCosts, index: int, rows: np.ndarray) -> np.ndarray:
-    """The stage's cost of each row at each school, -1 where the arc is not free."""
-    untouched = index == 1 and rows.size == flow.g_count and not flow.present.any()
-    if untouched and bool((flow.tier == stage.tier).all()):
-        return flow.real  # nothing is fixed yet and every group carries the cost
+def _rows(
+    flow: Flow, stage: StageCosts, index: int, groups: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The transportation rows: each group of the stage's tier with its cost on its free arcs
+    (-1 elsewhere), and the other groups, which cost nothing here, merged by their free arcs.
+
+    Returns the cost rows, the row of each group and each row's supply. Merging matters: with a
+    small first tier, the rest of the city is one row instead of a hundred thousand.
+    """
     m = flow.m
-    cost = np.empty((rows.size, m), dtype=np.int64)
-    for lo in range(0, rows.size, 4_096):
-        g = rows[lo : lo + 4_096]
-        mine = (flow.tier[g] == stage.tier)[:, None]
-        block = np.where(mine, flow.real[g], 0)
-        free = (flow.dense_closed[g] == OPEN) & ~flow.present[g]
-        cost[lo : lo + g.size] = np.where(free, block, -1)
+    size = flow.groups.size[groups].astype(np.int64)
+    mine = flow.tier[groups] == stage.tier
+    untouched = index == 1 and groups.size == flow.g_count and not flow.present.any()
+    if untouched and bool(mine.all()):
+        # Nothing is fixed yet and every group carries the cost: the matrix as it is.
+        return flow.real, np.arange(groups.size, dtype=np.int64), size
+    free = np.empty((groups.size, m), dtype=bool)
+    for lo in range(0, groups.size, 4_096):
+        g = groups[lo : lo + 4_096]
+        free[lo : lo + g.size] = (flow.dense_closed[g] == OPEN) & ~flow.present[g]
     e0 = flow.first_elig
     arcs = np.flatnonzero(flow.closed_after[e0:] == OPEN)
     if arcs.size:
-        row_of = np.full(flow.g_count, -1, dtype=np.int64)
-        row_of[rows] = np.arange(rows.size)
+        at = np.full(flow.g_count, -1, dtype=np.int64)
+        at[groups] = np.arange(groups.size)
         g, s = flow.elig_group[arcs], flow.elig_school[arcs]
-        keep = row_of[g] >= 0
-        g, s = g[keep], s[keep]
-        cost[row_of[g], s] = np.where(flow.tier[g] == stage.tier, flow.real[g, s], 0)
-    return cost
+        keep = at[g] >= 0
+        free[at[g[keep]], s[keep]] = True
+    own = np.flatnonzero(mine)
+    others = np.flatnonzero(~mine)
+    patterns, pattern_of = np.unique(np.packbits(free[others], axis=1), axis=0, return_inverse=True)
+    pattern_of = pattern_of.reshape(-1)
+    shared = np.unpackbits(patterns, axis=1, count=m).astype(bool)
+    cost = np.empty((own.size + len(shared), m), dtype=np.int64)
+    for lo in range(0, own.size, 4_096):
+        part = own[lo : lo + 4_096]
+        cost[lo : lo + part.size] = np.where(free[part], flow.real[groups[part]], -1)
+    cost[own.size :] = np.where(shared, 0, -1)
+    row_of = np.empty(groups.size, dtype=np.int64)
+    row_of[own] = np.arange(own.size)
+    row_of[others] = own.size + pattern_of
+    supply = np.bincount(row_of, weights=size, minlength=len(cost)).astype(np.int64)
+    return cost, row_of, supply
 
 
-def _load(flow: Flow, rows: np.ndarray, found: Transport, fixed_in: np.ndarray) -> None:
+def _hand_out(
+    flow: Flow, groups: np.ndarray, row_of: np.ndarray, found: Transport
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's flow handed out to its groups in order (a group may split between schools)."""
+    members = np.argsort(row_of, kind="stable")
+    ends = np.cumsum(flow.groups.size[groups[members]])
+    pieces = np.lexsort((found.school, found.row))
+    reach = np.cumsum(found.amount[pieces])
+    cuts = np.union1d(ends, reach)
+    starts = np.r_[0, cuts[:-1]]
+    group = groups[members[np.searchsorted(ends, starts, side="right")]]
+    school = found.school[pieces[np.searchsorted(reach, starts, side="right")]]
+    return group, school, cuts - starts
+
+
+def _load(
+    flow: Flow, group: np.ndarray, school: np.ndarray, amount: np.ndarray, fixed_in: np.ndarray
+) -> None:
     """Put the transportation flow on the network (adding the arcs it uses)."""
-    groups = rows[found.row]
-    flow.add(groups, found.school)
+    flow.add(group, school)
     e0 = flow.first_elig
     m = flow.m
     keys = flow.elig_group * m + flow.elig_school
     order = np.argsort(keys, kind="stable")
-    at = order[np.searchsorted(keys[order], groups * m + found.school)]
+    pair = group * m + school
+    at = order[np.searchsorted(keys[order], pair)]
     free = flow.closed_after == OPEN
     result = np.where(~free & flow.full, flow.caps, 0)
-    result[e0 + at] = found.amount
-    seats = np.bincount(found.school, weights=found.amount, minlength=m).astype(np.int64)
+    np.add.at(result, e0 + at, amount)
+    seats = np.bincount(school, weights=amount, minlength=m).astype(np.int64)
     result[1 + len(flow.src_group) : e0] = fixed_in + seats
     flow.flow = result
 
 
-def _potentials(flow: Flow, stage: StageCosts, rows: np.ndarray, found: Transport) -> np.ndarray:
+def _potentials(
+    flow: Flow, stage: StageCosts, groups: np.ndarray, value: np.ndarray, found: Transport
+) -> np.ndarray:
     """Node potentials from the prices: schools -price, groups -value, the sink -spare price.
 
-    A group the stage does not place (settled by a fixed arc) takes the least potential under
-    which none of its free arcs has a negative reduced cost.
+    A group the stage does not place (settled by a fixed arc, so its free arcs stay empty)
+    takes a potential under which none of them has a negative reduced cost.
     """
     m = flow.m
     d = np.zeros(flow.num_nodes, dtype=np.int64)
     school_d = -found.price
     d[flow.school_node(np.arange(m))] = school_d
     group_d = np.zeros(flow.g_count, dtype=np.int64)
-    group_d[rows] = -found.value
-    others = np.setdiff1d(np.arange(flow.g_count), rows)
+    group_d[groups] = -value
+    others = np.setdiff1d(np.arange(flow.g_count), groups)
     for lo in range(0, others.size, 4_096):
         g = others[lo : lo + 4_096]
         free = (flow.dense_closed[g] == OPEN) & ~flow.present[g]

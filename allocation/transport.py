@@ -21,13 +21,14 @@ of a few units of tight. The coarsest scales only guide the prices and use sampl
 (each block of rows with the same nearest and second nearest school stands for one row carrying
 the block's supply), larger as the scales get finer. A scale's prices come from the flow's
 residual graph contracted to the schools (shortest paths, as in `lexgroup`). If a window
-cannot place every row, a catch-all node, reachable at a prohibitive cost, shows which schools
-and rows lack pairs, and their windows widen until it is unused.
+cannot place every row, a catch-all node, open to all at a prohibitive cost, shows which
+schools and rows lack pairs, and their windows widen until every row is placed.
 
-The last scale uses the exact costs and every row. Its prices are checked against every allowed
-pair; while some pair has a negative reduced cost the scale is solved again under the new
-prices. The result is then optimal for the whole problem, certified by prices under which no
-allowed pair has a negative reduced cost and every used pair and empty seat is tight.
+Every scale's prices are checked against every allowed pair of its level; while some pair has a
+negative reduced cost the scale is solved again under the new prices, so the next scale starts
+near its own optimum. The last scale uses the exact costs and every row: its result is optimal
+for the whole problem, certified by prices under which no allowed pair has a negative reduced
+cost and every used pair and empty seat is tight.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ DIRECT_PAIRS = 60_000
 COARSE_ROWS = 1_000
 """Rows of the smallest sample standing for the whole problem at the coarse scales."""
 
-COARSE_MIN_ROWS = 16_000
+COARSE_MIN_ROWS = 4_000
 """Problems with fewer rows are not sampled: every scale uses every row."""
 
 SAMPLE_SPAN = 2
@@ -55,19 +56,28 @@ TOP_UNITS = 2
 """The coarsest scale cuts the largest cost to at most this many units."""
 
 SWITCH_BITS = 11
-"""The sample gives way to every row at the scale whose unit is the largest cost / 2^this."""
+"""Samples give way to every row at the scale whose unit is the largest cost / 2^this at the
+earliest, and later only while the largest sample still has many pairs per row."""
+
+FEW_PAIRS = 4
+"""Candidate arcs (of its classes) per row of the largest sample below which every row is used
+from the next scale on (once past `SWITCH_BITS`)."""
 
 COARSE_STEP = 1
 """Bits dropped between the sampled scales."""
 
 FINE_STEP = 2
-"""Bits dropped between the scales on every row."""
+"""Bits dropped between the scales on every row (twice as many after a scale whose flow had
+fewer pairs than a quarter of the rows: the costs below it are easy)."""
 
 WINDOW = 1
 """Pairs within WINDOW << (bits dropped) units of tight are candidates at the next scale."""
 
 _BLOCK = 4_096
 """Rows scanned at a time (keeps the working arrays in cache)."""
+
+_NONE = np.zeros(0, dtype=np.int64)
+"""No schools or classes (a flow that needed no widening)."""
 
 _WEIGHTS = np.random.default_rng(0x7A5C).integers(1, 1 << 62, size=4_096, dtype=np.int64)
 """Random weights hashing a row's pattern of (school, reduced cost); collisions are verified."""
@@ -149,32 +159,46 @@ def solve_transport(
         if found is None:
             return None
         return _spread(full, capacity, cost, *found)
-    schedule, switch = _schedule(big)
     samples = _samples(full, cost, spare_ok)
+    earliest = max(0, big.bit_length() - SWITCH_BITS)
+    k = _top(big)
     price = np.zeros(m, dtype=np.int64)
     window: int | None = None
-    for index, k in enumerate(schedule):
+    while True:
         level = full
-        if k > switch and samples:
-            # The largest sample serves the SAMPLE_SPAN scales above the switch, the next
-            # smaller one the SAMPLE_SPAN scales above those, and so on.
-            level = samples[max(0, len(samples) - 1 - (k - switch - 1) // SAMPLE_SPAN)]
-        # Samples are small: solving their scales exactly costs little and guides better. On
-        # every row only the last scale need be exact.
-        exact = k == 0 or level is not full
-        found = _solve_scale(level, capacity, k, price, window, exact)
+        if samples and k > 0:
+            # The largest sample serves the SAMPLE_SPAN scales above `earliest` (and any below,
+            # until its pairs are few), the next smaller one the SAMPLE_SPAN scales above those.
+            depth = max(0, (k - earliest - 1) // SAMPLE_SPAN)
+            level = samples[max(0, len(samples) - 1 - depth)]
+        found = _solve_scale(level, capacity, k, price, window)
         if found is None and level is not full:
             samples = []  # a sample cannot be placed: go on with every row
-            found = _solve_scale(full, capacity, k, price, window, k == 0)
+            found = _solve_scale(full, capacity, k, price, window)
         if found is None:
             return None
         if k == 0:
             return _spread(full, capacity, cost, *found)
-        price = found[0]
-        step = k - schedule[index + 1]
+        price, _, classes, _ = found
+        few = classes.arc_class.size <= level.n * FEW_PAIRS
+        if level is not full:
+            step = COARSE_STEP
+            if k - step <= earliest and few:
+                samples = []  # the sample's pairs are few: every row from the next scale on
+        else:
+            step = FINE_STEP * (2 if classes.arc_class.size * 4 <= level.n else 1)
+        step = min(step, k)
         price = price << step
         window = WINDOW << step
-    raise SolverError("the cost scaling ended before the exact costs; please report")
+        k -= step
+
+
+def _top(big: int) -> int:
+    """The coarsest scale: the largest cost cut to at most TOP_UNITS units."""
+    top = 0
+    while (big >> top) > TOP_UNITS:
+        top += 1
+    return top
 
 
 def _empty(m: int, capacity: np.ndarray, spare_ok: np.ndarray) -> Transport | None:
@@ -184,23 +208,6 @@ def _empty(m: int, capacity: np.ndarray, spare_ok: np.ndarray) -> Transport | No
     none = np.zeros(0, dtype=np.int64)
     spare = 0 if bool((capacity > 0).any()) else None
     return Transport(none, none, none, np.zeros(m, dtype=np.int64), none, spare)
-
-
-def _schedule(big: int) -> tuple[list[int], int]:
-    """Scales from the coarsest to 0, and the first that uses every row (coarser: samples).
-
-    The last sampled scale is one bit above the first on every row, so that the sample's
-    prices, a little off, have only one bit to be corrected by.
-    """
-    top = 0
-    while (big >> top) > TOP_UNITS:
-        top += 1
-    first_full = max(0, big.bit_length() - SWITCH_BITS)
-    sampled = list(range(top, first_full, -COARSE_STEP))
-    if sampled and sampled[-1] != first_full + 1:
-        sampled.append(first_full + 1)
-    fine = [*range(min(top, first_full), 0, -FINE_STEP), 0]
-    return sampled + fine, first_full
 
 
 def _dtype(cost: np.ndarray) -> tuple[type, int]:
@@ -243,6 +250,7 @@ def _samples(full: _Rows, cost: np.ndarray, spare_ok: np.ndarray) -> list[_Rows]
     Rows are sorted by nearest allowed school, second nearest and the cost to the nearest;
     each block of consecutive rows is represented by its middle row carrying the block's
     supply, so that a sample keeps how many children each school is first and second for.
+    Rows carrying as much as a block (many children merged) stand for themselves.
     """
     n = cost.shape[0]
     if n < COARSE_MIN_ROWS:
@@ -265,12 +273,18 @@ def _samples(full: _Rows, cost: np.ndarray, spare_ok: np.ndarray) -> list[_Rows]
     rows = COARSE_ROWS
     while 2 * rows <= n:
         block = n // rows
-        starts = np.arange(0, n, block)
-        stands = order[np.minimum(starts + block // 2, n - 1)]
-        carried = np.add.reduceat(supply[order], starts)
-        samples.append(
-            _level(cost[stands], carried, stands.astype(np.int64), spare_ok, spare_seats)
+        # A row heavy enough (merged children of many homes) stands for itself.
+        heavy = np.flatnonzero(supply >= block)
+        light = order[supply[order] < block]
+        starts = np.arange(0, light.size, block)
+        stands = np.r_[heavy, light[np.minimum(starts + block // 2, light.size - 1)]]
+        carried = (
+            np.r_[supply[heavy], np.add.reduceat(supply[light], starts)]
+            if light.size
+            else supply[heavy]
         )
+        sample = _level(cost[stands], carried, stands.astype(np.int64), spare_ok, spare_seats)
+        samples.append(sample)
         rows *= 4
     return samples
 
@@ -354,16 +368,15 @@ def _solve_scale(
     k: int,
     price: np.ndarray,
     window: int | None,
-    exact: bool = True,
 ) -> tuple[np.ndarray, _Pairs, _Classes, np.ndarray] | None:
     """Optimal prices at scale k for the level's rows, from warm prices `price`.
 
     The pairs within `window` of tight (None: all allowed pairs) are solved as classes,
-    widened until every row fits. If `exact`, the new prices are then checked against every
-    allowed pair, and while some pair has a negative reduced cost the scale is solved again
-    under them (the window doubling after a second try); otherwise the optimum over the window
-    is returned (good enough to guide the next scale). Returns (prices, pairs, classes, class
-    flows), or None if the allowed pairs cannot place the rows.
+    widened until every row fits. The new prices are then checked against every allowed pair,
+    and while some pair has a negative reduced cost the scale is solved again under them (the
+    window doubling after a second try): every scale is exact, so that the next one starts
+    within a few units of its own optimum. Returns (prices, pairs, classes, class flows), or
+    None if the allowed pairs cannot place the rows.
     """
     tries = 0
     while True:
@@ -371,17 +384,17 @@ def _solve_scale(
         wide = window
         while True:
             classes = _classes(level, pairs)
-            flows, short_schools, short_classes = _flow(classes, capacity)
+            flows, shortfall, short_classes = _flow(classes, capacity)
             if flows is not None:
                 break
             if wide is None:
                 return None
-            wider = _widen(level, k, price, pairs, classes, short_schools, short_classes, wide)
+            wider = _widen(level, k, price, pairs, classes, shortfall, short_classes, wide)
             if wider is None:
                 return None
             pairs, wide = wider
         price = _prices(classes, capacity, flows, price, pairs)
-        if window is None or not exact or _short_rows(level, k, price, pairs.value).size == 0:
+        if window is None or _short_rows(level, k, price, pairs.value).size == 0:
             return price, pairs, classes, flows
         tries += 1
         if tries > 1:
@@ -391,36 +404,45 @@ def _solve_scale(
 def _flow(
     classes: _Classes, capacity: np.ndarray
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
-    """Min-cost flow of the classes over their pairs; a catch-all node at a prohibitive cost
-    keeps it feasible. Returns the flow on the pairs, or None with the schools the catch-all fed
-    and the classes that used it."""
+    """Min-cost flow of the classes over their pairs, filling every school exactly.
+
+    Returns the flow on the pairs; or, when the pairs cannot place every class, None with the
+    seats each school lacks and the classes short of places (whose windows then widen), as a
+    catch-all node, open to every class and school at a prohibitive cost, serves them in a
+    least-cost flow.
+    """
     g = classes.supply.size
     m = capacity.size
+    tails = classes.arc_class.astype(np.int32)
+    heads = (g + classes.arc_school).astype(np.int32)
+    caps = classes.supply[classes.arc_class].astype(np.int64)
+    supply = np.concatenate([classes.supply, -capacity]).astype(np.int64)
+    solver = min_cost_flow.SimpleMinCostFlow()
+    solver.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, classes.arc_reduced)
+    solver.set_nodes_supplies(np.arange(g + m, dtype=np.int32), supply)
+    status = solver.solve()
+    if status == solver.OPTIMAL:
+        return solver.flows(np.arange(tails.size, dtype=np.int32)), _NONE, _NONE
+    if status != solver.INFEASIBLE:
+        raise SolverError(f"transportation flow ended with status {status}; please report")
     catch = g + m
-    reach = int(classes.arc_reduced.max(initial=0)) + 1
-    prohibitive = reach * (m + 2) + 1
-    tails = np.concatenate([classes.arc_class, np.arange(g), np.full(m, catch)])
-    heads = np.concatenate([g + classes.arc_school, np.full(g, catch), g + np.arange(m)])
-    caps = np.concatenate([classes.supply[classes.arc_class], classes.supply, capacity])
-    costs = np.concatenate(
-        [classes.arc_reduced, np.full(g, prohibitive, dtype=np.int64), np.zeros(m, np.int64)]
-    )
-    supply = np.concatenate([classes.supply, -capacity, [0]]).astype(np.int64)
+    prohibitive = (int(classes.arc_reduced.max(initial=0)) + 1) * (m + 2) + 1
     solver = min_cost_flow.SimpleMinCostFlow()
     solver.add_arcs_with_capacity_and_unit_cost(
-        tails.astype(np.int32), heads.astype(np.int32), caps.astype(np.int64), costs
+        np.concatenate([tails, np.arange(g), np.full(m, catch)]).astype(np.int32),
+        np.concatenate([heads, np.full(g, catch), g + np.arange(m)]).astype(np.int32),
+        np.concatenate([caps, classes.supply, capacity]).astype(np.int64),
+        np.concatenate([classes.arc_reduced, np.full(g, prohibitive), np.zeros(m)]).astype(
+            np.int64
+        ),
     )
-    solver.set_nodes_supplies(np.arange(catch + 1, dtype=np.int32), supply)
-    status = solver.solve()
-    if status != solver.OPTIMAL:
-        raise SolverError(f"transportation flow ended with status {status}; please report")
-    flows = solver.flows(np.arange(tails.size, dtype=np.int32))
-    a = classes.arc_class.size
-    out = flows[a : a + g]
-    fed = flows[a + g :]
-    if out.any() or fed.any():
-        return None, np.flatnonzero(fed > 0), np.flatnonzero(out > 0)
-    return flows[:a], np.zeros(0, np.int64), np.zeros(0, np.int64)
+    solver.set_nodes_supplies(np.arange(catch + 1, dtype=np.int32), np.r_[supply, 0])
+    if solver.solve() != solver.OPTIMAL:
+        raise SolverError("transportation flow with a catch-all failed; please report")
+    a = tails.size
+    out = solver.flows(np.arange(a, a + g, dtype=np.int32))
+    fed = solver.flows(np.arange(a + g, a + g + m, dtype=np.int32))
+    return None, fed, np.flatnonzero(out > 0)
 
 
 def _widen(
@@ -429,47 +451,58 @@ def _widen(
     price: np.ndarray,
     pairs: _Pairs,
     classes: _Classes,
-    schools: np.ndarray,
+    shortfall: np.ndarray,
     short: np.ndarray,
     window: int,
 ) -> tuple[_Pairs, int] | None:
-    """Pairs within twice the window for the schools and classes the catch-all served."""
+    """More pairs for the schools and classes that lacked them, at least twice the window.
+
+    A school short of seats filled takes every row within the window that brings it twice its
+    shortfall in supply; a class short of places gives each of its rows its next two schools.
+    Returns the pairs and the window they reach, or None if no allowed pair is left out.
+    """
     wider = 2 * window + 1
     q = price.astype(np.int64)
-    extra_rows, extra_schools, extra_reduced = [], [], []
     shifted_inf = level.inf >> k
-    for s in schools.tolist():
+    top = np.iinfo(np.int64).max
+    add_rows, add_schools, add_reduced = [pairs.row], [pairs.school], [pairs.reduced]
+    for s in np.flatnonzero(shortfall > 0).tolist():
+        lack = int(shortfall[s])
         column = level.work[:, s].astype(np.int64) >> k
-        reduced = column + q[s] - pairs.value
-        rows = np.flatnonzero((column < shifted_inf) & (reduced > window) & (reduced <= wider))
-        extra_rows.append(rows)
-        extra_schools.append(np.full(rows.size, s, dtype=np.int64))
-        extra_reduced.append(reduced[rows])
+        reduced = np.where(column < shifted_inf, column + q[s] - pairs.value, top)
+        reach = wider
+        beyond = np.flatnonzero((reduced > window) & (reduced < top))
+        if beyond.size:
+            order = beyond[np.argsort(reduced[beyond], kind="stable")]
+            enough = int(np.searchsorted(np.cumsum(level.supply[order]), 2 * lack))
+            reach = max(reach, int(reduced[order[min(enough, order.size - 1)]]))
+        rows = np.flatnonzero(reduced <= reach)
+        add_rows.append(rows)
+        add_schools.append(np.full(rows.size, s, dtype=np.int64))
+        add_reduced.append(reduced[rows])
     rows_short = np.flatnonzero(np.isin(classes.of_row, short))
     if rows_short.size:
-        block = (level.work[rows_short].astype(np.int64) >> k) + q
-        allowed = (level.work[rows_short].astype(np.int64) >> k) < shifted_inf
-        reduced = block - pairs.value[rows_short, None]
-        i, s = np.nonzero(allowed & (reduced > window) & (reduced <= wider))
-        extra_rows.append(rows_short[i])
-        extra_schools.append(s.astype(np.int64))
-        extra_reduced.append(reduced[i, s])
-    add_rows = np.concatenate(extra_rows) if extra_rows else np.zeros(0, np.int64)
-    if add_rows.size == 0:
-        allowed_left = _any_beyond(level, k, q, pairs.value, wider)
-        if not allowed_left:
+        block = level.work[rows_short].astype(np.int64) >> k
+        costs = np.where(block < shifted_inf, block + q - pairs.value[rows_short, None], top)
+        outside: np.ndarray = np.where(costs > window, costs, top)
+        second = min(1, outside.shape[1] - 1)
+        next_two = np.partition(outside, second, axis=1)[:, second]
+        limit = np.maximum(np.where(next_two < top, next_two, wider), wider)
+        i, j = np.nonzero(costs <= limit[:, None])
+        add_rows.append(rows_short[i])
+        add_schools.append(j.astype(np.int64))
+        add_reduced.append(costs[i, j])
+    m = level.work.shape[1]
+    row = np.concatenate(add_rows)
+    school = np.concatenate(add_schools)
+    key = row * m + school
+    _, index = np.unique(key, return_index=True)
+    if index.size == pairs.row.size:
+        if not _any_beyond(level, k, q, pairs.value, wider):
             return None
         return _scan(level, k, price, wider), wider
-    add_schools = np.concatenate(extra_schools)
-    add_reduced = np.concatenate(extra_reduced)
-    key = np.concatenate([pairs.row * level.work.shape[1] + pairs.school,
-                          add_rows * level.work.shape[1] + add_schools])  # fmt: skip
-    unique, index = np.unique(key, return_index=True)
-    rows = np.concatenate([pairs.row, add_rows])[index]
-    schools_all = np.concatenate([pairs.school, add_schools])[index]
-    reduced_all = np.concatenate([pairs.reduced, add_reduced])[index]
-    del unique
-    return _Pairs(pairs.value, rows, schools_all, reduced_all), wider
+    reduced_all = np.concatenate(add_reduced)[index]
+    return _Pairs(pairs.value, row[index], school[index], reduced_all), wider
 
 
 def _any_beyond(level: _Rows, k: int, q: np.ndarray, value: np.ndarray, window: int) -> bool:

@@ -393,6 +393,7 @@ def test_a_small_tier_is_solved_alone_when_the_others_still_fit(
         ours = solve_nearest(problem, explain=False).assignment
     assert returned[0] is True
     assert ours.tolist() == [0, 2, 3, 2, 2, 2]
+    assert solve_nearest(problem, explain=False).assignment.tolist() == ours.tolist()
 
 
 def test_a_small_tier_alone_that_would_leave_a_child_out_is_solved_whole(
@@ -406,6 +407,7 @@ def test_a_small_tier_alone_that_would_leave_a_child_out_is_solved_whole(
     assert returned[0] is False
     assert ours[:2].tolist() == [1, 0]
     assert (ours >= 0).all()
+    assert solve_nearest(problem, explain=False).assignment.tolist() == ours.tolist()
 
 
 @st.composite
