@@ -16,11 +16,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 import numpy as np
 
 from allocation.result import Explanation
+
+if TYPE_CHECKING:
+    from allocation.problem import Problem
 
 _V = TypeVar("_V")
 
@@ -139,6 +142,23 @@ class ExplanationTable(Sequence[Explanation]):
             }
             for k in range(int(self.starts[i]), int(self.starts[i + 1]))
         ]
+
+    @classmethod
+    def of_assignment(
+        cls, problem: Problem, assignment: np.ndarray, **columns: Any
+    ) -> ExplanationTable:
+        """The table of a mechanism's assignment: ids, the school given and its cost from the
+        problem, everything else (the pairs, the wording) as the mechanism gives it."""
+        placed = assignment >= 0
+        own = np.where(placed, assignment, 0)
+        cost = problem.cost[np.arange(problem.n), own] if problem.m else np.zeros(problem.n)
+        return cls(
+            applicant_ids=problem.applicant_ids,
+            school_ids=problem.school_ids,
+            school=assignment.copy(),
+            cost=np.where(placed, cost, -1).astype(np.int64),
+            **columns,
+        )
 
     @classmethod
     def of(cls, explanations: Sequence[Explanation], school_ids: Sequence[str]) -> ExplanationTable:

@@ -109,14 +109,10 @@ def classes_over_size(problem: Problem, assignment: np.ndarray) -> int:
 
 def justified_envy(problem: Problem, assignment: np.ndarray) -> int:
     """Count of pairs (a, b) where a justifiably envies b (see `compute_metrics`)."""
-    rows, cols = preferred_pairs(problem, assignment)
-    if rows.size == 0:
+    found = _envy_keys(problem, assignment)
+    if found is None:
         return 0
-    priority = SchoolPriority(problem)
-    placed = np.flatnonzero(assignment >= 0)
-    held_school = assignment[placed]
-    held_key = priority.key(placed, held_school)
-    query_key = priority.key(rows, cols)
+    _, cols, query_key, held_school, held_key = found
     total = 0
     order = np.argsort(held_school, kind="stable")
     held_school, held_key = held_school[order], held_key[order]
@@ -136,18 +132,30 @@ def justified_envy(problem: Problem, assignment: np.ndarray) -> int:
 
 def envious_children(problem: Problem, assignment: np.ndarray) -> int:
     """Children who justifiably envy at least one other child (see `compute_metrics`)."""
-    rows, cols = preferred_pairs(problem, assignment)
-    if rows.size == 0:
+    found = _envy_keys(problem, assignment)
+    if found is None:
         return 0
-    priority = SchoolPriority(problem)
-    placed = np.flatnonzero(assignment >= 0)
+    rows, cols, query_key, held_school, held_key = found
     # The weakest priority a school admitted: a child envies justifiably exactly when she
     # would outrank it there.
     weakest = np.full(problem.m, np.iinfo(np.int64).min, dtype=np.int64)
-    if placed.size:
-        np.maximum.at(weakest, assignment[placed], priority.key(placed, assignment[placed]))
-    envies = priority.key(rows, cols) < weakest[cols]
+    np.maximum.at(weakest, held_school, held_key)
+    envies = query_key < weakest[cols]
     return int(np.unique(rows[envies]).size)
+
+
+def _envy_keys(
+    problem: Problem, assignment: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """The pairs a child prefers to her own school with her priority key there, and each
+    placed child's school and key; None when no child prefers another school."""
+    rows, cols = preferred_pairs(problem, assignment)
+    if rows.size == 0:
+        return None
+    priority = SchoolPriority(problem)
+    placed = np.flatnonzero(assignment >= 0)
+    held_school = assignment[placed]
+    return rows, cols, priority.key(rows, cols), held_school, priority.key(placed, held_school)
 
 
 def siblings_split(problem: Problem, assignment: np.ndarray) -> int:

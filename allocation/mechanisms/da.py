@@ -14,7 +14,6 @@ from allocation.explain import (
     ineligible_clause,
     listed,
     nearer_pairs,
-    own_costs,
     school_label,
 )
 from allocation.explanation_table import ExplanationTable
@@ -242,11 +241,9 @@ def _explain(
             clauses.append(clause)
         return _sentence(problem, i, own, own_cost, entries, clauses)
 
-    return ExplanationTable(
-        applicant_ids=problem.applicant_ids,
-        school_ids=problem.school_ids,
-        school=assignment.copy(),
-        cost=np.where(assignment >= 0, own_costs(problem, assignment), -1),
+    return ExplanationTable.of_assignment(
+        problem,
+        assignment,
         ranked=ranked,
         choice=choice,
         starts=starts,

@@ -14,7 +14,6 @@ from allocation.explain import (
     choices,
     listed,
     nearer_pairs,
-    own_costs,
     passed,
     school_label,
     total_name,
@@ -202,11 +201,9 @@ def _explain(
             int(choice[i]) or None,
         )
 
-    return ExplanationTable(
-        applicant_ids=problem.applicant_ids,
-        school_ids=problem.school_ids,
-        school=assignment.copy(),
-        cost=np.where(assignment >= 0, own_costs(problem, assignment), -1),
+    return ExplanationTable.of_assignment(
+        problem,
+        assignment,
         ranked=ranked,
         choice=choice,
         starts=starts,
