@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
@@ -700,6 +701,12 @@ def round_export_command(
     with_homes: Annotated[
         bool, typer.Option("--with-homes", help="confirm: the file holds children's homes")
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="processes writing a large run's CSV/GeoJSON at once (default: CPUs)"
+        ),
+    ] = None,
 ) -> None:
     """Write a run's assignments with distances and explanations (CSV for Excel: no home)."""
     from gis_service import audit
@@ -722,6 +729,7 @@ def round_export_command(
                 gpkg_path=gpkg_path,
                 actor=audit.SYSTEM_ACTOR,
                 progress=print_progress,
+                workers=workers or os.cpu_count() or 1,
             )
     finally:
         conn.close()

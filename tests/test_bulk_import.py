@@ -314,3 +314,32 @@ def test_a_bad_row_stops_the_bulk_import_with_its_line_and_stores_nothing(
     stop.set()
     with pytest.raises(InvalidRequestError, match="abandoned"):
         import_applicants(demo_db, made.round_id, path, KEY, no_progress, stop=stop)
+
+
+def test_two_large_imports_at_once_do_not_wait_for_each_others_statistics(
+    demo_db_url: str, demo_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large import refreshes the planner's statistics in its transaction; a second large
+    import into another round meanwhile must not wait for the first to end (ANALYZE waits for
+    ANALYZE), only skip its own refresh. Regression: the second import waited until the
+    first's transaction ended, and was cancelled at its statement time limit."""
+    from gis_service.admissions import bulk_import
+    from gis_service.config import ImportSettings
+    from tests.conftest import rolled_back
+    from tests.test_export_safety import households_in
+
+    monkeypatch.setattr(bulk_import, "_ANALYZE_FROM", 1)
+    limits = ImportSettings(statement_timeout_s=5)
+    with rolled_back(demo_db_url) as first, rolled_back(demo_db_url) as second:
+        reports = []
+        for conn, district in ((first, "901"), (second, "902")):
+            path = tmp_path / f"{district}.csv"
+            path.write_text(households_in(conn, demo_home, district, 60), encoding="utf-8")
+            made = create_round(
+                conn, name=f"Quận {district}", grade=1, school_year=YEAR, districts=[district]
+            )
+            # The first stays open, holding what its ANALYZE took, while the second imports.
+            reports.append(
+                import_applicants(conn, made.round_id, path, KEY, no_progress, limits=limits)
+            )
+    assert [r.counts["applicants"] for r in reports] == [60, 60]

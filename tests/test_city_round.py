@@ -180,3 +180,46 @@ def test_every_child_is_placed_while_seats_are_free(city_round: Round, mechanism
     offset = f"{listed[0]['road_offset_m']:,}".replace(",", ".")
     assert "các khoảng cách ở đây là ước tính" in told["summary"]
     assert f"Nhà cách con đường gần nhất có trên bản đồ {offset}" in told["summary"]
+
+
+def test_a_city_run_exports_in_parts_as_in_one(
+    city: City, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A committed run written by two processes at once gives the same files, byte for byte,
+    as one process writing it alone."""
+    from gis_service.admissions import exports
+
+    conn = connect(city.url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT code FROM admin_units WHERE level = 'district' ORDER BY code")
+            districts = [row[0] for row in cur.fetchall()]
+        # Another key than the module's rolled-back round: no child of both to wait on.
+        made = create_round(
+            conn, name="Lớp 1 (xuất)", grade=1, school_year="2026-2027", districts=districts
+        )
+        path = tmp_path / "applicants.csv"
+        applicants_by_population(conn, path)
+        import_applicants(conn, made.round_id, path, b"parts", no_progress)
+        set_round_status(conn, made.round_id, "open")
+        set_round_status(conn, made.round_id, "closed")
+        run_id = run_round(conn, RoutingService(city.home), made.round_id, "nearest", seed=1).run_id
+        conn.commit()
+        one = (tmp_path / "one.csv", tmp_path / "one.geojson")
+        assert exports.export_run(conn, run_id, *one, workers=1) > 9_000
+        conn.rollback()
+        monkeypatch.setattr(exports, "PARALLEL_FROM", 1_000)
+        said: list[str] = []
+        parts = (tmp_path / "parts.csv", tmp_path / "parts.geojson")
+        exports.export_run(conn, run_id, *parts, workers=2, progress=said.append)
+        conn.rollback()
+    finally:
+        conn.close()
+    assert any("exporting in 2 parts at once" in line for line in said), said
+    assert not any("written here" in line for line in said), said
+    assert one[0].read_bytes() == parts[0].read_bytes()
+    assert one[1].read_bytes() == parts[1].read_bytes()
+    # No part file is left beside the outputs.
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["applicants.csv", "one.csv", "one.geojson", "parts.csv", "parts.geojson"]
+    )

@@ -174,3 +174,37 @@ def test_runs_stored_before_the_arrays_read_the_same(
     export_run(demo_db, run_id, tmp_path / "json.csv", None)
     arrays = (tmp_path / "arrays.csv").read_text(encoding="utf-8-sig")
     assert (tmp_path / "json.csv").read_text(encoding="utf-8-sig") == arrays
+
+
+def test_a_run_not_yet_committed_exports_in_parts_as_in_one(
+    demo_db: Connection,
+    demo_home: Path,
+    routing: RoutingService,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Other processes cannot see a run the caller has not committed: each of their parts
+    comes back short and is written by the caller, so the files are still whole."""
+    from gis_service.admissions import exports
+
+    run_id = one_school_ranked_run(demo_db, demo_home, routing)
+    export_run(demo_db, run_id, tmp_path / "one.csv", tmp_path / "one.geojson")
+    monkeypatch.setattr(exports, "PARALLEL_FROM", 1)
+    said: list[str] = []
+    export_run(
+        demo_db,
+        run_id,
+        tmp_path / "parts.csv",
+        tmp_path / "parts.geojson",
+        workers=3,
+        progress=said.append,
+    )
+    assert any("exporting in 3 parts at once" in line for line in said), said
+    assert [line for line in said if "written here" in line] == [
+        line for line in said if line.startswith(("phần 2 viết lại", "phần 3 viết lại"))
+    ]
+    assert len([line for line in said if "written here" in line]) == 2
+    for suffix in ("csv", "geojson"):
+        one = (tmp_path / f"one.{suffix}").read_bytes()
+        assert one == (tmp_path / f"parts.{suffix}").read_bytes()
+    json.loads((tmp_path / "parts.geojson").read_text(encoding="utf-8"))

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import psycopg2.errors
+
 from gis_service.admissions.applications import (
     IMPORT_OVERWRITE,
     already_placed,
@@ -24,7 +26,7 @@ from gis_service.admissions.applications import (
 from gis_service.admissions.eligibility import Eligibility, Reason
 from gis_service.admissions.residence import MATCH, MISMATCH, UNKNOWN_UNIT, ResidenceCheck
 from gis_service.admissions.rounds import Round
-from gis_service.db.connection import Connection
+from gis_service.db.connection import Connection, savepoint
 from gis_service.errors import InvalidRequestError
 from gis_service.importers.report import ProgressCallback
 from gis_service.units.lookup import resolve_unit
@@ -351,10 +353,8 @@ def store_rows(
         cur.execute(_APPLICATIONS, {"round": the_round.round_id, "edition": the_round.edition})
         written = {int(row[0]) for row in cur.fetchall()}
         cur.execute("DROP TABLE pg_temp.import_rows, pg_temp.import_verdicts")
-        if count >= _ANALYZE_FROM:
-            # The planner learns the round's new size now, not at autovacuum's next visit:
-            # the run, its export and the officer's lists plan on it minutes from now.
-            cur.execute("ANALYZE applications, applicants")
+    if count >= _ANALYZE_FROM:
+        _refresh_statistics(conn)
     outcome = BulkOutcome()
     kept = [n for n in range(count) if applicant_of[n] not in written]
     for n in range(count):
@@ -378,6 +378,22 @@ def store_rows(
             outcome,
         )
     return outcome
+
+
+def _refresh_statistics(conn: Connection) -> None:
+    """The planner learns the round's new size now, not at autovacuum's next visit: the run,
+    its export and the officer's lists plan on it minutes from now. Skipped when another
+    transaction is refreshing them (ANALYZE waits for ANALYZE until that one ends)."""
+    with conn.cursor() as cur:
+        cur.execute("SHOW lock_timeout")
+        was = cur.fetchone()[0]  # type: ignore[index]
+        try:
+            with savepoint(conn):
+                cur.execute("SET LOCAL lock_timeout = '100ms'")
+                cur.execute("ANALYZE applications, applicants")
+                cur.execute("SELECT set_config('lock_timeout', %s, true)", (was,))
+        except psycopg2.errors.LockNotAvailable:
+            pass  # the savepoint's rollback undid the SET LOCAL too
 
 
 def _check_stated_units(conn: Connection, rows: ParsedRows) -> list[ResidenceCheck]:

@@ -289,8 +289,12 @@ def explain_vi(
     else:
         choice = ranked_list.index(own) + 1 if own in ranked_list else None
     school_of: Sequence[object]
+    higher: list[int]
+    nearer: list[int]
     if isinstance(entries, PassedOverColumns):  # the columns a summary needs, as stored
-        school_of, whys, by_rank = entries.school_ids, entries.whys, entries.ranked
+        school_of, whys = entries.school_ids, entries.whys
+        # The schools ranked higher come first in the stored order.
+        higher, nearer = list(range(entries.higher)), list(range(entries.higher, len(entries)))
     else:
         entries = list(entries)
         school_of = [e.get("school_id") for e in entries]
@@ -299,6 +303,8 @@ def explain_vi(
             bool(e.get("ranked", mechanism == "da" and e.get("school_id") in ranked_list))
             for e in entries
         ]
+        higher = [k for k, r in enumerate(by_rank) if r]
+        nearer = [k for k, r in enumerate(by_rank) if not r]
     texts = (
         []
         if brief
@@ -398,8 +404,6 @@ def explain_vi(
             where_en += ", the nearest school your child could be placed at"
         vi.append(where_vi + ".")
         en.append(where_en + ".")
-        higher = [k for k, r in enumerate(by_rank) if r]
-        nearer = [k for k, r in enumerate(by_rank) if not r]
         if higher:
             names_vi = listed(higher)
             names_en = listed(higher, english=True)
@@ -414,7 +418,7 @@ def explain_vi(
         if nearer:
             names_vi = listed(nearer)
             names_en = listed(nearer, english=True)
-            if all(whys[k] in FULL for k in nearer):
+            if FULL.issuperset(map(whys.__getitem__, nearer)):
                 vi.append(f"Các trường gần nhà hơn đều đã hết chỗ: {names_vi}.")
                 en.append(f"The nearer schools were all full: {names_en}.")
             else:

@@ -230,8 +230,14 @@ class PassedOverColumns(Sequence[Mapping[str, Any]]):
         self._refs = refs
         self._fields = fields
         self._kinds = kinds
-        self.whys: list[str] = [kinds[r]["why"] for r in refs]
-        self.ranked: list[bool] = [k < higher for k in range(len(schools))]
+        self.whys: list[str] = list(map(_whys_of(kinds).__getitem__, refs))
+        self.higher = higher
+        """The first `higher` schools are those the family ranked above the one given."""
+
+    @property
+    def ranked(self) -> list[bool]:
+        """Whether the family ranked each school above the one given."""
+        return [k < self.higher for k in range(len(self.school_ids))]
 
     def __len__(self) -> int:
         return len(self.school_ids)
@@ -253,8 +259,21 @@ class PassedOverColumns(Sequence[Mapping[str, Any]]):
             "why": self.whys[k],
             # Pairs with no numbers of their own share their kind's cutoff (readers only read).
             "cutoff": {**cutoff, **own} if own else cutoff,
-            "ranked": self.ranked[k],
+            "ranked": k < self.higher,
         }
+
+
+_last_whys: tuple[object, list[str]] = (None, [])
+
+
+def _whys_of(kinds: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Each kind's why, made once for a run's kinds (read for every child of an export).
+    The last run's list is kept with its kinds, as one tuple, so threads never mix two."""
+    global _last_whys
+    last = _last_whys
+    if last[0] is not kinds:
+        last = _last_whys = (kinds, [kind["why"] for kind in kinds])
+    return last[1]
 
 
 def stored_explanation(
