@@ -13,7 +13,7 @@ from gis_service.admissions.applicant_file import ABANDONED, COLUMNS, check_appl
 from gis_service.admissions.applications import ApplicationEntry, save_application
 from gis_service.admissions.bulk_import import BulkOutcome, Estimate, ParsedRows, store_rows
 from gis_service.admissions.eligibility import check_priority_group
-from gis_service.admissions.identity import child_id_hash
+from gis_service.admissions.identity import child_id_hasher
 from gis_service.admissions.lifecycle import Action, lock_round
 from gis_service.admissions.residence import ResidenceChecker, clean_stated_unit
 from gis_service.admissions.rounds import Round
@@ -22,13 +22,6 @@ from gis_service.db.connection import Connection, limit_statement_time, savepoin
 from gis_service.errors import ImportFileError, InvalidRequestError
 from gis_service.geocoding.search import MAX_ADDRESS_UNCERTAINTY_M, AddressPlacer
 from gis_service.importers.report import ImportReport, ProgressCallback, print_progress
-
-
-def _field(row: dict[str, str], header: set[str], name: str) -> str:
-    for column in COLUMNS[name]:
-        if column in header:
-            return (row.get(column) or "").strip()
-    return ""
 
 
 def _coordinate(path: Path, line: int, text: str, name: str, bound: float) -> float | None:
@@ -91,28 +84,36 @@ def import_applicants(
     entries: list[tuple[int, ApplicationEntry]] = []
     progress(f"checking {len(rows):,} applicants")
     estimate = Estimate(progress, "đọc tệp / reading the file", len(rows))
+    hashed_id = child_id_hasher(key)
+    # Each field's column in this file, found once (a file may name it in either language).
+    present = [
+        (name, next(c for c in columns if c in header))
+        for name, columns in COLUMNS.items()
+        if any(c in header for c in columns)
+    ]
     with savepoint(conn), conn.cursor() as cur:
         for line, row in rows:
-            child = _field(row, header, "child_id")
+            given = {name: (row.get(column) or "").strip() for name, column in present}
+            child = given.get("child_id", "")
             if not child:
                 raise ImportFileError(path, f"line {line}: child_id is empty")
-            hashed = child_id_hash(child, key)
+            hashed = hashed_id(child)
             if hashed in seen:
                 raise ImportFileError(path, f"line {line}: the same child as line {seen[hashed]}")
             seen[hashed] = line
             if len(seen) % 10_000 == 0:
                 estimate.at(len(seen))
-            birth_text = _field(row, header, "birth_date")
+            birth_text = given.get("birth_date", "")
             try:
                 born = date.fromisoformat(birth_text)
             except ValueError:
                 raise ImportFileError(
                     path, f"line {line}: birth_date {birth_text!r} is not YYYY-MM-DD"
                 ) from None
-            lon = _coordinate(path, line, _field(row, header, "lon"), "lon", 180.0)
-            lat = _coordinate(path, line, _field(row, header, "lat"), "lat", 90.0)
+            lon = _coordinate(path, line, given.get("lon", ""), "lon", 180.0)
+            lat = _coordinate(path, line, given.get("lat", ""), "lat", 90.0)
+            address = given.get("address") or None
             if lon is None or lat is None:
-                address = _field(row, header, "address")
                 if not address:
                     raise ImportFileError(
                         path,
@@ -125,24 +126,25 @@ def import_applicants(
                 lon, lat = placed.point
                 from_address[placed.precision or "unknown"] += 1
             preferences = []
-            for code in filter(
-                None, (p.strip() for p in _field(row, header, "preferences").split(";"))
-            ):
+            for code in filter(None, (p.strip() for p in given.get("preferences", "").split(";"))):
                 if code not in school_by_code:
                     raise ImportFileError(path, f"line {line}: no school with code {code}")
                 preferences.append(school_by_code[code])
-            entry = ApplicationEntry(
-                child_id=child,
-                birth_date=born,
-                lon=lon,
-                lat=lat,
-                address=_field(row, header, "address") or None,
-                ward_hint=_field(row, header, "ward") or None,
-                priority_group=_priority_group(path, line, _field(row, header, "priority_group")),
-                preferences=tuple(preferences),
-                stated_unit=_stated_unit(path, line, _field(row, header, "stated_unit")),
-            )
+            group = _priority_group(path, line, given.get("priority_group", ""))
+            stated = _stated_unit(path, line, given.get("stated_unit", ""))
+            ward_hint = given.get("ward") or None
             if row_by_row:
+                entry = ApplicationEntry(
+                    child_id=child,
+                    birth_date=born,
+                    lon=lon,
+                    lat=lat,
+                    address=address,
+                    ward_hint=ward_hint,
+                    priority_group=group,
+                    preferences=tuple(preferences),
+                    stated_unit=stated,
+                )
                 entries.append((line, entry))
             else:
                 parsed.add(
@@ -151,15 +153,15 @@ def import_applicants(
                     born=born,
                     lon=lon,
                     lat=lat,
-                    address=entry.address,
-                    ward_hint=entry.ward_hint,
-                    group=entry.priority_group,
+                    address=address,
+                    ward_hint=ward_hint,
+                    group=group,
                     preferences=preferences,
-                    stated=entry.stated_unit,
+                    stated=stated,
                 )
-            sibling = _field(row, header, "sibling_id")
+            sibling = given.get("sibling_id")
             if sibling:
-                sibling_pairs.append((hashed, child_id_hash(sibling, key)))
+                sibling_pairs.append((hashed, hashed_id(sibling)))
         if unplaced:
             shown = "; ".join(unplaced[:10]) + ("; …" if len(unplaced) > 10 else "")
             raise ImportFileError(

@@ -23,7 +23,7 @@ from gis_service.admissions.applications import (
     judge,
     reasons_json,
 )
-from gis_service.admissions.eligibility import Eligibility, Reason
+from gis_service.admissions.eligibility import Eligibility
 from gis_service.admissions.residence import MATCH, MISMATCH, UNKNOWN_UNIT, ResidenceCheck
 from gis_service.admissions.rounds import Round
 from gis_service.db.connection import Connection, savepoint
@@ -299,31 +299,32 @@ def store_rows(
             "SELECT i.n, p.id FROM import_rows i JOIN applicants p ON p.child_id_hash = i.hash"
         )
         applicant_of = {int(n): int(applicant_id) for n, applicant_id in cur.fetchall()}
-    # Verdicts: the same rules through the same function, once per row.
+    # Verdicts: the same rules through the same function, once per distinct set of facts
+    # (a city's children share a few thousand: birth dates, units, groups).
     verdicts: list[Eligibility] = []
+    stored_reasons: list[str] = []
     wards: list[str | None] = []
-    placed_reasons: dict[int, Reason] = {}
+    judged: dict[tuple[Any, ...], tuple[Eligibility, str]] = {}
     estimate = Estimate(progress, "xét điều kiện / judging eligibility", count)
     for n in range(count):
         found = home_unit.get(n)
         ward, name = found if found else (rows.ward_hints[n], None)
-        placed = None
-        if n in earlier:
-            round_id = earlier[n]
-            if round_id not in placed_reasons:
-                placed_reasons[round_id] = already_placed(round_id)
-            placed = placed_reasons[round_id]
-        # An officer's file: a claimed group counts as checked.
-        verdicts.append(
-            judge(
+        facts = (rows.births[n], ward, name, rows.groups[n], earlier.get(n))
+        verdict = judged.get(facts)
+        if verdict is None:
+            placed = None if facts[4] is None else already_placed(facts[4])
+            # An officer's file: a claimed group counts as checked.
+            made = judge(
                 the_round,
-                birth_date=rows.births[n],
+                birth_date=facts[0],
                 ward=ward,
-                counted_group=rows.groups[n],
+                counted_group=facts[3],
                 placed=placed,
                 ward_name=name,
             )
-        )
+            verdict = judged[facts] = (made, json.dumps(reasons_json(made), ensure_ascii=False))
+        verdicts.append(verdict[0])
+        stored_reasons.append(verdict[1])
         wards.append(ward)
         if n % 10_000 == 0:
             estimate.at(n)
@@ -338,7 +339,7 @@ def store_rows(
                 n,
                 applicant_of[n],
                 "eligible" if verdicts[n].eligible else "rejected",
-                json.dumps(reasons_json(verdicts[n]), ensure_ascii=False),
+                stored_reasons[n],
                 wards[n],
                 None if rows.groups[n] is None else "verified",
                 residence[n].stated_unit_id,

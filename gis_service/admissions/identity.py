@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 
@@ -45,5 +46,16 @@ def _create_key_file(path: Path) -> None:
 
 def child_id_hash(child_id: str, key: bytes) -> str:
     """The stored form of a child's identity code; the same code always gives the same hash."""
-    normalised = "".join(child_id.split()).upper()
-    return hmac.new(key, normalised.encode(), hashlib.sha256).hexdigest()
+    return child_id_hasher(key)(child_id)
+
+
+def child_id_hasher(key: bytes) -> Callable[[str], str]:
+    """`child_id_hash` with the key set up once, for files of many children."""
+    keyed = hmac.new(key, digestmod=hashlib.sha256)
+
+    def hashed(child_id: str) -> str:
+        one = keyed.copy()
+        one.update("".join(child_id.split()).upper().encode())
+        return one.hexdigest()
+
+    return hashed
