@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -194,7 +195,11 @@ def _write_parts(
     from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 
     dsn = make_dsn(**conn.info.dsn_parameters, password=conn.info.password)
-    context = multiprocessing.get_context("spawn")  # never fork a process holding a connection
+    # A forked process starts at once, with this one's modules; forking a process that runs
+    # other threads (a web server's) can deadlock the child on their locks, so those spawn.
+    # The child never touches this process's connection: it opens its own.
+    fork = threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if fork else "spawn")
     elsewhere = context.Value("q", 0)
     with ExitStack() as cleanup:
         folder = Path(
@@ -326,7 +331,7 @@ def _write_part(
     # 100,000 children, each with its explanation) is never held whole in memory.
     with conn.cursor(name=f"export_run_{run_id}") as rows:
         rows.itersize = 2000
-        rows.execute(_ROWS, bounds)
+        rows.execute(_ROWS.format(home=_HOME if homes else "NULL, NULL"), bounds)
         for row in rows:
             n += 1
             tick()
@@ -446,9 +451,10 @@ _PART = """
 """
 """A part's children (the bounds are constants by the time the server plans the query)."""
 
+_HOME = "ST_X(a.home), ST_Y(a.home)"
 _ROWS = f"""
     SELECT x.applicant_id, a.sibling_group, a.priority_group, x.school_id, s.code,
-           s.name, x.cost, ST_X(a.home), ST_Y(a.home), w.name, {EXPLANATION_COLUMNS}
+           s.name, x.cost, {{home}}, w.name, {EXPLANATION_COLUMNS}
     FROM assignments x
     JOIN allocation_runs run ON run.id = x.run_id
     JOIN applications a ON a.round_id = run.round_id AND a.applicant_id = x.applicant_id
