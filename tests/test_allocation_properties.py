@@ -343,3 +343,21 @@ def test_solving_without_explanations_gives_the_same_assignment(
     assert bare.record.output_hash == explained.record.output_hash
     assert bare.assignment.tolist() == explained.assignment.tolist()
     assert bare.metrics == explained.metrics
+
+
+@settings(FAST, max_examples=300)
+@given(problems(max_n=12, max_m=5), st.integers(1, 4))
+def test_da_by_distance_places_as_proposals_one_at_a_time(p: Problem, short: int) -> None:
+    """DA on distances runs in vectorised rounds: short lists ranked up front, whole lists for
+    those who run past them, and schools that would reject at once skipped within a round.
+    It places every child as DA proposing one at a time down the same lists does (lists short
+    enough here that many run past them)."""
+    import dataclasses
+    from unittest import mock
+
+    from allocation.mechanisms import da
+
+    one_at_a_time = dataclasses.replace(p, preferences=p.preference_lists())
+    with mock.patch.object(da, "SHORT_LIST", short):
+        rounds = da.solve_da(p, explain=False).assignment
+    assert rounds.tolist() == da.solve_da(one_at_a_time, explain=False).assignment.tolist()

@@ -105,36 +105,58 @@ def _solve_by_cost(problem: Problem, priority: SchoolPriority, explain: bool) ->
     k = min(SHORT_LIST, m)
     everyone = np.arange(n, dtype=np.int64)
     lists = _nearest_first(problem, everyone, k) if m else np.zeros((n, 0), dtype=np.int64)
-    longer: dict[int, np.ndarray] = {}
+    # Whole lists of those who reach the end of their short one: row long_row[i] of longer.
+    longer = np.zeros((0, m), dtype=np.int32)
+    long_row = np.full(n, -1, dtype=np.int64)
     pointer = np.zeros(n, dtype=np.int64)
     assignment = np.full(n, -1, dtype=np.int64)
     key = np.zeros(n, dtype=np.int64)
     held_count = np.zeros(m, dtype=np.int64)
     worst = np.full(m, -1, dtype=np.int64)
     free = everyone.copy()
-    while free.size:
-        p = pointer[free]
+
+    def next_school(who: np.ndarray) -> np.ndarray:
+        """Each applicant's next school on her list (-1 past its end); her pointer moves on."""
+        p = pointer[who]
         short = p < k
-        school = np.full(free.size, -1, dtype=np.int64)
-        school[short] = lists[free[short], p[short]]
+        school = np.full(who.size, -1, dtype=np.int64)
+        school[short] = lists[who[short], p[short]]
         beyond = np.flatnonzero(~short)
-        new_rows = [int(i) for i in free[beyond].tolist() if int(i) not in longer]
-        if new_rows:
-            full_lists = _nearest_first(problem, np.asarray(new_rows, dtype=np.int64), m)
-            longer.update(zip(new_rows, full_lists, strict=True))
-        for j in beyond.tolist():
-            i = int(free[j])
-            school[j] = longer[i][p[j]] if p[j] < m else -1
-        pointer[free] += 1
+        if beyond.size:
+            nonlocal longer
+            past = who[beyond]
+            new_rows = np.unique(past[long_row[past] < 0])
+            if new_rows.size:
+                long_row[new_rows] = len(longer) + np.arange(new_rows.size)
+                made = _nearest_first(problem, new_rows, m).astype(np.int32)
+                longer = np.concatenate([longer, made]) if len(longer) else made
+            inside = beyond[p[beyond] < m]
+            school[inside] = longer[long_row[who[inside]], p[inside]]
+        pointer[who] += 1
+        return school
+
+    while free.size:
+        school = next_school(free)
         proposing = school >= 0
         free, school = free[proposing], school[proposing]
         if free.size == 0:
             break
         key[free] = priority.key(free, school)
-        # A full school rejects at once anyone ranked below the last child it holds.
-        hopeless = (held_count[school] >= capacity[school]) & (key[free] > worst[school])
-        out_of_reach = free[hopeless]
-        free, school = free[~hopeless], school[~hopeless]
+        # A full school rejects at once anyone ranked below the last child it holds, and will
+        # go on rejecting her (what it holds only gets better): she moves on down her list in
+        # this same round, until a school might keep her or her list ends.
+        full = held_count[school] >= capacity[school]
+        hopeless = np.flatnonzero(full & (key[free] > worst[school]))
+        while hopeless.size:
+            school[hopeless] = next_school(free[hopeless])
+            hopeless = hopeless[school[hopeless] >= 0]
+            at, moving = school[hopeless], free[hopeless]
+            key[moving] = priority.key(moving, at)
+            hopeless = hopeless[(held_count[at] >= capacity[at]) & (key[moving] > worst[at])]
+        proposing = school >= 0
+        free, school = free[proposing], school[proposing]
+        if free.size == 0:
+            break
         touched = np.zeros(m, dtype=bool)
         touched[school] = True
         held = np.flatnonzero((assignment >= 0) & touched[np.maximum(assignment, 0)])
@@ -151,7 +173,7 @@ def _solve_by_cost(problem: Problem, priority: SchoolPriority, explain: bool) ->
         np.add.at(held_count, kept_at, 1)
         worst[touched] = -1
         np.maximum.at(worst, kept_at, key[who[keep]])
-        free = np.sort(np.concatenate([who[~keep], out_of_reach]))
+        free = np.sort(who[~keep])
     cutoff: list[dict[str, object] | None] = [None] * m
     placed = np.flatnonzero(assignment >= 0)
     used = np.bincount(assignment[placed], minlength=m)
