@@ -78,6 +78,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--applicants", type=int, default=125_000)
     parser.add_argument("--database", default="schoolmap_bench_officer")
+    parser.add_argument("--port", type=int, default=8765, help="port of the API path's server")
+    parser.add_argument("--no-api", action="store_true", help="skip the path through the API")
     args = parser.parse_args()
     url = fresh_database(args.database)
     work = Path(tempfile.mkdtemp(prefix="officer-path-"))
@@ -192,6 +194,94 @@ def main() -> None:
     print(estimated.strip().splitlines()[-1])
     wanted = ("unassigned", "estimated_homes", "share_at_nearest", "children_with_justified")
     print("\n".join(line for line in da.splitlines() if line.strip().startswith(wanted)))
+    if not args.no_api:
+        api_path(env, work, applicants, units, args.port)
+
+
+def api_path(
+    env: dict[str, str], work: Path, applicants: Path, units: list[str], port: int
+) -> None:
+    """The same path through the HTTP API an officer's browser calls, on a second round (the
+    same homes, children a year younger, the next school year), against `schoolmap serve`."""
+    import httpx
+
+    younger = work / "applicants-api.csv"
+    with applicants.open(encoding="utf-8") as source, younger.open("w", encoding="utf-8") as out:
+        for k, line in enumerate(source):
+            out.write(line if k == 0 else "179" + line[3:].replace(",2020-06-01,", ",2021-06-01,"))
+    subprocess.run(
+        [SCHOOLMAP, "user", "create", "can.bo.thanh.pho", "--role", "city_admin",
+         "--password-stdin"],
+        env=env, input="mat-khau-do-dai-du\n", text=True, check=True, capture_output=True,
+    )  # fmt: skip
+    server = subprocess.Popen(
+        [SCHOOLMAP, "serve", "--port", str(port), "--no-access-log"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    steps: list[tuple[str, float, str]] = []
+    try:
+        base = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=base, timeout=600) as http:
+            for _ in range(300):
+                try:
+                    if http.get("/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
+            token = http.post(
+                "/auth/login",
+                json={"username": "can.bo.thanh.pho", "password": "mat-khau-do-dai-du"},
+            ).json()["access_token"]
+            http.headers["Authorization"] = f"Bearer {token}"
+
+            def call(label: str, method: str, url: str, **kwargs: object) -> httpx.Response:
+                started = time.perf_counter()
+                answer = http.request(method, url, **kwargs)  # type: ignore[arg-type]
+                seconds = time.perf_counter() - started
+                if answer.status_code >= 400:
+                    raise SystemExit(f"{label}: {answer.status_code} {answer.text[:500]}")
+                steps.append((label, seconds, f"{len(answer.content) / 1e6:.1f} MB"))
+                print(f"  API {label}: {seconds:.2f} s", file=sys.stderr, flush=True)
+                return answer
+
+            made = call(
+                "POST /rounds",
+                "POST",
+                "/rounds",
+                json={"name": "Lớp 1 (API)", "grade": 1, "school_year": "2027-2028",
+                      "wards": units},
+            ).json()  # fmt: skip
+            rounds = f"/rounds/{made['id']}"
+            call(
+                "POST …/applicants",
+                "POST",
+                f"{rounds}/applicants",
+                content=younger.read_bytes(),
+                headers={"Content-Type": "text/csv"},
+            )
+            call("POST …/open", "POST", f"{rounds}/open")
+            call("POST …/close", "POST", f"{rounds}/close")
+            run_id = call(
+                "POST …/runs (da)", "POST", f"{rounds}/runs", json={"mechanism": "da", "seed": 1}
+            ).json()["id"]
+            call("POST …/publish", "POST", f"{rounds}/runs/{run_id}/publish")
+            verified = call("POST …/verify", "POST", f"{rounds}/runs/{run_id}/verify").json()
+            call("GET …/export (csv)", "GET", f"{rounds}/runs/{run_id}/export?format=csv")
+        status = Path(f"/proc/{server.pid}/status").read_text().splitlines()
+        peak = next((line.split()[1] for line in status if line.startswith("VmHWM")), "0")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    print(f"\nThe same path through the HTTP API ({base}), round {made['id']}:")
+    print(f"{'request':<28}{'time':>10}{'answer':>10}")
+    for label, seconds, size in steps:
+        print(f"{label:<28}{seconds:9.2f}s{size:>10}")
+    total = sum(seconds for label, seconds, _ in steps if label != "POST /rounds")
+    print(f"API path, file to published, verified and exported run: {total:.1f} s")
+    print(f"verified: {verified['ok']}; server peak memory: {int(peak) / 1024:.0f} MB")
 
 
 if __name__ == "__main__":

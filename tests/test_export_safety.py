@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -232,8 +233,12 @@ def test_an_api_export_is_safe_and_audited_with_the_officer(
     round_id = one_value(conn, "SELECT round_id FROM allocation_runs WHERE id = %s", run_id)
     conn.commit()
     base = f"/rounds/{round_id}/runs/{run_id}/export"
+    left = set(Path(tempfile.gettempdir()).glob("schoolmap-export-*"))
     exported = client.get(f"{base}?format=csv", headers=officer)
     assert exported.status_code == 200, exported.text
+    assert exported.headers["content-disposition"] == f'attachment; filename="run-{run_id}.csv"'
+    # The file was sent from a folder of its own, deleted once sent.
+    assert set(Path(tempfile.gettempdir()).glob("schoolmap-export-*")) == left
     rows = assert_safe_csv(exported.content)
     # A file with homes is refused until the officer says they read what it holds.
     for unsure in ("geojson", "gpkg"):

@@ -3,6 +3,8 @@ publish and export, for district officers (inside their area) and city admins.""
 
 from __future__ import annotations
 
+import os
+import shutil
 import tempfile
 import threading
 from datetime import datetime
@@ -10,7 +12,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from gis_service.admissions.applicant_import import import_applicants
@@ -568,8 +572,9 @@ def export(
     run_for(conn, round_id, run_id)
     if format != "csv" and not homes:
         raise InvalidRequestError(f"{HOMES_WARNING} (homes=true)")
-    with tempfile.TemporaryDirectory(prefix="schoolmap-export-") as folder:
-        path = Path(folder) / f"run-{run_id}.{format}"
+    folder = Path(tempfile.mkdtemp(prefix="schoolmap-export-"))
+    try:
+        path = folder / f"run-{run_id}.{format}"
         targets = {"csv": (path, None, None), "geojson": (None, path, None)}
         csv_path, geojson_path, gpkg_path = targets.get(format, (None, None, path))
         with transaction(conn):
@@ -581,17 +586,23 @@ def export(
                 gpkg_path=gpkg_path,
                 actor=user.username,
                 remote_addr=user.remote_addr,
+                # A city's run is written by as many processes as the machine has cores.
+                workers=os.cpu_count() or 1,
             )
-        media = {
-            "csv": "text/csv; charset=utf-8",
-            "geojson": "application/geo+json",
-            "gpkg": "application/geopackage+sqlite3",
-        }[format]
-        content = path.read_bytes()
-    return Response(
-        content,
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    media = {
+        "csv": "text/csv; charset=utf-8",
+        "geojson": "application/geo+json",
+        "gpkg": "application/geopackage+sqlite3",
+    }[format]
+    # Sent from the file as it is read (a city's CSV is about 100 MB), then deleted.
+    return FileResponse(
+        path,
         media_type=media,
-        headers={"Content-Disposition": f'attachment; filename="run-{run_id}.{format}"'},
+        filename=f"run-{run_id}.{format}",
+        background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True),
     )
 
 
