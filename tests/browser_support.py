@@ -21,6 +21,36 @@ ARTEFACTS = ROOT / "test-artifacts" / "web"
 CHROMIUM_ARGS = ["--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--no-sandbox"]
 
 
+def number_shown(text: str) -> float:
+    """A number as the Vietnamese page writes it ("1.036,5") or the English one ("1,036.5")."""
+    word = text.split()[0]
+    if "," in word and (word.rfind(",") > word.rfind(".")):
+        return float(word.replace(".", "").replace(",", "."))
+    return float(word.replace(",", ""))
+
+
+SMALL_TARGETS = """() => {
+  const wanted = "button, select, textarea, input:not([type=hidden]), nav a, summary, " +
+    "[role=button], li[tabindex], tr[tabindex], label:has(> input[type=checkbox])";
+  return [...document.querySelectorAll(wanted)].filter((el) => {
+    if (el.matches("input[type=checkbox], input[type=radio]")) return false;  // their label is
+    const box = el.getBoundingClientRect();
+    const style = getComputedStyle(el);
+    if (!box.width || !box.height || style.visibility === "hidden") return false;
+    return box.height < 44 || (box.width < 44 && !el.matches("li, tr"));
+  }).map((el) => `${el.tagName.toLowerCase()}${el.id ? "#" + el.id : ""}` +
+    `${el.className && typeof el.className === "string" ? "." + el.className.split(" ")[0] : ""}` +
+    ` "${(el.textContent || el.value || el.placeholder || "").trim().slice(0, 20)}" ` +
+    `${Math.round(el.getBoundingClientRect().width)}x${Math.round(el.getBoundingClientRect().height)}`);
+}"""
+"""Visible controls a finger hits less surely than a 44 x 44 px target (list rows: 44 px high)."""
+
+
+def small_targets(page: Any) -> list[str]:
+    """The page's visible tap targets smaller than 44 px, named for the failure message."""
+    return list(page.evaluate(SMALL_TARGETS))
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser_support import ARTEFACTS, chromium, served
+from tests.browser_support import ARTEFACTS, chromium, number_shown, served, small_targets
 
 
 @pytest.fixture(scope="module")
@@ -91,12 +91,10 @@ def test_from_my_home_lists_schools_by_road_and_draws_the_route(
     rows = page.locator("[data-testid=near-row]")
     assert rows.count() >= 3
     road = [
-        float(rows.nth(i).locator("td").nth(1).text_content().split()[0])
-        for i in range(rows.count())
+        number_shown(rows.nth(i).locator("td").nth(1).text_content()) for i in range(rows.count())
     ]
     straight = [
-        float(rows.nth(i).locator("td").nth(2).text_content().split()[0])
-        for i in range(rows.count())
+        number_shown(rows.nth(i).locator("td").nth(2).text_content()) for i in range(rows.count())
     ]
     assert road == sorted(road)
     assert all(r + 0.01 >= s for r, s in zip(road, straight, strict=True))
@@ -119,5 +117,43 @@ def test_phone_screen_and_english(browser: object, server: str) -> None:
     page.wait_for_selector("[data-testid=near-row]", timeout=30_000)
     page.wait_for_timeout(1500)
     page.screenshot(path=str(ARTEFACTS / "phone.png"), full_page=True)
+    page.evaluate("localStorage.clear()")
+    assert page.errors == []
+
+
+def test_on_a_phone_text_is_16_px_and_every_control_a_finger_wide(
+    browser: object, server: str
+) -> None:
+    page = open_map(browser, server, width=390, height=844)
+    assert page.evaluate("getComputedStyle(document.body).fontSize") == "16px"
+    assert page.evaluate("getComputedStyle(document.querySelector('#search')).fontSize") == "16px"
+    assert not (small := small_targets(page)), "\n".join(small)
+    page.fill("#home-address", "24 Le Loi")
+    page.click("#home-form button")
+    page.wait_for_selector("[data-testid=near-row]", timeout=30_000)
+    assert not (small := small_targets(page)), "\n".join(small)
+    for view in ("parent", "officer"):
+        page.goto(f"{server}/#/{view}")
+        page.wait_for_selector(f"#view-{view} form", timeout=20_000)
+        assert not (small := small_targets(page)), f"{view}: " + "\n".join(small)
+    assert page.errors == []
+
+
+def test_numbers_distances_times_and_dates_are_written_as_each_language_writes_them(
+    browser: object, server: str
+) -> None:
+    page = open_map(browser, server)
+    shown = (
+        "[kmText(270), kmText(12400), minutesText(0.5), minutesText(3.46), numberText(1036),"
+        " dateText('2019-05-10'), dateText('2026-12-05T18:30:00Z')]"
+    )
+    # 18:30 UTC on 5 December is already 6 December in Vietnam.
+    assert page.evaluate(shown) == [
+        "0,27", "12,4", "dưới 1 phút", "3,5 phút", "1.036", "10/05/2019", "06/12/2026",
+    ]  # fmt: skip
+    page.click("#lang")
+    assert page.evaluate(shown) == [
+        "0.27", "12.4", "under a minute", "3.5 min", "1,036", "10/05/2019", "06/12/2026",
+    ]  # fmt: skip
     page.evaluate("localStorage.clear()")
     assert page.errors == []

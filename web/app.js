@@ -52,8 +52,6 @@ async function getJson(url) {
   return body;
 }
 
-const km = (m) => (m / 1000).toFixed(m < 10000 ? 2 : 1);
-const minutes = (value) => value.toFixed(value < 10 ? 1 : 0);
 
 // ------------------------------------------------------------------ map
 
@@ -155,6 +153,7 @@ function updateClusterMarkers() {
       el.style.width = el.style.height = `${size}px`;
       el.textContent = count;
       el.dataset.testid = "cluster";
+      el.setAttribute("aria-label", t("cluster_label", count));
       el.addEventListener("click", (event) => {
         event.stopPropagation();
         map.getSource("schools").getClusterExpansionZoom(id).then((zoom) => {
@@ -341,7 +340,7 @@ function onSearchPick(event) {
 
 // ------------------------------------------------------------------ unit card
 
-const number = (n) => Number(n).toLocaleString(LANG === "vi" ? "vi-VN" : "en-GB");
+const number = (n) => numberText(n);
 const capitalised = (text) => text ? text[0].toUpperCase() + text.slice(1) : text;
 
 async function unitFeature(code) {
@@ -390,7 +389,7 @@ function showUnitCard(feature) {
     row(t("population"), population) +
     row(t("reported_children"), escapeHtml(children)) +
     row(t("former"), escapeHtml((formerNote(p) || "").replace(/^[^:]*:\s*/, ""))) +
-    row(t("area"), `${p.area_km2.toLocaleString(LANG === "vi" ? "vi-VN" : "en-GB")} km²`) +
+    row(t("area"), `${numberText(p.area_km2, 2)} km²`) +
     "</dl>";
 }
 
@@ -436,8 +435,9 @@ async function showCard(id) {
     row(t("phone"), p.phone ? `<a href="tel:${escapeHtml(p.phone)}">${escapeHtml(p.phone)}</a>` : "") +
     row(t("website"), p.website ? `<a href="${escapeHtml(p.website)}" rel="noopener">` +
       `${escapeHtml(p.website)}</a>` : "") +
-    (near ? row(t("road_km"), `${km(near.motorbike.distance_m)} km · ${minutes(near.motorbike.time_min)} ` +
-      `${t("minutes")} (${t("straight_km")} ${km(near.motorbike.straight_m)} km)`) : "") +
+    (near ? row(t("road_km"), `${kmText(near.motorbike.distance_m)} km · ` +
+      `${minutesText(near.motorbike.time_min)} (${t("straight_km")} ` +
+      `${kmText(near.motorbike.straight_m)} km)`) : "") +
     `</dl>${grades}`;
 }
 
@@ -446,7 +446,7 @@ async function showCard(id) {
 function setHome(lon, lat, label) {
   state.home = {lon, lat};
   if (!state.homeMarker) {
-    state.homeMarker = new maplibregl.Marker({color: "#d7191c", draggable: true});
+    state.homeMarker = new maplibregl.Marker(HOME_PIN);
     state.homeMarker.on("dragend", () => {
       const at = state.homeMarker.getLngLat();
       map.getSource("uncertainty").setData(emptyCollection());
@@ -525,10 +525,10 @@ async function loadNear() {
       motorbike: f.properties, walk: walking.get(f.properties.id)}));
     body.innerHTML = state.near.length ? state.near.map((n) =>
       `<tr data-id="${n.id}" data-testid="near-row"><td>${escapeHtml(n.name)}</td>` +
-      `<td class="num">${km(n.motorbike.distance_m)} km</td>` +
-      `<td class="num">${km(n.motorbike.straight_m)} km</td>` +
-      `<td class="num">${minutes(n.motorbike.time_min)} ${t("minutes")}</td>` +
-      `<td class="num">${n.walk ? `${minutes(n.walk.time_min)} ${t("minutes")}` : "—"}</td></tr>`
+      `<td class="num">${kmText(n.motorbike.distance_m)} km</td>` +
+      `<td class="num">${kmText(n.motorbike.straight_m)} km</td>` +
+      `<td class="num">${minutesText(n.motorbike.time_min)}</td>` +
+      `<td class="num">${n.walk ? minutesText(n.walk.time_min) : "—"}</td></tr>`
     ).join("") + `<tr><td colspan="5" class="muted small">${t("near_note")}</td></tr>`
       : `<tr><td colspan="5">${t("no_match")}</td></tr>`;
     if (state.near.length) chooseSchool(state.near[0].id);
@@ -555,8 +555,8 @@ async function chooseSchool(id) {
     route.geometry.coordinates.forEach((c) => bounds.extend(c));
     bounds.extend([lon, lat]);
     map.fitBounds(bounds, {padding: 60, maxZoom: 16});
-    showStatus(escapeHtml(t("route_to", chosen.name, km(route.properties.length_m),
-      minutes(route.properties.time_min))), true);
+    showStatus(escapeHtml(t("route_to", chosen.name, kmText(route.properties.length_m),
+      minutesNumber(route.properties.time_min))), true);
   } catch (error) {
     showStatus(`${t("error")}: ${escapeHtml(error.message)}`);
   }
@@ -571,7 +571,7 @@ async function showReach() {
     const area = await getJson(`/reach?lat=${lat}&lon=${lon}&mode=${mode}&minutes=${minutes}`);
     state.reach = area;
     map.getSource("reach").setData(area);
-    showStatus(escapeHtml(t("reach_area", minutes, area.properties.area_km2.toFixed(2))), true);
+    showStatus(escapeHtml(t("reach_area", minutes, numberText(area.properties.area_km2, 2))), true);
   } catch (error) {
     showStatus(`${t("error")}: ${escapeHtml(error.message)}`);
   }

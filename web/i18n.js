@@ -15,6 +15,7 @@ const TEXT = {
     mam_non: "Mầm non", tieu_hoc: "Tiểu học", thcs: "THCS", thpt: "THPT",
     lien_cap: "Liên cấp", unknown_level: "Chưa rõ cấp",
     shown: (n, all) => `${n} / ${all} trường trên bản đồ`,
+    cluster_label: (n) => `${n} trường ở đây: bấm để phóng to`,
     no_match: "Không tìm thấy", schools_found: "Trường", places_found: "Địa điểm",
     address: "Địa chỉ", ward: "Phường/xã", district: "Quận/huyện", phone: "Điện thoại",
     website: "Trang web", ownership: "Loại hình", level: "Cấp học",
@@ -27,7 +28,7 @@ const TEXT = {
     error: "Lỗi", outside: "Điểm này nằm ngoài mạng lưới đường.",
     precision: {house: "đúng số nhà", alley: "đầu hẻm", interpolated: "ước lượng theo số nhà",
                 street: "trên đường", ward: "phường/xã", district: "quận/huyện"},
-    uncertainty: (m) => `sai số ~${m} m`,
+    uncertainty: (m) => `sai số ~${numberText(m)} m`, under_a_minute: "dưới 1 phút",
     walk: "Đi bộ", motorbike: "Xe máy", car: "Ô tô",
     units_found: "Phường, xã, đặc khu", unit_type: "Loại đơn vị", province: "Tỉnh/thành phố",
     population: "Dân số", carried: "chuyển từ số liệu điều tra 2019 của các phường/xã cũ",
@@ -49,6 +50,7 @@ const TEXT = {
     mam_non: "Preschool", tieu_hoc: "Primary", thcs: "Lower secondary", thpt: "Upper secondary",
     lien_cap: "Multi-level", unknown_level: "Level unknown",
     shown: (n, all) => `${n} of ${all} schools on the map`,
+    cluster_label: (n) => `${n} schools here: select to zoom in`,
     no_match: "Nothing found", schools_found: "Schools", places_found: "Places",
     address: "Address", ward: "Ward", district: "District", phone: "Phone",
     website: "Website", ownership: "Ownership", level: "Level",
@@ -61,7 +63,7 @@ const TEXT = {
     error: "Error", outside: "This point is outside the road network.",
     precision: {house: "exact house", alley: "alley mouth", interpolated: "interpolated number",
                 street: "on the street", ward: "ward", district: "district"},
-    uncertainty: (m) => `~${m} m uncertain`,
+    uncertainty: (m) => `~${numberText(m)} m uncertain`, under_a_minute: "under a minute",
     walk: "Walking", motorbike: "Motorbike", car: "Car",
     units_found: "Wards, communes, special zones", unit_type: "Unit type", province: "Province",
     population: "Population", carried: "carried from the 2019 census figures of the former wards",
@@ -71,6 +73,36 @@ const TEXT = {
   },
 };
 let LANG = localStorage.getItem("schoolmap.lang") === "en" ? "en" : "vi";
+
+// The pin a family drags to its home: big enough for a finger (44 px wide).
+const HOME_PIN = {color: "#d7191c", draggable: true, scale: 1.65};
+
+// Numbers, distances, durations and dates as the chosen language writes them, made here for
+// every page: "0,27 km", "1.036", "dưới 1 phút", "06/12/2026" (Vietnam's time).
+const localeOf = () => (LANG === "vi" ? "vi-VN" : "en-GB");
+
+function numberText(value, digits = 0) {
+  return Number(value).toLocaleString(localeOf(),
+    {minimumFractionDigits: digits, maximumFractionDigits: digits});
+}
+
+// Kilometres from metres, without the unit: "0,27", "12,4".
+const kmText = (metres) => numberText(metres / 1000, metres < 10000 ? 2 : 1);
+
+// Minutes without the unit, for sentences that say it: "3,5", "12".
+const minutesNumber = (value) => numberText(value, value < 10 ? 1 : 0);
+
+// A duration as a table cell shows it: "dưới 1 phút", "3,5 phút".
+const minutesText = (value) => (value < 1 ? t("under_a_minute")
+  : `${minutesNumber(value)} ${t("minutes")}`);
+
+// A day (a date or a moment) as dd/mm/yyyy, in Vietnam's time.
+function dateText(value) {
+  const d = new Date(value);
+  if (!value || Number.isNaN(d.getTime())) return "";
+  return d.toLocaleDateString("en-GB",
+    {day: "2-digit", month: "2-digit", year: "numeric", timeZone: "Asia/Ho_Chi_Minh"});
+}
 
 function t(key, ...args) {
   const value = TEXT[LANG][key] ?? TEXT.vi[key] ?? key;

@@ -596,8 +596,8 @@ function runRow(run) {
 
 function formatMetric(key, value) {
   if (value === null || value === undefined) return "—";
-  if (SHARE_METRICS.has(key)) return `${(value * 100).toFixed(1)} %`;
-  if (typeof value === "number" && !Number.isInteger(value)) return value.toFixed(0);
+  if (SHARE_METRICS.has(key)) return `${numberText(value * 100, 1)} %`;
+  if (typeof value === "number") return numberText(value);
   return String(value);
 }
 
@@ -866,6 +866,9 @@ function drawOfficerMap() {
     label.dataset.testid = "ward-count";
     label.innerHTML = `${escapeHtml(unitLabel(p.name, p.unit_type_vi))}<br>${escapeHtml(t("ward_counts",
       shownCount(p.eligible), p.seats))}`;
+    // A label, not a control: named by what it says, never a "Map marker" button.
+    label.setAttribute("role", "img");
+    label.setAttribute("aria-label", label.textContent);
     officer.markers.push(new maplibregl.Marker({element: label}).setLngLat(middle(ward.geometry))
       .addTo(m));
   }
@@ -882,6 +885,9 @@ function drawOfficerMap() {
       label.className = `acc-count${entry.beyond ? " beyond" : ""}`;
       label.dataset.testid = "school-count";
       label.textContent = shownCount(entry.placed);
+      label.setAttribute("role", "img");
+      label.setAttribute("aria-label", t("school_count_label", school.properties.name,
+                                         shownCount(entry.placed)));
       officer.markers.push(new maplibregl.Marker({element: label, offset: [0, -18]})
         .setLngLat(school.geometry.coordinates).addTo(m));
     }

@@ -320,7 +320,7 @@ function drawParentHome() {
   const home = parentPage.home;
   if (!home) return;
   if (!parentPage.marker) {
-    parentPage.marker = new maplibregl.Marker({color: "#d7191c", draggable: true});
+    parentPage.marker = new maplibregl.Marker(HOME_PIN);
     parentPage.marker.on("dragend", () => {
       const at = parentPage.marker.getLngLat();
       setParentHome(at.lng, at.lat, null, null);
@@ -377,7 +377,7 @@ function renderNear() {
         `<td>${escapeHtml(p.name)}<span class="sub">${escapeHtml(p.address || p.ward_name || "")}` +
         `</span></td><td class="num">${kmText(p.distance_m)} km${far ? ` <span class="flag">` +
         `${escapeHtml(t("beyond_norm"))}</span>` : ""}</td>` +
-        `<td class="num">${minutes(p.time_min)} ${escapeHtml(t("minutes"))}</td>` +
+        `<td class="num">${escapeHtml(minutesText(p.time_min))}</td>` +
         `<td class="num">${chosen >= 0 ? `<b>${escapeHtml(t("rank"))} ${chosen + 1}</b>`
           : `<button type="button" data-choose="${p.id}">${escapeHtml(t("add_choice"))}</button>`}` +
         "</td></tr>";
@@ -490,10 +490,10 @@ async function showOneApplication() {
   }
 }
 
-function bilingual(vi, en) {
+// A text in the chosen language only (the other when it has none); EN/VI switches.
+function inChosenLanguage(vi, en) {
   const [first, second] = LANG === "vi" ? [vi, en] : [en, vi];
-  return `<p class="acc-explain">${escapeHtml(first || second || "")}</p>` +
-    (first && second && first !== second ? `<p class="acc-explain-other small">${escapeHtml(second)}</p>` : "");
+  return `<p class="acc-explain">${escapeHtml(first || second || "")}</p>`;
 }
 
 // One passed-over school in English, by name (the API words these in Vietnamese only).
@@ -506,10 +506,10 @@ function passedOverEnglish(p) {
 
 function applicationCard(a) {
   const statusText = t("statuses")[a.status] || a.status;
-  const reasons = (a.reasons || []).map((r) => `<li>${bilingual(r.vi, r.en)}</li>`).join("");
+  const reasons = (a.reasons || []).map((r) => `<li>${inChosenLanguage(r.vi, r.en)}</li>`).join("");
   const roundStatus = t("round_statuses")[a.round.status] || a.round.status;
   const passed = a.result ? a.result.explanation.passed_over.map((p) =>
-    `<li>${bilingual(p.vi, passedOverEnglish(p))}</li>`).join("") : "";
+    `<li>${inChosenLanguage(p.vi, passedOverEnglish(p))}</li>`).join("") : "";
   const passedList = passed
     ? `<h4>${escapeHtml(t("passed_over"))}</h4><ul class="acc-passed">${passed}</ul>` : "";
   let result;
@@ -518,14 +518,14 @@ function applicationCard(a) {
   } else if (!a.result.school) {
     result = `<div class="acc-result none" data-testid="result"><h4>${escapeHtml(t("result"))}</h4>` +
       `<p data-testid="result-none">${escapeHtml(t("not_assigned"))}</p>` +
-      `<div data-testid="explanation">${bilingual(a.result.explanation.vi,
+      `<div data-testid="explanation">${inChosenLanguage(a.result.explanation.vi,
         a.result.explanation.en)}</div>${passedList}</div>`;
   } else {
     result = `<div class="acc-result" data-testid="result"><h4>${escapeHtml(t("assigned"))}</h4>` +
       `<p class="acc-school" data-testid="result-school">${escapeHtml(a.result.school.name)}` +
       `<span class="sub">${escapeHtml(a.result.school.address || "")} · ${escapeHtml(
         t("distance"))} ${kmText(a.result.distance_m)} km</span></p>` +
-      `<h4>${escapeHtml(t("why"))}</h4><div data-testid="explanation">${bilingual(
+      `<h4>${escapeHtml(t("why"))}</h4><div data-testid="explanation">${inChosenLanguage(
         a.result.explanation.vi, a.result.explanation.en)}</div>` +
       passedList + "</div>";
   }
@@ -534,8 +534,8 @@ function applicationCard(a) {
       ${escapeHtml(a.round.name)} <span class="muted small">(${escapeHtml(roundStatus)})</span></h3>
     <p><span class="acc-status ${a.status}" data-testid="application-status">${escapeHtml(
       statusText)}</span> · ${escapeHtml(t("submitted_at"))} ${escapeHtml(
-      new Date(a.submitted_at).toLocaleDateString(LANG === "vi" ? "vi-VN" : "en-GB"))} ·
-      ${escapeHtml(t("birth_date"))} ${escapeHtml(a.birth_date)}
+      dateText(a.submitted_at))} ·
+      ${escapeHtml(t("birth_date"))} ${escapeHtml(dateText(a.birth_date))}
       ${a.priority_group ? ` · ${escapeHtml(t("priority_groups")[a.priority_group] || a.priority_group)}
         (${escapeHtml(t("claim_statuses")[a.priority_status] || a.priority_status)})` : ""}
       ${a.has_sibling ? ` · ${escapeHtml(t("sibling_yes"))}` : ""}</p>

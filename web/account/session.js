@@ -156,8 +156,6 @@ function currentView() {
   return (location.hash.match(/^#\/([\w-]+)/) || [null, "map"])[1];
 }
 
-const kmText = (metres) => (metres / 1000).toFixed(metres < 10000 ? 2 : 1);
-
 // ------------------------------------------------------------------ dates and unit names
 
 const pad2 = (n) => String(n).padStart(2, "0");

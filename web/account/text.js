@@ -98,6 +98,7 @@ const ACCOUNT_TEXT = {
       "xếp vào trường (đỏ = có trẻ quá định mức). Không bao giờ hiển thị vị trí nhà.",
     seats_classes: (c, s) => `${c} lớp, ${s} chỗ`,
     ward_counts: (n, seats) => `${n} trẻ · ${seats} chỗ`,
+    school_count_label: (name, n) => `${name}: ${n} trẻ được xếp`,
     under_k: "<10",
     placed_at: (n, seats, beyond) => `${n} trẻ / ${seats} chỗ` +
       (beyond ? `, ${beyond} quá định mức` : ""),
@@ -280,6 +281,7 @@ const ACCOUNT_TEXT = {
       "placed at each school (red = some beyond the norm). Homes are never shown.",
     seats_classes: (c, s) => `${c} classes, ${s} seats`,
     ward_counts: (n, seats) => `${n} children · ${seats} seats`,
+    school_count_label: (name, n) => `${name}: ${n} children placed`,
     under_k: "<10",
     placed_at: (n, seats, beyond) => `${n} children / ${seats} seats` +
       (beyond ? `, ${beyond} beyond the norm` : ""),
