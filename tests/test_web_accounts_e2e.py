@@ -20,7 +20,14 @@ from psycopg2.extensions import make_dsn, parse_dsn
 
 from gis_service.auth.users import create_user
 from gis_service.db.connection import connect
-from tests.browser_support import ARTEFACTS, chromium, number_shown, served, small_targets
+from tests.browser_support import (
+    ARTEFACTS,
+    accessibility_faults,
+    chromium,
+    number_shown,
+    served,
+    small_targets,
+)
 
 SHOTS = ARTEFACTS / "accounts"
 OFFICER = ("canbo.q1", "mat-khau-can-bo-1")
@@ -199,9 +206,11 @@ def notice(page: Any) -> str:
 
 
 def shot(page: Any, name: str, full_page: bool = False) -> Path:
+    """A screenshot of the page as it is, which axe-core must find accessible too."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=full_page)
+    assert not (faults := accessibility_faults(page)), f"{name}: " + "\n".join(faults)
     return path
 
 

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser_support import ARTEFACTS, chromium, number_shown, served, small_targets
+from tests.browser_support import (
+    ARTEFACTS,
+    accessibility_faults,
+    chromium,
+    number_shown,
+    served,
+    small_targets,
+)
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +60,7 @@ def test_map_loads_and_shows_every_school(browser: object, server: str) -> None:
     page.wait_for_selector("[data-testid=cluster]", timeout=20_000)
     page.wait_for_timeout(500)
     page.screenshot(path=str(ARTEFACTS / "map.png"))
+    assert not (faults := accessibility_faults(page)), "\n".join(faults)
     assert "© OpenStreetMap contributors" in page.text_content(".maplibregl-ctrl-attrib")
     # The vector tiles came from our own server and drew roads.
     rendered = page.evaluate("map.queryRenderedFeatures({layers: ['roads-major']}).length")
@@ -74,6 +82,7 @@ def test_search_finds_a_school_without_diacritics(browser: object, server: str) 
     assert page.locator(".card tr.entry").count() == 1
     page.wait_for_timeout(1500)
     page.screenshot(path=str(ARTEFACTS / "search.png"))
+    assert not (faults := accessibility_faults(page)), "\n".join(faults)
     assert page.errors == []
 
 
@@ -106,6 +115,7 @@ def test_from_my_home_lists_schools_by_road_and_draws_the_route(
     assert page.evaluate("state.reach.properties.area_km2") > 0
     page.wait_for_timeout(1500)
     page.screenshot(path=str(ARTEFACTS / "home.png"))
+    assert not (faults := accessibility_faults(page)), "\n".join(faults)
     assert page.errors == []
 
 
@@ -117,6 +127,7 @@ def test_phone_screen_and_english(browser: object, server: str) -> None:
     page.wait_for_selector("[data-testid=near-row]", timeout=30_000)
     page.wait_for_timeout(1500)
     page.screenshot(path=str(ARTEFACTS / "phone.png"), full_page=True)
+    assert not (faults := accessibility_faults(page)), "\n".join(faults)
     page.evaluate("localStorage.clear()")
     assert page.errors == []
 

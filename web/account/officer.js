@@ -380,8 +380,9 @@ function renderRoundDetail() {
       t("conflicts_waiting", r.conflicts))}</p>` : ""}
     ${claimsTable(r)}
     ${residenceSection(r)}
-    ${!can(r, "import") ? "" : `<h3>${escapeHtml(t("import_applicants"))}</h3>
-    <div class="row"><input type="file" id="applicants-file" accept=".csv,text/csv">
+    ${!can(r, "import") ? "" : `<h3 id="applicants-file-title">${escapeHtml(t("import_applicants"))}</h3>
+    <div class="row"><input type="file" id="applicants-file" accept=".csv,text/csv"
+      aria-labelledby="applicants-file-title">
       <button type="button" data-do="import">${escapeHtml(t("import"))}</button></div>`}
     ${!can(r, "run") ? "" : `<h3>${escapeHtml(t("run_round"))}</h3>
     <form class="row" id="run-form">
