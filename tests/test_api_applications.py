@@ -349,3 +349,47 @@ def test_english_explanations_name_schools_not_ids() -> None:
         "Placed at Trường Tiểu học Lê Văn Thọ (1,317 m). Closer schools were not given: "
         "Trường Tiểu học Kim Đồng (900 m) was full; school 8 (950 m) offers no seats."
     )
+
+
+def test_a_child_id_is_a_personal_identification_number_of_12_digits(
+    setting: Setting, conn: RequestTransactions
+) -> None:
+    for k, typed in enumerate(
+        ("abc!!", "07921900001", "0792190000011", "０７９２１９０００００１")
+    ):
+        refused = setting.submit(setting.an, f"k-{k}", setting.body(typed))
+        assert refused.status_code == 400, typed
+        detail = refused.json()["detail"]
+        assert detail.startswith("Mã định danh cá nhân của con gồm 12 chữ số"), detail
+        assert typed not in detail  # the code typed is never echoed (it reaches logs)
+    sibling = setting.submit(setting.an, "k-s", setting.body(sibling_child_id="12345"))
+    assert sibling.status_code == 400
+    assert "Mã định danh cá nhân của anh/chị/em" in sibling.json()["detail"]
+    assert one(conn, "SELECT count(*) FROM applications") == 0
+    # Spaces as people group the digits are fine: the same child as without them.
+    spaced = setting.submit(setting.an, "k-ok", setting.body("079 219 000 001"))
+    assert spaced.status_code == 201, spaced.text
+    again = setting.submit(setting.an, "k-again", setting.body("079219000001"))
+    assert again.status_code == 409 and "already has an application" in again.json()["detail"]
+
+
+def test_a_round_says_which_birth_years_it_takes_by_the_eligibility_rule(
+    setting: Setting,
+) -> None:
+    shown = setting.client.get(f"/rounds/{setting.round_id}", headers=setting.an).json()
+    years = shown["birth_years"]
+    # Grade 1 of 2025: children born in 2019; special cases up to three years older.
+    assert years[""] == [2019, 2019] and years["liet_si"] == [2019, 2019]
+    assert years["khuyet_tat"] == [2016, 2019]
+    for group, (first, last) in years.items():
+        for year in (first - 1, first, last, last + 1):
+            verdict = check_eligibility(
+                grade=1,
+                admission_year=2025,
+                birth_date=date(year, 6, 1),
+                ward_code=None,
+                area_ward_codes=[],
+                priority_group=group or None,
+                residence_required=False,
+            )
+            assert verdict.eligible == (first <= year <= last), (group, year)

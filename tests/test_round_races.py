@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 import re
@@ -395,8 +396,10 @@ class Stage:
         """New children of the ward, of entry age in `year`, at homes that vary by year."""
         born = entry_birth_date(year)
         homes = self.homes[ward]
+        # A personal identification number: 12 digits, unique per stage, letter and year.
+        first = int(hashlib.sha256(f"{prefix}{year}".encode()).hexdigest(), 16) % 10**9
         return [
-            Child(f"{prefix}{year}-{i:03d}", born, *homes[(year * 37 + i) % len(homes)][:2])
+            Child(f"{first:09d}{i:03d}", born, *homes[(year * 37 + i) % len(homes)][:2])
             for i in range(count)
         ]
 

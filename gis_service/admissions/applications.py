@@ -24,7 +24,7 @@ from gis_service.admissions.eligibility import (
     check_priority_group,
 )
 from gis_service.admissions.explain_vi import explain_vi
-from gis_service.admissions.identity import child_id_hash
+from gis_service.admissions.identity import child_id_hash, personal_id
 from gis_service.admissions.lifecycle import (
     APPLY_LOCK_SQL,
     Action,
@@ -544,8 +544,12 @@ def submit_application(
     """A parent's application to an open round; returns its view and whether it was a replay.
 
     The same Idempotency-Key again returns the application the first request made and stores
-    nothing; the same key with a different request is refused.
+    nothing; the same key with a different request is refused. The child's (and a sibling's)
+    personal identification number must have its 12 digits.
     """
+    personal_id(entry.child_id)
+    if sibling_child_id.strip():
+        personal_id(sibling_child_id, "của anh/chị/em", "the brother's or sister's")
     stored_key = f"{user_id}:{idempotency_key}"
     fingerprint = request_fingerprint(round_id, entry, key, sibling_child_id)
     own_hash = child_id_hash(entry.child_id, key)

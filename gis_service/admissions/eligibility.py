@@ -58,9 +58,23 @@ class Eligibility:
         return not self.reasons
 
 
-def age_in_year(birth_date: date, year: int) -> int:
-    """The age a child turns during `year`."""
-    return year - birth_date.year
+def birth_years(grade: int, admission_year: int, priority_group: str | None = None) -> range:
+    """The birth years a round of `grade` in `admission_year` takes, for the priority group:
+    the entry age's year, and up to MAX_EXTRA_YEARS earlier for the special cases."""
+    extra = MAX_EXTRA_YEARS if priority_group in SPECIAL_CASE_GROUPS else 0
+    youngest = admission_year - ENTRY_AGE[grade]
+    return range(youngest - extra, youngest + 1)
+
+
+def birth_years_by_group(grade: int, admission_year: int) -> dict[str, list[int]]:
+    """Every group's first and last birth year taken ("" for a child of no group): what a form
+    checks before sending, by the same rule as `check_eligibility`."""
+    groups = ["", *PRIORITY_GROUPS]
+    return {
+        g: [years[0], years[-1]]
+        for g in groups
+        for years in [birth_years(grade, admission_year, g or None)]
+    }
 
 
 def check_eligibility(
@@ -79,9 +93,9 @@ def check_eligibility(
         raise ValueError(f"rounds admit grade 1 or grade 6, not grade {grade}")
     reasons: list[Reason] = []
     entry_age = ENTRY_AGE[grade]
-    age = age_in_year(birth_date, admission_year)
     extra = MAX_EXTRA_YEARS if priority_group in SPECIAL_CASE_GROUPS else 0
-    if age < entry_age:
+    taken = birth_years(grade, admission_year, priority_group)
+    if birth_date.year > taken[-1]:
         reasons.append(
             Reason(
                 "too_young",
@@ -92,7 +106,7 @@ def check_eligibility(
                 f"{admission_year - entry_age}.",
             )
         )
-    elif age > entry_age + extra:
+    elif birth_date.year < taken[0]:
         allowed = (
             f"{admission_year - entry_age - extra}–{admission_year - entry_age}"
             if extra

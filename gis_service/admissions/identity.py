@@ -11,6 +11,24 @@ from contextlib import suppress
 from pathlib import Path
 
 from gis_service.config import Settings
+from gis_service.errors import InvalidRequestError
+
+PERSONAL_ID_DIGITS = 12
+"""A personal identification number (mã định danh cá nhân, VNeID) has 12 digits."""
+
+
+def personal_id(text: str, whose_vi: str = "của con", whose_en: str = "the child's") -> str:
+    """A personal identification number as a parent types it (spaces allowed), checked: 12
+    digits, or InvalidRequestError saying what to type."""
+    code = "".join(text.split())
+    if len(code) != PERSONAL_ID_DIGITS or not code.isascii() or not code.isdigit():
+        raise InvalidRequestError(
+            f"Mã định danh cá nhân {whose_vi} gồm {PERSONAL_ID_DIGITS} chữ số (xem trên giấy "
+            f"khai sinh hoặc ứng dụng VNeID); đã nhập {len(code)} ký tự / {whose_en} personal "
+            f"identification number has {PERSONAL_ID_DIGITS} digits (on the birth certificate "
+            f"or in the VNeID app); {len(code)} characters were given"
+        )
+    return code
 
 
 def installation_key(settings: Settings) -> bytes:

@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from gis_service.admissions.applicant_import import import_applicants
 from gis_service.admissions.demand import demand_by_unit
 from gis_service.admissions.disclosure import SMALLEST_GROUP, hide_small_groups
+from gis_service.admissions.eligibility import birth_years_by_group
 from gis_service.admissions.estimated import estimated_homes, estimated_schools
 from gis_service.admissions.exports import HOMES_WARNING, export_run
 from gis_service.admissions.identity import installation_key
@@ -143,6 +144,10 @@ class RoundOut(BaseModel):
         "written reason, changes the applicant data"
     )
     review_window_open: bool
+    birth_years: dict[str, list[int]] = Field(
+        description='first and last birth year the round takes, by priority group ("": no '
+        "group), for a form to check before sending; the verdict is the service's"
+    )
     applications: int | None = Field(description="null for a parent when under 10")
     eligible: int | None = Field(description="null for a parent when under 10")
     pending_claims: int | None = Field(
@@ -235,6 +240,7 @@ def round_out(conn: Connection, the_round: Round, *, for_parent: bool = False) -
         area=[AreaUnitOut(code=u.code, name=u.label) for u in area_units(conn, the_round)],
         review_until=the_round.review_until,
         review_window_open=not review_window_ended(the_round),
+        birth_years=birth_years_by_group(the_round.grade, the_round.admission_year),
         actions=[
             action.value
             for action in Action
