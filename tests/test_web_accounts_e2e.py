@@ -268,6 +268,71 @@ def test_officer_creates_and_opens_a_round(browser: Any, server: str) -> None:
     assert page.errors == []
 
 
+def test_the_parent_form_checks_before_sending_and_keeps_a_draft_across_a_reload(
+    browser: Any, server: str
+) -> None:
+    page = new_page(browser, server, width=390, height=844)
+    sent: list[str] = []
+    page.on(
+        "request",
+        lambda request: sent.append(request.url) if request.method == "POST" else None,
+    )
+    page.goto(server + "/#/parent")
+    page.wait_for_selector("[data-testid=signin-form]")
+    page.fill("input[name=username]", "me.nhap.do")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[data-action=register]")
+    page.wait_for_selector("#application-form")
+    page.wait_for_function("parentPage.roundsLoaded")
+    message = "#app-message"
+    page.fill("input[name=child_id]", "abc!!")
+    page.click("#app-submit")
+    assert "gồm 12 chữ số" in str(page.text_content(message))
+    assert page.get_attribute("input[name=child_id]", "aria-invalid") == "true"
+    page.fill("input[name=child_id]", "079 219 000 777")
+    page.fill("input[name=birth_date]", "2017-02-02")
+    page.click("#app-submit")
+    assert "Lớp 1 năm 2025 nhận trẻ sinh năm 2019" in str(page.text_content(message))
+    page.fill("input[name=birth_date]", "2019-02-02")
+    page.click("#app-submit")
+    assert "Hãy chọn nơi ở" in str(page.text_content(message))
+    # Nothing was sent for any of these but the account's creation.
+    assert [url for url in sent if "/applications" in url] == []
+    page.fill("#app-address", HOME_ADDRESS)
+    page.click("#app-find")
+    page.wait_for_selector("[data-testid=app-near-row]", timeout=30_000)
+    page.locator("[data-testid=app-near-row] button[data-choose]").first.click()
+    chosen = page.evaluate("parentPage.choices")
+    # A reload keeps what was filled in (this tab only).
+    page.reload()
+    page.wait_for_selector("#application-form")
+    page.wait_for_function("parentPage.roundsLoaded")
+    assert page.input_value("input[name=child_id]") == "079 219 000 777"
+    assert page.input_value("input[name=birth_date]") == "2019-02-02"
+    assert page.input_value("#app-address") == HOME_ADDRESS
+    assert page.evaluate("parentPage.choices") == chosen
+    assert page.is_visible("#app-home-status")
+    assert "khôi phục" in str(page.text_content(message))
+    page.wait_for_selector("[data-testid=app-near-row]", timeout=30_000)
+    named = str(page.evaluate("parentPage.near[0].properties.name"))
+    assert named in str(page.text_content("[data-testid=app-choice]"))
+    page.click("#app-submit")
+    page.wait_for_selector("[data-testid=app-summary] #app-confirm")
+    assert page.text_content("[data-testid=summary-child]") == "079219000777"
+    assert page.text_content("[data-testid=summary-birth]") == "02/02/2019"
+    assert named in str(page.text_content("[data-testid=summary-choices]"))
+    assert not page.is_visible("#app-submit")
+    shot(page, "parent-summary-phone", full_page=True)
+    page.click("#app-back")
+    assert not page.is_visible("[data-testid=app-summary]") and page.is_visible("#app-submit")
+    assert [url for url in sent if "/applications" in url] == []
+    # Signing out forgets the draft.
+    page.click(".acc-signout")
+    page.wait_for_selector("[data-testid=signin-form]")
+    assert page.evaluate("sessionStorage.getItem('schoolmap.parent.draft')") is None
+    assert page.errors == []
+
+
 def test_parent_registers_finds_schools_and_submits(browser: Any, server: str) -> None:
     page = new_page(browser, server)
     page.goto(server + "/#/parent")
@@ -306,6 +371,14 @@ def test_parent_registers_finds_schools_and_submits(browser: Any, server: str) -
     page.wait_for_timeout(800)
     shot(page, "parent-apply", full_page=True)
     page.click("#app-submit")
+    # Read once more, then sent.
+    page.wait_for_selector("[data-testid=app-summary] #app-confirm")
+    assert page.text_content("[data-testid=summary-child]") == "079219000123"
+    assert page.text_content("[data-testid=summary-birth]") == "15/03/2019"
+    assert str(page.text_content("[data-testid=summary-choices] li")).startswith(second)
+    assert page.is_visible("[data-testid=app-summary] #parent-map")
+    shot(page, "parent-summary", full_page=True)
+    page.click("#app-confirm")
     page.wait_for_selector("[data-testid=application]", timeout=30_000)
     page.wait_for_selector(".acc-focus [data-testid=application-status]")
     assert "Hợp lệ" in str(page.text_content(".acc-focus [data-testid=application-status]"))

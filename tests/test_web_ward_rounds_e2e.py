@@ -173,6 +173,7 @@ def test_parent_states_a_unit_that_differs_from_the_home(browser: Any, server: s
     page.wait_for_selector("[data-testid=app-near-row]", timeout=30_000)
     page.fill("#application-form input[name=stated_unit]", STATED_WARD)
     page.click("#app-submit")
+    page.click("#app-confirm")
     page.wait_for_selector(".acc-focus [data-testid=residence-note]", timeout=30_000)
     Story.application_id = int(str(page.evaluate("location.hash")).rsplit("/", 1)[1])
     card = ".acc-focus"

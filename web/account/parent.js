@@ -48,7 +48,7 @@ function renderParent() {
     <section class="acc-card" id="parent-apply">
       <h2>${escapeHtml(t("new_application"))}</h2>
       <p class="muted" id="app-no-round" hidden>${escapeHtml(t("no_open_round"))}</p>
-      <form id="application-form" class="acc-form" autocomplete="off">
+      <form id="application-form" class="acc-form" autocomplete="off" novalidate>
         <label>${escapeHtml(t("round"))}<select name="round" id="app-round"></select></label>
         <p class="muted small">${escapeHtml(t("round_open_note"))}</p>
         <p class="small" id="app-round-deadline" data-testid="round-deadline" hidden></p>
@@ -65,7 +65,7 @@ function renderParent() {
           <p class="muted small">${escapeHtml(t("home_hint"))}</p>
           <ul id="app-candidates" class="results"></ul>
           <div id="app-home-status" class="note" hidden></div>
-          <div id="parent-map-slot"></div>
+          <div id="app-map-box"><div id="parent-map-slot"></div></div>
         </fieldset>
         <label>${escapeHtml(t("stated_unit"))}
           <input name="stated_unit" maxlength="200" autocomplete="off"
@@ -87,10 +87,13 @@ function renderParent() {
         <div class="row"><button type="submit" class="primary" id="app-submit">${escapeHtml(
           t("submit"))}</button></div>
         <p class="acc-message" id="app-message" role="status"></p>
+        <section id="app-summary" class="acc-summary" data-testid="app-summary" hidden
+          aria-labelledby="app-summary-title"></section>
       </form>
     </section>
 `;
   wireSignOut(root);
+  const recalled = recallDraft();
   placeParentMap();
   restoreDraft();
   wireApplicationForm();
@@ -102,6 +105,8 @@ function renderParent() {
     const box = $("app-message");
     if (parentPage.message.ok) showOk(box, parentPage.message.text);
     else box.textContent = parentPage.message.text;
+  } else if (recalled) {
+    showOk($("app-message"), t("draft_restored"));
   }
   loadOpenRounds();
   loadApplications();
@@ -117,7 +122,40 @@ function saveDraft() {
                   birth_date: form.birth_date.value, priority_group: form.priority_group.value,
                   sibling: form.sibling.value, stated_unit: form.stated_unit.value,
                   address: $("app-address").value};
+  keepDraft();
 }
+
+// What is being filled in survives a reload of this tab (and only this tab, for this account):
+// sessionStorage is the tab's own and is emptied when the tab closes or the family signs out.
+const DRAFT_KEY = "schoolmap.parent.draft";
+
+function keepDraft() {
+  const signed = session.read();
+  if (!signed) return;
+  const home = parentPage.home && {lon: parentPage.home.lon, lat: parentPage.home.lat,
+    address: parentPage.home.address, candidate: parentPage.home.candidate};
+  sessionStorage.setItem(DRAFT_KEY, JSON.stringify({user: signed.username,
+    draft: parentPage.draft, home, choices: parentPage.choices}));
+}
+
+function dropDraft() {
+  sessionStorage.removeItem(DRAFT_KEY);
+}
+
+// After a reload: the tab's draft of this account, if the page holds nothing yet.
+function recallDraft() {
+  const signed = session.read();
+  if (!signed || Object.keys(parentPage.draft).length || parentPage.home) return false;
+  let kept = null;
+  try { kept = JSON.parse(sessionStorage.getItem(DRAFT_KEY) || "null"); } catch { kept = null; }
+  if (!kept || kept.user !== signed.username) return false;
+  parentPage.draft = kept.draft || {};
+  parentPage.home = kept.home || null;
+  parentPage.choices = kept.choices || [];
+  return true;
+}
+
+document.addEventListener("sessionchange", () => { if (!session.read()) dropDraft(); });
 
 function restoreDraft() {
   const form = $("application-form");
@@ -131,7 +169,7 @@ function restoreDraft() {
 function wireApplicationForm() {
   const form = $("application-form");
   form.addEventListener("submit", submitApplication);
-  form.addEventListener("input", saveDraft);
+  form.addEventListener("input", () => { hideSummary(); saveDraft(); });
   form.round.addEventListener("change", () => {
     saveDraft();
     parentPage.choices = [];
@@ -151,6 +189,7 @@ function wireApplicationForm() {
     if (!button) return;
     const id = Number(button.dataset.choose);
     if (!parentPage.choices.includes(id) && parentPage.choices.length < 10) parentPage.choices.push(id);
+    keepDraft();
     renderChoices();
     renderNear();
   });
@@ -165,6 +204,7 @@ function wireApplicationForm() {
       if (other < 0 || other >= parentPage.choices.length) return;
       [parentPage.choices[index], parentPage.choices[other]] = [parentPage.choices[other], parentPage.choices[index]];
     }
+    keepDraft();
     renderChoices();
     renderNear();
   });
@@ -295,6 +335,7 @@ function pickHomeCandidate(index) {
 
 function setParentHome(lon, lat, address, candidate) {
   parentPage.home = {lon, lat, address, candidate};
+  keepDraft();
   drawParentHome();
   renderHomeStatus();
   loadNearSchools();
@@ -351,6 +392,7 @@ async function loadNearSchools() {
     parentPage.nearError = error.message;
   }
   renderNear();
+  renderChoices();  // the chosen schools' names come with the schools near the home
   drawNearSchools();
 }
 
@@ -409,28 +451,120 @@ function renderChoices() {
 
 // ------------------------------------------------------------------ submit
 
+// The form checked as the service checks it, before anything is sent: the first fault with
+// the field to fix, or null. The round says which birth years it takes (its own rule).
+function faultBeforeSending(form, the_round) {
+  const digits = (text) => text.replace(/\s+/g, "");
+  if (!/^[0-9]{12}$/.test(digits(form.child_id.value))) {
+    return {field: form.child_id, text: t("child_id_format")};
+  }
+  if (!form.birth_date.value) return {field: form.birth_date, text: t("birth_needed")};
+  const taken = the_round.birth_years || {};
+  const years = taken[form.priority_group.value] || taken[""];
+  const born = Number(form.birth_date.value.slice(0, 4));
+  if (years && (born < years[0] || born > years[1])) {
+    return {field: form.birth_date,
+            text: t("birth_years_wrong", the_round.grade, the_round.admission_year, ...years)};
+  }
+  const sibling = digits(form.sibling.value);
+  if (sibling && !/^[0-9]{12}$/.test(sibling)) return {field: form.sibling, text: t("sibling_id_format")};
+  if (!parentPage.home) return {field: $("app-address"), text: t("home_needed")};
+  return null;
+}
+
 async function submitApplication(event) {
   event.preventDefault();
   const form = $("application-form");
   const box = $("app-message");
   box.className = "acc-message";
+  box.textContent = "";
+  form.querySelectorAll("[aria-invalid]").forEach((field) => field.removeAttribute("aria-invalid"));
   const the_round = selectedRound();
   if (!the_round) { box.textContent = t("no_open_round"); return; }
-  if (!parentPage.home) { showError(box, new Error(t("home_needed"))); return; }
+  const fault = faultBeforeSending(form, the_round);
+  if (fault) {
+    showError(box, new Error(fault.text));
+    fault.field.setAttribute("aria-invalid", "true");
+    fault.field.focus();
+    return;
+  }
+  showSummary(form, the_round);
+}
+
+// What will be sent, to read once more before sending: the child, the home on the map, the
+// ranked schools.
+function showSummary(form, the_round) {
+  const box = $("app-summary");
+  const home = parentPage.home;
+  const near = new Map(parentPage.near.map((f) => [f.properties.id, f.properties]));
+  const fact = (label, value, id) => `<dt>${escapeHtml(label)}</dt>` +
+    `<dd data-testid="summary-${id}">${escapeHtml(value)}</dd>`;
+  const group = form.priority_group.value;
+  const choices = parentPage.choices.map((id) => {
+    const p = near.get(id);
+    return `<li>${escapeHtml(p ? p.name : `#${id}`)}${p ? ` (${kmText(p.distance_m)} km)` : ""}</li>`;
+  }).join("");
+  box.innerHTML = `<h3 id="app-summary-title" tabindex="-1">${escapeHtml(t("summary_title"))}</h3>
+    <p class="small">${escapeHtml(t("summary_note"))}</p>
+    <dl class="acc-facts">
+      ${fact(t("round"), t("round_label", the_round), "round")}
+      ${fact(t("child_id"), form.child_id.value.replace(/\s+/g, ""), "child")}
+      ${fact(t("birth_date"), dateText(form.birth_date.value), "birth")}
+      ${fact(t("home"), home.address || `${t("summary_home_pin")} (${home.lat.toFixed(5)}, ` +
+        `${home.lon.toFixed(5)})`, "home")}
+      ${fact(t("stated_unit"), form.stated_unit.value.trim() || t("summary_none"), "stated")}
+      ${fact(t("priority"), group ? t("priority_groups")[group] : t("no_priority"), "group")}
+      ${fact(t("sibling"), form.sibling.value.replace(/\s+/g, "") || t("summary_none"), "sibling")}
+    </dl>
+    <h4>${escapeHtml(t("choices"))}</h4>
+    ${choices ? `<ol data-testid="summary-choices">${choices}</ol>`
+      : `<p class="muted" data-testid="summary-choices">${escapeHtml(t("no_choices"))}</p>`}
+    <div class="acc-summary-map"></div>
+    <div class="row"><button type="button" class="primary" id="app-confirm">${escapeHtml(
+      t("confirm_submit"))}</button>
+      <button type="button" id="app-back">${escapeHtml(t("back_to_edit"))}</button></div>`;
+  box.hidden = false;
+  $("app-submit").hidden = true;
+  // The form's own map, moved here while the family reads the summary.
+  box.querySelector(".acc-summary-map").appendChild(parentPage.mapElement);
+  if (parentPage.map) {
+    parentPage.map.resize();
+    parentPage.map.jumpTo({center: [home.lon, home.lat], zoom: 15});
+  }
+  $("app-confirm").addEventListener("click", sendApplication);
+  $("app-back").addEventListener("click", hideSummary);
+  $("app-summary-title").focus();
+}
+
+function hideSummary() {
+  const box = $("app-summary");
+  if (!box || box.hidden) return;
+  box.hidden = true;
+  box.innerHTML = "";
+  $("app-map-box").appendChild(parentPage.mapElement);
+  if (parentPage.map) parentPage.map.resize();
+  $("app-submit").hidden = false;
+  $("app-submit").focus();
+}
+
+async function sendApplication() {
+  const form = $("application-form");
+  const box = $("app-message");
+  const the_round = selectedRound();
   // One key per filled-in application: a second click replays the first answer.
   parentPage.key = parentPage.key || newIdempotencyKey();
   const payload = {
-    child_id: form.child_id.value.trim(),
+    child_id: form.child_id.value.replace(/\s+/g, ""),
     birth_date: form.birth_date.value,
     lon: Number(parentPage.home.lon.toFixed(7)),
     lat: Number(parentPage.home.lat.toFixed(7)),
     address: parentPage.home.address || null,
     priority_group: form.priority_group.value || null,
-    sibling_child_id: form.sibling.value.trim() || null,
+    sibling_child_id: form.sibling.value.replace(/\s+/g, "") || null,
     preferences: parentPage.choices,
     stated_unit: form.stated_unit.value.trim() || null,
   };
-  const button = $("app-submit");
+  const button = $("app-confirm");
   button.disabled = true;
   button.textContent = t("submitting");
   try {
@@ -442,6 +576,7 @@ async function submitApplication(event) {
     parentPage.home = null;
     parentPage.near = [];
     parentPage.candidates = [];
+    dropDraft();
     if (parentPage.marker) parentPage.marker.remove();
     parentPage.message = {ok: true, text: `${t("submitted")} ${t("application_no", made.id)}: ` +
       `${t("statuses")[made.status] || made.status}`};
@@ -450,7 +585,7 @@ async function submitApplication(event) {
   } catch (error) {
     showError(box, error);
     button.disabled = false;
-    button.textContent = t("submit");
+    button.textContent = t("confirm_submit");
   }
 }
 

@@ -45,6 +45,17 @@ const ACCOUNT_TEXT = {
       "được xếp vào trường gần nhà còn chỗ.",
     no_choices: "Chưa chọn trường nào.",
     submit: "Nộp hồ sơ", submitting: "Đang nộp…",
+    child_id_format: "Mã định danh cá nhân của con gồm 12 chữ số (xem trên giấy khai sinh hoặc " +
+      "ứng dụng VNeID).",
+    sibling_id_format: "Mã định danh cá nhân của anh/chị/em gồm 12 chữ số; để trống nếu không có.",
+    birth_needed: "Hãy nhập ngày sinh của con.",
+    birth_years_wrong: (grade, year, first, last) => `Lớp ${grade} năm ${year} nhận trẻ sinh năm ` +
+      `${first === last ? first : `${first}–${last}`}: hãy kiểm tra lại ngày sinh của con.`,
+    summary_title: "Kiểm tra lại trước khi nộp",
+    summary_note: "Hồ sơ sẽ được nộp đúng như dưới đây. Bấm “Sửa lại” nếu cần đổi.",
+    confirm_submit: "Đúng, nộp hồ sơ", back_to_edit: "Sửa lại",
+    summary_home_pin: "ghim trên bản đồ", summary_none: "không có",
+    draft_restored: "Đã khôi phục hồ sơ đang điền dở trong thẻ này.",
     submitted: "Đã nộp hồ sơ.",
     my_applications: "Hồ sơ đã nộp", none_yet: "Chưa có hồ sơ nào.",
     application_no: (id) => `Hồ sơ số ${id}`,
@@ -229,6 +240,19 @@ const ACCOUNT_TEXT = {
       "child gets the nearest school with a seat.",
     no_choices: "No school chosen yet.",
     submit: "Submit application", submitting: "Submitting…",
+    child_id_format: "The child's personal identification number has 12 digits (on the birth " +
+      "certificate or in the VNeID app).",
+    sibling_id_format: "A brother's or sister's personal identification number has 12 digits; " +
+      "leave it empty if there is none.",
+    birth_needed: "Enter the child's birth date.",
+    birth_years_wrong: (grade, year, first, last) => `Grade ${grade} in ${year} takes children ` +
+      `born in ${first === last ? first : `${first}–${last}`}: check the child's birth date.`,
+    summary_title: "Check before submitting",
+    summary_note: "The application will be submitted exactly as below. Choose “Change something” " +
+      "to edit it.",
+    confirm_submit: "Yes, submit it", back_to_edit: "Change something",
+    summary_home_pin: "pin on the map", summary_none: "none",
+    draft_restored: "Your unfinished application in this tab was restored.",
     submitted: "Application submitted.",
     my_applications: "My applications", none_yet: "No applications yet.",
     application_no: (id) => `Application ${id}`,
