@@ -30,7 +30,9 @@ def browser() -> Iterator[object]:
         yield launched
 
 
-def open_map(browser: object, server: str, width: int = 1280, height: int = 800) -> object:
+def open_map(
+    browser: object, server: str, width: int = 1280, height: int = 800, path: str = "/"
+) -> object:
     page = browser.new_page(viewport={"width": width, "height": height})  # type: ignore[attr-defined]
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -42,7 +44,7 @@ def open_map(browser: object, server: str, width: int = 1280, height: int = 800)
             else None
         ),
     )
-    page.goto(server + "/")
+    page.goto(server + path)
     page.wait_for_selector("body[data-ready=yes]", timeout=30_000)
     page.errors = errors
     return page
@@ -168,3 +170,31 @@ def test_numbers_distances_times_and_dates_are_written_as_each_language_writes_t
     ]  # fmt: skip
     page.evaluate("localStorage.clear()")
     assert page.errors == []
+
+
+def test_the_home_and_the_school_chosen_are_in_a_link_to_share(
+    browser: object, server: str
+) -> None:
+    page = open_map(browser, server)
+    page.fill("#home-address", "24 Le Loi")
+    page.click("#home-form button")
+    page.wait_for_selector("[data-testid=near-row]", timeout=30_000)
+    rows = page.locator("[data-testid=near-row]")
+    second = int(str(rows.nth(1).get_attribute("data-id")))
+    rows.nth(1).click()
+    page.wait_for_function(f"state.chosen === {second} && state.route !== null")
+    link = str(page.evaluate("location.href"))
+    assert "#/map?home=" in link and f"&school={second}" in link and "level=tieu_hoc" in link
+    home = page.evaluate("[state.home.lon, state.home.lat]")
+    # The link opened elsewhere shows the same home, list and school.
+    other = open_map(browser, server, width=390, path="/#" + link.split("#", 1)[1])
+    other.wait_for_function(f"state.chosen === {second} && state.route !== null", timeout=30_000)
+    assert other.evaluate("[state.home.lon, state.home.lat]") == [
+        round(home[0], 6),
+        round(home[1], 6),
+    ]
+    assert other.locator("[data-testid=near-row]").count() == rows.count()
+    # A link that does not read as one is ignored.
+    odd = open_map(browser, server, path="/#/map?home=abc,9999&school=<b>")
+    assert odd.evaluate("state.home") is None
+    assert page.errors == [] and other.errors == [] and odd.errors == []

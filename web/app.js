@@ -18,6 +18,7 @@ const state = {
   home: null,       // {lon, lat}
   near: [],
   chosen: null,
+  wantedSchool: null,  // the school a shared address names, chosen once the near list is in
   route: null,      // the drawn route (GeoJSON Feature)
   reach: null,      // the drawn reachable area
   homeMarker: null,
@@ -459,6 +460,8 @@ function setHome(lon, lat, label) {
   map.getSource("route").setData(emptyCollection());
   map.getSource("straight").setData(emptyCollection());
   map.getSource("reach").setData(emptyCollection());
+  state.chosen = null;
+  shareInAddress();
   loadNear();
 }
 
@@ -531,7 +534,9 @@ async function loadNear() {
       `<td class="num">${n.walk ? minutesText(n.walk.time_min) : "—"}</td></tr>`
     ).join("") + `<tr><td colspan="5" class="muted small">${t("near_note")}</td></tr>`
       : `<tr><td colspan="5">${t("no_match")}</td></tr>`;
-    if (state.near.length) chooseSchool(state.near[0].id);
+    const wanted = state.near.find((n) => n.id === state.wantedSchool);
+    state.wantedSchool = null;
+    if (state.near.length) chooseSchool((wanted || state.near[0]).id);
   } catch (error) {
     body.innerHTML = `<tr><td colspan="5">${t("error")}: ${escapeHtml(error.message)}</td></tr>`;
   }
@@ -541,6 +546,7 @@ async function chooseSchool(id) {
   const chosen = state.near.find((n) => n.id === id);
   if (!chosen || !state.home) return;
   state.chosen = id;
+  shareInAddress();
   document.querySelectorAll("#near tbody tr").forEach((tr) =>
     tr.classList.toggle("chosen", Number(tr.dataset.id) === id));
   const {lon, lat} = state.home;
@@ -575,6 +581,37 @@ async function showReach() {
   } catch (error) {
     showStatus(`${t("error")}: ${escapeHtml(error.message)}`);
   }
+}
+
+// ------------------------------------------------------------------ a link to share
+
+// The home, the level and the school chosen, kept in the address (#/map?home=lon,lat&…), so
+// the page can be reloaded, bookmarked or sent as it is. Nothing about a child is in it.
+function shareInAddress() {
+  if (!state.home || currentView() !== "map") return;
+  const {lon, lat} = state.home;
+  const level = $("near-level").value || "tieu_hoc";
+  const school = state.chosen ? `&school=${state.chosen}` : "";
+  history.replaceState(null, "",
+    `#/map?home=${lon.toFixed(6)},${lat.toFixed(6)}&level=${level}${school}`);
+}
+
+// A shared address opened: the home it names, and the school, once the map is ready. A link
+// that does not read as one is ignored.
+function openSharedAddress() {
+  const query = (location.hash.match(/^#\/map\?(.*)$/) || [])[1];
+  if (!query) return;
+  const params = new URLSearchParams(query);
+  const [lon, lat] = (params.get("home") || "").split(",").map(Number);
+  if (!Number.isFinite(lon) || !Number.isFinite(lat) || Math.abs(lon) > 180 || Math.abs(lat) > 90) {
+    return;
+  }
+  const level = params.get("level");
+  if ([...$("near-level").options].some((o) => o.value === level)) $("near-level").value = level;
+  const school = Number(params.get("school"));
+  state.wantedSchool = Number.isInteger(school) && school > 0 ? school : null;
+  setHome(lon, lat, t("home_pin"));
+  map.jumpTo({center: [lon, lat], zoom: 14});
 }
 
 // ------------------------------------------------------------------ views
@@ -654,5 +691,6 @@ map.on("load", async () => {
   } catch (error) {
     $("count").textContent = `${t("error")}: ${error.message}`;
   }
+  openSharedAddress();
   document.body.dataset.ready = "yes";
 });
