@@ -43,3 +43,17 @@ def fold_admin_name(name: str) -> str:
             break
     words = [w.lstrip("0") or "0" if w.isdigit() else w for w in folded.split()]
     return " ".join(words)
+
+
+def metres(value: object) -> str:
+    """A distance the Vietnamese way: '1.340 m'."""
+    if not isinstance(value, int | float):
+        return "?"
+    return f"{round(value):,} m".replace(",", ".")
+
+
+def metres_en(value: object) -> str:
+    """A distance the English way: '1,340 m'."""
+    if not isinstance(value, int | float):
+        return "?"
+    return f"{round(value):,} m"

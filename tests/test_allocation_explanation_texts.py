@@ -23,8 +23,9 @@ from allocation import Mechanism, Problem, Result, solve
 from allocation.errors import ProblemError
 from allocation.priority import SchoolPriority
 from gis_service.admissions.build import _after_ranked_by_distance
-from gis_service.admissions.explain_vi import explain_vi, metres, metres_en
+from gis_service.admissions.explain_vi import explain_vi
 from gis_service.admissions.run_store import copy_lines, passed_kinds, stored_explanation
+from gis_service.text import metres, metres_en
 from tests.test_allocation_properties import FAST
 
 NAMES = (

@@ -13,11 +13,12 @@ from fastapi.testclient import TestClient
 from gis_service import audit
 from gis_service.admissions.applications import with_school_names
 from gis_service.admissions.eligibility import check_eligibility
-from gis_service.admissions.explain_vi import explain_vi, metres
+from gis_service.admissions.explain_vi import explain_vi
 from gis_service.admissions.identity import child_id_hash, installation_key
 from gis_service.admissions.lifecycle import set_round_status
 from gis_service.admissions.rounds import create_round
 from gis_service.config import DatabaseSettings, Settings
+from gis_service.text import metres
 from tests.test_auth import RequestTransactions, add_user, one, sign_in
 
 

@@ -198,3 +198,21 @@ def test_the_home_and_the_school_chosen_are_in_a_link_to_share(
     odd = open_map(browser, server, path="/#/map?home=abc,9999&school=<b>")
     assert odd.evaluate("state.home") is None
     assert page.errors == [] and other.errors == [] and odd.errors == []
+
+
+def test_a_pin_outside_the_city_is_told_in_the_chosen_language_with_what_to_do(
+    browser: object, server: str
+) -> None:
+    page = open_map(browser, server)
+    page.evaluate("setHome(105.2, 9.2, 'x')")  # far from every road of the demo city
+    page.wait_for_selector("#near td:has-text('Lỗi')", timeout=20_000)
+    said = str(page.text_content("#near"))
+    assert "ngoài vùng có đường của thành phố" in said and "hãy đặt ghim" in said
+    assert "outside the network" not in said and "[object Object]" not in said
+    page.click("#lang")
+    page.evaluate("setHome(105.2, 9.2, 'x')")
+    page.wait_for_selector("#near td:has-text('outside the network area')", timeout=20_000)
+    said = str(page.text_content("#near"))
+    assert "drop the pin on the home" in said and "ngoài vùng" not in said
+    page.evaluate("localStorage.clear()")
+    assert page.errors == []

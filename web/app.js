@@ -49,7 +49,7 @@ function escapeHtml(text) {
 async function getJson(url) {
   const response = await fetch(url);
   const body = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(body.detail || `${response.status} ${url}`);
+  if (!response.ok) throw new Error(problemText(body.detail) || `${response.status} ${url}`);
   return body;
 }
 

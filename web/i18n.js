@@ -74,6 +74,30 @@ const TEXT = {
 };
 let LANG = localStorage.getItem("schoolmap.lang") === "en" ? "en" : "vi";
 
+// The words of an error answer's detail: a sentence, a list of field problems, or an object
+// carrying a message (never "[object Object]").
+function problemText(detail) {
+  if (detail === null || detail === undefined) return "";
+  if (typeof detail === "string") return inChosenPart(detail);
+  if (Array.isArray(detail)) {
+    return detail.map((d) => (d && typeof d === "object" && "msg" in d
+      ? `${(d.loc || []).slice(1).join(".")}: ${problemText(d.msg)}` : problemText(d))).join("; ");
+  }
+  if (typeof detail === "object") {
+    const said = detail.message ?? detail.msg ?? (LANG === "vi" ? detail.vi : detail.en) ??
+      detail.vi ?? detail.en ?? detail.detail;
+    return said !== undefined ? problemText(said) : JSON.stringify(detail);
+  }
+  return String(detail);
+}
+
+// The service words its messages "Vietnamese / English": the chosen language's part.
+function inChosenPart(text) {
+  const at = text.indexOf(" / ");
+  if (at < 0) return text;
+  return LANG === "vi" ? text.slice(0, at) : text.slice(at + 3);
+}
+
 // The pin a family drags to its home: big enough for a finger (44 px wide).
 const HOME_PIN = {color: "#d7191c", draggable: true, scale: 1.65};
 

@@ -7,26 +7,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gis_service.admissions.run_store import PassedOverColumns
+from gis_service.text import metres, metres_en
 
 FULL = frozenset({"full", "no seats"})
 """Reasons that mean the school had no seat left for the child."""
 
 UNREACHABLE = frozenset({"not eligible"})
 """A school with no road distance from the home: the round's rule for who can be placed there."""
-
-
-def metres(value: object) -> str:
-    """A distance the Vietnamese way: '1.340 m'."""
-    if not isinstance(value, int | float):
-        return "?"
-    return f"{round(value):,} m".replace(",", ".")
-
-
-def metres_en(value: object) -> str:
-    """A distance the English way: '1,340 m'."""
-    if not isinstance(value, int | float):
-        return "?"
-    return f"{round(value):,} m"
 
 
 def _cost(value: object, unit: object, english: bool = False) -> str:

@@ -15,7 +15,7 @@ from typing import Any, TextIO
 from psycopg2.extensions import make_dsn
 
 from gis_service import audit
-from gis_service.admissions.explain_vi import WHY_VI, explain_vi, metres
+from gis_service.admissions.explain_vi import WHY_VI, explain_vi
 from gis_service.admissions.run_store import (
     EXPLANATION_COLUMNS,
     PassedOverColumns,
@@ -26,6 +26,7 @@ from gis_service.errors import NotFoundError
 from gis_service.importers.eta import EtaTicker
 from gis_service.importers.report import ProgressCallback, no_progress
 from gis_service.safe_text import SpreadsheetSafeWriter
+from gis_service.text import metres
 
 
 def export_run(

@@ -29,6 +29,7 @@ from gis_service.routing.graph import RoadGraph
 from gis_service.routing.profiles import MODES
 from gis_service.routing.snap import Snapped, Snapper
 from gis_service.routing.store import NetworkRecord, load_graph
+from gis_service.text import metres
 
 # A home farther than this from any usable road is outside the network area.
 MAX_SNAP_M = 1000.0
@@ -154,8 +155,11 @@ class RoutingService:
         snapped = net.snapper.snap(np.array([lon]), np.array([lat]), MAX_SNAP_M)
         if not bool(snapped.ok[0]):
             raise OutsideNetworkError(
-                f"the point ({lat:.6f}, {lon:.6f}) is more than {MAX_SNAP_M:.0f} m from any "
-                f"road of the {net.record.mode} network: it is outside the network area"
+                f"Điểm ({lat:.6f}, {lon:.6f}) cách mọi con đường trên bản đồ hơn "
+                f"{metres(MAX_SNAP_M)}, ngoài vùng có đường của thành phố: hãy đặt ghim vào đúng "
+                f"nhà, hoặc tìm theo địa chỉ / the point ({lat:.6f}, {lon:.6f}) is more than "
+                f"{MAX_SNAP_M:.0f} m from any road of the {net.record.mode} network: it is "
+                "outside the network area; drop the pin on the home, or find it by its address"
             )
         return snapped
 

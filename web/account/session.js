@@ -43,23 +43,6 @@ async function api(method, url, {json, body, headers = {}, raw = false} = {}) {
   return response.status === 204 ? null : response.json();
 }
 
-// The words of an error answer's detail: a sentence, a list of field problems, or an object
-// carrying a message (never "[object Object]").
-function problemText(detail) {
-  if (detail === null || detail === undefined) return "";
-  if (typeof detail === "string") return detail;
-  if (Array.isArray(detail)) {
-    return detail.map((d) => (d && typeof d === "object" && "msg" in d
-      ? `${(d.loc || []).slice(1).join(".")}: ${problemText(d.msg)}` : problemText(d))).join("; ");
-  }
-  if (typeof detail === "object") {
-    const said = detail.message ?? detail.msg ?? (LANG === "vi" ? detail.vi : detail.en) ??
-      detail.vi ?? detail.en ?? detail.detail;
-    return said !== undefined ? problemText(said) : JSON.stringify(detail);
-  }
-  return String(detail);
-}
-
 // A unique key per application attempt, so a repeated click never applies twice.
 function newIdempotencyKey() {
   if (crypto.randomUUID) return crypto.randomUUID();
