@@ -216,3 +216,33 @@ def test_a_pin_outside_the_city_is_told_in_the_chosen_language_with_what_to_do(
     assert "drop the pin on the home" in said and "ngoài vùng" not in said
     page.evaluate("localStorage.clear()")
     assert page.errors == []
+
+
+def test_my_location_places_the_home_where_the_device_is(browser: object, server: str) -> None:
+    from tests.test_tiles import DEMO_LAT, DEMO_LON
+
+    context = browser.new_context(  # type: ignore[attr-defined]
+        viewport={"width": 390, "height": 844},
+        geolocation={"longitude": DEMO_LON, "latitude": DEMO_LAT, "accuracy": 30},
+        permissions=["geolocation"],
+    )
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(server + "/")
+    page.wait_for_selector("body[data-ready=yes]", timeout=30_000)
+    page.click("#home-here")
+    page.wait_for_selector("[data-testid=near-row]", timeout=30_000)
+    assert page.evaluate("[state.home.lon, state.home.lat]") == [DEMO_LON, DEMO_LAT]
+    assert "#/map?home=" in str(page.evaluate("location.href"))
+    context.close()
+    # Refused by the family: it is told what else to do.
+    refused = browser.new_context()  # type: ignore[attr-defined]
+    page = refused.new_page()
+    page.goto(server + "/")
+    page.wait_for_selector("body[data-ready=yes]", timeout=30_000)
+    page.click("#home-here")
+    page.wait_for_selector("#home-status:has-text('nhập địa chỉ')", timeout=20_000)
+    assert page.evaluate("state.home") is None
+    refused.close()
+    assert errors == []

@@ -583,6 +583,26 @@ async function showReach() {
   }
 }
 
+// The home where this device is (the browser asks the family first), with its accuracy as the
+// circle; never stored or sent anywhere but the map's own requests.
+function useMyLocation() {
+  if (!navigator.geolocation) { showStatus(escapeHtml(t("here_unavailable"))); return; }
+  showStatus(escapeHtml(t("locating")));
+  navigator.geolocation.getCurrentPosition((position) => {
+    const {longitude: lon, latitude: lat, accuracy} = position.coords;
+    $("home-candidates").innerHTML = "";
+    setHome(lon, lat, t("home_here"));
+    const area = circle(lon, lat, Math.max(accuracy, 10));
+    map.getSource("uncertainty").setData(area);
+    const bounds = new maplibregl.LngLatBounds();
+    area.geometry.coordinates[0].forEach((xy) => bounds.extend(xy));
+    map.fitBounds(bounds, {padding: 40, maxZoom: 16});
+    showStatus(escapeHtml(t("here_accuracy", Math.round(accuracy))), accuracy <= 100);
+  }, (error) => {
+    showStatus(escapeHtml(t(error.code === error.PERMISSION_DENIED ? "here_denied" : "here_unavailable")));
+  }, {enableHighAccuracy: true, timeout: 15000, maximumAge: 60000});
+}
+
 // ------------------------------------------------------------------ a link to share
 
 // The home, the level and the school chosen, kept in the address (#/map?home=lon,lat&…), so
@@ -645,6 +665,7 @@ function wire() {
     showUnitCard(state.units.find((f) => f.properties.code === $("f-ward").value) || null);
   });
   $("home-form").addEventListener("submit", findAddress);
+  $("home-here").addEventListener("click", useMyLocation);
   $("home-candidates").addEventListener("click", (e) => {
     const item = e.target.closest("li[data-index]");
     if (item) pickCandidate(Number(item.dataset.index));

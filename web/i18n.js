@@ -16,6 +16,12 @@ const TEXT = {
     lien_cap: "Liên cấp", unknown_level: "Chưa rõ cấp",
     shown: (n, all) => `${n} / ${all} trường trên bản đồ`,
     cluster_label: (n) => `${n} trường ở đây: bấm để phóng to`,
+    use_my_location: "Vị trí của tôi", locating: "Đang tìm vị trí của máy…",
+    home_here: "Vị trí của máy",
+    here_accuracy: (m) => `Vị trí của máy, sai số ~${numberText(m)} m: kéo ghim đến đúng nhà nếu cần.`,
+    here_denied: "Trình duyệt không cho biết vị trí của máy: hãy cho phép truy cập vị trí, " +
+      "hoặc nhập địa chỉ, hoặc bấm vào bản đồ tại nhà.",
+    here_unavailable: "Không lấy được vị trí của máy: hãy nhập địa chỉ hoặc bấm vào bản đồ tại nhà.",
     no_match: "Không tìm thấy", schools_found: "Trường", places_found: "Địa điểm",
     address: "Địa chỉ", ward: "Phường/xã", district: "Quận/huyện", phone: "Điện thoại",
     website: "Trang web", ownership: "Loại hình", level: "Cấp học",
@@ -51,6 +57,14 @@ const TEXT = {
     lien_cap: "Multi-level", unknown_level: "Level unknown",
     shown: (n, all) => `${n} of ${all} schools on the map`,
     cluster_label: (n) => `${n} schools here: select to zoom in`,
+    use_my_location: "My location", locating: "Finding this device's location…",
+    home_here: "This device's location",
+    here_accuracy: (m) => `This device's location, ~${numberText(m)} m uncertain: drag the pin ` +
+      "to the home if needed.",
+    here_denied: "The browser did not share this device's location: allow location access, " +
+      "or type the address, or tap the map at the home.",
+    here_unavailable: "This device's location could not be found: type the address or tap the " +
+      "map at the home.",
     no_match: "Nothing found", schools_found: "Schools", places_found: "Places",
     address: "Address", ward: "Ward", district: "District", phone: "Phone",
     website: "Website", ownership: "Ownership", level: "Level",
