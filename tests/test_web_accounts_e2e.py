@@ -405,8 +405,12 @@ def test_officer_imports_runs_compares_and_publishes(
     title = str(page.text_content("#round-detail"))
     assert "Hồ sơ 301" in title
     assert page.locator("#run-form").count() == 0
+    asked: list[str] = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
     page.click("#round-detail button[data-do=close]")
     notice(page)
+    # The officer was told first what closing stops, and how to undo it.
+    assert "không nộp, sửa hay rút hồ sơ được nữa" in asked[0] and "mở lại" in asked[0]
     page.wait_for_selector("#run-form")
     assert page.locator("#applicants-file").count() == 0
     for mechanism in ("nearest", "da"):
@@ -429,6 +433,16 @@ def test_officer_imports_runs_compares_and_publishes(
     envy = table.locator("tr[data-metric=children_with_justified_envy] td")
     assert "mỗi phụ huynh tự kiểm tra được" in str(envy.first.text_content())
     assert str(envy.nth(2).text_content()) == "0"
+    # Two runs: who would change school between them, by unit and by school.
+    nearest_run, da_first = page.evaluate("officer.runs.map((run) => run.id)")
+    changes = page.evaluate("officer.changes")
+    assert str(page.text_content("[data-testid=changes-title]")).startswith(
+        f"Trẻ đổi trường giữa lần {min(nearest_run, da_first)} và lần {max(nearest_run, da_first)}"
+    )
+    assert sum(changes["by_unit"].values()) == changes["changed"] > 0
+    assert page.locator("[data-testid=changes-list] [data-testid=change-row]").count() == min(
+        changes["changed"], 200
+    )
     # The drawn run is aggregated per school and per ward; no layer holds a point per child.
     da_run = int(page.evaluate("officer.runs[1].id"))
     page.click(f"button[data-do=map][data-run='{da_run}']")
@@ -442,6 +456,14 @@ def test_officer_imports_runs_compares_and_publishes(
     drawn = page.evaluate("officer.drawnSchools.map((f) => f.geometry.type)")
     assert drawn == ["Point"] * len(per_school)
     assert page.locator("[data-testid=school-count]").count() == len(per_school)
+    # A school's popup for one run closes when another run is drawn.
+    page.evaluate("schoolPopup(officer.drawnSchools[0])")
+    page.wait_for_selector(".maplibregl-popup")
+    page.click(f"button[data-do=map][data-run='{nearest_run}']")
+    page.wait_for_selector(f"#officer-map[data-drawn=run-{nearest_run}]", timeout=30_000)
+    assert page.locator(".maplibregl-popup").count() == 0
+    page.click(f"button[data-do=map][data-run='{da_run}']")
+    page.wait_for_selector(f"#officer-map[data-drawn=run-{da_run}]", timeout=30_000)
     beyond = int(str(table.locator("tr[data-metric=beyond_norm] td").nth(2).text_content()))
     shown_beyond = page.evaluate("[...officer.perSchool.values()].map((e) => e.beyond)")
     assert all(n is None or n >= 10 for n in shown_beyond)

@@ -18,6 +18,8 @@ const officer = {
   runs: [],
   compared: [],       // run ids ticked for comparison
   comparison: null,   // the compare endpoint's answer
+  changes: null,      // with two runs compared: the children changing school between them
+  popups: [],         // the map's open popups, closed when the map shows something else
   mapRun: null,       // the run drawn on the map
   demand: null,
   perSchool: new Map(),
@@ -330,6 +332,7 @@ async function selectRound(roundId) {
     officer.detailFor = roundId;
     officer.compared = [];
     officer.comparison = null;
+    officer.changes = null;
     officer.mapRun = null;
     officer.perSchool = new Map();
     officer.amending = null;
@@ -396,7 +399,7 @@ function renderRoundDetail() {
     <table class="acc-table" id="runs-table"><tbody>${officer.runs.map(runRow).join("")}</tbody></table>
     <div class="row">${officer.runs.length > 1 ? `<button type="button" data-do="compare">${escapeHtml(
       t("compare"))}</button>` : ""}</div>
-    <div id="compare-box">${comparisonTable()}</div>`;
+    <div id="compare-box">${comparisonTable()}${changesTables()}</div>`;
   box.onclick = onRoundAction;
   const runForm = $("run-form");
   if (runForm) runForm.addEventListener("submit", runRound);
@@ -655,6 +658,9 @@ async function onRoundAction(event) {
       case "open":
       case "review":
       case "close":
+        // Say what cannot be undone before doing it.
+        if (button.dataset.do !== "open" &&
+            !window.confirm(t(`confirm_${button.dataset.do}`, r.id))) return;
         await officerCall("POST", `/rounds/${r.id}/${button.dataset.do}`);
         await loadRounds();
         notify(true, t("done"));
@@ -750,7 +756,42 @@ async function compareRuns(r) {
   const ids = officer.compared.length >= 2 ? officer.compared : officer.runs.map((run) => run.id);
   const query = ids.slice(0, 10).map((id) => `run=${id}`).join("&");
   officer.comparison = await officerCall("GET", `/rounds/${r.id}/runs/compare?${query}`);
-  $("compare-box").innerHTML = comparisonTable();
+  // Two runs: which children would change school, by unit and school, and who they are.
+  officer.changes = ids.length === 2 ? await officerCall(
+    "GET", `/rounds/${r.id}/runs/${Math.max(...ids)}/changes?other=${Math.min(...ids)}`) : null;
+  $("compare-box").innerHTML = comparisonTable() + changesTables();
+}
+
+const CHANGES_LISTED = 200;
+
+function changesTables() {
+  const c = officer.changes;
+  if (!c) return "";
+  const title = `<h4 data-testid="changes-title">${escapeHtml(t("changes_title", c.first_run,
+    c.second_run, numberText(c.changed), numberText(c.children)))}</h4>`;
+  if (!c.changed) return `${title}<p class="muted">${escapeHtml(t("changes_none"))}</p>`;
+  const units = Object.entries(c.by_unit).map(([unit, n]) =>
+    `<tr><td>${escapeHtml(unit)}</td><td class="num">${numberText(n)}</td></tr>`).join("");
+  const schools = c.by_school.map((s) => `<tr><td>${escapeHtml(s.school)}</td>` +
+    `<td class="num">${numberText(s.leaving)}</td><td class="num">${numberText(s.arriving)}</td></tr>`)
+    .join("");
+  const metres = (m) => (m === null || m === undefined ? "" : ` (${kmText(m)} km)`);
+  const moves = c.children_changed.slice(0, CHANGES_LISTED).map((m) =>
+    `<tr data-testid="change-row"><td>${m.application_id}</td><td>${escapeHtml(m.home_unit || "")}` +
+    `</td><td>${escapeHtml(m.from_school)}${metres(m.from_distance_m)}</td>` +
+    `<td>${escapeHtml(m.to_school)}${metres(m.to_distance_m)}</td></tr>`).join("");
+  const more = c.changed > CHANGES_LISTED
+    ? `<p class="muted small">${escapeHtml(t("changes_more", c.changed - CHANGES_LISTED))}</p>` : "";
+  return `${title}
+    <table class="acc-table" data-testid="changes-by-unit"><tr><th>${escapeHtml(
+      t("changes_unit"))}</th><th class="num">${escapeHtml(t("changes_children"))}</th></tr>${units}</table>
+    <table class="acc-table" data-testid="changes-by-school"><tr><th>${escapeHtml(
+      t("changes_school"))}</th><th class="num">${escapeHtml(t("changes_leaving"))}</th><th class="num">${
+      escapeHtml(t("changes_arriving"))}</th></tr>${schools}</table>
+    <details><summary>${escapeHtml(t("changes_list", numberText(c.changed)))}</summary>
+      <table class="acc-table" data-testid="changes-list"><tr><th>${escapeHtml(t("changes_move"))}</th>
+        <th>${escapeHtml(t("changes_unit"))}</th><th>${escapeHtml(t("changes_from"))}</th>
+        <th>${escapeHtml(t("changes_to"))}</th></tr>${moves}</table>${more}</details>`;
 }
 
 async function exportRun(r, run, format) {
@@ -828,7 +869,7 @@ function createOfficerMap() {
       // Properties of a clicked feature come back as strings ("null" for none).
       const given = (value) => (value === null || value === undefined || value === "null" ? null
         : value);
-      new maplibregl.Popup().setLngLat(event.lngLat).setHTML(
+      keepPopup(new maplibregl.Popup()).setLngLat(event.lngLat).setHTML(
         `<b>${escapeHtml(unitLabel(p.name, given(p.unit_type_vi), given(p.district)))}</b><br>${
           escapeHtml(t("eligible"))}: ${shownCount(
           p.eligible === "null" ? null : p.eligible)} · ${escapeHtml(t("seats_classes", p.classes,
@@ -840,9 +881,16 @@ function createOfficerMap() {
   });
 }
 
+// A popup shown on the officer's map, closed with the others when the map is drawn again (a
+// popup of an earlier run must not stay open over another run's figures).
+function keepPopup(popup) {
+  officer.popups.push(popup);
+  return popup;
+}
+
 async function schoolPopup(feature) {
   const p = feature.properties;
-  const popup = new maplibregl.Popup().setLngLat(feature.geometry.coordinates)
+  const popup = keepPopup(new maplibregl.Popup()).setLngLat(feature.geometry.coordinates)
     .setHTML(`<b>${escapeHtml(p.name)}</b>`).addTo(officer.map);
   try {
     const school = await getJson(`/schools/${p.id}`);
@@ -856,6 +904,8 @@ function drawOfficerMap() {
   const m = officer.map;
   if (!m || !m.getSource("demand")) return;
   m.getSource("demand").setData(officer.demand || emptyCollection());
+  officer.popups.forEach((popup) => popup.remove());
+  officer.popups = [];
   officer.markers.forEach((marker) => marker.remove());
   officer.markers = [];
   for (const ward of (officer.demand || emptyCollection()).features) {

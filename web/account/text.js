@@ -95,7 +95,19 @@ const ACCOUNT_TEXT = {
     next_round: "Mở đợt 2 (chỗ còn lại)",
     next_done: (n) => `Đã mở đợt ${n.round.id}: ${n.carried} trẻ chuyển sang, ` +
       `${n.eligible} hợp lệ, ${n.seats_left} chỗ còn lại.`,
-    confirm_publish: (id) => `Công bố lần xếp ${id}? Phụ huynh sẽ thấy kết quả.`,
+    confirm_publish: (id) => `Công bố lần xếp ${id}? Phụ huynh sẽ thấy kết quả ngay. Việc công ` +
+      "bố không rút lại được, và đợt này sẽ không chạy xếp trường lại được nữa.",
+    confirm_close: (id) => `Khóa dữ liệu đợt ${id} để xếp trường? Phụ huynh sẽ không nộp, sửa ` +
+      "hay rút hồ sơ được nữa; muốn nhận hồ sơ lại thì phải mở lại đợt.",
+    confirm_review: (id) => `Chuyển đợt ${id} sang kiểm tra dữ liệu? Từ lúc này không nộp hồ sơ ` +
+      "mới được nữa (không quay lại được bước nhận hồ sơ); phụ huynh chỉ sửa hoặc rút hồ sơ đã nộp.",
+    changes_title: (a, b, n, all) => `Trẻ đổi trường giữa lần ${a} và lần ${b}: ${n} / ${all} trẻ`,
+    changes_none: "Không trẻ nào đổi trường.",
+    changes_unit: "Phường/xã nơi ở", changes_children: "Số trẻ đổi trường",
+    changes_school: "Trường", changes_leaving: "Rời đi", changes_arriving: "Đến",
+    changes_list: (n) => `Danh sách ${n} trẻ đổi trường`,
+    changes_more: (n) => `… và ${n} trẻ khác (xuất tệp để xem hết).`,
+    changes_move: "Hồ sơ", changes_from: "Lần trước", changes_to: "Lần sau",
     metric: "Chỉ số",
     metrics: {placed: "Được xếp", unassigned: "Chưa có trường", mean_cost: "Quãng đường TB (m)",
               p90_cost: "Quãng đường P90 (m)", max_cost: "Xa nhất (m)",
@@ -291,7 +303,20 @@ const ACCOUNT_TEXT = {
     next_round: "Open round 2 (seats left)",
     next_done: (n) => `Opened round ${n.round.id}: ${n.carried} children carried over, ` +
       `${n.eligible} eligible, ${n.seats_left} seats left.`,
-    confirm_publish: (id) => `Publish run ${id}? Parents will see the result.`,
+    confirm_publish: (id) => `Publish run ${id}? Parents will see the result at once. Publishing ` +
+      "cannot be undone, and the round cannot be allocated again.",
+    confirm_close: (id) => `Lock round ${id}'s data for allocation? Parents will no longer apply, ` +
+      "correct or withdraw; to take applications again the round must be reopened.",
+    confirm_review: (id) => `Move round ${id} to the review window? No new application from now ` +
+      "on (there is no way back to taking them); parents only correct or withdraw theirs.",
+    changes_title: (a, b, n, all) => `Children changing school between run ${a} and run ${b}: ` +
+      `${n} of ${all}`,
+    changes_none: "No child changes school.",
+    changes_unit: "Home unit", changes_children: "Children changing",
+    changes_school: "School", changes_leaving: "Leaving", changes_arriving: "Arriving",
+    changes_list: (n) => `The ${n} children changing school`,
+    changes_more: (n) => `… and ${n} more (export to see them all).`,
+    changes_move: "Application", changes_from: "Earlier run", changes_to: "Later run",
     metric: "Metric",
     metrics: {placed: "Placed", unassigned: "Unassigned", mean_cost: "Mean distance (m)",
               p90_cost: "P90 distance (m)", max_cost: "Farthest (m)",
