@@ -511,6 +511,18 @@ def test_parent_sees_the_result_explained(browser: Any, server: str) -> None:
     assert not page.is_visible("#app-list")
     page.wait_for_timeout(500)
     shot(page, "parent-result", full_page=True)
+    # What to do next: the way there on the map, the school's phone, enrolment and review.
+    steps = str(page.text_content(".acc-focus [data-testid=next-steps]"))
+    assert "nhập học" in steps and "cán bộ tuyển sinh" in steps
+    if result["school"]["phone"]:
+        assert result["school"]["phone"] in steps
+    page.click(".acc-focus [data-testid=result-route]")
+    page.wait_for_function(
+        f"state.chosen === {result['school']['id']} && state.route !== null", timeout=30_000
+    )
+    assert page.locator("[data-testid=near-row]").count() > 0
+    page.go_back()
+    page.wait_for_selector(".acc-focus [data-testid=result-school]")
     # A child left without a school is told so, with every listed school's reason.
     unplaced = {
         **answer,

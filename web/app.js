@@ -646,6 +646,8 @@ function showView() {
     link.classList.toggle("active", link.getAttribute("href") === `#/${target}`);
   });
   if (target === "map") map.resize();
+  // A link within the app to a home and school on the map (a parent's result): shown now.
+  if (target === "map" && document.body.dataset.ready === "yes") openSharedAddress();
 }
 
 // ------------------------------------------------------------------ wiring

@@ -786,7 +786,8 @@ def published_result(
         explanation = stored_explanation(row[6:], school_id, cost, kinds)
         named = [school_id] + [p.get("school_id") for p in explanation.get("passed_over", [])]
         cur.execute(
-            "SELECT id, name, code, address FROM schools WHERE id = ANY(%s)",
+            "SELECT id, name, code, address, phone, ST_X(geom), ST_Y(geom) FROM schools "
+            "WHERE id = ANY(%s)",
             ([s for s in named if s is not None],),
         )
         schools = {r[0]: r for r in cur.fetchall()}
@@ -802,6 +803,9 @@ def published_result(
                 "name": schools[school_id][1],
                 "code": schools[school_id][2],
                 "address": schools[school_id][3],
+                "phone": schools[school_id][4],
+                "lon": schools[school_id][5],
+                "lat": schools[school_id][6],
             }
             if school_id is not None
             else None

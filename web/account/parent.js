@@ -631,6 +631,23 @@ function inChosenLanguage(vi, en) {
   return `<p class="acc-explain">${escapeHtml(first || second || "")}</p>`;
 }
 
+// What the family does next: the way there (route, motorbike and walking times on the map,
+// from its own home), the school's phone, and whom to ask if the result looks wrong.
+function nextSteps(a) {
+  const school = a.result.school;
+  const level = LEVEL_OF_GRADE[a.round.grade] || "tieu_hoc";
+  const way = a.home && a.home.lon !== undefined
+    ? `<li><a data-testid="result-route" href="#/map?home=${a.home.lon.toFixed(6)},` +
+      `${a.home.lat.toFixed(6)}&level=${level}&school=${school.id}">${escapeHtml(
+        t("see_the_way"))}</a></li>` : "";
+  const phone = school.phone
+    ? `<li>${escapeHtml(t("school_phone"))}: <a data-testid="result-phone" href="tel:${
+      escapeHtml(school.phone.replace(/[^0-9+]/g, ""))}">${escapeHtml(school.phone)}</a></li>` : "";
+  return `<h4>${escapeHtml(t("next_steps"))}</h4><ul class="acc-next" data-testid="next-steps">` +
+    `${way}${phone}<li>${escapeHtml(t("enrol_note"))}</li>` +
+    `<li>${escapeHtml(t("review_note"))}</li></ul>`;
+}
+
 // One passed-over school in English, by name (the API words these in Vietnamese only).
 function passedOverEnglish(p) {
   const cutoff = p.cutoff || {};
@@ -660,6 +677,7 @@ function applicationCard(a) {
       `<p class="acc-school" data-testid="result-school">${escapeHtml(a.result.school.name)}` +
       `<span class="sub">${escapeHtml(a.result.school.address || "")} · ${escapeHtml(
         t("distance"))} ${kmText(a.result.distance_m)} km</span></p>` +
+      nextSteps(a) +
       `<h4>${escapeHtml(t("why"))}</h4><div data-testid="explanation">${inChosenLanguage(
         a.result.explanation.vi, a.result.explanation.en)}</div>` +
       passedList + "</div>";

@@ -101,6 +101,13 @@ const ACCOUNT_TEXT = {
       "hay rút hồ sơ được nữa; muốn nhận hồ sơ lại thì phải mở lại đợt.",
     confirm_review: (id) => `Chuyển đợt ${id} sang kiểm tra dữ liệu? Từ lúc này không nộp hồ sơ ` +
       "mới được nữa (không quay lại được bước nhận hồ sơ); phụ huynh chỉ sửa hoặc rút hồ sơ đã nộp.",
+    next_steps: "Việc tiếp theo",
+    see_the_way: "Xem đường đi từ nhà đến trường, thời gian đi xe máy và đi bộ trên bản đồ",
+    school_phone: "Điện thoại của trường",
+    enrol_note: "Làm thủ tục nhập học tại trường theo lịch trường thông báo; mang theo giấy tờ " +
+      "trường yêu cầu (thường gồm giấy khai sinh và mã định danh cá nhân của con).",
+    review_note: "Nếu thấy kết quả chưa đúng (sai nơi ở, sai ngày sinh, bị bỏ sót nguyện vọng), " +
+      "hãy liên hệ cán bộ tuyển sinh của phường/xã, nêu số hồ sơ và điều cần xem lại.",
     changes_title: (a, b, n, all) => `Trẻ đổi trường giữa lần ${a} và lần ${b}: ${n} / ${all} trẻ`,
     changes_none: "Không trẻ nào đổi trường.",
     changes_unit: "Phường/xã nơi ở", changes_children: "Số trẻ đổi trường",
@@ -309,6 +316,13 @@ const ACCOUNT_TEXT = {
       "correct or withdraw; to take applications again the round must be reopened.",
     confirm_review: (id) => `Move round ${id} to the review window? No new application from now ` +
       "on (there is no way back to taking them); parents only correct or withdraw theirs.",
+    next_steps: "What to do next",
+    see_the_way: "See the way from home to school, and the motorbike and walking times, on the map",
+    school_phone: "School's phone",
+    enrol_note: "Enrol at the school on the dates it announces; bring the papers it asks for " +
+      "(usually the birth certificate and the child's personal identification number).",
+    review_note: "If the result looks wrong (home, birth date, a choice left out), contact your " +
+      "ward's admissions officer with the application number and what to look at again.",
     changes_title: (a, b, n, all) => `Children changing school between run ${a} and run ${b}: ` +
       `${n} of ${all}`,
     changes_none: "No child changes school.",
