@@ -168,13 +168,15 @@ class Tally:
 
 
 def score(
-    homes: Iterable[Home], answer: Callable[[str], dict[str, Any] | None]
+    homes: Iterable[Home],
+    answer: Callable[[str], dict[str, Any] | None],
+    with_city: tuple[bool, ...] = (False, True),
 ) -> dict[str, Tally]:
-    """Type each home both ways and tally the best answers: 'all' and one tally by precision."""
+    """Type each home each way and tally the best answers: 'all' and one tally by precision."""
     tallies: dict[str, Tally] = {"all": Tally()}
     for home in homes:
-        for with_city in (False, True):
-            best = answer(typed(home, with_city))
+        for city in with_city:
+            best = answer(typed(home, city))
             tallies["all"].add(best, home)
             key = best["precision"] if best else "none"
             tallies.setdefault(key, Tally()).add(best, home)
