@@ -300,7 +300,7 @@ def _street_candidate(
         tries = ["/".join(parts[:k]) for k in range(len(parts), 0, -1)]
         found: dict[str, list[tuple[Any, ...]]] = {}
         for row in _houses(conn, street, tries):
-            found.setdefault(row[0], []).append(row)  # the nearest the street first
+            found.setdefault(row[0], []).insert(0, row)  # the farthest from the street first
         for depth, key in enumerate(tries):
             if key not in found:
                 continue
