@@ -300,7 +300,7 @@ def _street_candidate(
         tries = ["/".join(parts[:k]) for k in range(len(parts), 0, -1)]
         found: dict[str, list[tuple[Any, ...]]] = {}
         for row in _houses(conn, street, tries):
-            found.setdefault(row[0], []).insert(0, row)  # the farthest from the street first
+            found.setdefault(row[0], []).append(row)  # the nearest the street first
         for depth, key in enumerate(tries):
             if key not in found:
                 continue
@@ -559,7 +559,9 @@ def _confirm(candidate: Candidate) -> tuple[str, str]:
     """One sentence in each language: why the parent must look at the map, what the circle is."""
     radius = f"{candidate.uncertainty_m:.0f} m"
     if candidate.conflicts:
-        written = candidate.conflicts[0]["written"]
+        outside = candidate.conflicts[0]
+        # The unit as the address names it ("Phường Hòa Bình"), else the words as read.
+        written = " / ".join(u.split(": ", 1)[-1] for u in outside["units"]) or outside["written"]
         return (
             f"Vị trí tìm được nằm ngoài “{written}” mà bạn ghi, nên có thể sai chỗ: hãy xem bản "
             f"đồ và kéo ghim đến đúng nhà (vòng tròn {radius} là vùng nhà có thể ở nếu vị trí "
