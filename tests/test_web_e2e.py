@@ -98,7 +98,8 @@ def test_from_my_home_lists_schools_by_road_and_draws_the_route(
     # The address resolved between two known numbers, and says how far off it may be.
     candidate = page.text_content("[data-testid=address-candidate]")
     assert "24 Lê Lợi" in candidate and "ước lượng theo số nhà" in candidate
-    assert "sai số ~50 m" in candidate
+    # 24 is 0.7 of the way from 17 to 27: the home may be as far as 27, its lot behind it.
+    assert "sai số ~74 m" in candidate
     rows = page.locator("[data-testid=near-row]")
     assert rows.count() >= 3
     road = [

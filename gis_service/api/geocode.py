@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from gis_service.api.deps import get_connection
 from gis_service.db.connection import Connection
 from gis_service.errors import InvalidRequestError
-from gis_service.geocoding.search import geocode
+from gis_service.geocoding.search import MAX_QUERY_CHARS, SILENT_MAX_UNCERTAINTY_M, geocode
 
 router = APIRouter(tags=["geocoding"])
 
@@ -73,6 +73,20 @@ class GeocodeCandidate(_Shape):
     )
     conflicts: list[UnitConflict]
     units: HomeUnits
+    other_streets: int = Field(
+        ge=0,
+        description="how many other streets of the name (or one like it) the home may be on; "
+        "the circle holds them all",
+    )
+    needs_confirmation: bool = Field(
+        description="the parent must look at the map and confirm or move the pin: the point is "
+        f"not a house, its circle is wider than {SILENT_MAX_UNCERTAINTY_M:.0f} m, or it lies "
+        "outside a unit the address names"
+    )
+    confirm_vi: str | None = Field(
+        description="when confirmation is needed: why, and what the circle means (Vietnamese)"
+    )
+    confirm_en: str | None = Field(description="the same in English")
 
 
 class WrittenUnitMeaning(_Shape):
@@ -98,6 +112,8 @@ class GeocodeAnswer(_Shape):
     query: str
     parsed: ParsedQuery
     candidates: list[GeocodeCandidate]
+    hint_vi: str | None = Field(description="when nothing was found: what to try instead")
+    hint_en: str | None = Field(description="the same in English")
 
 
 @router.get(
@@ -110,13 +126,27 @@ class GeocodeAnswer(_Shape):
     "ward, district, province), how far off it may be (`uncertainty_m`) and how sure it is "
     "(`confidence`, halved when it lies outside a unit the address names, with a note and the "
     "unit in `conflicts`), with a note in Vietnamese and English and its unit in each edition "
-    "(`units`). Addresses © OpenStreetMap contributors.",
+    "(`units`). A candidate less sure than a house within "
+    f"{SILENT_MAX_UNCERTAINTY_M:.0f} m, or outside a unit the address names, has "
+    "`needs_confirmation` with a sentence (`confirm_vi`, `confirm_en`) saying why and what its "
+    "circle means; with no candidate, `hint_vi` / `hint_en` say what to try. Addresses "
+    "© OpenStreetMap contributors.",
 )
 def geocode_address(
     conn: Annotated[Connection, Depends(get_connection)],
-    q: Annotated[str, Query(max_length=200, description="the address as typed")],
+    q: Annotated[
+        str, Query(description=f"the address as typed (at most {MAX_QUERY_CHARS} characters)")
+    ],
     limit: Annotated[int, Query(ge=1, le=20)] = 5,
 ) -> GeocodeAnswer:
     if not q.strip():
         raise InvalidRequestError("Hãy nhập một địa chỉ (q trống) / q is empty: type an address")
+    if len(q) > MAX_QUERY_CHARS:
+        raise InvalidRequestError(
+            f"Địa chỉ dài {len(q)} ký tự, quá giới hạn {MAX_QUERY_CHARS} ký tự: chỉ ghi số nhà, "
+            "tên đường, phường/xã (ví dụ “12 Lê Lợi, Phường Bến Thành”), hoặc đặt ghim tại nhà "
+            f"trên bản đồ. / The address is {len(q)} characters long, over the limit of "
+            f"{MAX_QUERY_CHARS}: type only the house number, street and ward (e.g. “12 Lê Lợi, "
+            "Phường Bến Thành”), or drop a pin at the home on the map."
+        )
     return GeocodeAnswer.model_validate(geocode(conn, q, limit))

@@ -30,7 +30,15 @@ ALLEY_DEPTH_M = 150.0
 # Interpolate only between numbers this close (in numbers and in metres).
 MAX_NUMBER_GAP = 200
 MAX_INTERPOLATION_M = 1500.0
-HOUSE_UNCERTAINTY_M = 15.0
+# How far a home may be from the point a map gives its number: the number marks one point of a
+# lot, and a city lot with its building runs tens of metres deep (a tube house 20-40 m, a
+# compound more); two maps of one house put its point that far apart.
+HOUSE_UNCERTAINTY_M = 50.0
+# Street candidates worked out for an address, whatever the limit shown: the best answer does
+# not depend on how many are asked for.
+STREET_TRIES = 5
+# Metric work in UTM 48N.
+METRIC_SRID = 32648
 # A point this close to a written unit (or within its own uncertainty) does not contradict it:
 # unit boundaries are drawn coarser than houses.
 UNIT_TOLERANCE_M = 100.0
@@ -45,6 +53,15 @@ PRECISION_CONFIDENCE = {
     "province": 0.1,
 }
 _ORDER = {precision: rank for rank, precision in enumerate(PRECISION_CONFIDENCE)}
+
+SILENT_PRECISIONS = ("house", "alley", "interpolated")
+SILENT_MAX_UNCERTAINTY_M = 100.0
+"""An answer is taken without asking the parent only when it places the house itself (its
+number, the alley it opens on, or between two known numbers), its circle is at most this wide,
+and it lies inside every unit the address names. Anything less sure, or contradicting what was
+typed, the parent confirms on the map or moves the pin: a home placed a street's length away
+puts the child at the wrong school. Same-named streets elsewhere and a number the map has
+twice widen the circle to hold them all, so an ambiguous address is never silent either."""
 _LEADING_DIGITS = re.compile(r"^(\d+)")
 
 
@@ -70,6 +87,14 @@ class Candidate:
     units: dict[str, dict[str, str | None] | None] = field(default_factory=dict)
     """The unit of each edition the point is in: {"2019": {code, name, district}, "2025":
     {code, name}}; None for an edition with no unit there."""
+    other_streets: int = 0
+    """How many other streets of the name (or one like it) the home may be on instead; the
+    circle holds them all."""
+    needs_confirmation: bool = True
+    """Whether the parent must look at the map and confirm or move the pin (see
+    SILENT_PRECISIONS); when so, confirm_vi / confirm_en say why and what the circle means."""
+    confirm_vi: str | None = None
+    confirm_en: str | None = None
 
 
 _UNITS_READ = """
@@ -157,6 +182,11 @@ def _houses(conn: Connection, street: dict[str, Any], numbers: list[str]) -> lis
         return cur.fetchall()
 
 
+def _spread(rows: list[tuple[Any, ...]], lon: float, lat: float) -> float:
+    """The farthest of several houses of one number from the one chosen (0 when alone)."""
+    return max((_metres((lon, lat), (r[2], r[3])) for r in rows), default=0.0)
+
+
 def _numbered_neighbours(
     conn: Connection, street: dict[str, Any], number: int
 ) -> tuple[tuple[Any, ...] | None, tuple[Any, ...] | None]:
@@ -192,29 +222,72 @@ def _metres(a: tuple[float, float], b: tuple[float, float]) -> float:
     return math.hypot(dx, dy)
 
 
+# Each street's stretch within the units read (the whole street when none, or none of it lies
+# there).
+_PIECES = """
+    SELECT s.id, COALESCE(
+        (SELECT NULLIF(
+             ST_CollectionExtract(ST_Intersection(s.geom, ST_Union(a.geom)), 2),
+             'MULTILINESTRING EMPTY'::geometry)
+         FROM admin_units a WHERE a.id = ANY(%(area)s)),
+        s.geom) AS geom
+    FROM streets s WHERE s.id = ANY(%(streets)s)
+"""
+
+
 def _street_point(
     conn: Connection, street: dict[str, Any], area: list[int]
 ) -> tuple[float, float, float]:
-    """A point on the street (within the units when named) and half the length it spans there."""
+    """A point on the street's stretch within the units (when named) and the farthest the
+    stretch reaches from it, in metres."""
     with conn.cursor() as cur:
         cur.execute(
-            """
-            WITH piece AS (
-                SELECT COALESCE(
-                    (SELECT NULLIF(
-                         ST_CollectionExtract(ST_Intersection(s.geom, ST_Union(a.geom)), 2),
-                         'MULTILINESTRING EMPTY'::geometry)
-                     FROM admin_units a WHERE a.id = ANY(%(area)s)),
-                    s.geom) AS geom
-                FROM streets s WHERE s.id = %(street)s
-            )
-            SELECT ST_X(p), ST_Y(p), ST_Length(geom::geography)
+            f"""
+            WITH piece AS ({_PIECES})
+            SELECT ST_X(p), ST_Y(p),
+                   ST_MaxDistance(ST_Transform(geom, {METRIC_SRID}), ST_Transform(p, {METRIC_SRID}))
             FROM piece, LATERAL ST_ClosestPoint(geom, ST_Centroid(geom)) AS p
             """,
-            {"street": street["id"], "area": area},
+            {"streets": [street["id"]], "area": area},
         )
-        lon, lat, length = cur.fetchone()  # type: ignore[misc]
-    return float(lon), float(lat), float(length) / 2.0
+        lon, lat, reach = cur.fetchone()  # type: ignore[misc]
+    return float(lon), float(lat), float(reach)
+
+
+def _reach(
+    conn: Connection,
+    lon: float,
+    lat: float,
+    streets: list[int],
+    area: list[int],
+    other_districts: bool = False,
+) -> tuple[float, int]:
+    """The farthest any of the streets' stretches within the units reaches from a point (m),
+    and how many streets that is; with `other_districts`, only the streets lying in no district
+    that holds the point (a district names a street once: pieces of one name in the point's
+    district are one street)."""
+    elsewhere = (
+        "WHERE NOT EXISTS (SELECT 1 FROM admin_units d WHERE d.level = 'district' "
+        "AND ST_Covers(d.geom, p.geom) AND ST_Intersects(d.geom, piece.geom))"
+        if other_districts
+        else ""
+    )
+    with conn.cursor() as cur:
+        cur.execute(
+            f"""
+            WITH piece AS ({_PIECES}),
+            p AS (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) AS geom)
+            SELECT max(ST_MaxDistance(
+                ST_Transform(piece.geom, {METRIC_SRID}), ST_Transform(p.geom, {METRIC_SRID}))),
+                count(*)
+            FROM piece, p {elsewhere}
+            """,
+            {"streets": streets, "area": area, "lon": lon, "lat": lat},
+        )
+        row = cur.fetchone()
+    if not row or row[0] is None:
+        return 0.0, 0
+    return float(row[0]), int(row[1])
 
 
 def _street_candidate(
@@ -225,24 +298,39 @@ def _street_candidate(
     if number:
         parts = number.split("/")
         tries = ["/".join(parts[:k]) for k in range(len(parts), 0, -1)]
-        found = {row[0]: row for row in _houses(conn, street, tries)}
+        found: dict[str, list[tuple[Any, ...]]] = {}
+        for row in _houses(conn, street, tries):
+            found.setdefault(row[0], []).append(row)  # the nearest the street first
         for depth, key in enumerate(tries):
             if key not in found:
                 continue
-            _, shown, lon, lat = found[key]
+            _, shown, lon, lat = found[key][0]
+            # The map may have the number twice on the street: the home is at either.
+            twice = _spread(found[key], lon, lat)
             if depth == 0:
+                uncertainty = HOUSE_UNCERTAINTY_M + twice
+                again_vi = (
+                    f" Bản đồ có {len(found[key])} nhà số {shown} trên đường này."
+                    if len(found[key]) > 1
+                    else ""
+                )
+                again_en = (
+                    f" The map has house {shown} {len(found[key])} times on this street."
+                    if len(found[key]) > 1
+                    else ""
+                )
                 return Candidate(
                     lon,
                     lat,
                     f"{shown} {name}",
                     "house",
-                    HOUSE_UNCERTAINTY_M,
-                    "Đúng số nhà trong dữ liệu bản đồ.",
-                    "The house number is on the map.",
+                    uncertainty,
+                    "Đúng số nhà trong dữ liệu bản đồ." + again_vi,
+                    "The house number is on the map." + again_en,
                     name,
                     shown,
                 )
-            uncertainty = ALLEY_DEPTH_M * depth
+            uncertainty = ALLEY_DEPTH_M * depth + twice
             return Candidate(
                 lon,
                 lat,
@@ -266,7 +354,13 @@ def _street_candidate(
                 if span <= MAX_INTERPOLATION_M:
                     t = (value - lower[0]) / (higher[0] - lower[0])
                     lon, lat = a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])
-                    uncertainty = max(50.0, span / 2) + ALLEY_DEPTH_M * (len(parts) - 1)
+                    # Numbers are not spaced evenly: the home may be anywhere between the two
+                    # known ones, and its lot runs back from there; an alley leads farther.
+                    uncertainty = (
+                        max(t, 1 - t) * span
+                        + HOUSE_UNCERTAINTY_M
+                        + ALLEY_DEPTH_M * (len(parts) - 1)
+                    )
                     return Candidate(
                         lon,
                         lat,
@@ -280,8 +374,9 @@ def _street_candidate(
                         name,
                         number,
                     )
-    lon, lat, half = _street_point(conn, street, area)
-    uncertainty = max(100.0, half)
+    lon, lat, reach = _street_point(conn, street, area)
+    # The home may be at any number of the stretch read, its lot back from the street.
+    uncertainty = reach + HOUSE_UNCERTAINTY_M
     missing_vi = f"Không tìm thấy số {number}; " if number else ""
     missing_en = f"House {number} was not found; " if number else ""
     return Candidate(
@@ -306,11 +401,12 @@ def _area_candidates(conn: Connection, unit_ids: list[int], limit: int) -> list[
     with conn.cursor() as cur:
         cur.execute(
             """
-            SELECT u.level, u.name, ST_X(p), ST_Y(p), sqrt(ST_Area(u.geom::geography) / pi())
+            SELECT u.level, u.name, ST_X(p), ST_Y(p),
+                   ST_MaxDistance(ST_Transform(u.geom, %s), ST_Transform(p, %s))
             FROM admin_units u, LATERAL ST_PointOnSurface(u.geom) AS p
             WHERE u.id = ANY(%s) AND u.geom IS NOT NULL ORDER BY u.id LIMIT %s
             """,
-            (unit_ids, limit),
+            (METRIC_SRID, METRIC_SRID, unit_ids, limit),
         )
         rows = cur.fetchall()
     return [
@@ -320,10 +416,10 @@ def _area_candidates(conn: Connection, unit_ids: list[int], limit: int) -> list[
             name,
             level,
             float(radius),
-            f"Chỉ tìm thấy {_KIND_VI[level]} {name}; vị trí là giữa {_KIND_VI[level]}, sai số "
-            f"khoảng {radius:.0f} m. Hãy đặt ghim tại nhà.",
-            f"Only the {level} {name} was found; this is its middle, about {radius:.0f} m "
-            "uncertain. Drop the pin at the home.",
+            f"Chỉ tìm thấy {_KIND_VI[level]} {name}; vị trí là giữa {_KIND_VI[level]}, vòng tròn "
+            f"{radius:.0f} m bao cả {_KIND_VI[level]}. Hãy đặt ghim tại nhà.",
+            f"Only the {level} {name} was found; this is its middle, and the {radius:.0f} m "
+            f"circle holds the whole {level}. Drop the pin at the home.",
         )
         for level, name, lon, lat, radius in rows
     ]
@@ -425,6 +521,87 @@ def _units_of(at: dict[str, UnitRef]) -> dict[str, dict[str, str | None] | None]
     return shown
 
 
+def _widen(
+    conn: Connection,
+    candidate: Candidate,
+    street: dict[str, Any],
+    streets: list[dict[str, Any]],
+    typed: str,
+    area: list[int],
+) -> None:
+    """Widen a candidate's circle to every place the street read may be: the whole stretch of a
+    street whose name is only like the one typed, and every other street the name fits."""
+    point = (candidate.lon, candidate.lat)
+    if street["key"] != typed and candidate.precision in SILENT_PRECISIONS:
+        # Another street's house: the typed one may be anywhere along it or not on it at all.
+        near = _reach(conn, *point, [street["id"]], area)[0] + HOUSE_UNCERTAINTY_M
+        candidate.uncertainty_m = max(candidate.uncertainty_m, near)
+    others = [s["id"] for s in streets if s["id"] != street["id"]]
+    if others:
+        # A house number places the home on its own street; a street alone may be any piece.
+        numbered = candidate.precision in SILENT_PRECISIONS
+        reach, count = _reach(conn, *point, others, area, other_districts=numbered)
+        if count and reach + HOUSE_UNCERTAINTY_M > candidate.uncertainty_m:
+            candidate.uncertainty_m = reach + HOUSE_UNCERTAINTY_M
+            candidate.other_streets = count
+
+
+def needs_confirmation(candidate: Candidate) -> bool:
+    """The rule of SILENT_PRECISIONS: whether the parent must confirm the point on the map."""
+    return (
+        candidate.precision not in SILENT_PRECISIONS
+        or candidate.uncertainty_m > SILENT_MAX_UNCERTAINTY_M
+        or bool(candidate.conflicts)
+    )
+
+
+def _confirm(candidate: Candidate) -> tuple[str, str]:
+    """One sentence in each language: why the parent must look at the map, what the circle is."""
+    radius = f"{candidate.uncertainty_m:.0f} m"
+    if candidate.conflicts:
+        outside = candidate.conflicts[0]
+        # The unit as the address names it ("Phường Hòa Bình"), else the words as read.
+        written = " / ".join(u.split(": ", 1)[-1] for u in outside["units"]) or outside["written"]
+        return (
+            f"Vị trí tìm được nằm ngoài “{written}” mà bạn ghi, nên có thể sai chỗ: hãy xem bản "
+            f"đồ và kéo ghim đến đúng nhà (vòng tròn {radius} là vùng nhà có thể ở nếu vị trí "
+            "này đúng).",
+            f"The point found lies outside “{written}”, which you wrote, so it may be wrong: look "
+            f"at the map and drag the pin to the home (the {radius} circle is where the home may "
+            "be if this point is right).",
+        )
+    if candidate.other_streets:
+        count = candidate.other_streets + 1
+        return (
+            f"Có {count} đường tên như “{candidate.street}” ở nhiều nơi, nhà có thể ở bất kỳ đâu "
+            f"trong vòng tròn {radius}: hãy ghi thêm phường/xã hoặc quận, hoặc kéo ghim đến "
+            "đúng nhà.",
+            f"{count} streets named like “{candidate.street}” lie in different places, so the "
+            f"home may be anywhere in the {radius} circle: add the ward or district, or drag the "
+            "pin to the home.",
+        )
+    if candidate.precision == "street":
+        return (
+            f"Chỉ tìm được con đường, nhà có thể ở bất kỳ đâu trong vòng tròn {radius}: hãy kéo "
+            "ghim đến đúng nhà.",
+            f"Only the street was found, so the home may be anywhere in the {radius} circle: "
+            "drag the pin to the home.",
+        )
+    if candidate.precision in _KIND_VI:
+        return (
+            f"Chỉ tìm được {candidate.label}, nhà có thể ở bất kỳ đâu trong vòng tròn {radius}: "
+            "hãy đặt ghim tại nhà.",
+            f"Only {candidate.label} was found, so the home may be anywhere in the {radius} "
+            "circle: drop the pin at the home.",
+        )
+    return (
+        f"Vị trí chỉ là ước lượng, nhà có thể ở bất kỳ đâu trong vòng tròn {radius}: hãy xem "
+        "bản đồ và kéo ghim đến đúng nhà.",
+        f"The point is only an estimate, and the home may be anywhere in the {radius} circle: "
+        "look at the map and drag the pin to the home.",
+    )
+
+
 def _rank(candidate: Candidate) -> tuple[float, int, float]:
     return (-candidate.confidence, _ORDER[candidate.precision], candidate.uncertainty_m)
 
@@ -456,7 +633,10 @@ def _read(
             level, area, streets = chosen
             # A province is too large to cut a street with: only wards and districts are.
             cut = [] if level == PROVINCE else area
-            candidates = [_street_candidate(conn, s, parsed, cut) for s in streets[:limit]]
+            tried = streets[: max(limit, STREET_TRIES)]
+            candidates = [_street_candidate(conn, s, parsed, cut) for s in tried]
+            for street, candidate in zip(tried, candidates, strict=True):
+                _widen(conn, candidate, street, streets, parsed.street, cut)
     places: list[tuple[Candidate, list[WrittenUnit]]] = [(c, parsed.written) for c in candidates]
     if len(tries) > 1 and not candidates:
         places += [(c, parsed.written) for c in _area_candidates(conn, tries[0][1], limit)]
@@ -503,6 +683,19 @@ def _written_shown(parsed: ParsedAddress, refs: dict[int, UnitRef]) -> list[dict
     ]
 
 
+MAX_QUERY_CHARS = 300
+"""The longest address the geocoder reads: a home's number, street, ward, district and city fit
+in far fewer characters."""
+
+NOT_FOUND_HINT = (
+    "Không tìm thấy địa chỉ này. Hãy ghi số nhà và tên đường (ví dụ “12 Lê Lợi”), thêm phường/xã "
+    "nếu biết, hoặc đặt ghim tại nhà trên bản đồ.",
+    "This address was not found. Type the house number and street name (e.g. “12 Lê Lợi”), add "
+    "the ward if you know it, or drop a pin at the home on the map.",
+)
+"""What a parent can try when nothing matches what was typed."""
+
+
 def geocode(
     conn: Connection, query: str, limit: int = 5, names: list[AdminName] | None = None
 ) -> dict[str, Any]:
@@ -531,6 +724,9 @@ def geocode(
         candidate.district_name = shown.get("district") if shown else None
         candidate.lon, candidate.lat = round(candidate.lon, 7), round(candidate.lat, 7)
         candidate.uncertainty_m = round(candidate.uncertainty_m)
+        candidate.needs_confirmation = needs_confirmation(candidate)
+        if candidate.needs_confirmation:
+            candidate.confirm_vi, candidate.confirm_en = _confirm(candidate)
     return {
         "query": query,
         "parsed": {
@@ -540,6 +736,8 @@ def geocode(
             "units": _written_shown(chosen, refs),
         },
         "candidates": [asdict(c) for c in candidates[:limit]],
+        "hint_vi": None if candidates else NOT_FOUND_HINT[0],
+        "hint_en": None if candidates else NOT_FOUND_HINT[1],
     }
 
 
