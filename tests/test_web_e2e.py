@@ -247,3 +247,37 @@ def test_my_location_places_the_home_where_the_device_is(browser: object, server
     assert page.evaluate("state.home") is None
     refused.close()
     assert errors == []
+
+
+def test_an_unsure_address_waits_for_the_family_and_errors_say_what_to_do(
+    browser: object, server: str
+) -> None:
+    page = open_map(browser, server, width=390, height=844)
+    # Suggestions come while typing, and none is taken before the family picks one.
+    page.type("#home-address", "745 Calmett", delay=30)
+    page.wait_for_selector("[data-testid=address-candidate]", timeout=20_000)
+    assert page.evaluate("state.home") is None
+    # A street alone is not a home: shown with its circle, never taken silently.
+    page.fill("#home-address", "Le Loi")
+    page.click("#home-form button[type=submit]")
+    page.wait_for_selector("[data-testid=home-confirm]", timeout=20_000)
+    status = str(page.text_content("#home-status"))
+    assert "Cần xác nhận" in status and "vòng tròn" in status and "kéo ghim" in status
+    assert page.evaluate("state.home") is None and page.evaluate("state.pending") is not None
+    assert page.locator("[data-testid=near-row]").count() == 0
+    page.click("[data-testid=home-confirm]")
+    page.wait_for_selector("[data-testid=near-row]", timeout=30_000)
+    assert page.evaluate("state.home") is not None
+    # Nothing found: what to try instead; far too long: the limit and what to type.
+    page.fill("#home-address", "xyzzy qwerty plugh")
+    page.click("#home-form button[type=submit]")
+    page.wait_for_selector("[data-testid=address-hint]", timeout=20_000)
+    assert "ghim" in str(page.text_content("[data-testid=address-hint]"))
+    page.fill("#home-address", "12 Lê Lợi " * 440)
+    page.click("#home-form button[type=submit]")
+    page.wait_for_selector("#home-candidates li:has-text('Lỗi')", timeout=20_000)
+    said = str(page.text_content("#home-candidates"))
+    assert "quá giới hạn 300 ký tự" in said and "[object Object]" not in said
+    assert "The address is" not in said  # one language at a time
+    assert not (faults := accessibility_faults(page)), "\n".join(faults)
+    assert page.errors == []

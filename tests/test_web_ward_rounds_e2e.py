@@ -22,6 +22,7 @@ from tests.test_web_accounts_e2e import (
     call,
     copy_database,
     drop_database,
+    find_home,
     new_page,
     notice,
     shot,
@@ -167,10 +168,7 @@ def test_parent_states_a_unit_that_differs_from_the_home(browser: Any, server: s
     assert "tên cũ" in hint and "tên mới" in hint
     page.fill("input[name=child_id]", "079219000456")
     page.fill("input[name=birth_date]", "2020-05-20")
-    page.fill("#app-address", HOME_ADDRESS)
-    page.click("#app-find")
-    page.wait_for_selector("[data-testid=app-candidate]")
-    page.wait_for_selector("[data-testid=app-near-row]", timeout=30_000)
+    find_home(page, HOME_ADDRESS)
     page.fill("#application-form input[name=stated_unit]", STATED_WARD)
     page.click("#app-submit")
     page.click("#app-confirm")

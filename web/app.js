@@ -18,7 +18,8 @@ const state = {
   home: null,       // {lon, lat}
   near: [],
   chosen: null,
-  wantedSchool: null,  // the school a shared address names, chosen once the near list is in
+  wantedSchool: null,
+  pending: null,    // an address answer shown, waiting for the family to confirm it  // the school a shared address names, chosen once the near list is in
   route: null,      // the drawn route (GeoJSON Feature)
   reach: null,      // the drawn reachable area
   homeMarker: null,
@@ -446,6 +447,18 @@ async function showCard(id) {
 
 function setHome(lon, lat, label) {
   state.home = {lon, lat};
+  state.pending = null;
+  placeHomeMarker(lon, lat, label);
+  map.getSource("route").setData(emptyCollection());
+  map.getSource("straight").setData(emptyCollection());
+  map.getSource("reach").setData(emptyCollection());
+  state.chosen = null;
+  shareInAddress();
+  loadNear();
+}
+
+// The draggable pin at the home (or at an answer waiting to be confirmed).
+function placeHomeMarker(lon, lat, label) {
   if (!state.homeMarker) {
     state.homeMarker = new maplibregl.Marker(HOME_PIN);
     state.homeMarker.on("dragend", () => {
@@ -457,12 +470,6 @@ function setHome(lon, lat, label) {
   state.homeMarker.setLngLat([lon, lat]).addTo(map);
   state.homeMarker.getElement().dataset.testid = "home-marker";
   if (label) state.homeMarker.setPopup(new maplibregl.Popup({offset: 25}).setText(label));
-  map.getSource("route").setData(emptyCollection());
-  map.getSource("straight").setData(emptyCollection());
-  map.getSource("reach").setData(emptyCollection());
-  state.chosen = null;
-  shareInAddress();
-  loadNear();
 }
 
 function showStatus(html, exact) {
@@ -472,38 +479,70 @@ function showStatus(html, exact) {
   box.innerHTML = html || "";
 }
 
-async function findAddress(event) {
-  event.preventDefault();
+// Suggestions while the address is typed (after a pause), without choosing any of them.
+let suggesting = null;
+function suggestAddresses() {
+  clearTimeout(suggesting);
+  const q = $("home-address").value.trim();
+  if (q.length < 4) return;
+  suggesting = setTimeout(() => findAddress(null, {choose: false}), 350);
+}
+
+async function findAddress(event, {choose = true} = {}) {
+  if (event) event.preventDefault();
+  clearTimeout(suggesting);
   const q = $("home-address").value.trim();
   if (!q) return;
   const list = $("home-candidates");
-  list.innerHTML = `<li class="muted">${t("looking")}</li>`;
+  if (choose) list.innerHTML = `<li class="muted">${t("looking")}</li>`;
   try {
     const result = await getJson(`/geocode?q=${encodeURIComponent(q)}&limit=5`);
+    if (q !== $("home-address").value.trim()) return;  // typed on since: a newer answer comes
     state.candidates = result.candidates;
     if (!result.candidates.length) {
-      list.innerHTML = `<li class="muted">${t("no_match")}</li>`;
+      const hint = LANG === "vi" ? result.hint_vi : result.hint_en;
+      list.innerHTML = `<li class="muted" data-testid="address-hint">${escapeHtml(
+        hint || t("no_match"))}</li>`;
       return;
     }
     list.innerHTML = result.candidates.map((c, i) =>
       `<li tabindex="0" data-index="${i}" data-testid="address-candidate">${escapeHtml(c.label)}` +
       `<span class="sub">${escapeHtml([c.ward_name, c.district_name].filter(Boolean).join(", "))}` +
-      ` · ${escapeHtml(t("precision")[c.precision])}, ${t("uncertainty", c.uncertainty_m)}</span></li>`
+      ` · ${escapeHtml(t("precision")[c.precision])}, ${t("uncertainty", c.uncertainty_m)}` +
+      `${c.needs_confirmation ? ` · <b>${escapeHtml(t("to_confirm"))}</b>` : ""}</span></li>`
     ).join("");
-    pickCandidate(0);
+    if (choose) pickCandidate(0);
   } catch (error) {
     list.innerHTML = `<li>${t("error")}: ${escapeHtml(error.message)}</li>`;
   }
 }
 
+// A candidate shown with its circle; one the service is not sure of (wider than about 100 m,
+// not a house, or outside a unit the address names) waits for the family to confirm it or
+// move the pin: it is never taken silently.
 function pickCandidate(index) {
   const c = state.candidates[index];
   if (!c) return;
-  showStatus(`<b>${escapeHtml(t("precision")[c.precision])}</b> (${t("uncertainty", c.uncertainty_m)}): ` +
-    escapeHtml(LANG === "vi" ? c.note_vi : c.note_en), c.precision === "house");
-  setHome(c.lon, c.lat, c.label);
-  // Show how far off the point may be, and frame all of it.
   const area = circle(c.lon, c.lat, c.uncertainty_m);
+  if (c.needs_confirmation) {
+    state.pending = c;
+    placeHomeMarker(c.lon, c.lat, c.label);
+    showStatus(`<b>${escapeHtml(t("to_confirm"))}:</b> ${escapeHtml(
+      LANG === "vi" ? c.confirm_vi : c.confirm_en)} <button type="button" id="home-confirm" ` +
+      `data-testid="home-confirm">${escapeHtml(t("confirm_home"))}</button>`);
+    $("home-confirm").addEventListener("click", () => {
+      state.pending = null;
+      setHome(c.lon, c.lat, c.label);
+      map.getSource("uncertainty").setData(area);
+      showStatus(escapeHtml(LANG === "vi" ? c.note_vi : c.note_en));
+    });
+  } else {
+    state.pending = null;
+    showStatus(`<b>${escapeHtml(t("precision")[c.precision])}</b> (${t("uncertainty", c.uncertainty_m)}): ` +
+      escapeHtml(LANG === "vi" ? c.note_vi : c.note_en), c.precision === "house");
+    setHome(c.lon, c.lat, c.label);
+  }
+  // Show how far off the point may be, and frame all of it.
   map.getSource("uncertainty").setData(area);
   const bounds = new maplibregl.LngLatBounds();
   area.geometry.coordinates[0].forEach((xy) => bounds.extend(xy));
@@ -527,7 +566,7 @@ async function loadNear() {
       id: f.properties.id, name: f.properties.name, coordinates: f.geometry.coordinates,
       motorbike: f.properties, walk: walking.get(f.properties.id)}));
     body.innerHTML = state.near.length ? state.near.map((n) =>
-      `<tr data-id="${n.id}" data-testid="near-row"><td>${escapeHtml(n.name)}</td>` +
+      `<tr data-id="${n.id}" data-testid="near-row" tabindex="0"><td>${escapeHtml(n.name)}</td>` +
       `<td class="num">${kmText(n.motorbike.distance_m)} km</td>` +
       `<td class="num">${kmText(n.motorbike.straight_m)} km</td>` +
       `<td class="num">${minutesText(n.motorbike.time_min)}</td>` +
@@ -667,10 +706,19 @@ function wire() {
     showUnitCard(state.units.find((f) => f.properties.code === $("f-ward").value) || null);
   });
   $("home-form").addEventListener("submit", findAddress);
+  $("home-address").addEventListener("input", suggestAddresses);
   $("home-here").addEventListener("click", useMyLocation);
   $("home-candidates").addEventListener("click", (e) => {
     const item = e.target.closest("li[data-index]");
     if (item) pickCandidate(Number(item.dataset.index));
+  });
+  $("home-candidates").addEventListener("keydown", (e) => {
+    const item = e.target.closest("li[data-index]");
+    if (item && e.key === "Enter") pickCandidate(Number(item.dataset.index));
+  });
+  $("near").addEventListener("keydown", (e) => {
+    const row = e.target.closest("tr[data-id]");
+    if (row && e.key === "Enter") chooseSchool(Number(row.dataset.id));
   });
   $("near").addEventListener("click", (e) => {
     const row = e.target.closest("tr[data-id]");

@@ -16,6 +16,7 @@ const TEXT = {
     lien_cap: "Liên cấp", unknown_level: "Chưa rõ cấp",
     shown: (n, all) => `${n} / ${all} trường trên bản đồ`,
     cluster_label: (n) => `${n} trường ở đây: bấm để phóng to`,
+    to_confirm: "Cần xác nhận", confirm_home: "Đúng, nhà tôi ở đây",
     use_my_location: "Vị trí của tôi", locating: "Đang tìm vị trí của máy…",
     home_here: "Vị trí của máy",
     here_accuracy: (m) => `Vị trí của máy, sai số ~${numberText(m)} m: kéo ghim đến đúng nhà nếu cần.`,
@@ -57,6 +58,7 @@ const TEXT = {
     lien_cap: "Multi-level", unknown_level: "Level unknown",
     shown: (n, all) => `${n} of ${all} schools on the map`,
     cluster_label: (n) => `${n} schools here: select to zoom in`,
+    to_confirm: "Please confirm", confirm_home: "Yes, my home is here",
     use_my_location: "My location", locating: "Finding this device's location…",
     home_here: "This device's location",
     here_accuracy: (m) => `This device's location, ~${numberText(m)} m uncertain: drag the pin ` +

@@ -13,6 +13,7 @@ const parentPage = {
   roundsLoaded: false,
   home: null,          // {lon, lat, address, uncertainty}
   candidates: [],
+  pending: null,       // an address answer shown, waiting for the family to confirm it
   near: [],
   choices: [],         // ranked school ids
   key: null,           // Idempotency-Key of the application being filled in
@@ -176,13 +177,18 @@ function wireApplicationForm() {
     renderRoundDeadline();
     loadNearSchools();
   });
-  $("app-find").addEventListener("click", findHomeAddress);
+  $("app-find").addEventListener("click", () => findHomeAddress());
+  $("app-address").addEventListener("input", suggestHomeAddresses);
   $("app-address").addEventListener("keydown", (event) => {
     if (event.key === "Enter") { event.preventDefault(); findHomeAddress(); }
   });
   $("app-candidates").addEventListener("click", (event) => {
     const item = event.target.closest("li[data-index]");
     if (item) pickHomeCandidate(Number(item.dataset.index));
+  });
+  $("app-candidates").addEventListener("keydown", (event) => {
+    const item = event.target.closest("li[data-index]");
+    if (item && event.key === "Enter") { event.preventDefault(); pickHomeCandidate(Number(item.dataset.index)); }
   });
   $("app-near").addEventListener("click", (event) => {
     const button = event.target.closest("button[data-choose]");
@@ -294,20 +300,31 @@ function createParentMap() {
   });
 }
 
-async function findHomeAddress() {
+let parentSuggesting = null;
+function suggestHomeAddresses() {
+  clearTimeout(parentSuggesting);
+  if ($("app-address").value.trim().length < 4) return;
+  parentSuggesting = setTimeout(() => findHomeAddress({choose: false}), 350);
+}
+
+async function findHomeAddress({choose = true} = {}) {
+  clearTimeout(parentSuggesting);
   const q = $("app-address").value.trim();
   if (!q) return;
   const list = $("app-candidates");
-  list.innerHTML = `<li class="muted">${escapeHtml(t("looking"))}</li>`;
+  if (choose) list.innerHTML = `<li class="muted">${escapeHtml(t("looking"))}</li>`;
   try {
     const result = await getJson(`/geocode?q=${encodeURIComponent(q)}&limit=5`);
+    if (q !== $("app-address").value.trim()) return;  // typed on since: a newer answer comes
     parentPage.candidates = result.candidates;
     if (!result.candidates.length) {
-      list.innerHTML = `<li class="muted">${escapeHtml(t("no_match"))}</li>`;
+      const hint = LANG === "vi" ? result.hint_vi : result.hint_en;
+      list.innerHTML = `<li class="muted" data-testid="app-address-hint">${escapeHtml(
+        hint || t("no_match"))}</li>`;
       return;
     }
     renderCandidates();
-    pickHomeCandidate(0);
+    if (choose) pickHomeCandidate(0);
   } catch (error) {
     list.innerHTML = `<li>${escapeHtml(t("error"))}: ${escapeHtml(error.message)}</li>`;
   }
@@ -318,13 +335,25 @@ function renderCandidates() {
     `<li tabindex="0" data-index="${i}" data-testid="app-candidate">${escapeHtml(c.label)}` +
     `<span class="sub">${escapeHtml([c.ward_name, c.district_name].filter(Boolean).join(", "))}` +
     ` · ${escapeHtml(t("precision")[c.precision])}, ${escapeHtml(t("uncertainty", c.uncertainty_m))}` +
-    "</span></li>").join("");
+    `${c.needs_confirmation ? ` · <b>${escapeHtml(t("to_confirm"))}</b>` : ""}</span></li>`).join("");
 }
 
+// An answer the service is not sure of (not a house within about 100 m, or outside a unit the
+// address names) is shown with its circle and waits: the family confirms it or moves the pin.
 function pickHomeCandidate(index) {
   const c = parentPage.candidates[index];
   if (!c) return;
-  setParentHome(c.lon, c.lat, c.label, c);
+  if (c.needs_confirmation) {
+    parentPage.pending = c;
+    parentPage.home = null;
+    keepDraft();
+    drawParentHome();
+    renderHomeStatus();
+    loadNearSchools();
+  } else {
+    parentPage.pending = null;
+    setParentHome(c.lon, c.lat, c.label, c);
+  }
   if (parentPage.map) {
     const area = circle(c.lon, c.lat, c.uncertainty_m);
     const bounds = new maplibregl.LngLatBounds();
@@ -334,6 +363,7 @@ function pickHomeCandidate(index) {
 }
 
 function setParentHome(lon, lat, address, candidate) {
+  parentPage.pending = null;
   parentPage.home = {lon, lat, address, candidate};
   keepDraft();
   drawParentHome();
@@ -344,6 +374,17 @@ function setParentHome(lon, lat, address, candidate) {
 function renderHomeStatus() {
   const box = $("app-home-status");
   if (!box) return;
+  const waiting = parentPage.pending;
+  if (waiting && !parentPage.home) {
+    box.hidden = false;
+    box.className = "note";
+    box.innerHTML = `<b>${escapeHtml(t("to_confirm"))}:</b> ${escapeHtml(
+      LANG === "vi" ? waiting.confirm_vi : waiting.confirm_en)} <button type="button" ` +
+      `id="app-home-confirm" data-testid="app-home-confirm">${escapeHtml(t("confirm_home"))}</button>`;
+    $("app-home-confirm").addEventListener("click", () =>
+      setParentHome(waiting.lon, waiting.lat, waiting.label, waiting));
+    return;
+  }
   const home = parentPage.home;
   box.hidden = !home;
   if (!home) return;
@@ -358,7 +399,8 @@ function renderHomeStatus() {
 
 function drawParentHome() {
   if (!parentPage.map || !parentPage.map.getSource("uncertainty")) return;
-  const home = parentPage.home;
+  const home = parentPage.home || (parentPage.pending && {lon: parentPage.pending.lon,
+    lat: parentPage.pending.lat, candidate: parentPage.pending});
   if (!home) return;
   if (!parentPage.marker) {
     parentPage.marker = new maplibregl.Marker(HOME_PIN);
