@@ -366,12 +366,14 @@ def test_a_run_killed_half_way_leaves_no_partial_results(cluster: OwnCluster) ->
             state_when_killed = run_transaction_state(cluster.url)
             run.kill()
             output = run.communicate(timeout=30)[0].decode()
-            assert run.returncode == -signal.SIGKILL, output
+            # On a busy machine the run may finish before the signal reaches it.
+            finished = run.returncode == 0
+            assert finished or run.returncode == -signal.SIGKILL, output
             poll(
                 "the killed run's session ending",
                 lambda: run_transaction_state(cluster.url) is None,
             )
-            if state_when_killed == "idle in transaction":
+            if state_when_killed == "idle in transaction" and not finished:
                 break
             # The run got past its commit on a busy machine: try again a little earlier.
             stored_runs_are_whole(cluster.url, round_id)
