@@ -29,16 +29,13 @@ from typing import Any
 
 import osmium
 import shapely
-from psycopg2 import sql
-from psycopg2.extensions import make_dsn
 from pyproj import Geod
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gis_service.config import DatabaseSettings  # noqa: E402
+from benchmarks.officer_path import fresh_database  # noqa: E402
 from gis_service.db.connection import connect  # noqa: E402
-from gis_service.db.local_server import ensure_database, resolve_database_url  # noqa: E402
 
 SHARED = Path(os.environ.get("SCHOOLMAP_SHARED_DATA", ROOT.parent / "shared" / "data"))
 SCHOOLMAP = str(ROOT / ".venv" / "bin" / "schoolmap")
@@ -239,17 +236,6 @@ def print_table(tallies: dict[str, Tally]) -> None:
             f"{precision:<14}{tally.answered:>8}{s['within_100m']:9.1%}{s['circle_holds']:9.1%}"
             f"{s['silent']:9.1%}{tally.confidently_wrong:>9}{tally.confirm:>9}"
         )
-
-
-def fresh_database(name: str) -> str:
-    url = make_dsn(resolve_database_url(DatabaseSettings(url=None, name=name)), dbname=name)
-    admin = connect(make_dsn(url, dbname="postgres"))
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-    admin.close()
-    ensure_database(url)
-    return url
 
 
 def run(env: dict[str, str], *args: str) -> None:

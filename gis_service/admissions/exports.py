@@ -241,10 +241,10 @@ def _write_parts(
         _write_part(conn, run_id, words, parts[0], out, tick)
         pending = set(futures)
         while pending:
-            _, pending = wait(pending, timeout=1.0, return_when=FIRST_EXCEPTION)
+            done, pending = wait(pending, timeout=1.0, return_when=FIRST_EXCEPTION)
             ticker.tick(own + elsewhere.value - ticker.n)
-            if any(f.exception() is not None for f in futures if f.done()):
-                break
+            if any(f.exception() is not None for f in done):
+                break  # raised below, by its result
         for part_number, part, future, (csv_part, geojson_part) in zip(
             range(2, len(parts) + 1), parts[1:], futures, files[1:], strict=True
         ):
