@@ -18,6 +18,7 @@ from gis_service.admissions.review_cli import (
     amend_command,
     changes_command,
     estimated_command,
+    notice_command,
     residence_command,
     review_until_command,
 )
@@ -59,6 +60,7 @@ app.add_typer(units_app, name="units")
 app.command("gap")(gap_command)
 round_app.command("residence")(residence_command)
 round_app.command("review-until")(review_until_command)
+round_app.command("notice")(notice_command)
 round_app.command("amend")(amend_command)
 round_app.command("estimated")(estimated_command)
 round_app.command("changes")(changes_command)

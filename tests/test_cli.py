@@ -238,6 +238,27 @@ def test_round_create_and_import_through_the_command(tmp_path: Path) -> None:
     assert "mean_cost" in compared.stdout and "greedy" in compared.stdout
     published = schoolmap(url, "round", "publish", runs[0], home=home)
     assert published.returncode == 0, published.stderr
+    # The enrolment notice, with the API's rules: a wrong notice is refused saying why.
+    notice = ["round", "notice", round_id, "--enrol-from", "2025-07-15", "--enrol-until"]
+    backwards = schoolmap(url, *notice, "2025-07-01", home=home)
+    assert backwards.returncode == 1 and "sau ngày kết thúc 01/07/2025" in backwards.stderr
+    noticed = schoolmap(
+        url,
+        *notice,
+        "2025-07-20",
+        "--paper",
+        "Bản sao giấy khai sinh",
+        "--paper",
+        "Giấy xác nhận cư trú",
+        "--review-contact",
+        "UBND phường, 0283 822 1234",
+        home=home,
+    )
+    assert noticed.returncode == 0, noticed.stderr
+    assert noticed.stdout.strip() == (
+        f"round {round_id}: enrolment 2025-07-15 to 2025-07-20, 2 paper(s), review contact "
+        "UBND phường, 0283 822 1234 until -"
+    )
     verified = schoolmap(url, "round", "verify", runs[0], timeout=300, home=home)
     assert verified.returncode == 0, verified.stderr
     assert "verified: the same input gives the same assignment" in verified.stdout

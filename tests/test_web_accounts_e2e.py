@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import time
 import urllib.error
 import urllib.request
@@ -36,6 +37,7 @@ PASSWORD = "mat-khau-phu-huynh"
 # A house in Phường Hòa Bình (district 901) that the demo city's address points know exactly.
 HOME_ADDRESS = "745 Calmette"
 ROUND_NAME = "Lớp 1 Quận Một 2025"
+ENROLMENT_CONTACT = "Bộ phận một cửa UBND phường Hòa Bình, 0283 822 1234"
 
 
 def copy_database(source_url: str, suffix: str) -> str:
@@ -210,10 +212,14 @@ def sign_in(page: Any, username: str, password: str) -> None:
     page.wait_for_selector("[data-testid=signed-in]")
 
 
-def notice(page: Any) -> str:
+def notice(page: Any, *, click: str | None = None, ok: bool = True) -> str:
+    """The officer console's message after an action (clicking `click` first, if given),
+    checked to be a success or, with ok=False, a refusal."""
+    if click is not None:
+        page.click(click)
     page.wait_for_selector("#officer-notice.ok, #officer-notice.error", timeout=60_000)
     text = str(page.text_content("#officer-notice"))
-    assert "ok" in (page.get_attribute("#officer-notice", "class") or ""), text
+    assert ("ok" if ok else "error") in (page.get_attribute("#officer-notice", "class") or ""), text
     page.evaluate("officer.notice = null; renderNotice()")
     return text
 
@@ -489,6 +495,21 @@ def test_officer_imports_runs_compares_and_publishes(
     notice(page)
     page.wait_for_selector("#round-detail button[data-do=next]")
     assert "đã công bố" in str(page.text_content("[data-testid=round-title]"))
+    # The enrolment notice parents will read beside their result: a wrong one is refused
+    # saying what to fix, then the right one is kept.
+    assert "Chưa có thông báo" in str(page.text_content("[data-testid=notice-facts]"))
+    page.fill("#notice-form input[name=enrol_from]", "2025-07-20")
+    page.fill("#notice-form input[name=enrol_until]", "2025-07-10")
+    refused = notice(page, click="#notice-form button", ok=False)
+    assert "sau ngày kết thúc 10/07/2025" in refused
+    page.fill("#notice-form input[name=enrol_from]", "2025-07-01")
+    page.fill("#notice-form input[name=enrol_until]", "2025-07-15")
+    page.fill("#notice-form textarea[name=papers]", "Bản sao giấy khai sinh\n\nẢnh 3x4 (2 ảnh)")
+    page.fill("#notice-form input[name=review_contact]", ENROLMENT_CONTACT)
+    page.fill("#notice-form input[name=review_requests_until]", "2025-07-10")
+    assert "Đã lưu thông báo nhập học" in notice(page, click="#notice-form button")
+    facts = str(page.text_content("[data-testid=notice-facts]"))
+    assert "01/07/2025 – 15/07/2025" in facts and "Bản sao giấy khai sinh; Ảnh 3x4" in facts
     # The verification solves the run again: same hashes.
     page.click(f"button[data-do=verify][data-run='{da_run}']")
     assert "Khớp" in notice(page)
@@ -523,11 +544,18 @@ def test_parent_sees_the_result_explained(browser: Any, server: str) -> None:
     )
     # Only the opened application is shown: the list of others is left out.
     assert not page.is_visible("#app-list")
+    # What to do next: how far and how long, the way there on the map, the school's phone,
+    # and the round's notice: enrolment dates, papers, whom to ask for a review and until when.
+    page.wait_for_selector(".acc-focus [data-testid=result-times][data-filled=true]")
+    times = str(page.text_content(".acc-focus [data-testid=result-times]"))
+    assert re.fullmatch(r"Khoảng cách [\d,]+ km · xe máy .*phút · đi bộ .*phút", times), times
+    steps = str(page.text_content(".acc-focus [data-testid=next-steps]"))
+    assert "từ ngày 01/07/2025 đến hết ngày 15/07/2025" in steps
+    assert "Mang theo: Bản sao giấy khai sinh; Ảnh 3x4 (2 ảnh)." in steps
+    assert f"liên hệ {ENROLMENT_CONTACT} trước hết ngày 10/07/2025" in steps
+    assert f"số hồ sơ {Scenario.application_id}" in steps
     page.wait_for_timeout(500)
     shot(page, "parent-result", full_page=True)
-    # What to do next: the way there on the map, the school's phone, enrolment and review.
-    steps = str(page.text_content(".acc-focus [data-testid=next-steps]"))
-    assert "nhập học" in steps and "cán bộ tuyển sinh" in steps
     if result["school"]["phone"]:
         assert result["school"]["phone"] in steps
     page.click(".acc-focus [data-testid=result-route]")

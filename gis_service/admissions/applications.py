@@ -23,6 +23,7 @@ from gis_service.admissions.eligibility import (
     check_eligibility,
     check_priority_group,
 )
+from gis_service.admissions.enrolment import load_notice, next_steps
 from gis_service.admissions.explain_vi import explain_vi
 from gis_service.admissions.identity import child_id_hash, personal_id
 from gis_service.admissions.lifecycle import (
@@ -749,11 +750,27 @@ def _view(conn: Connection, row: tuple[Any, ...], *, with_result: bool = True) -
         "stated_unit": stated_unit,
         "residence_check": residence_check,
         "result": (
-            published_result(conn, round_id, applicant_id, list(preferences))
+            _with_next_steps(
+                conn,
+                published_result(conn, round_id, applicant_id, list(preferences)),
+                round_id,
+                application_id,
+            )
             if with_result
             else None
         ),
     }
+
+
+def _with_next_steps(
+    conn: Connection, result: dict[str, Any] | None, round_id: int, application_id: int
+) -> dict[str, Any] | None:
+    """The published result with what the family does next, from the round's notice."""
+    if result is None:
+        return None
+    school = result["school"]
+    steps = next_steps(load_notice(conn, round_id), school and school["name"], application_id)
+    return {**result, "next_steps": steps}
 
 
 _SCHOOL_BY_ID = re.compile(r"\bschool (\d+)\b")

@@ -39,6 +39,7 @@ class Action(StrEnum):
     EDIT = "edit"  # a parent corrects or withdraws an application
     AMEND = "amend"  # an officer changes an application's facts, with a written reason
     SCHEDULE = "schedule"  # an officer sets the end of the parents' review window
+    NOTICE = "notice"  # an officer sets the enrolment dates, papers and whom to ask for a review
     DECIDE_CLAIM = "decide_claim"  # an officer verifies or rejects a priority claim
     OPEN = "open"  # open for applications (or reopen a closed round)
     REVIEW = "review"  # stop new applications; parents check their data
@@ -65,6 +66,7 @@ ALLOWED: dict[Action, frozenset[str]] = {
     Action.EDIT: frozenset({OPEN, REVIEW}),
     Action.AMEND: frozenset({DRAFT, OPEN, REVIEW, CLOSED}),
     Action.SCHEDULE: frozenset({DRAFT, OPEN, REVIEW}),
+    Action.NOTICE: frozenset({DRAFT, OPEN, REVIEW, CLOSED, PUBLISHED}),
     Action.DECIDE_CLAIM: frozenset({DRAFT, OPEN, REVIEW, CLOSED}),
     Action.OPEN: frozenset({DRAFT, CLOSED}),
     Action.REVIEW: frozenset({OPEN}),
@@ -103,6 +105,7 @@ _ACTION_VI = {
     Action.EDIT: "sửa hoặc rút hồ sơ",
     Action.AMEND: "cán bộ sửa dữ liệu hồ sơ",
     Action.SCHEDULE: "đặt hạn rà soát dữ liệu",
+    Action.NOTICE: "đặt thông báo nhập học",
     Action.DECIDE_CLAIM: "xét đối tượng ưu tiên",
     Action.OPEN: "mở nhận hồ sơ",
     Action.REVIEW: "chuyển sang kiểm tra dữ liệu",
@@ -118,6 +121,7 @@ _ACTION_EN = {
     Action.EDIT: "change an application of",
     Action.AMEND: "amend an application of",
     Action.SCHEDULE: "set the review deadline of",
+    Action.NOTICE: "set the enrolment notice of",
     Action.DECIDE_CLAIM: "decide a priority claim of",
     Action.OPEN: "open",
     Action.REVIEW: "start the review window of",

@@ -80,6 +80,65 @@ def review_until_command(
     typer.echo(f"round {round_id}: review window until {shown}")
 
 
+def parse_day(text: str | None, what_vi: str, what_en: str) -> date | None:
+    if text is None or text.strip().lower() in ("", "none", "-"):
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidRequestError(
+            f"{what_vi} {text!r} không đúng dạng 2026-07-01 / the {what_en} {text!r} is not a "
+            "day like 2026-07-01"
+        ) from None
+
+
+def notice_command(
+    round_id: Annotated[int, typer.Argument(help="the round's id")],
+    enrol_from: Annotated[
+        str | None, typer.Option(help="first day of enrolment, e.g. 2026-07-01")
+    ] = None,
+    enrol_until: Annotated[
+        str | None, typer.Option(help="last day of enrolment (included), e.g. 2026-07-15")
+    ] = None,
+    paper: Annotated[
+        list[str] | None, typer.Option(help="a paper the family brings (repeat the option)")
+    ] = None,
+    review_contact: Annotated[
+        str | None, typer.Option(help="whom and where to ask for a review of a result")
+    ] = None,
+    review_requests_until: Annotated[
+        str | None, typer.Option(help="last day to ask for a review, e.g. 2026-07-10")
+    ] = None,
+    actor: Annotated[
+        str, typer.Option(help="the officer setting the notice, for the audit log")
+    ] = "system",
+) -> None:
+    """Set the round's enrolment notice (replacing the one before; audited): what a family
+    reads as its next steps beside the result."""
+    from gis_service.admissions.enrolment import EnrolmentNotice, set_notice
+    from gis_service.cli import open_database
+
+    notice = EnrolmentNotice(
+        parse_day(enrol_from, "Ngày bắt đầu nhập học", "first day of enrolment"),
+        parse_day(enrol_until, "Ngày kết thúc nhập học", "last day of enrolment"),
+        tuple(paper or ()),
+        review_contact,
+        parse_day(review_requests_until, "Hạn đề nghị xem lại", "last day to ask for a review"),
+    )
+    conn = open_database(Settings())
+    try:
+        with transaction(conn):
+            stored = set_notice(conn, round_id, notice, actor=actor)
+    finally:
+        conn.close()
+    shown = stored.as_dict()
+    typer.echo(
+        f"round {round_id}: enrolment {shown['enrol_from'] or '-'} to {shown['enrol_until'] or '-'}"
+        f", {len(stored.papers)} paper(s), review contact {shown['review_contact'] or '-'} until "
+        f"{shown['review_requests_until'] or '-'}"
+    )
+
+
 def amend_command(
     round_id: Annotated[int, typer.Argument(help="the round's id")],
     application_id: Annotated[int, typer.Argument(help="the application to change")],

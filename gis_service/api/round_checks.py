@@ -18,13 +18,16 @@ from gis_service.admissions.claims import (
     list_claims,
     list_conflicts,
 )
+from gis_service.admissions.enrolment import set_notice
 from gis_service.admissions.guardians import link_child
 from gis_service.admissions.lifecycle import set_review_until
 from gis_service.admissions.residence import MAX_STATED_LENGTH, residence_report
+from gis_service.admissions.rounds import load_round
 from gis_service.api.deps import json_response
 from gis_service.api.rounds import (
     OFFICERS_NOTE,
     Conn,
+    NoticeIn,
     Officer,
     RoundOut,
     identity_key,
@@ -167,6 +170,21 @@ def review_until(round_id: int, body: ReviewUntilIn, conn: Conn, user: Officer) 
             conn, round_id, body.review_until, actor=user.username, remote_addr=user.remote_addr
         )
         return round_out(conn, changed)
+
+
+@router.put(
+    "/rounds/{round_id}/notice",
+    response_model=RoundOut,
+    summary="Set the round's enrolment notice: enrolment dates, papers, whom to ask for a review",
+    description=OFFICERS_NOTE
+    + " Audited; replaces the notice before. Allowed until the round is archived, so dates can "
+    "be corrected after publication. Parents read it as the next steps beside their result.",
+)
+def notice(round_id: int, body: NoticeIn, conn: Conn, user: Officer) -> RoundOut:
+    round_for(conn, round_id, user)
+    with transaction(conn):
+        set_notice(conn, round_id, body.notice(), actor=user.username, remote_addr=user.remote_addr)
+        return round_out(conn, load_round(conn, round_id))
 
 
 @router.post(

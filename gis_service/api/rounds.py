@@ -7,7 +7,7 @@ import os
 import shutil
 import tempfile
 import threading
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -21,6 +21,13 @@ from gis_service.admissions.applicant_import import import_applicants
 from gis_service.admissions.demand import demand_by_unit
 from gis_service.admissions.disclosure import SMALLEST_GROUP, hide_small_groups
 from gis_service.admissions.eligibility import birth_years_by_group
+from gis_service.admissions.enrolment import (
+    MAX_CONTACT_CHARS,
+    MAX_PAPER_CHARS,
+    MAX_PAPERS,
+    EnrolmentNotice,
+    load_notice,
+)
 from gis_service.admissions.estimated import estimated_homes, estimated_schools
 from gis_service.admissions.exports import HOMES_WARNING, export_run
 from gis_service.admissions.identity import installation_key
@@ -119,6 +126,42 @@ class RoundIn(BaseModel):
     )
 
 
+class NoticeIn(BaseModel):
+    """A round's enrolment notice (replaces the one before). Days are Vietnam's; the last
+    days are included."""
+
+    enrol_from: date | None = Field(default=None, description="first day of enrolment")
+    enrol_until: date | None = Field(default=None, description="last day of enrolment")
+    papers: list[Annotated[str, Field(max_length=MAX_PAPER_CHARS)]] = Field(
+        default_factory=list,
+        max_length=MAX_PAPERS,
+        description="the papers a family brings to enrol, one per item",
+    )
+    review_contact: str | None = Field(
+        default=None,
+        max_length=MAX_CONTACT_CHARS,
+        description="whom and where to ask for a review of a result (office, address, phone)",
+    )
+    review_requests_until: date | None = Field(
+        default=None, description="last day to ask for a review"
+    )
+
+    def notice(self) -> EnrolmentNotice:
+        return EnrolmentNotice(
+            self.enrol_from,
+            self.enrol_until,
+            tuple(self.papers),
+            self.review_contact,
+            self.review_requests_until,
+        )
+
+
+class NoticeOut(NoticeIn):
+    """The notice as stored."""
+
+    updated_at: datetime | None = None
+
+
 class AreaUnitOut(BaseModel):
     """A commune-level unit of a round's area."""
 
@@ -163,7 +206,12 @@ class RoundOut(BaseModel):
     )
     actions: list[str] = Field(
         description="what the round's state allows now (import, apply, edit, decide_claim, "
-        "open, review, close, run, publish, next, purge), from the one table every door uses"
+        "notice, open, review, close, run, publish, next, purge), from the one table every "
+        "door uses"
+    )
+    notice: NoticeOut = Field(
+        description="the enrolment notice its officers set: enrolment dates, papers to bring, "
+        "whom to ask for a review and until when (empty fields: not announced yet)"
     )
 
 
@@ -241,6 +289,7 @@ def round_out(conn: Connection, the_round: Round, *, for_parent: bool = False) -
         review_until=the_round.review_until,
         review_window_open=not review_window_ended(the_round),
         birth_years=birth_years_by_group(the_round.grade, the_round.admission_year),
+        notice=NoticeOut(**load_notice(conn, the_round.round_id).as_dict()),
         actions=[
             action.value
             for action in Action

@@ -372,6 +372,7 @@ function renderRoundDetail() {
       ${escapeHtml(t("applications"))} ${r.applications} · ${escapeHtml(t("eligible"))} ${r.eligible}</p>
     ${roundFacts(r)}
     ${deadlineControl(r)}
+    ${noticeSection(r)}
     <div class="row">
       ${can(r, "open") ? `<button type="button" data-do="open">${escapeHtml(
         t(r.status === "closed" ? "reopen" : "open"))}</button>` : ""}
@@ -407,6 +408,64 @@ function renderRoundDetail() {
   if (deadlineForm) deadlineForm.addEventListener("submit", setDeadline);
   const amendBox = $("amend-form");
   if (amendBox) amendBox.addEventListener("submit", submitAmendment);
+  const noticeForm = $("notice-form");
+  if (noticeForm) noticeForm.addEventListener("submit", setNotice);
+}
+
+// The enrolment notice parents read beside their result: dates, papers, whom to ask for a
+// review. Shown to every officer; set while the round allows (until it is archived).
+function noticeSection(r) {
+  const n = r.notice || {};
+  const set = Boolean(n.enrol_from || n.papers.length || n.review_contact || n.review_requests_until);
+  const facts = set ? `<dl class="acc-facts" data-testid="notice-facts">
+      <dt>${escapeHtml(t("enrol_dates"))}</dt><dd>${escapeHtml(n.enrol_from
+        ? `${dateText(n.enrol_from)} – ${dateText(n.enrol_until)}` : t("not_announced"))}</dd>
+      <dt>${escapeHtml(t("enrol_papers"))}</dt><dd>${escapeHtml(n.papers.length
+        ? n.papers.join("; ") : t("not_announced"))}</dd>
+      <dt>${escapeHtml(t("review_contact"))}</dt><dd>${escapeHtml(n.review_contact
+        ? n.review_contact : t("not_announced"))}${n.review_requests_until ? ` · ${escapeHtml(
+        t("review_requests_until_short", dateText(n.review_requests_until)))}` : ""}</dd></dl>`
+    : `<p class="muted small" data-testid="notice-facts">${escapeHtml(t("notice_none"))}</p>`;
+  const form = !can(r, "notice") ? "" : `<form class="acc-form" id="notice-form" novalidate
+      data-testid="notice-form">
+    <div class="acc-grid">
+      <label>${escapeHtml(t("enrol_from"))}<input type="date" name="enrol_from"
+        value="${escapeHtml(n.enrol_from || "")}"></label>
+      <label>${escapeHtml(t("enrol_until"))}<input type="date" name="enrol_until"
+        value="${escapeHtml(n.enrol_until || "")}"></label></div>
+    <label>${escapeHtml(t("enrol_papers_one_per_line"))}<textarea name="papers" rows="3"
+      maxlength="2600">${escapeHtml(n.papers.join("\n"))}</textarea></label>
+    <label>${escapeHtml(t("review_contact_hint"))}<input name="review_contact" maxlength="300"
+      value="${escapeHtml(n.review_contact || "")}"></label>
+    <label>${escapeHtml(t("review_requests_until"))}<input type="date" name="review_requests_until"
+      value="${escapeHtml(n.review_requests_until || "")}"></label>
+    <button type="submit">${escapeHtml(t("save_notice"))}</button>
+  </form>`;
+  return `<details class="acc-notice" data-testid="notice" ${set ? "" : "open"}>
+    <summary>${escapeHtml(t("notice_title"))}</summary>
+    <p class="muted small">${escapeHtml(t("notice_note"))}</p>${facts}${form}</details>`;
+}
+
+async function setNotice(event) {
+  event.preventDefault();
+  const r = currentRound();
+  const form = event.target;
+  const body = {
+    enrol_from: form.enrol_from.value || null,
+    enrol_until: form.enrol_until.value || null,
+    papers: form.papers.value.split("\n").map((line) => line.trim()).filter(Boolean),
+    review_contact: form.review_contact.value.trim() || null,
+    review_requests_until: form.review_requests_until.value || null,
+  };
+  if (Boolean(body.enrol_from) !== Boolean(body.enrol_until)) {
+    notify(false, t("enrol_both_days"));
+    return;
+  }
+  try {
+    await officerCall("PUT", `/rounds/${r.id}/notice`, {json: body});
+    await loadRounds();
+    notify(true, t("notice_saved"));
+  } catch { /* the notice already says what went wrong */ }
 }
 
 // The round's edition, its area by name, and the parents' review window.

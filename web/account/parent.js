@@ -644,6 +644,7 @@ async function loadApplications() {
     mine.forEach((a) => parentPage.apps.set(a.id, a));
     list.innerHTML = mine.length ? mine.map(applicationCard).join("")
       : `<p class="muted">${escapeHtml(t("none_yet"))}</p>`;
+    fillTravelTimes(list);
   } catch (error) {
     list.innerHTML = `<p class="acc-message error">${escapeHtml(t("error"))}: ${escapeHtml(
       error.message)}</p>`;
@@ -660,6 +661,7 @@ async function showOneApplication() {
     const one = await api("GET", `/applications/${match[1]}`);
     parentPage.apps.set(one.id, one);
     slot.innerHTML = `<section class="acc-card acc-focus">${applicationCard(one)}</section>`;
+    fillTravelTimes(slot);
   } catch (error) {
     slot.innerHTML = `<section class="acc-card"><p class="acc-message error" ` +
       `data-testid="application-error">${escapeHtml(t("error"))} ${error.status}: ` +
@@ -673,21 +675,52 @@ function inChosenLanguage(vi, en) {
   return `<p class="acc-explain">${escapeHtml(first || second || "")}</p>`;
 }
 
-// What the family does next: the way there (route, motorbike and walking times on the map,
-// from its own home), the school's phone, and whom to ask if the result looks wrong.
+// What the family does next: the way there (road distance, motorbike and walking times, the
+// route on the map from its own home), the school's phone, and the round's notice as the
+// service words it: enrolment dates, papers to bring, whom to ask for a review.
 function nextSteps(a) {
   const school = a.result.school;
   const level = LEVEL_OF_GRADE[a.round.grade] || "tieu_hoc";
-  const way = a.home && a.home.lon !== undefined
-    ? `<li><a data-testid="result-route" href="#/map?home=${a.home.lon.toFixed(6)},` +
-      `${a.home.lat.toFixed(6)}&level=${level}&school=${school.id}">${escapeHtml(
+  const home = a.home && a.home.lon !== undefined ? a.home : null;
+  const way = home
+    ? `<li data-testid="result-times" data-school="${school.id}" data-from="${home.lat.toFixed(7)},${
+      home.lon.toFixed(7)}">${escapeHtml(t("distance"))} ${kmText(a.result.distance_m)} km</li>` +
+      `<li><a data-testid="result-route" href="#/map?home=${home.lon.toFixed(6)},` +
+      `${home.lat.toFixed(6)}&level=${level}&school=${school.id}">${escapeHtml(
         t("see_the_way"))}</a></li>` : "";
   const phone = school.phone
     ? `<li>${escapeHtml(t("school_phone"))}: <a data-testid="result-phone" href="tel:${
       escapeHtml(school.phone.replace(/[^0-9+]/g, ""))}">${escapeHtml(school.phone)}</a></li>` : "";
   return `<h4>${escapeHtml(t("next_steps"))}</h4><ul class="acc-next" data-testid="next-steps">` +
-    `${way}${phone}<li>${escapeHtml(t("enrol_note"))}</li>` +
-    `<li>${escapeHtml(t("review_note"))}</li></ul>`;
+    `${way}${phone}${serviceSteps(a.result)}</ul>`;
+}
+
+// The steps the service words from the round's notice, in the chosen language.
+function serviceSteps(result) {
+  return (result.next_steps || []).map((step) => `<li data-testid="step-${escapeHtml(step.kind)}">${
+    escapeHtml(LANG === "vi" ? step.vi : step.en)}</li>`).join("");
+}
+
+// The road distance with the motorbike and walking times from the family's home, asked of
+// the routing service once the result is on the page.
+const travelTimes = new Map();
+function fillTravelTimes(container) {
+  for (const item of container.querySelectorAll("[data-testid=result-times]")) {
+    const key = `${item.dataset.from}|${item.dataset.school}`;
+    if (!travelTimes.has(key)) {
+      travelTimes.set(key, Promise.all(["motorbike", "walk"].map((mode) => getJson(
+        `/route?from=${item.dataset.from}&to_school=${item.dataset.school}&mode=${mode}`)
+        .then((route) => route.properties.time_min))));
+    }
+    travelTimes.get(key).then(([motorbike, walk]) => {
+      item.textContent = `${item.textContent.split(" · ")[0]} · ${t("by_motorbike")} ${
+        minutesText(motorbike)} · ${t("on_foot")} ${minutesText(walk)}`;
+      item.dataset.filled = "true";
+    }).catch(() => {
+      travelTimes.delete(key);
+      item.dataset.filled = "failed";  // the distance by road stays; the map link shows the rest
+    });
+  }
 }
 
 // One passed-over school in English, by name (the API words these in Vietnamese only).

@@ -104,10 +104,7 @@ const ACCOUNT_TEXT = {
     next_steps: "Việc tiếp theo",
     see_the_way: "Xem đường đi từ nhà đến trường, thời gian đi xe máy và đi bộ trên bản đồ",
     school_phone: "Điện thoại của trường",
-    enrol_note: "Làm thủ tục nhập học tại trường theo lịch trường thông báo; mang theo giấy tờ " +
-      "trường yêu cầu (thường gồm giấy khai sinh và mã định danh cá nhân của con).",
-    review_note: "Nếu thấy kết quả chưa đúng (sai nơi ở, sai ngày sinh, bị bỏ sót nguyện vọng), " +
-      "hãy liên hệ cán bộ tuyển sinh của phường/xã, nêu số hồ sơ và điều cần xem lại.",
+    by_motorbike: "xe máy", on_foot: "đi bộ",
     changes_title: (a, b, n, all) => `Trẻ đổi trường giữa lần ${a} và lần ${b}: ${n} / ${all} trẻ`,
     changes_none: "Không trẻ nào đổi trường.",
     changes_unit: "Phường/xã nơi ở", changes_children: "Số trẻ đổi trường",
@@ -185,6 +182,21 @@ const ACCOUNT_TEXT = {
       "sửa được hồ sơ khi đợt còn mở.",
     deadline_set: (when) => `Đã đặt hạn rà soát: ${when}.`,
     deadline_cleared: "Đã bỏ hạn rà soát.",
+    notice_title: "Thông báo nhập học cho phụ huynh",
+    notice_note: "Phụ huynh đọc thông báo này là việc tiếp theo bên cạnh kết quả: ngày nhập " +
+      "học, giấy tờ mang theo, nơi nhận đề nghị xem lại. Sửa được cả sau khi công bố.",
+    notice_none: "Chưa có thông báo: phụ huynh chỉ được nhắc chờ lịch trường thông báo.",
+    not_announced: "chưa thông báo",
+    enrol_dates: "Ngày nhập học", enrol_papers: "Giấy tờ mang theo",
+    review_contact: "Nơi nhận đề nghị xem lại",
+    review_requests_until_short: (day) => `hạn ${day}`,
+    enrol_from: "Nhập học từ ngày", enrol_until: "Đến hết ngày",
+    enrol_papers_one_per_line: "Giấy tờ mang theo (mỗi dòng một loại)",
+    review_contact_hint: "Nơi nhận đề nghị xem lại kết quả (cơ quan, địa chỉ, điện thoại)",
+    review_requests_until: "Hạn đề nghị xem lại (không bắt buộc)",
+    save_notice: "Lưu thông báo",
+    enrol_both_days: "Hãy chọn cả ngày bắt đầu và ngày kết thúc nhập học (hoặc bỏ trống cả hai).",
+    notice_saved: "Đã lưu thông báo nhập học; phụ huynh đọc được ngay bên cạnh kết quả.",
     residence_title: "Đối chiếu đơn vị cư trú",
     residence_summary: (r) => `${r.stated} hồ sơ có khai đơn vị cư trú: ${r.matched} khớp nơi ` +
       `ở, ${r.mismatched} khác nơi ở, ${r.unknown_unit} không rõ đơn vị.`,
@@ -319,10 +331,7 @@ const ACCOUNT_TEXT = {
     next_steps: "What to do next",
     see_the_way: "See the way from home to school, and the motorbike and walking times, on the map",
     school_phone: "School's phone",
-    enrol_note: "Enrol at the school on the dates it announces; bring the papers it asks for " +
-      "(usually the birth certificate and the child's personal identification number).",
-    review_note: "If the result looks wrong (home, birth date, a choice left out), contact your " +
-      "ward's admissions officer with the application number and what to look at again.",
+    by_motorbike: "motorbike", on_foot: "on foot",
     changes_title: (a, b, n, all) => `Children changing school between run ${a} and run ${b}: ` +
       `${n} of ${all}`,
     changes_none: "No child changes school.",
@@ -400,6 +409,21 @@ const ACCOUNT_TEXT = {
       "then correct applications again while the round is open.",
     deadline_set: (when) => `Review deadline set: ${when}.`,
     deadline_cleared: "Review deadline removed.",
+    notice_title: "Enrolment notice for parents",
+    notice_note: "Parents read this as their next steps beside the result: enrolment dates, " +
+      "papers to bring, where to ask for a review. It can be changed after publication too.",
+    notice_none: "No notice yet: parents are only told to wait for the school's dates.",
+    not_announced: "not announced",
+    enrol_dates: "Enrolment dates", enrol_papers: "Papers to bring",
+    review_contact: "Where to ask for a review",
+    review_requests_until_short: (day) => `until ${day}`,
+    enrol_from: "Enrolment from", enrol_until: "Until (inclusive)",
+    enrol_papers_one_per_line: "Papers to bring (one per line)",
+    review_contact_hint: "Where parents ask for a review (office, address, phone)",
+    review_requests_until: "Last day to ask for a review (optional)",
+    save_notice: "Save notice",
+    enrol_both_days: "Choose both the first and the last day of enrolment (or neither).",
+    notice_saved: "Enrolment notice saved; parents read it at once beside their result.",
     residence_title: "Residence check",
     residence_summary: (r) => `${r.stated} application(s) state a unit of residence: ` +
       `${r.matched} match the home, ${r.mismatched} differ, ${r.unknown_unit} name no known unit.`,
