@@ -357,6 +357,45 @@ def test_the_parent_form_checks_before_sending_and_keeps_a_draft_across_a_reload
     assert page.errors == []
 
 
+def test_the_parent_form_says_what_to_fix_in_english(browser: Any, server: str) -> None:
+    page = new_page(browser, server)
+    page.goto(server + "/#/parent")
+    page.evaluate("localStorage.setItem('schoolmap.lang', 'en')")
+    page.reload()
+    page.wait_for_selector("[data-testid=signin-form]")
+    page.fill("input[name=username]", "me.nhap.en")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[data-action=register]")
+    page.wait_for_selector("#application-form")
+    page.wait_for_function("parentPage.roundsLoaded")
+    message = "#app-message"
+    page.fill("input[name=child_id]", "abc!!")
+    page.click("#app-submit")
+    said = str(page.text_content(message))
+    assert "has 12 digits" in said and "chữ số" not in said
+    page.fill("input[name=child_id]", "079219000778")
+    page.fill("input[name=birth_date]", "2017-02-02")
+    page.click("#app-submit")
+    said = str(page.text_content(message))
+    assert "2019" in said and "born" in said and "nhận trẻ" not in said
+    page.fill("input[name=birth_date]", "2019-02-02")
+    page.click("#app-submit")
+    assert "Choose the home" in str(page.text_content(message))
+    page.fill("#app-address", "xyzzy qwerty plugh")
+    page.click("#app-find")
+    page.wait_for_selector("[data-testid=app-address-hint]:has-text('drop a pin')", timeout=20_000)
+    assert "ghim" not in str(page.text_content("#app-candidates"))
+    page.fill("#app-address", "12 Lê Lợi " * 440)
+    page.click("#app-find")
+    page.wait_for_selector("#app-candidates li:has-text('over the limit of 300')", timeout=20_000)
+    said = str(page.text_content("#app-candidates"))
+    assert "quá giới hạn" not in said and "[object Object]" not in said
+    assert not (faults := accessibility_faults(page)), "\n".join(faults)
+    page.click(".acc-signout")
+    page.evaluate("localStorage.clear()")
+    assert page.errors == []
+
+
 def test_parent_registers_finds_schools_and_submits(browser: Any, server: str) -> None:
     page = new_page(browser, server)
     page.goto(server + "/#/parent")

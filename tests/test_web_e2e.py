@@ -280,4 +280,23 @@ def test_an_unsure_address_waits_for_the_family_and_errors_say_what_to_do(
     assert "quá giới hạn 300 ký tự" in said and "[object Object]" not in said
     assert "The address is" not in said  # one language at a time
     assert not (faults := accessibility_faults(page)), "\n".join(faults)
+    # The same in English: the confirmation, nothing found, far too long.
+    page.click("#lang")
+    page.fill("#home-address", "Le Loi")
+    page.click("#home-form button[type=submit]")
+    page.wait_for_selector("[data-testid=home-confirm]:has-text('Yes, my home is here')")
+    status = str(page.text_content("#home-status"))
+    assert "Please confirm" in status and "circle" in status and "drag the pin" in status
+    assert "vòng tròn" not in status
+    page.fill("#home-address", "xyzzy qwerty plugh")
+    page.click("#home-form button[type=submit]")
+    page.wait_for_selector("[data-testid=address-hint]:has-text('drop a pin')", timeout=20_000)
+    assert "ghim" not in str(page.text_content("[data-testid=address-hint]"))
+    page.fill("#home-address", "12 Lê Lợi " * 440)
+    page.click("#home-form button[type=submit]")
+    page.wait_for_selector("#home-candidates li:has-text('over the limit of 300')", timeout=20_000)
+    said = str(page.text_content("#home-candidates"))
+    assert "quá giới hạn" not in said and "[object Object]" not in said
+    assert not (faults := accessibility_faults(page)), "\n".join(faults)
+    page.evaluate("localStorage.clear()")
     assert page.errors == []
