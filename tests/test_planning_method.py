@@ -14,6 +14,8 @@ from gis_service.planning.method import (
     classes_needed,
     cohort_entrants,
     damped_years,
+    district_trends,
+    fit_interval,
     log_growth,
     single_year_ages,
     survival,
@@ -136,30 +138,66 @@ def test_classes_needed_rounds_up() -> None:
 
 
 @given(
-    share=st.floats(0.01, 1.0),
-    growth=st.floats(-0.05, 0.08),
-    born=st.integers(2013, 2026),
+    value=st.floats(0.1, 1e5),
+    nearer=st.floats(0.0, 30.0),
+    further=st.floats(0.0, 30.0),
 )
-def test_the_band_holds_the_forecast(share: float, growth: float, born: int) -> None:
-    params = MethodParameters()
-    cohorts = census_cohorts(single_year_ages(GROUPS, 15), 2019, params)
-    trend = ward_trend(
-        {2019: 1000.0}, {2014: 1000.0, 2019: 1000.0 * math.exp(5 * growth)}, 2019, params
+def test_intervals_hold_the_forecast_and_widen_with_the_years(
+    value: float, nearer: float, further: float
+) -> None:
+    nearer, further = sorted((nearer, further))
+    interval = MethodParameters().interval
+    low_80, low_50, high_50, high_80 = interval.bounds(value, further)
+    assert low_80 <= low_50 <= value <= high_50 <= high_80
+    near = interval.bounds(value, nearer)
+    assert low_80 <= near[0] + 1e-9 and near[3] <= high_80 + 1e-9
+    assert (high_80 - low_80) >= (near[3] - near[0]) - 1e-9
+    # At the count itself the figure is the count.
+    assert interval.bounds(value, 0.0) == (value, value, value, value)
+
+
+def test_an_interval_is_the_quantiles_of_the_errors() -> None:
+    errors = [i / 100 for i in range(-50, 51)]  # -0.5 ... 0.5, evenly
+    fitted = fit_interval(errors, 10)
+    assert (fitted.lower_80, fitted.lower_50, fitted.upper_50, fitted.upper_80) == pytest.approx(
+        (-0.4, -0.25, 0.25, 0.4)
     )
-    entry = born + 6
-    values = [
-        cohort_entrants(
-            born=born,
-            entry_year=entry,
-            census_year=2019,
-            district_cohorts=cohorts,
-            district_births=100.0,
-            ward_share=share,
-            trend=trend,
-            params=params,
-            extra_growth=extra,
-        )
-        for extra in (-params.band_rate, 0.0, params.band_rate)
-    ]
-    assert values[0] <= values[1] + 1e-9 <= values[2] + 2e-9
-    assert values[1] > 0
+    # Four times the years, twice the width in logs.
+    assert fitted.bounds(100.0, 40)[3] == pytest.approx(100.0 * math.exp(0.8))
+    with pytest.raises(ValueError, match="at least 10"):
+        fit_interval(errors[:9], 10)
+
+
+def test_a_district_s_growth_settles_where_there_is_land() -> None:
+    # Two wards counted once, in 2009, with 100 people each; the district grew by half since.
+    district = {2009: 200.0, 2014: 300.0}
+    trends = district_trends(
+        [(1, {2009: 100.0}, 1e6), (2, {2009: 100.0}, 3e6)], district, 2014, PLAIN
+    )
+    # People-weighted mean area 2 km²: the small ward takes half the mean share, the large one
+    # one and a half; together they make the district.
+    assert trends[1].land_factor == pytest.approx(0.5)
+    assert trends[2].land_factor == pytest.approx(1.5)
+    assert trends[1].base_population == pytest.approx(125.0)
+    assert trends[2].base_population == pytest.approx(175.0)
+    # A district that shrank shrinks both in proportion.
+    shrunk = district_trends(
+        [(1, {2009: 100.0}, 1e6), (2, {2009: 100.0}, 3e6)], {2009: 200.0, 2014: 100.0}, 2014, PLAIN
+    )
+    assert [t.base_population for t in shrunk.values()] == pytest.approx([50.0, 50.0])
+    # A ward counted twice keeps its own drift, and no land factor.
+    both = district_trends(
+        [(1, {2004: 90.0, 2009: 100.0}, 1e6), (2, {2009: 100.0}, 3e6)], district, 2014, PLAIN
+    )
+    assert both[1].land_factor == 1.0 and both[2].land_factor == 1.0
+
+
+@given(
+    areas=st.lists(st.floats(1e4, 1e8), min_size=2, max_size=8),
+    growth=st.floats(0.0, 1.0),
+)
+def test_the_wards_add_up_to_their_district(areas: list[float], growth: float) -> None:
+    district = {2009: 100.0 * len(areas), 2014: 100.0 * len(areas) * (1 + growth)}
+    wards = [(i, {2009: 100.0}, area) for i, area in enumerate(areas)]
+    trends = district_trends(wards, district, 2014, PLAIN)
+    assert sum(t.base_population for t in trends.values()) == pytest.approx(district[2014])

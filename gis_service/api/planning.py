@@ -80,7 +80,8 @@ def planner_page() -> FileResponse:
 @router.get(
     "/planning/forecast",
     summary="Grade-1 / grade-6 entrants per ward or commune of an edition and school year, with "
-    "base year, method, band; units without census figures say so",
+    "base year, method, 80 % interval (low, high) and 50 % interval (low_50, high_50); units "
+    "without census figures say so",
 )
 def forecast(
     conn: Conn,

@@ -10,13 +10,21 @@ baselines use the same ward shares: no growth (the base-year population) and a l
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from gis_service.errors import InvalidRequestError
-from gis_service.planning.inputs import ForecastInputs
-from gis_service.planning.method import MethodParameters, ward_trend
+from gis_service.planning.inputs import ForecastInputs, WardInput
+from gis_service.planning.method import (
+    MethodParameters,
+    PredictionInterval,
+    WardTrend,
+    district_trends,
+    fit_interval,
+    ward_trend,
+)
 
 METHODS = ("cohort-trend", "no-growth", "linear-trend")
 
@@ -73,14 +81,8 @@ def linear_value(series: dict[int, float], last_year: int, year: int, first_year
     return float(max(0.0, slope * year + intercept))
 
 
-def run_backtest(
-    inputs: ForecastInputs,
-    base_year: int,
-    target_year: int,
-    params: MethodParameters | None = None,
-) -> Backtest:
-    """Project every ward from `base_year` to `target_year` by each method; score on counts."""
-    params = params or MethodParameters()
+def _scored_wards(inputs: ForecastInputs, base_year: int, target_year: int) -> list[WardInput]:
+    """The wards counted in the target year and at least once up to the base year."""
     if target_year <= base_year:
         raise InvalidRequestError("the target year must come after the base year")
     wards = [
@@ -92,21 +94,53 @@ def run_backtest(
             f"không có phường nào có dân số năm {target_year} và trước {base_year} / no ward has "
             f"a population count for {target_year} and one up to {base_year}"
         )
+    return wards
+
+
+def _method_trends(
+    inputs: ForecastInputs, wards: list[WardInput], base_year: int, params: MethodParameters
+) -> dict[int, WardTrend]:
+    """The forecast's trend of every ward, from what was known at the base year."""
+    trends: dict[int, WardTrend] = {}
+    for district_id in sorted({w.district_id for w in wards}):
+        known_series = {
+            y: v for y, v in inputs.districts[district_id].series.items() if y <= base_year
+        }
+        trends |= district_trends(
+            [(w.id, w.population, w.area_m2) for w in wards if w.district_id == district_id],
+            known_series,
+            base_year,
+            params,
+        )
+    return trends
+
+
+def run_backtest(
+    inputs: ForecastInputs,
+    base_year: int,
+    target_year: int,
+    params: MethodParameters | None = None,
+) -> Backtest:
+    """Project every ward from `base_year` to `target_year` by each method; score on counts."""
+    params = params or MethodParameters()
+    wards = _scored_wards(inputs, base_year, target_year)
+    trends = _method_trends(inputs, wards, base_year, params)
     forecasts: dict[str, dict[int, float]] = {m: {} for m in METHODS}
     for ward in wards:
         district = inputs.districts[ward.district_id]
         known_series = {y: v for y, v in district.series.items() if y <= base_year}
-        trend = ward_trend(ward.population, known_series, base_year, params)
-        forecasts["cohort-trend"][ward.id] = trend.population(target_year)
-        forecasts["no-growth"][ward.id] = trend.base_population
-        share = trend.base_population / known_series[base_year] if base_year in known_series else 0
+        forecasts["cohort-trend"][ward.id] = trends[ward.id].population(target_year)
+        # The baselines keep the ward's share of its district from its last count.
+        naive = ward_trend(ward.population, known_series, base_year, params)
+        forecasts["no-growth"][ward.id] = naive.base_population
+        share = naive.base_population / known_series[base_year] if base_year in known_series else 0
         if share:
             first = base_year - params.trend_years
             forecasts["linear-trend"][ward.id] = share * linear_value(
                 known_series, base_year, target_year, first
             )
         else:
-            forecasts["linear-trend"][ward.id] = trend.base_population
+            forecasts["linear-trend"][ward.id] = naive.base_population
     actual = {w.id: w.population[target_year] for w in wards}
     names = {w.id: f"{w.name} ({inputs.districts[w.district_id].name})" for w in wards}
     results = []
@@ -140,4 +174,81 @@ def run_backtest(
         len(wards),
         len({w.district_id for w in wards}),
         results,
+    )
+
+
+@dataclass(frozen=True)
+class IntervalCheck:
+    """Prediction intervals fitted on one base year's errors and scored on another's."""
+
+    fitted_on: int
+    scored_on: int
+    target_year: int
+    wards: int
+    interval: PredictionInterval
+    coverage_50: float
+    coverage_80: float
+
+    def line(self) -> str:
+        return (
+            f"  intervals fitted on base {self.fitted_on}, scored on base {self.scored_on} "
+            f"({self.wards} wards): 50 % holds {self.coverage_50:.1%}, 80 % holds "
+            f"{self.coverage_80:.1%}"
+        )
+
+
+def _errors(
+    inputs: ForecastInputs, base_year: int, target_year: int, params: MethodParameters
+) -> list[tuple[WardInput, float, float, float]]:
+    """Each ward with its forecast, the years from its last count and log(actual / forecast)."""
+    wards = _scored_wards(inputs, base_year, target_year)
+    trends = _method_trends(inputs, wards, base_year, params)
+    made: list[tuple[WardInput, float, float, float]] = []
+    for ward in wards:
+        forecast = trends[ward.id].population(target_year)
+        years = target_year - trends[ward.id].last_year
+        made.append((ward, forecast, years, math.log(ward.population[target_year] / forecast)))
+    return made
+
+
+def fit_backtest_interval(
+    inputs: ForecastInputs,
+    base_years: list[int],
+    target_year: int,
+    params: MethodParameters | None = None,
+) -> PredictionInterval:
+    """The interval of the forecast's errors from the base years, pooled (each error brought to
+    the errors' median horizon by the square root of the years)."""
+    params = params or MethodParameters()
+    made = [e for base in base_years for e in _errors(inputs, base, target_year, params)]
+    horizon = float(np.median([years for _, _, years, _ in made]))
+    scaled = [error / math.sqrt(years / horizon) for _, _, years, error in made if years > 0]
+    return fit_interval(scaled, horizon)
+
+
+def check_intervals(
+    inputs: ForecastInputs,
+    fitted_on: int,
+    scored_on: int,
+    target_year: int,
+    params: MethodParameters | None = None,
+) -> IntervalCheck:
+    """Out of sample: fit the intervals on one base year, count how often another's hold."""
+    params = params or MethodParameters()
+    interval = fit_backtest_interval(inputs, [fitted_on], target_year, params)
+    made = _errors(inputs, scored_on, target_year, params)
+    held = {50: 0, 80: 0}
+    for ward, forecast, years, _ in made:
+        low_80, low_50, high_50, high_80 = interval.bounds(forecast, years)
+        actual = ward.population[target_year]
+        held[50] += low_50 <= actual <= high_50
+        held[80] += low_80 <= actual <= high_80
+    return IntervalCheck(
+        fitted_on,
+        scored_on,
+        target_year,
+        len(made),
+        interval,
+        held[50] / len(made),
+        held[80] / len(made),
     )

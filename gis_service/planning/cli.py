@@ -83,7 +83,8 @@ def forecast_run(
     edition: Annotated[str | None, typer.Option(help=EDITION_HELP)] = None,
     unit: Annotated[list[str] | None, typer.Option(help=UNIT_HELP)] = None,
 ) -> None:
-    """Children entering grade 1 and grade 6 per ward and school year, with the band."""
+    """Children entering grade 1 and grade 6 per ward and school year, with 50 % and 80 %
+    prediction intervals."""
     from gis_service.planning.forecast import run_forecast
     from gis_service.planning.inputs import load_inputs
 
@@ -99,7 +100,9 @@ def forecast_run(
     typer.echo(f"inputs: {json.dumps(statement['inputs'], ensure_ascii=False)}")
     typer.echo(f"method: {statement['method']}")
     typer.echo(f"parameters: {json.dumps(statement['parameters'])}")
-    typer.echo(f"{'grade':>5} {'year':>9} {'children':>10} {'low':>10} {'high':>10} {'classes':>8}")
+    typer.echo(
+        f"{'grade':>5} {'year':>9} {'children':>10} {'low 80%':>10} {'high 80%':>10} {'classes':>8}"
+    )
     for g in forecast.grades:
         for year in forecast.years:
             mid, low, high = forecast.total(g, year)
@@ -117,7 +120,8 @@ def forecast_run(
                 continue
             note = f" [{d['note']}]" if d["note"] else ""
             typer.echo(
-                head + f"{d['children']} ({d['low']}-{d['high']}), "
+                head + f"{d['children']} (50 %: {d['low_50']}-{d['high_50']}, 80 %: "
+                f"{d['low']}-{d['high']}), "
                 f"{d['classes_needed']} classes{note}"
             )
     if csv:

@@ -1,4 +1,5 @@
-"""Grade-1 and grade-6 entrants per unit and school year, with their band and classes needed,
+"""Grade-1 and grade-6 entrants per unit and school year, with their prediction intervals and
+classes needed,
 and what figures each unit's number rests on (census, census of part of it, its own report,
 or none)."""
 
@@ -14,13 +15,14 @@ from gis_service.planning.method import (
     ENTRY_AGE,
     LEGAL_CLASS_SIZE,
     METHOD_TEXT,
+    SCHOOL_YEAR_START,
     UNIT_METHOD_TEXT,
     MethodParameters,
     census_cohorts,
     classes_needed,
     cohort_entrants,
+    district_trends,
     single_year_ages,
-    ward_trend,
     yearly_births,
 )
 from gis_service.units.coverage import NO_CENSUS_EN, NO_CENSUS_VI
@@ -78,6 +80,9 @@ class WardDemand:
     figures: str = FIGURES_CENSUS
     coverage: float = 1.0
     note: str | None = None
+    low_50: float | None = None
+    high_50: float | None = None
+    """`low` and `high` bound the 80 % prediction interval, these the 50 % one."""
 
     @property
     def has_figures(self) -> bool:
@@ -108,6 +113,8 @@ class WardDemand:
             "children": None if self.children is None else round(self.children),
             "low": None if self.low is None else round(self.low),
             "high": None if self.high is None else round(self.high),
+            "low_50": None if self.low_50 is None else round(self.low_50),
+            "high_50": None if self.high_50 is None else round(self.high_50),
             "classes_needed": self.classes_needed,
             **self.unit_fields(),
         }
@@ -146,6 +153,9 @@ class Forecast:
         return [r for r in self.rows if r.grade == grade and r.school_year == year]
 
     def total(self, grade: int, year: int) -> tuple[float, float, float]:
+        """The area's children with the sums of its units' 80 % bounds: wider than the total's
+        own interval, as the units' errors partly cancel (district errors are smaller than ward
+        errors in the backtest)."""
         chosen = [r for r in self.unit_rows(grade, year) if r.has_figures]
         return (
             sum(r.children or 0.0 for r in chosen),
@@ -275,7 +285,7 @@ def run_forecast(
         },
         edition=inputs.edition,
     )
-    census: dict[tuple[int, int, int], tuple[float, float, float]] = {}
+    census: dict[tuple[int, int, int], tuple[float, float, float, float, float]] = {}
     order: list[tuple[WardInput, DistrictInput]] = []
     for district in inputs.districts.values():
         order += [(w, district) for w in inputs.wards if w.district_id == district.id]
@@ -290,7 +300,9 @@ def run_forecast(
             continue
         cohorts = census_cohorts(single_year_ages(groups, MAX_AGE + 1), census_year, params)
         births = yearly_births(cohorts, census_year, params)
-        trends = {w.id: ward_trend(w.population, district.series, base, params) for w in members}
+        trends = district_trends(
+            [(w.id, w.population, w.area_m2) for w in members], district.series, base, params
+        )
         total = sum(t.base_population for t in trends.values())
         for ward in members:
             trend = trends[ward.id]
@@ -308,13 +320,11 @@ def run_forecast(
                         trend=trend,
                         params=params,
                     )
-                    children = entrants(extra_growth=0.0)
-                    low = entrants(extra_growth=-params.band_rate) * (1 - params.level_error)
-                    high = entrants(extra_growth=params.band_rate) * (1 + params.level_error)
+                    children = entrants()
+                    counted = trend.last_year + params.census_day_fraction
                     census[(ward.id, grade, year)] = (
                         children,
-                        min(low, children),
-                        max(high, children),
+                        *params.interval.bounds(children, year + SCHOOL_YEAR_START - counted),
                     )
     shown: list[UnitInfo] = []
     for ward, district in order:
@@ -355,7 +365,7 @@ def _row(
     district: DistrictInput,
     grade: int,
     year: int,
-    made: tuple[float, float, float] | None,
+    made: tuple[float, float, float, float, float] | None,
     census_year: int,
 ) -> WardDemand:
     """One unit's row: the census forecast, its own report, or a statement that it has none."""
@@ -367,14 +377,17 @@ def _row(
         children: float | None = float(reported)
         low: float | None = children
         high: float | None = children
+        low_50: float | None = children
+        high_50: float | None = children
         note = reported_note(born)
     elif made is not None:
-        children, low, high = made
+        children, low, low_50, high_50, high = made
         figures = FIGURES_CENSUS if unit.fully_covered else FIGURES_PARTIAL
         if figures == FIGURES_PARTIAL:
             note = partial_note(unit.coverage, census_year)
     else:
         figures, children, low, high = FIGURES_NONE, None, None, None
+        low_50 = high_50 = None
         note = NO_CENSUS
     grouped = inputs.grouped_by_district
     return WardDemand(
@@ -397,4 +410,6 @@ def _row(
         figures=figures,
         coverage=unit.coverage,
         note=note,
+        low_50=low_50,
+        high_50=high_50,
     )

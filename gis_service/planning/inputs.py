@@ -35,6 +35,8 @@ class WardInput:
     name: str
     district_id: int
     population: dict[int, float] = field(default_factory=dict)
+    area_m2: float | None = None
+    """The ward's land area; where its district's growth settles (see method.district_trends)."""
 
 
 @dataclass
@@ -191,12 +193,15 @@ def _load_census_edition(
             _missing(district_codes, {d.code for d in districts.values()}, "quận/huyện", "district")
         ids = list(districts)
         cur.execute(
-            "SELECT id, code, name, parent_id, unit_type FROM admin_units "
-            "WHERE level = 'ward' AND parent_id = ANY(%s) ORDER BY code",
+            "SELECT id, code, name, parent_id, unit_type, ST_Area(geom::geography) "
+            "FROM admin_units WHERE level = 'ward' AND parent_id = ANY(%s) ORDER BY code",
             (ids,),
         )
         ward_rows = cur.fetchall()
-        wards = [WardInput(r[0], r[1], r[2], r[3]) for r in ward_rows]
+        wards = [
+            WardInput(r[0], r[1], r[2], r[3], area_m2=None if r[5] is None else float(r[5]))
+            for r in ward_rows
+        ]
         by_id = {w.id: w for w in wards}
         cur.execute(
             "SELECT admin_unit_id, year, population FROM admin_population "

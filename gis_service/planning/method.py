@@ -1,4 +1,5 @@
-"""The forecast arithmetic: single-year cohorts, survival, population trend, migration, band.
+"""The forecast arithmetic: single-year cohorts, survival, population trend, migration,
+prediction intervals.
 
 Pure numpy, no database. Every number the forecast uses is a parameter of `MethodParameters`
 with its meaning; `METHOD_TEXT` states the method in words for every forecast it produces.
@@ -8,7 +9,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -29,10 +31,14 @@ METHOD_TEXT = (
     "base year. Population trend: each ward grows at its district's recent yearly growth "
     "(log-linear fit to the yearly series over the last years up to the base year) plus the "
     "ward's own drift against its district between two censuses, damped each year ahead. "
+    "Where a ward has one count only, its district's growth since that count settles where there "
+    "is land: in proportion to the ward's people times its area against the people-weighted "
+    "mean area of its district's wards. "
     "Migration: children move with their ward's population, net of natural increase (the "
-    "ward's growth minus the natural increase rate). Band: the same forecast with the yearly "
-    "growth lowered and raised by the band rate, widened by the level error (age split and "
-    "distribution to wards); a plausible range, not a probability interval. "
+    "ward's growth minus the natural increase rate). Intervals: 80 % and 50 % prediction "
+    "intervals from the backtest's errors (the quantiles of actual / forecast of every ward's "
+    "population 10 years after its last count), scaled by the square root of the years from "
+    "the last count; they hold the error of the ward's population, not that of future births. "
     "Classes needed = ceil(children / legal class size)."
 )
 UNIT_METHOD_TEXT = (
@@ -47,6 +53,45 @@ UNIT_METHOD_TEXT = (
     "census figures: it shows the children it reports for the cohort (as reported, not aged "
     "forward), or says it has no figures, never zero."
 )
+
+
+@dataclass(frozen=True)
+class PredictionInterval:
+    """How far a ward's real population fell from its forecast in a backtest, `horizon_years`
+    after the ward's last count: quantiles of log(actual / forecast). Bounds of a forecast
+    further or nearer than that are scaled by the square root of its years from the last count
+    (an assumption: the backtest has one horizon)."""
+
+    horizon_years: float
+    lower_80: float
+    lower_50: float
+    upper_50: float
+    upper_80: float
+
+    def bounds(self, value: float, years: float) -> tuple[float, float, float, float]:
+        """low (80 %), low (50 %), high (50 %), high (80 %) of a forecast `years` after the
+        last count."""
+        scale = math.sqrt(max(years, 0.0) / self.horizon_years)
+        return (
+            value * math.exp(self.lower_80 * scale),
+            value * math.exp(self.lower_50 * scale),
+            value * math.exp(self.upper_50 * scale),
+            value * math.exp(self.upper_80 * scale),
+        )
+
+
+def fit_interval(log_errors: Sequence[float], horizon_years: float) -> PredictionInterval:
+    """The interval whose quantiles are those of the errors (log of actual / forecast)."""
+    if len(log_errors) < 10:
+        raise ValueError("an interval needs the errors of at least 10 units")
+    q10, q25, q75, q90 = (float(q) for q in np.quantile(log_errors, [0.1, 0.25, 0.75, 0.9]))
+    return PredictionInterval(float(horizon_years), q10, q25, q75, q90)
+
+
+HCMC_INTERVAL = PredictionInterval(10.0, -0.2368, -0.1399, 0.0745, 0.2315)
+"""Fitted on Ho Chi Minh City: the errors of every ward's 2019 census count forecast from its
+2009 count, from the base years 2014 and 2017 together (benchmarks/forecast_backtest.py
+prints it; tests/test_planning_backtest.py fits it again)."""
 
 
 @dataclass(frozen=True)
@@ -67,13 +112,11 @@ class MethodParameters:
     """Each further year ahead keeps this fraction of the previous year's growth."""
     birth_years: int = 3
     """The youngest full cohorts averaged for the yearly birth count."""
-    band_rate: float = 0.01
-    """Yearly growth added and taken away for the band."""
-    level_error: float = 0.05
-    """Relative error of the base figures (age split, distribution to wards) in the band."""
+    interval: PredictionInterval = HCMC_INTERVAL
+    """The prediction intervals: quantiles of the backtest's errors (see PredictionInterval)."""
 
-    def as_dict(self) -> dict[str, float]:
-        return {k: float(v) for k, v in asdict(self).items()}
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v if isinstance(v, dict) else float(v) for k, v in asdict(self).items()}
 
 
 def single_year_ages(groups: Sequence[tuple[int, int | None, float]], up_to: int) -> np.ndarray:
@@ -150,16 +193,48 @@ def damped_years(horizon: float, damping: float) -> float:
 
 @dataclass(frozen=True)
 class WardTrend:
-    """A ward's population at the base year and its yearly growth from then on."""
+    """A ward's population from its last count on.
 
-    base_population: float
-    growth: float
+    Its district grows from the base year at `district_growth` a year (damped); the ward takes
+    its part of the district's growth since the ward's last count in proportion to its people
+    times `land_factor` (1 for every ward: in proportion to its people; more for a ward with
+    more land than its district's people live on, on average), then its own `drift`. A
+    district that shrinks shrinks every ward in proportion.
+    """
+
+    last_count: float
+    last_year: int
+    district_at_last: float
+    """The district's population in the year of the last ward count (any unit: only ratios to
+    `district_base` count)."""
+    district_base: float
+    district_growth: float
+    drift: float
     damping: float
     base_year: int
+    land_factor: float = 1.0
 
-    def population(self, year: float, extra_growth: float = 0.0) -> float:
+    def district(self, year: float) -> float:
         years = damped_years(year - self.base_year, self.damping)
-        return self.base_population * math.exp((self.growth + extra_growth) * years)
+        return self.district_base * math.exp(self.district_growth * years)
+
+    def population(self, year: float) -> float:
+        change = self.district(year) / self.district_at_last - 1
+        if change > 0:
+            change *= self.land_factor
+        own = self.drift * (
+            (self.base_year - self.last_year) + damped_years(year - self.base_year, self.damping)
+        )
+        return self.last_count * (1 + change) * math.exp(own)
+
+    @property
+    def base_population(self) -> float:
+        return self.population(self.base_year)
+
+    @property
+    def growth(self) -> float:
+        """The yearly growth from the base year with the ward's own share of it (first year)."""
+        return math.log(self.population(self.base_year + 1) / self.base_population)
 
 
 def ward_trend(
@@ -167,8 +242,9 @@ def ward_trend(
     district_series: Mapping[int, float],
     base_year: int,
     params: MethodParameters,
+    land_factor: float = 1.0,
 ) -> WardTrend:
-    """The ward's base-year population and growth, from series known up to the base year only.
+    """The ward's trend, from series known up to the base year only.
 
     Growth = the district's yearly growth over the last `trend_years` + the ward's drift
     against its district between its first and last known years (0 with one known year).
@@ -187,14 +263,44 @@ def ward_trend(
     elif last > first:
         drift = math.log(known[last] / known[first]) / (last - first)
     recent = district_recent if district_recent is not None else 0.0
-    base_population = known[last]
-    if last < base_year:
-        if last in district and base_year in district:
-            base_population *= district[base_year] / district[last]
-        else:
-            base_population *= math.exp(recent * (base_year - last))
-        base_population *= math.exp(drift * (base_year - last))
-    return WardTrend(base_population, recent + drift, params.damping, base_year)
+    if last in district and base_year in district:
+        at_last, at_base = district[last], district[base_year]
+    else:
+        at_last, at_base = math.exp(-recent * (base_year - last)), 1.0
+    return WardTrend(
+        known[last], last, at_last, at_base, recent, drift, params.damping, base_year, land_factor
+    )
+
+
+def district_trends(
+    wards: Sequence[tuple[int, Mapping[int, float], float | None]],
+    district_series: Mapping[int, float],
+    base_year: int,
+    params: MethodParameters,
+) -> dict[int, WardTrend]:
+    """The trends of one district's wards (id, population by year, land area in m²).
+
+    Where a ward has a single count up to the base year (no drift of its own is known), its
+    district's growth since that count settles where there is land: each such ward's share
+    goes with its people times its area against the people-weighted mean area of those wards.
+    On Ho Chi Minh City's 2009 ward counts this beats spreading the growth by people alone,
+    and both naive baselines, at wards (benchmarks/forecast_backtest.py).
+    """
+    plain = {i: ward_trend(series, district_series, base_year, params) for i, series, _ in wards}
+    settling = {
+        i: area
+        for i, series, area in wards
+        if area and area > 0 and sum(1 for y, v in series.items() if y <= base_year and v > 0) == 1
+    }
+    people = sum(plain[i].last_count for i in settling)
+    weighted = sum(plain[i].last_count * area for i, area in settling.items())
+    if len(settling) < 2 or weighted <= 0:
+        return plain
+    mean_area = weighted / people
+    return {
+        i: replace(t, land_factor=settling[i] / mean_area) if i in settling else t
+        for i, t in plain.items()
+    }
 
 
 def cohort_entrants(
@@ -207,7 +313,6 @@ def cohort_entrants(
     ward_share: float,
     trend: WardTrend,
     params: MethodParameters,
-    extra_growth: float = 0.0,
 ) -> float:
     """Children of one ward born in `born` who reach school in `entry_year` (expected count)."""
     # The school year opens in early September; a cohort's births centre on 1 July.
@@ -216,7 +321,7 @@ def cohort_entrants(
     natural = params.natural_increase_rate
 
     def migration(start: float, end: float) -> float:
-        grown = trend.population(end, extra_growth) / trend.population(start, extra_growth)
+        grown = trend.population(end) / trend.population(start)
         return grown / math.exp(natural * (end - start))
 
     if born in district_cohorts:
@@ -231,8 +336,8 @@ def cohort_entrants(
     births = (
         ward_share
         * district_births
-        * trend.population(mid_birth_year, extra_growth)
-        / trend.population(census_year, extra_growth)
+        * trend.population(mid_birth_year)
+        / trend.population(census_year)
     )
     return births * survival(0.0, age_at_entry, params) * migration(mid_birth_year, entry)
 
