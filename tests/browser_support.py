@@ -1,17 +1,24 @@
-"""What the browser tests share: the real service on a free port, and Debian's Chromium."""
+"""What the browser tests share: the real service on a free port, Debian's Chromium, copies of
+the demo database, pages that collect script errors, the shared sign-in and screenshots."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import psycopg2
+from psycopg2 import sql
+from psycopg2.extensions import make_dsn, parse_dsn
 
 from tests.conftest import ROOT
 
@@ -114,3 +121,118 @@ def chromium() -> Iterator[Any]:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield launched
         launched.close()
+
+
+def copy_database(source_url: str, suffix: str) -> str:
+    """A fresh copy of a database (CREATE DATABASE … TEMPLATE), so committed work stays there."""
+    source = parse_dsn(source_url)["dbname"]
+    target = source + suffix
+    admin = psycopg2.connect(make_dsn(source_url, dbname="postgres"))
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cur:
+            cur.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(target))
+            )
+            for attempt in range(50):
+                try:
+                    cur.execute(
+                        sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                            sql.Identifier(target), sql.Identifier(source)
+                        )
+                    )
+                    break
+                except psycopg2.errors.ObjectInUse:
+                    # Another test's connection to the demo database is closing.
+                    if attempt == 49:
+                        raise
+                    time.sleep(0.2)
+    finally:
+        admin.close()
+    return make_dsn(source_url, dbname=target)
+
+
+def drop_database(url: str) -> None:
+    admin = psycopg2.connect(make_dsn(url, dbname="postgres"))
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(parse_dsn(url)["dbname"])
+            )
+        )
+    admin.close()
+
+
+def call(
+    base: str,
+    method: str,
+    path: str,
+    token: str | None = None,
+    body: object = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, Any]:
+    """One API request; the status and the decoded JSON answer."""
+    sent = {"Content-Type": "application/json", **(headers or {})}
+    if token:
+        sent["Authorization"] = f"Bearer {token}"
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(base + path, data=data, headers=sent, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def token_of(base: str, username: str, password: str) -> str:
+    status, answer = call(
+        base, "POST", "/auth/login", body={"username": username, "password": password}
+    )
+    assert status == 200, answer
+    return str(answer["access_token"])
+
+
+def new_page(
+    browser: Any,
+    server: str,
+    width: int = 1280,
+    height: int = 860,
+    timezone_id: str | None = None,
+) -> Any:
+    """A page in its own context (its own sessionStorage, and the time zone if given),
+    failing on script errors."""
+    options: dict[str, Any] = {"timezone_id": timezone_id} if timezone_id else {}
+    context = browser.new_context(
+        viewport={"width": width, "height": height}, accept_downloads=True, **options
+    )
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on(
+        "request",
+        lambda request: (
+            errors.append(f"off-site request {request.url}")
+            if not request.url.startswith((server, "data:", "blob:"))
+            else None
+        ),
+    )
+    page.errors = errors
+    return page
+
+
+def sign_in(page: Any, username: str, password: str) -> None:
+    page.wait_for_selector("[data-testid=signin-form]")
+    page.fill("[data-testid=signin-form] input[name=username]", username)
+    page.fill("[data-testid=signin-form] input[name=password]", password)
+    page.click("[data-testid=signin-form] button[data-action=login]")
+    page.wait_for_selector("[data-testid=signed-in]")
+
+
+def shot_into(folder: Path, page: Any, name: str, full_page: bool = False) -> Path:
+    """A screenshot of the page as it is into `folder`, which axe-core must find accessible."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    page.screenshot(path=str(path), full_page=full_page)
+    assert not (faults := accessibility_faults(page)), f"{name}: " + "\n".join(faults)
+    return path

@@ -832,12 +832,13 @@ def test_planner_page_counts_by_the_current_units_and_names_those_without_census
         page.on("pageerror", lambda error: errors.append(str(error)))
         page.goto(base + "/planner")
         page.wait_for_function("document.querySelector('#status').textContent.includes('2025')")
-        assert "units of 2025" in str(page.text_content("#status"))
+        # One language at a time: the service's "Vietnamese / English" notes in Vietnamese.
+        assert "Đơn vị 2025" in str(page.text_content("#status"))
         assert "(2025)" in str(page.text_content("#edition option[value='']"))
-        assert NO_CENSUS in str(page.text_content("#coverage"))
+        assert f"1 đơn vị {NO_CENSUS_VI}" in str(page.text_content("#coverage"))
         uncounted = page.locator("#uncounted-list li")
         assert uncounted.count() == 1
-        assert uncounted.inner_text() == f"{ISLAND[1]}: {NO_CENSUS}"
+        assert uncounted.inner_text() == f"{ISLAND[1]}: {NO_CENSUS_VI}"
         table = page.inner_text("#wards tbody")
         assert "Phường Hòa Thống" in table and ISLAND[1] not in table
         page.screenshot(path=str(ARTEFACTS / "planner_2025.png"))

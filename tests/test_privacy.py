@@ -204,6 +204,9 @@ def public_requests(conn: Connection) -> list[str]:
         "/planning/forecast?years=2026-2028&grade=1",
         "/planning/forecast?years=2026&grade=1&geojson=true",
         "/planning/gap?grade=1&year=2026",
+        "/planning/years",
+        # The CSV export (the GeoPackage holds the same figures, with a time stamp of its making).
+        "/planning/export?grade=1&year=2026&format=csv",
     ]
     for zoom in (12, 14, 16):
         x, y = tile_of(lon, lat, zoom)

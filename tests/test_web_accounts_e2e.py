@@ -5,29 +5,29 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg2
 import pytest
-from psycopg2 import sql
-from psycopg2.extensions import make_dsn, parse_dsn
 
 from gis_service.auth.users import create_user
 from gis_service.db.connection import connect
 from tests.browser_support import (
     ARTEFACTS,
     accessibility_faults,
+    call,
     chromium,
+    copy_database,
+    drop_database,
+    new_page,
     number_shown,
     served,
+    shot_into,
+    sign_in,
     small_targets,
+    token_of,
 )
 
 SHOTS = ARTEFACTS / "accounts"
@@ -38,47 +38,6 @@ PASSWORD = "mat-khau-phu-huynh"
 HOME_ADDRESS = "745 Calmette"
 ROUND_NAME = "Lớp 1 Quận Một 2025"
 ENROLMENT_CONTACT = "Bộ phận một cửa UBND phường Hòa Bình, 0283 822 1234"
-
-
-def copy_database(source_url: str, suffix: str) -> str:
-    """A fresh copy of a database (CREATE DATABASE … TEMPLATE), so committed work stays there."""
-    source = parse_dsn(source_url)["dbname"]
-    target = source + suffix
-    admin = psycopg2.connect(make_dsn(source_url, dbname="postgres"))
-    admin.autocommit = True
-    try:
-        with admin.cursor() as cur:
-            cur.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(target))
-            )
-            for attempt in range(50):
-                try:
-                    cur.execute(
-                        sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                            sql.Identifier(target), sql.Identifier(source)
-                        )
-                    )
-                    break
-                except psycopg2.errors.ObjectInUse:
-                    # Another test's connection to the demo database is closing.
-                    if attempt == 49:
-                        raise
-                    time.sleep(0.2)
-    finally:
-        admin.close()
-    return make_dsn(source_url, dbname=target)
-
-
-def drop_database(url: str) -> None:
-    admin = psycopg2.connect(make_dsn(url, dbname="postgres"))
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(parse_dsn(url)["dbname"])
-            )
-        )
-    admin.close()
 
 
 @pytest.fixture(scope="module")
@@ -110,35 +69,6 @@ def server(accounts_db_url: str, demo_home: Path) -> Iterator[str]:
         yield base
 
 
-def call(
-    base: str,
-    method: str,
-    path: str,
-    token: str | None = None,
-    body: object = None,
-    headers: dict[str, str] | None = None,
-) -> tuple[int, Any]:
-    """One API request; the status and the decoded JSON answer."""
-    sent = {"Content-Type": "application/json", **(headers or {})}
-    if token:
-        sent["Authorization"] = f"Bearer {token}"
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(base + path, data=data, headers=sent, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
-
-
-def token_of(base: str, username: str, password: str) -> str:
-    status, answer = call(
-        base, "POST", "/auth/login", body={"username": username, "password": password}
-    )
-    assert status == 200, answer
-    return str(answer["access_token"])
-
-
 def applicants_csv(demo_home: Path, count: int) -> bytes:
     """The first `count` grade-1 children (born 2019) of the demo city living in district 901."""
     rows = list(csv.DictReader((demo_home / "demo" / "households.csv").open(encoding="utf-8")))
@@ -163,34 +93,6 @@ def applicants_csv(demo_home: Path, count: int) -> bytes:
     return out.getvalue().encode()
 
 
-def new_page(
-    browser: Any,
-    server: str,
-    width: int = 1280,
-    height: int = 860,
-    timezone_id: str | None = None,
-) -> Any:
-    """A page in its own context (its own sessionStorage, and the time zone if given),
-    failing on script errors."""
-    options: dict[str, Any] = {"timezone_id": timezone_id} if timezone_id else {}
-    context = browser.new_context(
-        viewport={"width": width, "height": height}, accept_downloads=True, **options
-    )
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on(
-        "request",
-        lambda request: (
-            errors.append(f"off-site request {request.url}")
-            if not request.url.startswith((server, "data:", "blob:"))
-            else None
-        ),
-    )
-    page.errors = errors
-    return page
-
-
 def find_home(page: Any, address: str) -> str:
     """The parent's home by its address; an answer the map is not sure of is confirmed as the
     family would (the demo city has two streets named Calmette). The first candidate's text."""
@@ -202,14 +104,6 @@ def find_home(page: Any, address: str) -> str:
         page.click("[data-testid=app-home-confirm]")
     page.wait_for_selector("[data-testid=app-near-row]", timeout=30_000)
     return candidate
-
-
-def sign_in(page: Any, username: str, password: str) -> None:
-    page.wait_for_selector("[data-testid=signin-form]")
-    page.fill("[data-testid=signin-form] input[name=username]", username)
-    page.fill("[data-testid=signin-form] input[name=password]", password)
-    page.click("[data-testid=signin-form] button[data-action=login]")
-    page.wait_for_selector("[data-testid=signed-in]")
 
 
 def notice(page: Any, *, click: str | None = None, ok: bool = True) -> str:
@@ -226,11 +120,7 @@ def notice(page: Any, *, click: str | None = None, ok: bool = True) -> str:
 
 def shot(page: Any, name: str, full_page: bool = False) -> Path:
     """A screenshot of the page as it is, which axe-core must find accessible too."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    path = SHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=full_page)
-    assert not (faults := accessibility_faults(page)), f"{name}: " + "\n".join(faults)
-    return path
+    return shot_into(SHOTS, page, name, full_page)
 
 
 class Scenario:

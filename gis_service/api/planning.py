@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
@@ -17,7 +17,14 @@ from gis_service.api.security import CurrentUser, require_roles, roles_note
 from gis_service.auth.roles import CITY_ADMIN, PLANNER
 from gis_service.db.connection import Connection, transaction
 from gis_service.errors import InvalidRequestError
-from gis_service.planning.forecast import run_forecast
+from gis_service.planning.export import (
+    forecast_table,
+    gap_table,
+    table_csv,
+    table_geopackage,
+    unit_outlines,
+)
+from gis_service.planning.forecast import run_forecast, years_allowed
 from gis_service.planning.gap import GapSettings, NewSite, compute_gap, unit_shapes
 from gis_service.planning.inputs import load_inputs
 from gis_service.planning.scenarios import (
@@ -75,6 +82,14 @@ def parse_years(text: str) -> list[int]:
 @router.get("/planner", include_in_schema=False)
 def planner_page() -> FileResponse:
     return FileResponse(PLANNER_PAGE, headers={"Cache-Control": "no-cache"})
+
+
+@router.get(
+    "/planning/years",
+    summary="The school years the forecast covers (from the census year to its horizon), and why",
+)
+def forecast_years(conn: Conn, edition: Edition = None) -> Any:
+    return json_response(years_allowed(load_inputs(conn, None, edition)))
 
 
 @router.get(
@@ -171,6 +186,57 @@ def gap(
             "wards": {"type": "FeatureCollection", "features": ward_features},
             "schools": {"type": "FeatureCollection", "features": school_features},
         }
+    )
+
+
+EXPORT_MEDIA = {"csv": "text/csv; charset=utf-8", "gpkg": "application/geopackage+sqlite3"}
+
+
+@router.get(
+    "/planning/export",
+    summary="The gap or the forecast of a grade and school year per ward or commune, as CSV "
+    "(UTF-8 with BOM) or GeoPackage (outlines in EPSG:4326); figures per unit, never a child",
+    response_class=Response,
+)
+def export(
+    conn: Conn,
+    routing: Routing,
+    grade: Grade,
+    year: Annotated[int, Query(ge=1990, le=2100, description="school year, e.g. 2026")],
+    what: Literal["gap", "forecast"] = "gap",
+    format: Literal["csv", "gpkg"] = "csv",
+    district: Annotated[list[str] | None, Query(description="district codes")] = None,
+    mode: Mode = "motorbike",
+    norm_m: Annotated[float | None, Query(gt=0, le=50_000)] = None,
+    class_size: Annotated[int | None, Query(gt=0, le=100)] = None,
+    assume_classes: Annotated[int | None, Query(ge=0, le=50)] = None,
+    edition: Edition = None,
+    unit: Units = None,
+) -> Response:
+    if what == "gap":
+        settings = GapSettings(
+            grade,
+            year,
+            mode,
+            norm_m,
+            class_size,
+            assume_classes=assume_classes,
+            district_codes=district,
+            edition=edition,
+            unit_codes=unit,
+        )
+        table = gap_table(compute_gap(conn, routing, settings))
+    else:
+        made = run_forecast(load_inputs(conn, district, edition, unit), [year], [grade])
+        table = forecast_table(made, grade, year)
+    if format == "csv":
+        body = table_csv(table)
+    else:
+        body = table_geopackage(table, unit_outlines(conn, [r["ward_id"] for r in table.rows]))
+    return Response(
+        body,
+        media_type=EXPORT_MEDIA[format],
+        headers={"Content-Disposition": f'attachment; filename="{table.name}.{format}"'},
     )
 
 

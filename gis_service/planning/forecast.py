@@ -30,6 +30,13 @@ from gis_service.units.editions import EDITION_2019
 
 # Ages split out of the census groups: the oldest child a grade-6 forecast can age forward.
 MAX_AGE = 14
+# How far the forecast is defended: school years from the census year to HORIZON_YEARS after
+# it. Grade-1 entrants of the last year were born by the next census (Vietnam counts every ten
+# years: 2009, 2019, 2029), so no cohort rests on more than ten years of births extrapolated
+# from the census's youngest cohorts at a birth rate the census saw; later ones would be a
+# birth rate nobody has counted, which the next census replaces. Grade 6 keeps the same years:
+# its children age forward on the same damped ward trends.
+HORIZON_YEARS = 16
 
 # What a row's children rest on.
 FIGURES_CENSUS = "census"
@@ -146,6 +153,10 @@ class Forecast:
             "coverage": self.coverage,
             "method": method,
             "parameters": self.parameters.as_dict(),
+            "years_allowed": dict(
+                zip(("first", "last"), forecast_years(self.census_year), strict=True),
+                horizon_years=HORIZON_YEARS,
+            ),
         }
 
     def unit_rows(self, grade: int, year: int) -> list[WardDemand]:
@@ -174,13 +185,53 @@ class Forecast:
         return [r for r in self.unit_rows(grade, year) if not r.has_figures]
 
 
-def _check_request(
-    inputs: ForecastInputs, years: list[int], grades: list[int], base_year: int | None
-) -> tuple[int, int]:
-    """The census year and base year, or an error a person can act on."""
-    for grade in grades:
-        if grade not in ENTRY_AGE:
-            raise InvalidRequestError(f"lớp {grade} không phải lớp đầu cấp / grade must be 1 or 6")
+def forecast_years(census_year: int) -> tuple[int, int]:
+    """The first and last school year (first calendar year) a forecast from a census covers."""
+    return census_year, census_year + HORIZON_YEARS
+
+
+def years_allowed(inputs: ForecastInputs) -> dict[str, Any]:
+    """The school years the forecast of these inputs accepts, and why, as the API states it."""
+    census_year = _census_year(inputs, None)
+    first, last = forecast_years(census_year)
+    return {
+        "edition": inputs.edition,
+        "census_year": census_year,
+        "first": first,
+        "last": last,
+        "horizon_years": HORIZON_YEARS,
+        "why": (
+            f"Dự báo từ điều tra dân số {census_year}: năm học {first}–{last}; trẻ vào lớp 1 năm "
+            f"{last} sinh năm {last - ENTRY_AGE[1]}, trước kỳ điều tra sau; xa hơn là số sinh "
+            f"chưa ai đếm / Forecast from the {census_year} census: school years {first}-{last}; "
+            f"grade-1 entrants of {last} are born in {last - ENTRY_AGE[1]}, by the next census; "
+            "further out are births nobody has counted"
+        ),
+    }
+
+
+def check_years(inputs: ForecastInputs, years: list[int]) -> None:
+    """Refuse school years outside the forecast's horizon, saying which years it takes."""
+    census_year = _census_year(inputs, None)
+    first, last = forecast_years(census_year)
+    for year in years:
+        if year < first:
+            raise InvalidRequestError(
+                f"năm học {year} trước năm điều tra {census_year}: chỉ dự báo năm học {first}–"
+                f"{last} / school year {year} is before the census year {census_year}: "
+                f"forecasts look forward from it, for school years {first}-{last}"
+            )
+        if year > last:
+            raise InvalidRequestError(
+                f"năm học {year} quá xa: chỉ dự báo năm học {first}–{last} (điều tra dân số "
+                f"{census_year} và {HORIZON_YEARS} năm sau) / school year {year} is beyond the "
+                f"forecast's horizon: school years {first}-{last} only ({census_year} census "
+                f"and {HORIZON_YEARS} years after it)"
+            )
+
+
+def _census_year(inputs: ForecastInputs, base_year: int | None) -> int:
+    """The census year the forecast ages from, or an error naming what to load."""
     census_years = inputs.census_years()
     if not census_years:
         if inputs.grouped_by_district:
@@ -193,16 +244,27 @@ def _check_request(
             f"{inputs.edition} units have no census figures carried to them: make the "
             f"crosswalk from the 2019 units to the {inputs.edition} units first"
         )
-    census_year = max(y for y in census_years if base_year is None or y <= base_year)
+    earlier = [y for y in census_years if base_year is None or y <= base_year]
+    if not earlier:
+        raise InvalidRequestError(
+            f"base year {base_year} is before the census year {min(census_years)}"
+        )
+    return max(earlier)
+
+
+def _check_request(
+    inputs: ForecastInputs, years: list[int], grades: list[int], base_year: int | None
+) -> tuple[int, int]:
+    """The census year and base year, or an error a person can act on."""
+    for grade in grades:
+        if grade not in ENTRY_AGE:
+            raise InvalidRequestError(f"lớp {grade} không phải lớp đầu cấp / grade must be 1 or 6")
+    census_year = _census_year(inputs, base_year)
     base = base_year or census_year
     if base < census_year:
         raise InvalidRequestError(f"base year {base} is before the census year {census_year}")
+    check_years(inputs, years)
     for year in years:
-        if year < census_year:
-            raise InvalidRequestError(
-                f"năm học {year} trước năm điều tra {census_year} / school year {year} is "
-                f"before the census year {census_year}: forecasts look forward from it"
-            )
         for grade in grades:
             if year - ENTRY_AGE[grade] < census_year - MAX_AGE - 1:
                 raise InvalidRequestError(

@@ -12,7 +12,9 @@ from typing import Any
 from gis_service import audit
 from gis_service.db.connection import Connection
 from gis_service.errors import InvalidRequestError, NotFoundError
+from gis_service.planning.forecast import check_years
 from gis_service.planning.gap import GapSettings, NewSite, compute_gap
+from gis_service.planning.inputs import load_inputs
 from gis_service.routing.service import RoutingService
 from gis_service.units.editions import EDITION_2019, check_edition, edition_or_current
 
@@ -106,6 +108,8 @@ def save_scenario(
     if scenario.edition is None:
         scenario.edition = edition_or_current(conn, None)
     scenario.check()
+    # A scenario is only as good as the forecast it is compared on: its year must be one.
+    check_years(load_inputs(conn, None, scenario.edition), [scenario.school_year])
     with conn.cursor() as cur:
         cur.execute(
             """

@@ -1,0 +1,120 @@
+"""Planning figures per unit (the gap or the forecast of a grade and year) as a spreadsheet
+table (CSV, UTF-8 with BOM) or with each unit's outline for a GIS (GeoPackage, EPSG:4326).
+
+Only what the public map shows goes out: figures per ward or commune, never a child.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gis_service.db.connection import Connection
+from gis_service.planning.forecast import Forecast
+from gis_service.planning.gap import GapResult
+from gis_service.safe_text import SpreadsheetSafeWriter
+
+UNIT_COLUMNS = (
+    "ward_code",
+    "unit_label",
+    "unit_type_name",
+    "district_name",
+    "province_name",
+    "edition",
+    "grade",
+    "school_year",
+    "figures",
+)
+GAP_COLUMNS = (
+    *UNIT_COLUMNS,
+    "children",
+    "classes_needed",
+    "classes_in_ward",
+    "classes_short",
+    "children_over_size",
+    "children_beyond_norm",
+    "mean_m",
+    "coverage",
+    "note",
+)
+FORECAST_COLUMNS = (
+    *UNIT_COLUMNS,
+    "children",
+    "low",
+    "high",
+    "classes_needed",
+    "coverage",
+    "note",
+)
+# The layer of the GeoPackage and the stem of both files' names.
+LAYER_NAMES = {"gap": "thieu_cho", "forecast": "du_bao"}
+
+
+@dataclass
+class UnitTable:
+    """Rows of one figure per unit (each with its `ward_id`), in the columns to write."""
+
+    kind: str
+    grade: int
+    year: int
+    columns: tuple[str, ...]
+    rows: list[dict[str, Any]]
+
+    @property
+    def name(self) -> str:
+        """'thieu_cho_lop1_2026': what the figures are, the grade and the school year."""
+        return f"{LAYER_NAMES[self.kind]}_lop{self.grade}_{self.year}"
+
+
+def gap_table(result: GapResult) -> UnitTable:
+    """The gap of every unit (those without figures keep their seats and an empty count)."""
+    grade, year = result.settings.grade, result.settings.school_year
+    rows = [
+        {**w, "grade": grade, "school_year": result.statement["school_year"]} for w in result.wards
+    ]
+    return UnitTable("gap", grade, year, GAP_COLUMNS, rows)
+
+
+def forecast_table(forecast: Forecast, grade: int, year: int) -> UnitTable:
+    """The forecast of every unit for one grade and school year, with its band."""
+    rows = [r.as_dict() for r in forecast.unit_rows(grade, year)]
+    return UnitTable("forecast", grade, year, FORECAST_COLUMNS, rows)
+
+
+def table_csv(table: UnitTable) -> bytes:
+    """The rows as a CSV a spreadsheet opens as it is: UTF-8 with BOM, no formula cells."""
+    out = io.StringIO()
+    writer = SpreadsheetSafeWriter(out)
+    writer.writerow(table.columns)
+    writer.writerows([row.get(c) for c in table.columns] for row in table.rows)
+    return out.getvalue().encode("utf-8-sig")
+
+
+def unit_outlines(conn: Connection, unit_ids: list[int]) -> dict[int, bytes]:
+    """Each unit's full outline (not simplified) as WKB multipolygons in EPSG:4326."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT id, ST_AsBinary(ST_Multi(geom)) FROM admin_units WHERE id = ANY(%s)",
+            (unit_ids,),
+        )
+        return {int(r[0]): bytes(r[1]) for r in cur.fetchall()}
+
+
+def table_geopackage(table: UnitTable, outlines: dict[int, bytes]) -> bytes:
+    """The rows with their units' outlines as one GeoPackage layer named `table.name`."""
+    import geopandas as gpd
+    import shapely
+
+    records = [{c: row.get(c) for c in table.columns} for row in table.rows]
+    shapes = [
+        shapely.from_wkb(outlines[row["ward_id"]]) if row["ward_id"] in outlines else None
+        for row in table.rows
+    ]
+    frame = gpd.GeoDataFrame(records, columns=list(table.columns), geometry=shapes, crs=4326)
+    with tempfile.TemporaryDirectory(prefix="schoolmap-plan-") as folder:
+        path = Path(folder) / f"{table.name}.gpkg"
+        frame.to_file(path, layer=table.name, driver="GPKG", geometry_type="MultiPolygon")
+        return path.read_bytes()
