@@ -697,12 +697,54 @@ def reachable_area(
         edges.append(np.array([graph.edge_reverse[e_home]]))
         start.append(np.array([1.0 - f_home]))
         end.append(np.array([min(1.0, 1.0 - f_home + share)]))
-    x, y, _, _, piece = _pieces(
+    return _buffered_pieces(
         graph, np.concatenate(edges), np.concatenate(start), np.concatenate(end)
     )
+
+
+def area_within(
+    graph: RoadGraph, node_cost: np.ndarray, budget: float, simplify_m: float = 0.0
+) -> shapely.Polygon | shapely.MultiPolygon:
+    """The roads (and parts of roads) from which a place is within `budget` metres by road,
+    buffered, in lon/lat: `node_cost[v]` is the road metres from node v to the place (a length
+    field's row; inf where unreached). A point along an edge u -> v costs the rest of the edge
+    plus node_cost[v]; a two-way road's other direction is its partner edge. Unsimplified, the
+    area grows with the budget: each budget's area holds a smaller one's."""
+    cost = np.asarray(node_cost, dtype=np.float64)
+    if len(cost) != graph.n_nodes:
+        raise InvalidRequestError(
+            f"node costs for {len(cost)} nodes, the graph has {graph.n_nodes}"
+        )
+    length = graph.edge_length_m
+    at_end = cost[graph.edge_to]
+    left = budget - at_end
+    reached = np.flatnonzero(np.isfinite(at_end) & (left >= 0))
+    if len(reached) == 0:
+        return shapely.Polygon()
+    span = np.divide(
+        left[reached],
+        length[reached],
+        out=np.ones(len(reached)),
+        where=length[reached] > 0,
+    )
+    start = np.clip(1.0 - span, 0.0, 1.0)
+    return _buffered_pieces(graph, reached, start, np.ones(len(reached)), simplify_m)
+
+
+def _buffered_pieces(
+    graph: RoadGraph,
+    edges: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+    simplify_m: float = 0.0,
+) -> shapely.Polygon | shapely.MultiPolygon:
+    """Parts of edges buffered by REACH_BUFFER_M and joined, in lon/lat."""
+    x, y, _, _, piece = _pieces(graph, edges, start, end)
     lines = shapely.linestrings(np.column_stack([x, y]), indices=piece)
     # Buffering each piece and then unioning is ~100x faster than buffering one multi-line.
     area = shapely.union_all(shapely.buffer(lines, REACH_BUFFER_M, quad_segs=4))
+    if simplify_m > 0:
+        area = shapely.simplify(area, simplify_m, preserve_topology=True)
 
     def unproject(xy: np.ndarray) -> np.ndarray:
         return np.column_stack(to_lonlat(xy[:, 0], xy[:, 1]))
