@@ -253,19 +253,27 @@ def test_label_names_keep_their_vietnamese_letters(demo_db: Connection) -> None:
     assert roads and any(not name.isascii() for name in roads)
 
 
-def test_decomposed_unit_names_are_labelled_composed(demo_db: Connection) -> None:
+def test_decomposed_names_are_sent_composed(demo_db: Connection) -> None:
+    decomposed = unicodedata.normalize("NFD", "Bến Thành")
     with demo_db.cursor() as cur:
         cur.execute(
             "UPDATE admin_units SET name = %s WHERE id = "
             "(SELECT min(id) FROM admin_units WHERE level = 'ward') RETURNING id",
-            (unicodedata.normalize("NFD", "Bến Thành"),),
+            (decomposed,),
         )
         unit = cur.fetchone()[0]
+        cur.execute(
+            "UPDATE road_ways SET name = %s WHERE highway = 'primary' RETURNING osm_id",
+            (decomposed,),
+        )
+        assert cur.fetchall()
     x, y = tile_of(DEMO_LON, DEMO_LAT, 10)
     with TestClient(create_app(pool=SingleConnection(demo_db))) as client:
         tile = client.get(f"/tiles/10/{x}/{y}.pbf").content
     (label,) = [f for f in layer_features(tile, "ward_labels") if f["id"] == unit]
     assert label["name"] == "Bến Thành" == unicodedata.normalize("NFC", label["name"])
+    roads = {f.get("name") for f in layer_features(tile, "roads") if f["highway"] == "primary"}
+    assert roads == {"Bến Thành"}
 
 
 def test_a_point_on_tile_edges_is_in_exactly_one_tile() -> None:

@@ -40,7 +40,40 @@ MIDDLE_ROADS_FROM_ZOOM = 11
 WEB_MERCATOR_WORLD_M = 40_075_016.68
 # Half the side of the Web Mercator square, as ST_TileEnvelope has it.
 WEB_MERCATOR_HALF_M = 20_037_508.342789244
-LAYERS = ("roads", "wards", "ward_labels", "schools")
+VECTOR_LAYERS: dict[str, dict[str, str]] = {
+    "roads": {
+        "highway": "String: the OpenStreetMap highway class (primary, residential, …)",
+        "name": "String: the street's name as mapped",
+        "service": "String: the service road kind (alley, driveway, …)",
+    },
+    "wards": {
+        "id": "Number: the unit's id",
+        "code": "String: the official code",
+        "name": "String: the name",
+        "full_name": "String: the name with its type (Phường Sài Gòn)",
+        "unit_type": "String: phuong, xa, thi_tran, dac_khu",
+        "edition": "String: the edition of units (2019, 2025)",
+        "district_name": "String: the 2019 district",
+        "census_coverage": "Number: share of the unit's area the 2019 census covers",
+        "no_census": "Boolean: the 2019 census does not cover the unit",
+    },
+    "ward_labels": {
+        "id": "Number: the unit's id",
+        "code": "String: the official code",
+        "name": "String: the name",
+        "full_name": "String: the name with its type",
+        "unit_type": "String: phuong, xa, thi_tran, dac_khu",
+        "edition": "String: the edition of units",
+    },
+    "schools": {
+        "id": "Number: the school's id",
+        "name": "String: the name",
+        "levels": "String: levels taught, comma-separated (mam_non, tieu_hoc, thcs, thpt)",
+        "level": "String: the first level taught, or unknown",
+        "ownership": "String: public, private or unknown",
+    },
+}
+"""The layers of a tile and their fields (described in TileJSON for other clients)."""
 
 _TILE_SQL = """
 WITH bounds AS (
@@ -50,7 +83,10 @@ WITH bounds AS (
 roads AS (
     SELECT ST_AsMVTGeom(ST_Simplify(ST_Transform(r.geom, 3857), %(tolerance)s),
                         b.merc, %(extent)s, 64, true) AS geom,
-           r.highway, r.name, r.tags ->> 'service' AS service
+           r.highway, r.tags ->> 'service' AS service,
+           -- Names composed (NFC), as the glyphs draw them best; normalize() needs UTF-8.
+           CASE WHEN current_setting('server_encoding') = 'UTF8' THEN normalize(r.name, NFC)
+                ELSE r.name END AS name
     FROM road_ways r, bounds b
     WHERE r.geom && b.lonlat AND (%(all_roads)s OR r.highway = ANY(%(classes)s))
 ),
