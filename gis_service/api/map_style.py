@@ -200,8 +200,9 @@ EditionQuery = Annotated[str | None, Query(description=EDITION_HELP)]
     "units (greyed where the 2019 census does not cover them), roads, street names along "
     f"the roads (main roads from zoom {MAJOR_ROAD_NAMES_FROM_ZOOM}, all from "
     f"{MINOR_ROAD_NAMES_FROM_ZOOM}) and unit names (from zoom {WARD_NAMES_FROM_ZOOM}), in "
-    f"the font `{LABEL_FONT}` served under `/fonts/`. URLs are absolute, on the address the "
-    "request came to. `edition` is passed on to the tiles. "
+    f"the font `{LABEL_FONT}` whose glyphs are served under `/fonts/{{fontstack}}/{{range}}.pbf` "
+    "(DejaVu Sans, Bitstream Vera licence: /web/glyphs/LICENSE.txt). URLs are absolute, on "
+    "the address the request came to. `edition` is passed on to the tiles. "
     "Map data © OpenStreetMap contributors.",
 )
 def style_json(request: Request, edition: EditionQuery = None) -> JSONResponse:
@@ -273,18 +274,15 @@ def tile_json(
     return JSONResponse(document, headers={"Cache-Control": STYLE_CACHE})
 
 
-@router.get(
-    "/fonts/{fontstack}/{glyph_range}.pbf",
-    summary="Label glyphs: one 256-character range of a fontstack (MapLibre's SDF protobuf)",
-    description=f"Signed distance fields of the font `{LABEL_FONT}` (DejaVu Sans, Bitstream "
-    "Vera licence: /web/glyphs/LICENSE.txt) for the characters of Vietnamese and Western "
-    "European names, in ranges such as `0-255`. A range with none of those characters "
-    "answers an empty range, which the map takes as nothing to draw. A fontstack of several "
-    "fonts (comma-separated) is answered by the first one served.",
-    response_class=Response,
-    responses={200: {"content": {GLYPH_MEDIA_TYPE: {}}}},
-)
+# A static asset the style points to, like the files under /web/, so not in the API's
+# documentation (whose path parameters are all numbers, as the access log keeps them).
+@router.get("/fonts/{fontstack}/{glyph_range}.pbf", include_in_schema=False)
 def glyph_range(fontstack: str, glyph_range: str) -> Response:
+    """One 256-character range of a fontstack, as MapLibre's SDF protobuf: signed distance
+    fields of DejaVu Sans (Bitstream Vera licence: /web/glyphs/LICENSE.txt) for the characters
+    of Vietnamese and Western European names. A range with none of them answers an empty
+    range, which the map takes as nothing to draw; a fontstack of several fonts
+    (comma-separated) is answered by the first one served."""
     font = next((f for f in (s.strip() for s in fontstack.split(",")) if f in FONTSTACKS), None)
     if font is None:
         raise NotFoundError(
