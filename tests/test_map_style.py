@@ -154,6 +154,9 @@ def test_glyph_ranges_are_served_with_a_content_type_and_caching(client: TestCli
     # Large ranges travel compressed.
     zipped = client.get(f"/fonts/{font}/0-255.pbf", headers={"accept-encoding": "gzip"})
     assert zipped.headers["content-encoding"] == "gzip"
+    # The font's licence is served beside them, as its terms ask.
+    licence = client.get("/web/glyphs/LICENSE.txt")
+    assert licence.status_code == 200 and "Bitstream Vera" in licence.text
 
 
 def test_a_range_with_nothing_to_draw_is_empty_not_missing(client: TestClient) -> None:
