@@ -207,6 +207,9 @@ def public_requests(conn: Connection) -> list[str]:
         "/planning/years",
         # The CSV export (the GeoPackage holds the same figures, with a time stamp of its making).
         "/planning/export?grade=1&year=2026&format=csv",
+        "/tiles/style.json",
+        "/tiles/tiles.json",
+        "/fonts/DejaVu%20Sans%20Book/0-255.pbf",
     ]
     for zoom in (12, 14, 16):
         x, y = tile_of(lon, lat, zoom)
@@ -243,7 +246,12 @@ def test_public_answers_and_tiles_do_not_change_when_children_are_stored(
     }
     requests = public_requests(demo_db)
     covered = {r.split("?")[0] for r in requests}
-    templates = {"/schools/{school_id}", "/schools/{school_id}/reach", "/tiles/{z}/{x}/{y}.pbf"}
+    templates = {
+        "/schools/{school_id}",
+        "/schools/{school_id}/reach",
+        "/tiles/{z}/{x}/{y}.pbf",
+        "/fonts/{fontstack}/{glyph_range}.pbf",
+    }
     missing = routes - covered - templates - {"/", "/web/{relative:path}", "/planner"}
     assert not missing, f"public routes this test does not call yet: {sorted(missing)}"
     with TestClient(app) as client:

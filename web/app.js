@@ -62,37 +62,8 @@ const map = new maplibregl.Map({
   center: [106.70, 10.78],
   zoom: 12,
   attributionControl: false,
-  style: {
-    version: 8,
-    sources: {
-      city: {
-        type: "vector",
-        tiles: [`${location.origin}/tiles/{z}/{x}/{y}.pbf`],
-        minzoom: 8, maxzoom: 16,
-        attribution: OSM_CREDIT,
-      },
-    },
-    layers: [
-      {id: "background", type: "background", paint: {"background-color": "#f4f1ea"}},
-      // Units the 2019 census does not cover are greyed, so no one reads them as empty.
-      {id: "wards-fill", type: "fill", source: "city", "source-layer": "wards",
-       paint: {"fill-color": ["case", ["==", ["get", "no_census"], true], "#dedbd5", "#e9efe4"],
-               "fill-opacity": 0.6}},
-      {id: "roads-minor", type: "line", source: "city", "source-layer": "roads",
-       filter: ["!", ["in", ["get", "highway"],
-                      ["literal", ["motorway", "trunk", "primary", "secondary", "tertiary"]]]],
-       paint: {"line-color": "#ffffff", "line-width": ["interpolate", ["linear"], ["zoom"],
-                                                       13, 0.5, 17, 4]}},
-      {id: "roads-major", type: "line", source: "city", "source-layer": "roads",
-       filter: ["in", ["get", "highway"],
-                ["literal", ["motorway", "trunk", "primary", "secondary", "tertiary"]]],
-       paint: {"line-color": ["match", ["get", "highway"], ["motorway", "trunk"], "#f3b36b",
-                              "primary", "#f6cf8a", "#fdfdfd"],
-               "line-width": ["interpolate", ["linear"], ["zoom"], 10, 1, 17, 8]}},
-      {id: "wards-line", type: "line", source: "city", "source-layer": "wards",
-       paint: {"line-color": "#8aa07a", "line-width": 1, "line-dasharray": [3, 2]}},
-    ],
-  },
+  // The one style the service serves: our vector tiles, street and ward names, our glyphs.
+  style: `${location.origin}/tiles/style.json`,
 });
 map.addControl(new maplibregl.NavigationControl({showCompass: false}), "top-right");
 map.addControl(new maplibregl.AttributionControl({compact: false, customAttribution: OSM_CREDIT}));
@@ -139,7 +110,7 @@ function addOverlayLayers() {
                         "circle-radius": ["interpolate", ["linear"], ["zoom"], 11, 4, 16, 8]}});
 }
 
-// Cluster counts as HTML markers: the map has no font server, so no text layers.
+// Cluster counts as HTML markers: a label a screen reader announces and a click expands.
 function updateClusterMarkers() {
   const seen = new Set();
   for (const feature of map.querySourceFeatures("schools", {filter: ["has", "point_count"]})) {

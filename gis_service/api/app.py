@@ -18,6 +18,8 @@ from gis_service.api.auth import router as auth_router
 from gis_service.api.errors import install_error_handlers
 from gis_service.api.geocode import router as geocode_router
 from gis_service.api.home_reach import router as home_reach_router
+from gis_service.api.map_style import OSM_CREDIT
+from gis_service.api.map_style import router as map_style_router
 from gis_service.api.planning import router as planning_router
 from gis_service.api.public_cache import PublicAnswers
 from gis_service.api.round_checks import router as round_checks_router
@@ -33,7 +35,6 @@ from gis_service.routing.service import RoutingService
 
 logger = logging.getLogger(__name__)
 
-OSM_CREDIT = "© OpenStreetMap contributors"
 GZIP_FROM_BYTES = 1_000
 """Smaller answers go as they are: compressing them saves less than its own cost."""
 # The browser app, served from the source tree beside the package.
@@ -94,6 +95,8 @@ def create_app(settings: Settings | None = None, pool: ConnectionSource | None =
     app.include_router(wards.router)
     app.include_router(geocode_router)
     app.include_router(home_reach_router)
+    # The style, TileJSON and glyphs before /tiles/{z}/{x}/{y}.pbf, which would take any path.
+    app.include_router(map_style_router)
     app.include_router(tiles_router)
     app.include_router(webapp_router)
     app.include_router(planning_router)

@@ -1,30 +1,9 @@
-// A small city base map (our own vector tiles: wards and roads) for the account pages.
+// A small city base map (our own vector tiles: wards, roads and their names) for the account pages.
 "use strict";
 
+// The service's one map style (wards, roads, street and ward names), as the public map has.
 function accountBaseStyle() {
-  const major = ["motorway", "trunk", "primary", "secondary", "tertiary"];
-  return {
-    version: 8,
-    sources: {
-      city: {type: "vector", tiles: [`${location.origin}/tiles/{z}/{x}/{y}.pbf`],
-             minzoom: 8, maxzoom: 16, attribution: OSM_CREDIT},
-    },
-    layers: [
-      {id: "background", type: "background", paint: {"background-color": "#f4f1ea"}},
-      {id: "wards-fill", type: "fill", source: "city", "source-layer": "wards",
-       paint: {"fill-color": "#e9efe4", "fill-opacity": 0.5}},
-      {id: "roads-minor", type: "line", source: "city", "source-layer": "roads",
-       filter: ["!", ["in", ["get", "highway"], ["literal", major]]],
-       paint: {"line-color": "#ffffff",
-               "line-width": ["interpolate", ["linear"], ["zoom"], 13, 0.5, 17, 4]}},
-      {id: "roads-major", type: "line", source: "city", "source-layer": "roads",
-       filter: ["in", ["get", "highway"], ["literal", major]],
-       paint: {"line-color": "#f6cf8a",
-               "line-width": ["interpolate", ["linear"], ["zoom"], 10, 1, 17, 7]}},
-      {id: "wards-line", type: "line", source: "city", "source-layer": "wards",
-       paint: {"line-color": "#8aa07a", "line-width": 1, "line-dasharray": [3, 2]}},
-    ],
-  };
+  return `${location.origin}/tiles/style.json`;
 }
 
 // A map in `element`, framed on the city's schools once known; resolves when its style loaded.
