@@ -35,7 +35,13 @@ from gis_service.db.local_server import ensure_database, resolve_database_url
 from gis_service.db.migrate import pending_migrations, require_current_schema, upgrade
 from gis_service.errors import SchoolmapError
 from gis_service.importers.report import ImportReport, print_progress
-from gis_service.planning.cli import forecast_app, gap_command, scenario_app, site_command
+from gis_service.planning.cli import (
+    forecast_app,
+    gap_command,
+    scenario_app,
+    site_command,
+    zones_command,
+)
 from gis_service.units.cli import units_app
 
 app = typer.Typer(
@@ -65,6 +71,7 @@ round_app.command("amend")(amend_command)
 round_app.command("estimated")(estimated_command)
 round_app.command("changes")(changes_command)
 app.command("site")(site_command)
+app.command("zones")(zones_command)
 
 
 def database_url(settings: Settings) -> str:

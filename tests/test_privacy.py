@@ -33,6 +33,8 @@ from gis_service.auth.users import create_user
 from gis_service.config import DatabaseSettings, Settings
 from gis_service.db.connection import Connection, ConnectionPool, connect
 from gis_service.importers.report import no_progress
+from gis_service.planning.zones import ZoneSettings, make_zones
+from gis_service.routing.service import RoutingService
 from tests.conftest import SingleConnection
 from tests.test_fuzz_api import clone_database
 
@@ -198,6 +200,8 @@ def public_requests(conn: Connection) -> list[str]:
         "/wards?simplify=0",
         f"/schools/near?lat={lat}&lon={lon}&level=tieu_hoc&limit=50",
         f"/route?from={lat},{lon}&to_school={school}",
+        "/zones?grade=1",
+        f"/zones/chances?lat={lat}&lon={lon}&grade=1",
         f"/schools/{school}/reach?minutes=10",
         f"/reach?lat={lat}&lon={lon}&minutes=10",
         "/geocode?q=Phường",
@@ -244,6 +248,8 @@ def test_public_answers_and_tiles_do_not_change_when_children_are_stored(
     routes = {
         r.path for r in api_routes(app.routes) if declared_roles(r) is None and "GET" in r.methods
     }
+    # Published school zones (forecasts and seats), for their public routes.
+    make_zones(demo_db, RoutingService(demo_home), ZoneSettings(1, 2026), publish=True)
     requests = public_requests(demo_db)
     covered = {r.split("?")[0] for r in requests}
     templates = {

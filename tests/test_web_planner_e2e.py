@@ -339,6 +339,65 @@ def test_a_planner_saves_proposes_and_compares_scenarios(browser: Any, server: s
     assert page.errors == []
 
 
+def test_a_planner_publishes_zones_and_a_family_sees_its_chances_on_a_phone(
+    browser: Any, server: str
+) -> None:
+    page = open_planner(browser, server)
+    assert "Chưa công bố vùng tuyển lớp 1" in str(page.text_content("[data-testid=zones-none]"))
+    sign_in(page, *PLANNER)
+    page.click("#zones-make")
+    page.wait_for_selector("[data-testid=zones-summary]", timeout=120_000)
+    assert "Đã công bố vùng tuyển năm học 2026" in str(
+        page.text_content("[data-testid=zones-message]")
+    )
+    summary = str(page.text_content("[data-testid=zones-summary]"))
+    assert summary.startswith("Năm học 2026-2027:") and "dự kiến hết chỗ" in summary
+    drawn = "async () => (await planner.map.getSource('zones').getData()).features.length"
+    status, published = call(server, "GET", "/zones?grade=1")
+    assert status == 200
+    full = [f for f in published["features"] if f["properties"]["full"]]
+    assert page.evaluate(drawn) == len(full) > 0
+    assert "Vùng tuyển dự kiến của trường" in str(page.text_content("#legend"))
+    shot(page, "zones", full_page=True)
+    # Hidden and shown again from its box.
+    page.uncheck("#zones-shown")
+    assert page.evaluate(drawn) == 0
+    page.check("#zones-shown")
+    assert page.evaluate(drawn) == len(full)
+    assert page.errors == []
+
+    # A family on a phone, at the school that fills nearest to home: very likely there.
+    tightest = min(full, key=lambda f: f["properties"]["cutoff_low_m"])
+    status, school = call(server, "GET", f"/schools/{tightest['id']}")
+    lon, lat = school["geometry"]["coordinates"]
+    family = new_page(browser, server, width=390, height=844)
+    family.goto(server + f"/#/map?home={lon:.6f},{lat:.6f}&level=tieu_hoc")
+    family.wait_for_selector("[data-testid=chance]", timeout=60_000)
+    row = family.locator(f"[data-testid=near-row][data-id='{tightest['id']}']")
+    assert row.locator("[data-testid=chance]").get_attribute("data-chance") == "very_likely"
+    assert "Rất có khả năng được nhận" in str(row.text_content())
+    row.click()
+    note = str(family.text_content("[data-testid=chance-note]"))
+    assert "Đây là ước tính, không phải cam kết." in note and "never a promise" not in note
+    labels = set(
+        family.locator("[data-testid=chance]").evaluate_all(
+            "(all) => all.map((el) => el.dataset.chance)"
+        )
+    )
+    assert labels <= {"very_likely", "uncertain", "unlikely"}
+    assert family.evaluate("document.documentElement.scrollWidth") <= 390
+    assert not (small := small_targets(family)), "\n".join(small)
+    assert not (faults := accessibility_faults(family)), "\n".join(faults)
+    shot(family, "chances-phone", full_page=True)
+    family.click("#lang")
+    family.wait_for_selector("[data-testid=chance]:has-text('Very likely admitted')")
+    family.locator(f"[data-testid=near-row][data-id='{tightest['id']}']").click()
+    note = str(family.text_content("[data-testid=chance-note]"))
+    assert "An estimate, never a promise." in note and "cam kết" not in note
+    family.evaluate("localStorage.clear()")
+    assert family.errors == []
+
+
 def test_english_on_a_phone(browser: Any, server: str) -> None:
     page = new_page(browser, server, width=390, height=844)
     page.goto(server + "/planner")

@@ -18,8 +18,9 @@ const state = {
   home: null,       // {lon, lat}
   near: [],
   chosen: null,
-  wantedSchool: null,
-  pending: null,    // an address answer shown, waiting for the family to confirm it  // the school a shared address names, chosen once the near list is in
+  wantedSchool: null,  // the school a shared address names, chosen once the near list is in
+  pending: null,    // an address answer shown, waiting for the family to confirm it
+  chances: new Map(),  // school id -> its chance next year, where zones are published
   route: null,      // the drawn route (GeoJSON Feature)
   reach: null,      // the drawn reachable area
   homeMarker: null,
@@ -547,9 +548,45 @@ async function loadNear() {
     const wanted = state.near.find((n) => n.id === state.wantedSchool);
     state.wantedSchool = null;
     if (state.near.length) chooseSchool((wanted || state.near[0]).id);
+    showChances(lon, lat, level);
   } catch (error) {
     body.innerHTML = `<tr><td colspan="5">${t("error")}: ${escapeHtml(error.message)}</td></tr>`;
   }
+}
+
+// Each near school's chance of a place next year, where the planners have published zones
+// for the level's entry grade: a word in the row, and how it was estimated for the one chosen.
+const GRADE_OF_LEVEL = {tieu_hoc: 1, thcs: 6};
+async function showChances(lon, lat, level) {
+  state.chances = new Map();
+  const grade = GRADE_OF_LEVEL[level];
+  if (!grade) { showChanceNote(); return; }
+  const home = state.home;
+  let said;
+  try {
+    said = await getJson(`/zones/chances?lat=${lat}&lon=${lon}&grade=${grade}&limit=30`);
+  } catch {
+    return;  // none published for this grade: no word is shown
+  }
+  if (state.home !== home) return;  // another home since
+  said.schools.filter((s) => s.chance).forEach((s) => state.chances.set(s.school_id, s.chance));
+  document.querySelectorAll("#near tbody tr[data-id]").forEach((tr) => {
+    const found = state.chances.get(Number(tr.dataset.id));
+    if (!found || tr.querySelector("[data-testid=chance]")) return;
+    tr.cells[0].insertAdjacentHTML("beforeend", `<span class="chance ${found.label}" ` +
+      `data-testid="chance" data-chance="${found.label}">${escapeHtml(
+        t(`chance_${found.label}`))}</span>`);
+  });
+  showChanceNote();
+}
+
+// How the chosen school's chance was estimated, in the chosen language (an estimate only).
+function showChanceNote() {
+  const note = $("near-chance");
+  const found = state.chances && state.chances.get(state.chosen);
+  note.hidden = !found;
+  note.innerHTML = found ? `<b>${escapeHtml(t("chance_title"))}: ${escapeHtml(
+    t(`chance_${found.label}`))}.</b> ${escapeHtml(LANG === "vi" ? found.vi : found.en)}` : "";
 }
 
 async function chooseSchool(id) {
@@ -559,6 +596,7 @@ async function chooseSchool(id) {
   shareInAddress();
   document.querySelectorAll("#near tbody tr").forEach((tr) =>
     tr.classList.toggle("chosen", Number(tr.dataset.id) === id));
+  showChanceNote();
   const {lon, lat} = state.home;
   map.getSource("straight").setData({type: "Feature", properties: {},
     geometry: {type: "LineString", coordinates: [[lon, lat], chosen.coordinates]}});

@@ -26,6 +26,7 @@ from gis_service.api.round_checks import router as round_checks_router
 from gis_service.api.rounds import router as rounds_router
 from gis_service.api.tiles import router as tiles_router
 from gis_service.api.webapp import router as webapp_router
+from gis_service.api.zones import router as zones_router
 from gis_service.config import Settings
 from gis_service.db.connection import ConnectionPool, ConnectionSource
 from gis_service.db.local_server import resolve_database_url
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None, pool: ConnectionSource | None =
     app.include_router(tiles_router)
     app.include_router(webapp_router)
     app.include_router(planning_router)
+    app.include_router(zones_router)
     app.include_router(auth_router)
     app.include_router(rounds_router)
     app.include_router(round_checks_router)

@@ -474,3 +474,70 @@ def scenario_compare(
     for row in table["rows"]:
         values = "".join(f"{v:>{width},}" for v in row["values"])
         typer.echo(f"{row['label']:<52}{values}")
+
+
+def zones_command(
+    grade: Annotated[int, typer.Option(help="1 or 6")],
+    year: Annotated[int, typer.Option(help="school year (first calendar year)")],
+    mode: Annotated[str, typer.Option(help="walk, motorbike or car")] = "motorbike",
+    edition: Annotated[str | None, typer.Option(help=EDITION_HELP)] = None,
+    publish: Annotated[
+        bool, typer.Option(help="make them the public zones of the grade at once")
+    ] = False,
+    geojson: Annotated[Path | None, typer.Option(help="write the zones as GeoJSON")] = None,
+) -> None:
+    """Each school's expected admission distance for a coming school year, with its interval,
+    and its zone of homes: the forecast children admitted by road distance under its seats."""
+    import time
+
+    from gis_service.planning.zones import (
+        SHRINKS_BELOW_UNIT,
+        ZoneSettings,
+        make_zones,
+        zones_geojson,
+    )
+
+    started = time.perf_counter()
+    conn = _open()
+    try:
+        with transaction(conn):
+            run_id = make_zones(
+                conn, _routing(), ZoneSettings(grade, year, mode, edition), publish=publish
+            )
+            made = zones_geojson(conn, run_id)
+    finally:
+        conn.close()
+    schools = [f["properties"] for f in made["features"]]
+    full = [p for p in schools if p["full"]]
+    cutoffs = sorted(p["cutoff_m"] for p in full)
+    statement = made["statement"]
+    typer.echo(
+        f"zone run {run_id} ({'published' if publish else 'not published'}): grade "
+        f"{grade}, {made['school_year']}, units of edition {made['edition']}, {mode}"
+    )
+    typer.echo(statement["method_en"])
+    typer.echo(
+        f"{statement['children']:,} children at {statement['homes']:,} homes, "
+        f"{statement['unplaced']:,} without a seat; {len(schools)} schools, {len(full)} full"
+        + (
+            f", admission distance median {cutoffs[len(cutoffs) // 2]:,.0f} m (from "
+            f"{cutoffs[0]:,.0f} to {cutoffs[-1]:,.0f} m)"
+            if cutoffs
+            else ""
+        )
+    )
+    short = [p for p in schools if p["shrinks_below_unit"]]
+    typer.echo(
+        f"{len(short)} schools whose zone holds less than {SHRINKS_BELOW_UNIT:.0%} of their own "
+        "unit:"
+    )
+    for p in sorted(short, key=lambda p: p["unit_share"])[:20]:
+        high = "-" if p["cutoff_high_m"] is None else f"{p['cutoff_high_m']:,.0f}"
+        typer.echo(
+            f"  {p['name']} ({p['unit_name']}): {p['unit_share']:.0%} of it, admits to "
+            f"{p['cutoff_m']:,.0f} m ({p['cutoff_low_m']:,.0f} to {high} m)"
+        )
+    if geojson:
+        geojson.write_text(json.dumps(made, ensure_ascii=False, default=str), encoding="utf-8")
+        typer.echo(f"wrote {geojson}")
+    typer.echo(f"{time.perf_counter() - started:.1f} s")

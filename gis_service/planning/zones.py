@@ -111,6 +111,11 @@ def admit_by_distance(
     return Admission(admitted, cutoff, int(left.sum()))
 
 
+def check_grade(grade: int) -> None:
+    if grade not in LEVEL_OF_GRADE:
+        raise InvalidRequestError("lớp phải là 1 hoặc 6 / grade must be 1 or 6")
+
+
 @dataclass(frozen=True)
 class ZoneSettings:
     """Which zones: grade, school year, travel mode, units edition, homes per unit."""
@@ -147,8 +152,7 @@ def compute_zones(
 ) -> tuple[list[SchoolZone], dict[str, Any]]:
     """Every school of the grade's level with its expected admission and zone; the statement
     of what they rest on."""
-    if settings.grade not in LEVEL_OF_GRADE:
-        raise InvalidRequestError("lớp phải là 1 hoặc 6 / grade must be 1 or 6")
+    check_grade(settings.grade)
     edition = edition_or_current(conn, settings.edition)
     forecast = run_forecast(
         load_inputs(conn, None, edition), [settings.school_year], [settings.grade]
@@ -312,6 +316,7 @@ def save_zones(
 
 def published_run(conn: Connection, grade: int, school_year: int | None = None) -> int | None:
     """The newest published zone run of the grade (of that school year when given)."""
+    check_grade(grade)
     with conn.cursor() as cur:
         cur.execute(
             "SELECT id FROM zone_runs WHERE grade = %s AND published_at IS NOT NULL "
@@ -443,3 +448,50 @@ def chance(
         f"Estimated from the forecast children of {year} and the school's seats, if every "
         f"family chose the school nearest home: {said_en}. An estimate, never a promise.",
     )
+
+
+def make_zones(
+    conn: Connection,
+    routing: RoutingService,
+    settings: ZoneSettings,
+    *,
+    publish: bool,
+    actor: str = audit.SYSTEM_ACTOR,
+    remote_addr: str | None = None,
+) -> int:
+    """Compute a grade's zones for a school year and store them (published when asked): what
+    the command line and the API both run. The new run's id."""
+    zones, statement = compute_zones(conn, routing, settings)
+    return save_zones(
+        conn, zones, statement, settings, publish=publish, actor=actor, remote_addr=remote_addr
+    )
+
+
+def chances_near(conn: Connection, run_id: int, near: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Near-home rows (school_id, distance_m, …) with each school's chance in the zone run; a
+    school the run does not hold (another level, added since) has none."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT r.school_year, z.school_id, z.cutoff_m, z.cutoff_low_m, z.cutoff_high_m "
+            "FROM school_zones z JOIN zone_runs r ON r.id = z.run_id "
+            "WHERE z.run_id = %s AND z.school_id = ANY(%s)",
+            (run_id, [row["school_id"] for row in near]),
+        )
+        rows = {r[1]: r for r in cur.fetchall()}
+    out = []
+    for row in near:
+        held = rows.get(row["school_id"])
+        said = None
+        if held is not None:
+            year, _, cutoff, low, high = held
+            made = chance(float(row["distance_m"]), cutoff, low, high, int(year))
+            said = {
+                "label": made.label,
+                "vi": made.vi,
+                "en": made.en,
+                "cutoff_m": cutoff,
+                "cutoff_low_m": low,
+                "cutoff_high_m": high,
+            }
+        out.append({**row, "chance": said})
+    return out

@@ -30,6 +30,9 @@ const planner = {
   compared: null,
   sites: null,
   message: null,     // {ok, text} of the scenario tools
+  zones: null,       // the published school zones of the grade (GET /zones), or null
+  zonesShown: true,  // whether the zones are drawn on the map
+  zonesMessage: null, // {ok, text} of making zones
   drawn: 0,          // how many times data was drawn (tests wait on it)
   // The legend's keys are open beside a large map, folded under a phone's small one.
   legendOpen: !matchMedia("(max-width: 720px)").matches,
@@ -322,6 +325,9 @@ function drawLegend(key) {
         ${escapeHtml(t("legend_school_short"))}</li>
       <li><span class="swatch selected"></span>${escapeHtml(t("legend_selected"))}</li>
       ${planner.sites ? `<li><span class="dot site"></span>${escapeHtml(t("legend_site"))}</li>` : ""}
+      ${planner.zones && planner.zonesShown ? `<li><span class="swatch zone"></span>${escapeHtml(
+        t("legend_zone"))}</li><li><span class="swatch zone short"></span>${escapeHtml(
+        t("legend_zone_short"))}</li>` : ""}
     </ul></details>`;
   $("legend").querySelector("details").addEventListener("toggle", (event) => {
     planner.legendOpen = event.target.open;
@@ -626,6 +632,109 @@ function drawSites() {
       missing.map((u) => u.unit_label).join(", ")))}</li>` : "");
 }
 
+// ------------------------------------------------------------------ school zones
+
+// The published zones of the grade: outlines on the map, the schools whose zone leaves part of
+// their own unit out, and (for a planner) making and publishing them for the year shown.
+async function loadZones() {
+  const grade = settings().grade;
+  try {
+    planner.zones = await api("GET", `/zones?grade=${grade}&simplify_m=10`);
+  } catch {
+    planner.zones = null;  // none published for this grade
+  }
+  drawZones();
+}
+
+function drawZones() {
+  const box = $("zones-content");
+  const zones = planner.zones;
+  const signed = signedIn();
+  const year = settings().year;
+  const make = isPlanner(signed) ? `<button type="button" id="zones-make" class="primary">${
+    escapeHtml(t("zones_make", settings().grade, year))}</button>` : "";
+  const message = planner.zonesMessage ? `<p class="acc-message ${planner.zonesMessage.ok
+    ? "ok" : "error"}" role="status" data-testid="zones-message">${escapeHtml(
+    planner.zonesMessage.text)}</p>` : "";
+  if (!zones) {
+    box.innerHTML = `<p class="muted small" data-testid="zones-none">${escapeHtml(
+      t("zones_none", settings().grade))}</p>${make}${message}`;
+  } else {
+    const schools = zones.features.map((f) => f.properties);
+    const full = schools.filter((p) => p.full);
+    const short = schools.filter((p) => p.shrinks_below_unit)
+      .sort((a, b) => a.unit_share - b.unit_share);
+    box.innerHTML = `
+      <p class="small" data-testid="zones-summary">${escapeHtml(t("zones_summary",
+        zones.school_year, schools.length, full.length, zones.statement.unplaced))}</p>
+      <label class="check"><input type="checkbox" id="zones-shown" ${planner.zonesShown
+        ? "checked" : ""}> ${escapeHtml(t("zones_show"))}</label>
+      <p class="muted small">${escapeHtml(inChosenPart(`${zones.statement.method_vi} / ${
+        zones.statement.method_en}`))}</p>
+      <h3>${escapeHtml(t("zones_short_heading", short.length))}</h3>
+      <ul class="small" data-testid="zones-short">${short.slice(0, 20).map((p) =>
+        `<li data-testid="zone-short">${escapeHtml(t("zones_short_line", p))}</li>`).join("")}</ul>
+      ${make}${message}`;
+    $("zones-shown").addEventListener("change", (event) => {
+      planner.zonesShown = event.target.checked;
+      drawZoneLayer();
+    });
+  }
+  if ($("zones-make")) $("zones-make").addEventListener("click", makeZones);
+  drawZoneLayer();
+}
+
+async function makeZones() {
+  const wanted = settings();
+  const button = $("zones-make");
+  button.disabled = true;
+  button.textContent = t("zones_making");
+  try {
+    planner.zones = await api("POST", "/planning/zones", {json: {
+      grade: wanted.grade, school_year: wanted.year, edition: wanted.edition, publish: true}});
+    planner.zonesMessage = {ok: true, text: t("zones_made", planner.zones.school_year)};
+  } catch (error) {
+    planner.zonesMessage = {ok: false, text: `${t("error")}: ${error.message}`};
+  }
+  drawZones();
+}
+
+function drawZoneLayer() {
+  const map = planner.map;
+  if (!planner.mapReady) {
+    map.whenLoaded.then(drawZoneLayer);
+    return;
+  }
+  closePopup();
+  const data = planner.zones && planner.zonesShown
+    ? {type: "FeatureCollection", features: planner.zones.features.filter((f) => f.geometry)}
+    : {type: "FeatureCollection", features: []};
+  if (map.getSource("zones")) {
+    map.getSource("zones").setData(data);
+  } else {
+    map.addSource("zones", {type: "geojson", data});
+    map.addLayer({id: "zones-fill", type: "fill", source: "zones",
+                  paint: {"fill-color": "#6a3d9a", "fill-opacity": 0.06}}, firstLabelLayer());
+    map.addLayer({id: "zones-line", type: "line", source: "zones",
+                  paint: {"line-color": ["case", ["get", "shrinks_below_unit"], "#d95f02",
+                                         "#6a3d9a"],
+                          "line-width": 1.5, "line-dasharray": [2, 1]}}, firstLabelLayer());
+    map.on("click", "zones-fill", (e) => {
+      if (e.defaultPrevented || map.queryRenderedFeatures(e.point,
+        {layers: ["gap-schools"].filter((id) => map.getLayer(id))}).length) return;
+      openPopup(e.lngLat, zonePopup(e.features[0].properties));
+    });
+  }
+  if (planner.query) drawLegend(planner.query.layer);
+}
+
+function zonePopup(p) {
+  const high = p.cutoff_high_m == null || p.cutoff_high_m === "null" ? null : p.cutoff_high_m;
+  return `<b>${escapeHtml(p.name)}</b><br>${escapeHtml(t("zone_popup", {
+    seats: p.seats, expected: p.expected_children, cutoff: p.cutoff_m, low: p.cutoff_low_m,
+    high, unit: p.unit_name, share: p.unit_share}))}`;
+}
+
 // ------------------------------------------------------------------ start
 
 function start() {
@@ -640,7 +749,7 @@ function start() {
     try { await loadYears(); } catch (error) { showError(error.message); return; }
     show();
   });
-  $("grade").addEventListener("change", () => show());
+  $("grade").addEventListener("change", () => { show(); loadZones(); });
   $("layer").addEventListener("change", () => {
     closePopup();
     if (!planner.gap) return;
@@ -669,13 +778,17 @@ function start() {
     applyPageText();
     drawAll();
     renderAccount();
+    drawZones();
   });
   document.addEventListener("sessionchange", () => {
     planner.message = null;
     planner.compared = null;
+    planner.zonesMessage = null;
     renderAccount();
+    drawZones();
   });
   renderAccount();
+  loadZones();
   loadYears().then(() => show()).catch((error) => showError(error.message));
 }
 

@@ -69,6 +69,26 @@ const PLANNER_TEXT = {
     popup_beyond: "Ngoài cự ly", popup_in_unit: "Lớp hiện có trong đơn vị",
     popup_classes: "Lớp", popup_assumed: "(giả định)", popup_short: "Thiếu",
     tools_heading: "Kịch bản và địa điểm trường mới",
+    zones_heading: "Vùng tuyển năm tới",
+    zones_none: (grade) => `Chưa công bố vùng tuyển lớp ${grade}.`,
+    zones_make: (grade, year) => `Tính và công bố vùng tuyển lớp ${grade} năm học ${year}–${year + 1}`,
+    zones_making: "Đang tính vùng tuyển…",
+    zones_made: (year) => `Đã công bố vùng tuyển năm học ${year}; phụ huynh thấy khả năng được ` +
+      "nhận của từng trường gần nhà trên bản đồ trường.",
+    zones_summary: (year, n, full, unplaced) => `Năm học ${year}: ${n} trường, ${full} trường ` +
+      `dự kiến hết chỗ; ${numberText(unplaced)} trẻ dự kiến chưa có chỗ.`,
+    zones_show: "Hiện vùng tuyển trên bản đồ",
+    zones_short_heading: (n) => `Trường có vùng tuyển không phủ hết phường, xã của mình: ${n}`,
+    zones_short_line: (p) => `${p.name} (${p.unit_name || "?"}): phủ ${numberText(
+      Math.round(p.unit_share * 100))} % đơn vị; nhận đến khoảng ${numberText(p.cutoff_m)} m` +
+      ` (${numberText(p.cutoff_low_m)}–${p.cutoff_high_m == null ? "…" : numberText(
+        p.cutoff_high_m)} m)`,
+    zone_popup: (z) => `${numberText(z.seats)} chỗ, dự kiến ${numberText(z.expected)} trẻ; ` +
+      `nhận trẻ ở cách đến khoảng ${numberText(z.cutoff)} m (${numberText(z.low)}–${z.high == null
+        ? "…" : numberText(z.high)} m); vùng phủ ${numberText(Math.round(z.share * 100))} % ` +
+      `${z.unit || "đơn vị của trường"}.`,
+    legend_zone: "Vùng tuyển dự kiến của trường",
+    legend_zone_short: "Vùng tuyển không phủ hết phường, xã của trường",
     planner_needed: "Lưu, so sánh kịch bản và đề xuất địa điểm trường mới cần tài khoản cán bộ " +
       "quy hoạch (hoặc quản trị Sở GD&ĐT). Bản đồ, biểu đồ và bảng ở trên ai cũng xem được.",
     not_planner: (name, role) => `Tài khoản ${name} (${role}) không có quyền quy hoạch: lưu, so ` +
@@ -168,6 +188,26 @@ const PLANNER_TEXT = {
     popup_beyond: "Beyond norm", popup_in_unit: "Classes in the unit",
     popup_classes: "Classes", popup_assumed: "(assumed)", popup_short: "Short",
     tools_heading: "Scenarios and new school sites",
+    zones_heading: "Next year's school zones",
+    zones_none: (grade) => `No school zones published for grade ${grade}.`,
+    zones_make: (grade, year) => `Make and publish the grade-${grade} zones for ${year}–${year + 1}`,
+    zones_making: "Making the zones…",
+    zones_made: (year) => `Zones for ${year} published; parents see each nearby school's ` +
+      "chance on the school map.",
+    zones_summary: (year, n, full, unplaced) => `${year}: ${n} schools, ${full} expected to ` +
+      `fill; ${numberText(unplaced)} children expected without a seat.`,
+    zones_show: "Show the zones on the map",
+    zones_short_heading: (n) => `Schools whose zone leaves part of their own unit out: ${n}`,
+    zones_short_line: (p) => `${p.name} (${p.unit_name || "?"}): ${numberText(
+      Math.round(p.unit_share * 100))} % of the unit; admits to about ${numberText(p.cutoff_m)} m` +
+      ` (${numberText(p.cutoff_low_m)}–${p.cutoff_high_m == null ? "…" : numberText(
+        p.cutoff_high_m)} m)`,
+    zone_popup: (z) => `${numberText(z.seats)} seats, ${numberText(z.expected)} children ` +
+      `expected; admits children up to about ${numberText(z.cutoff)} m away (${numberText(
+        z.low)}–${z.high == null ? "…" : numberText(z.high)} m); the zone holds ${numberText(
+        Math.round(z.share * 100))} % of ${z.unit || "the school's unit"}.`,
+    legend_zone: "A school's expected zone",
+    legend_zone_short: "A zone leaving part of its school's unit out",
     planner_needed: "Saving and comparing scenarios and proposing new school sites need a " +
       "planner's (or the education department's admin) account. The map, chart and tables " +
       "above are open to everyone.",
