@@ -37,6 +37,7 @@ def test_planning_report_on_the_demo_city(
     notebook = execute("planning_report.ipynb", tmp_path)
     out = tmp_path / "out"
     assert (out / "forecast_by_year.png").stat().st_size > 10_000
+    assert (out / "forecast_panels.png").stat().st_size > 30_000
     page = (out / "gap_map.html").read_text()
     assert "Phường Hòa Bình" in page and "OpenStreetMap contributors" in page
     table = (out / "gap_by_ward.csv").read_text().splitlines()

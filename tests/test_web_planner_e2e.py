@@ -143,6 +143,20 @@ def test_the_area_chart_the_legend_and_the_base_map(browser: Any, server: str) -
     total = sum(r["children"] for r in forecast["rows"] if r["children"] is not None)
     first_row = page.locator("#chart-table tbody tr").first.locator("td").first
     assert first_row.text_content() == f"{total:,}".replace(",", ".")
+    # The classes the entrants need against those the schools have, and the people, each
+    # over the years with its interval.
+    classes = page.locator("#chart-classes svg.chart")
+    assert "Lớp 1 cần và hiện có: Cả khu vực" in str(classes.locator("title").first.text_content())
+    assert page.locator("#chart-classes path.chart-line").count() == 2
+    assert page.locator("#chart-classes path.chart-band").count() == 1
+    available = page.evaluate("planner.gap.metrics.classes_available")
+    assert f"hiện có {available} lớp" in str(page.text_content("#classes-chart-desc"))
+    needed = sum(r["classes_needed"] for r in forecast["rows"] if r["classes_needed"] is not None)
+    assert f"cần từ {needed} đến" in str(page.text_content("#classes-chart-desc"))
+    assert page.locator("#chart-people path.chart-band").count() == 1
+    assert page.locator("#chart-people circle.chart-point").count() == len(years)
+    people = sum(r["population"] for r in forecast["rows"] if r["population"] is not None)
+    assert f"là {people:,} người".replace(",", ".") in str(page.text_content("#people-chart-desc"))
     # The legend: the colour scale with its numbers and unit, the grey class, the markers.
     assert page.text_content("[data-testid=legend-title]") == "Trẻ vượt sĩ số (trẻ)"
     ticks = page.locator("[data-testid=legend-ticks] span").all_text_contents()

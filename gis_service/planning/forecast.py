@@ -90,6 +90,10 @@ class WardDemand:
     low_50: float | None = None
     high_50: float | None = None
     """`low` and `high` bound the 80 % prediction interval, these the 50 % one."""
+    population: float | None = None
+    population_low: float | None = None
+    population_high: float | None = None
+    """The unit's people when the school year opens, with the 80 % interval (census units)."""
 
     @property
     def has_figures(self) -> bool:
@@ -122,6 +126,11 @@ class WardDemand:
             "high": None if self.high is None else round(self.high),
             "low_50": None if self.low_50 is None else round(self.low_50),
             "high_50": None if self.high_50 is None else round(self.high_50),
+            "population": None if self.population is None else round(self.population),
+            "population_low": None if self.population_low is None else round(self.population_low),
+            "population_high": (
+                None if self.population_high is None else round(self.population_high)
+            ),
             "classes_needed": self.classes_needed,
             **self.unit_fields(),
         }
@@ -348,6 +357,7 @@ def run_forecast(
         edition=inputs.edition,
     )
     census: dict[tuple[int, int, int], tuple[float, float, float, float, float]] = {}
+    populations: dict[tuple[int, int], tuple[float, float, float]] = {}
     order: list[tuple[WardInput, DistrictInput]] = []
     for district in inputs.districts.values():
         order += [(w, district) for w in inputs.wards if w.district_id == district.id]
@@ -388,6 +398,13 @@ def run_forecast(
                         children,
                         *params.interval.bounds(children, year + SCHOOL_YEAR_START - counted),
                     )
+            for year in forecast.years:
+                opens = year + SCHOOL_YEAR_START
+                people = trend.population(opens)
+                low_80, _, _, high_80 = params.interval.bounds(
+                    people, opens - trend.last_year - params.census_day_fraction
+                )
+                populations[(ward.id, year)] = (people, low_80, high_80)
     shown: list[UnitInfo] = []
     for ward, district in order:
         if inputs.keep is not None and ward.id not in inputs.keep:
@@ -405,6 +422,7 @@ def run_forecast(
                         year,
                         census.get((ward.id, grade, year)),
                         census_year,
+                        populations.get((ward.id, year)),
                     )
                 )
     forecast.coverage = {
@@ -429,6 +447,7 @@ def _row(
     year: int,
     made: tuple[float, float, float, float, float] | None,
     census_year: int,
+    people: tuple[float, float, float] | None = None,
 ) -> WardDemand:
     """One unit's row: the census forecast, its own report, or a statement that it has none."""
     born = year - ENTRY_AGE[grade]
@@ -474,4 +493,7 @@ def _row(
         note=note,
         low_50=low_50,
         high_50=high_50,
+        population=None if people is None else people[0],
+        population_low=None if people is None else people[1],
+        population_high=None if people is None else people[2],
     )

@@ -431,6 +431,57 @@ function drawChart() {
   });
   $("chart-note").textContent = t("chart_note") +
     (leftOut ? ` ${t("chart_left_out", leftOut)}` : "");
+  drawPeopleAndClasses(name);
+}
+
+// The unit's (or area's) people over the years, and the classes its entrants need against the
+// classes its schools have, each with its 80 % interval.
+function drawPeopleAndClasses(name) {
+  const rows = planner.forecast.rows.filter((r) => r.children != null && (planner.unit == null
+    || r.ward_id === planner.unit));
+  const years = [...new Set(rows.map((r) => Number(r.school_year.slice(0, 4))))].sort();
+  const size = planner.gap?.statement.class_size || 35;
+  const ofYear = (year) => rows.filter((r) => Number(r.school_year.slice(0, 4)) === year);
+  const sum = (list, pick) => list.reduce((total, r) => total + (pick(r) ?? 0), 0);
+  const people = years.map((year) => {
+    const of = ofYear(year);
+    return {x: year, y: sum(of, (r) => r.population), low: sum(of, (r) => r.population_low),
+            high: sum(of, (r) => r.population_high)};
+  });
+  const needed = years.map((year) => {
+    const of = ofYear(year);
+    return {x: year, y: sum(of, (r) => r.classes_needed),
+            low: sum(of, (r) => Math.ceil(r.low / size)),
+            high: sum(of, (r) => Math.ceil(r.high / size))};
+  });
+  const unitRow = planner.unit == null ? null
+    : planner.gap?.wards.features.find((f) => f.id === planner.unit);
+  const available = planner.unit == null ? planner.gap?.metrics.classes_available
+    : unitRow?.properties.classes_in_ward;
+  const yText = (v) => numberText(Math.round(v));
+  if (!years.length) {
+    $("chart-people").innerHTML = "";
+    $("chart-classes").innerHTML = "";
+    return;
+  }
+  const first = people[0];
+  const last = people[people.length - 1];
+  $("chart-people").innerHTML = lineChart({
+    id: "people-chart", title: t("people_title", name), xLabel: t("chart_x"),
+    yLabel: t("people_y"), series: [{name: t("people_line"), points: people}], yText,
+    desc: t("people_desc", first.x, last.x, yText(first.y), yText(last.y)),
+  });
+  const series = [{name: t("classes_needed_line"), points: needed}];
+  if (available != null) {
+    series.push({name: t("classes_available_line"),
+                 points: years.map((year) => ({x: year, y: Number(available)}))});
+  }
+  $("chart-classes").innerHTML = lineChart({
+    id: "classes-chart", title: t("classes_title", planner.query.grade, name),
+    xLabel: t("chart_x"), yLabel: t("classes_y"), series, yText,
+    desc: t("classes_desc", planner.query.grade, yText(needed[0].y),
+      yText(needed[needed.length - 1].y), available == null ? null : yText(available)),
+  });
 }
 
 // ------------------------------------------------------------------ account and tools
@@ -718,7 +769,7 @@ function drawZoneLayer() {
     map.addLayer({id: "zones-line", type: "line", source: "zones",
                   paint: {"line-color": ["case", ["get", "shrinks_below_unit"], "#d95f02",
                                          "#6a3d9a"],
-                          "line-width": 1.5, "line-dasharray": [2, 1]}}, firstLabelLayer());
+                          "line-width": 1, "line-opacity": 0.8}}, firstLabelLayer());
     map.on("click", "zones-fill", (e) => {
       if (e.defaultPrevented || map.queryRenderedFeatures(e.point,
         {layers: ["gap-schools"].filter((id) => map.getLayer(id))}).length) return;

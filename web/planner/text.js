@@ -31,6 +31,13 @@ const PLANNER_TEXT = {
       "trên 10 phường. Khoảng tính cho dân số của phường, chưa gồm sai số của số trẻ sinh " +
       "trong tương lai; tổng cả khu vực cộng các khoảng của phường nên rộng hơn thực tế.",
     chart_left_out: (n) => `${n} đơn vị không có số liệu không được cộng vào.`,
+    people_title: (name) => `Dân số: ${name}`, people_y: "Số người", people_line: "Dân số",
+    people_desc: (first, last, a, b) => `Dân số dự báo đầu năm học ${first} là ${a} người, ` +
+      `năm học ${last} là ${b} người; vùng tô là khoảng dự báo 80 %.`,
+    classes_title: (grade, name) => `Lớp ${grade} cần và hiện có: ${name}`, classes_y: "Số lớp",
+    classes_needed_line: "Lớp cần (dự báo)", classes_available_line: "Lớp hiện có",
+    classes_desc: (grade, a, b, have) => `Số lớp ${grade} cần từ ${a} đến ${b} lớp qua các ` +
+      `năm${have == null ? "" : `; hiện có ${have} lớp`}; vùng tô là khoảng dự báo 80 %.`,
     chart_no_figures: (name) => `${name}: không có số liệu dân số để dự báo.`,
     chart_table: "Số liệu của biểu đồ", chart_hint: "Bấm một phường, xã trên bản đồ hoặc " +
       "trong bảng (hoặc chọn hàng rồi nhấn Enter) để xem biểu đồ của đơn vị đó.",
@@ -146,6 +153,15 @@ const PLANNER_TEXT = {
       "ward's population, not that of births yet to come; the area's band adds the wards' " +
       "and is wider than the area's own.",
     chart_left_out: (n) => `${n} units without figures are not added in.`,
+    people_title: (name) => `Population: ${name}`, people_y: "People", people_line: "Population",
+    people_desc: (first, last, a, b) => `Population forecast when school year ${first} opens: ` +
+      `${a}; ${last}: ${b}. The band is the 80 % prediction interval.`,
+    classes_title: (grade, name) => `Grade-${grade} classes needed and available: ${name}`,
+    classes_y: "Classes", classes_needed_line: "Classes needed (forecast)",
+    classes_available_line: "Classes available",
+    classes_desc: (grade, a, b, have) => `Grade-${grade} classes needed go from ${a} to ${b} ` +
+      `over the years${have == null ? "" : `; ${have} available`}. The band is the 80 % ` +
+      "prediction interval.",
     chart_no_figures: (name) => `${name}: no population figures to forecast from.`,
     chart_table: "The chart's figures", chart_hint: "Select a ward or commune on the map or in " +
       "the table (or focus its row and press Enter) to chart it.",

@@ -1,0 +1,188 @@
+"""School zones on the real Ho Chi Minh City data, through the command line and the API.
+
+Run: .venv/bin/python benchmarks/zones_hcmc.py [--year 2027] [--database NAME]
+It loads a fresh database (default schoolmap_bench_zones) the way the README does (the 2019
+census wards with their 2009 and 2019 counts, the census age groups per district, the yearly
+district series, the 2018 OSM extract), gives each of the extract's primary schools 18 grade-1
+classes of 35 (as benchmarks/officer_path.py does), builds the motorbike network and the
+primary schools' fields, then times `schoolmap zones --grade 1 --year YEAR --publish` and
+prints what it found. Then, with `schoolmap serve`, the time of `GET /zones` and of
+`GET /zones/chances` at homes spread over the city.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.officer_path import (  # noqa: E402
+    CLASS_SIZE,
+    CLASSES,
+    SCHOOLMAP,
+    SHARED,
+    fresh_database,
+    rows,
+    run,
+)
+from gis_service.db.connection import connect  # noqa: E402
+from tests.browser_support import free_port  # noqa: E402
+
+AGES = "district_population_by_age_2019.csv"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--year", type=int, default=2027)
+    parser.add_argument("--database", default="schoolmap_bench_zones")
+    parser.add_argument("--homes", type=int, default=200, help="homes asked for their chances")
+    args = parser.parse_args()
+    url = fresh_database(args.database)
+    work = Path(tempfile.mkdtemp(prefix="zones-hcmc-"))
+    env = {**os.environ, "DATABASE_URL": url, "SCHOOLMAP_HOME": str(work / "home")}
+    hcmc = ("--province-code", "79", "--province-name", "Thành phố Hồ Chí Minh")
+    census = SHARED / "hcmc_cityscope_pop2019"
+    run("db upgrade", env, "db", "upgrade")
+    run(
+        "import wards 2019",
+        env,
+        "import", "wards", str(census / "Population_Ward_Level.shp"),
+        "--edition", "2019", "--code-field", "Com_ID", "--name-field", "Com_Name",
+        "--type-field", "Level", "--district-field", "Dist_Name",
+        "--district-code-field", "Dist_ID", *hcmc,
+        "--population-field", "Pop_2009", "--population-field", "Pop_2019",
+    )  # fmt: skip
+    run(
+        "import population",
+        env,
+        "import", "population", str(SHARED / "vn_census2019" / AGES),
+        "--edition", "2019", "--level", "district", "--name-field", "district",
+        "--province-field", "province", "--year", "2019",
+    )  # fmt: skip
+    run(
+        "forecast import-series",
+        env,
+        "forecast", "import-series", str(census / "Population_District_Level.shp"),
+        "--level", "district", "--code-field", "Dist_ID",
+    )  # fmt: skip
+    run("import osm", env, "import", "osm", str(SHARED / "hcmc_osm_2018" / "hcm_2018.osm.pbf"))
+    conn = connect(url)
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT name, ST_X(geom), ST_Y(geom) FROM schools "
+            "WHERE 'tieu_hoc' = ANY(levels) AND name IS NOT NULL ORDER BY osm_id"
+        )
+        primary = cur.fetchall()
+        cur.execute(
+            "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p FROM admin_units "
+            "WHERE edition = '2019' AND level = 'ward' ORDER BY code) x"
+        )
+        centres = cur.fetchall()
+    conn.close()
+    registry = work / "registry.csv"
+    with registry.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(
+            ["code", "name", "levels", "lon", "lat", "grade_1_classes", "grade_1_class_size"]
+        )
+        for i, (name, lon, lat) in enumerate(primary):
+            writer.writerow([f"TH{i:04d}", name, "tieu_hoc", lon, lat, CLASSES, CLASS_SIZE])
+    run("import schools", env, "import", "schools", str(registry))
+    run("network build motorbike", env, "network", "build", "--mode", "motorbike")
+    run("network fields", env, "network", "fields", "--mode", "motorbike", "--level", "tieu_hoc")
+    first = len(rows)
+    made = run(
+        "zones (grade 1)",
+        env,
+        "zones", "--grade", "1", "--year", str(args.year), "--publish",
+        "--geojson", str(work / "zones.geojson"),
+    )  # fmt: skip
+
+    print(f"\n{len(primary)} primary schools x {CLASSES} x {CLASS_SIZE}; school year {args.year}")
+    print(f"{'step':<28}{'time':>10}{'peak MB':>10}")
+    for label, seconds, peak, _ in rows:
+        shown_peak = "" if peak != peak else f"{peak:.0f}"
+        print(f"{label:<28}{seconds:9.2f}s{shown_peak:>10}")
+    print("\n" + "\n".join(made.strip().splitlines()[:4]))
+    zones = json.loads((work / "zones.geojson").read_text(encoding="utf-8"))
+    props = [f["properties"] for f in zones["features"]]
+    full = [p for p in props if p["full"]]
+    widths = [
+        p["cutoff_high_m"] - p["cutoff_low_m"]
+        for p in full
+        if p["cutoff_high_m"] is not None and p["cutoff_low_m"] is not None
+    ]
+    print(
+        f"zones: {len(props)} schools, {len(full)} full; interval width median "
+        f"{statistics.median(widths):,.0f} m"
+        if widths
+        else "no interval"
+    )
+    print(
+        f"zones file {(work / 'zones.geojson').stat().st_size / 1e6:.1f} MB; zones step "
+        f"{rows[first][1]:.1f} s"
+    )
+    served(env, centres[: args.homes])
+
+
+def served(env: dict[str, str], homes: list[tuple[float, float]]) -> None:
+    """`schoolmap serve`: the published zones and a home's chances, timed one by one."""
+    port = free_port()
+    server = subprocess.Popen(
+        [SCHOOLMAP, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                with urllib.request.urlopen(base + "/health", timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.1)
+
+        def timed(path: str) -> tuple[float, bytes]:
+            started = time.perf_counter()
+            with urllib.request.urlopen(base + path, timeout=120) as answer:
+                body = answer.read()
+            return time.perf_counter() - started, body
+
+        first, body = timed("/zones?grade=1")
+        again, _ = timed("/zones?grade=1&simplify_m=10")
+        print(
+            f"\nGET /zones: {first * 1000:.0f} ms ({len(body) / 1e6:.1f} MB), simplified "
+            f"{again * 1000:.0f} ms"
+        )
+        timed(f"/zones/chances?lon={homes[0][0]}&lat={homes[0][1]}&grade=1")  # warm
+        times, labels = [], {"very_likely": 0, "uncertain": 0, "unlikely": 0}
+        for lon, lat in homes:
+            seconds, body = timed(f"/zones/chances?lon={lon}&lat={lat}&grade=1&limit=10")
+            times.append(seconds * 1000)
+            for school in json.loads(body)["schools"]:
+                if school["chance"]:
+                    labels[school["chance"]["label"]] += 1
+        times.sort()
+        print(
+            f"GET /zones/chances at {len(times)} ward centres: median {times[len(times) // 2]:.1f} "
+            f"ms, p95 {times[int(len(times) * 0.95)]:.1f} ms; labels of the 10 nearest: {labels}"
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+if __name__ == "__main__":
+    main()
