@@ -46,10 +46,6 @@ from gis_service.units.editions import edition_or_current
 
 POINTS_PER_UNIT = 20
 """Homes per unit (per part of a unit) the forecast children are placed at."""
-SCHOOLS_PER_HOME = 40
-"""The nearest schools by road each home may be admitted to; beyond, it stays unplaced."""
-ZONE_SIMPLIFY_M = 5.0
-"""How far a stored zone's outline may move when it is simplified."""
 
 VERY_LIKELY, UNCERTAIN, UNLIKELY = "very_likely", "uncertain", "unlikely"
 CHANCES = (VERY_LIKELY, UNCERTAIN, UNLIKELY)
@@ -67,9 +63,7 @@ class Admission:
         return ~np.isnan(self.cutoff)
 
 
-def admit_by_distance(
-    children: np.ndarray, seats: np.ndarray, cost: np.ndarray, per_home: int = SCHOOLS_PER_HOME
-) -> Admission:
+def admit_by_distance(children: np.ndarray, seats: np.ndarray, cost: np.ndarray) -> Admission:
     """Deferred acceptance when every child ranks schools by road distance and every school
     ranks children by it: `children[p]` at home p, `seats[s]`, `cost[p, s]` (inf: no road).
 
@@ -85,13 +79,8 @@ def admit_by_distance(
     cutoff = np.full(n_schools, np.nan)
     if n_homes == 0 or n_schools == 0:
         return Admission(admitted, cutoff, int(children.sum()))
-    width = min(per_home, n_schools)
-    nearest = np.argpartition(cost, width - 1, axis=1)[:, :width]
-    homes = np.repeat(np.arange(n_homes), width)
-    schools = nearest.ravel()
+    homes, schools = np.nonzero(np.isfinite(cost) & (children[:, None] > 0))
     costs = cost[homes, schools]
-    keep = np.isfinite(costs) & (children[homes] > 0)
-    homes, schools, costs = homes[keep], schools[keep], costs[keep]
     order = np.lexsort((schools, homes, costs))
     left = children.copy()
     free = seats.copy()
@@ -182,9 +171,7 @@ def compute_zones(
         cutoff = _distance(admitted["mid"].cutoff[i])
         zone = None
         if cutoff is not None and key in row_of:
-            zone = area_within(
-                net.graph, fields.to_source[row_of[key]], cutoff, simplify_m=ZONE_SIMPLIFY_M
-            )
+            zone = area_within(net.graph, fields.to_source[row_of[key]], cutoff)
         made.append(
             SchoolZone(
                 int(key),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import multiprocessing
 import os
 import secrets
@@ -702,14 +703,34 @@ def reachable_area(
     )
 
 
+ZONE_CELL_M = 50.0
+"""The finest grid an `area_within` is drawn on: cells of this side, in UTM metres."""
+ZONE_DETAIL_M = 5000.0
+"""Budgets up to this are drawn on the finest grid; each doubling beyond doubles the cell."""
+
+
+def zone_cell_m(budget: float) -> float:
+    """The side of the cells a budget's area is drawn with: ZONE_CELL_M, doubled for each
+    doubling of the budget beyond ZONE_DETAIL_M (so a large area keeps a bounded number of
+    cells, and every grid's cells are whole blocks of the finer ones)."""
+    if budget <= ZONE_DETAIL_M:
+        return ZONE_CELL_M
+    return ZONE_CELL_M * 2.0 ** math.ceil(math.log2(budget / ZONE_DETAIL_M))
+
+
 def area_within(
-    graph: RoadGraph, node_cost: np.ndarray, budget: float, simplify_m: float = 0.0
+    graph: RoadGraph, node_cost: np.ndarray, budget: float
 ) -> shapely.Polygon | shapely.MultiPolygon:
-    """The roads (and parts of roads) from which a place is within `budget` metres by road,
-    buffered, in lon/lat: `node_cost[v]` is the road metres from node v to the place (a length
-    field's row; inf where unreached). A point along an edge u -> v costs the rest of the edge
-    plus node_cost[v]; a two-way road's other direction is its partner edge. Unsimplified, the
-    area grows with the budget: each budget's area holds a smaller one's."""
+    """The area from which a place is within `budget` metres by road, in lon/lat: the cells of
+    a grid (`zone_cell_m(budget)`) that the roads (and parts of roads) within the budget cross,
+    and the cells around them. `node_cost[v]` is the road metres from node v to the place (a
+    length field's row; inf where unreached); a point along an edge u -> v costs the rest of
+    the edge plus node_cost[v], and a two-way road's other direction is its partner edge.
+
+    Drawn on a grid (not buffered piece by piece, which takes minutes for a city's schools)
+    whose cells only grow in whole blocks as the budget grows, the area grows with the budget:
+    each budget's area holds a smaller one's."""
+    cell_m = zone_cell_m(budget)
     cost = np.asarray(node_cost, dtype=np.float64)
     if len(cost) != graph.n_nodes:
         raise InvalidRequestError(
@@ -722,29 +743,47 @@ def area_within(
     if len(reached) == 0:
         return shapely.Polygon()
     span = np.divide(
-        left[reached],
-        length[reached],
-        out=np.ones(len(reached)),
-        where=length[reached] > 0,
+        left[reached], length[reached], out=np.ones(len(reached)), where=length[reached] > 0
     )
     start = np.clip(1.0 - span, 0.0, 1.0)
-    return _buffered_pieces(graph, reached, start, np.ones(len(reached)), simplify_m)
+    x, y, _, _, piece = _pieces(graph, reached, start, np.ones(len(reached)))
+    # Points along every piece at most half a cell apart, then their cells and the cells around.
+    same = piece[1:] == piece[:-1]
+    x0, y0, x1, y1 = x[:-1][same], y[:-1][same], x[1:][same], y[1:][same]
+    steps = np.maximum(1, np.ceil(np.hypot(x1 - x0, y1 - y0) / (cell_m / 2))).astype(np.int64)
+    segment = np.repeat(np.arange(len(steps)), steps + 1)
+    offsets = np.cumsum(steps + 1) - (steps + 1)
+    t = (np.arange(len(segment)) - offsets[segment]) / steps[segment]
+    px = np.concatenate([x0[segment] + t * (x1 - x0)[segment], x])
+    py = np.concatenate([y0[segment] + t * (y1 - y0)[segment], y])
+    # A cell as one number (column * height + row, counted from the corner) sorts fast.
+    column = np.floor(px / cell_m).astype(np.int64)
+    row = np.floor(py / cell_m).astype(np.int64)
+    first_column, first_row = int(column.min()) - 1, int(row.min()) - 1
+    height = int(row.max()) - first_row + 2
+    key = np.unique((column - first_column) * height + (row - first_row))
+    around = np.array([dx * height + dy for dx in (-1, 0, 1) for dy in (-1, 0, 1)], np.int64)
+    key = np.unique((key[:, None] + around[None, :]).ravel())
+    column, row = key // height + first_column, key % height + first_row
+    boxes = shapely.box(column * cell_m, row * cell_m, (column + 1) * cell_m, (row + 1) * cell_m)
+    # Joined cell by cell; straight runs of cell corners kept as one edge.
+    area = shapely.simplify(shapely.coverage_union_all(boxes), 0.0, preserve_topology=True)
+    return _unprojected(area)
 
 
 def _buffered_pieces(
-    graph: RoadGraph,
-    edges: np.ndarray,
-    start: np.ndarray,
-    end: np.ndarray,
-    simplify_m: float = 0.0,
+    graph: RoadGraph, edges: np.ndarray, start: np.ndarray, end: np.ndarray
 ) -> shapely.Polygon | shapely.MultiPolygon:
     """Parts of edges buffered by REACH_BUFFER_M and joined, in lon/lat."""
     x, y, _, _, piece = _pieces(graph, edges, start, end)
     lines = shapely.linestrings(np.column_stack([x, y]), indices=piece)
     # Buffering each piece and then unioning is ~100x faster than buffering one multi-line.
     area = shapely.union_all(shapely.buffer(lines, REACH_BUFFER_M, quad_segs=4))
-    if simplify_m > 0:
-        area = shapely.simplify(area, simplify_m, preserve_topology=True)
+    return _unprojected(area)
+
+
+def _unprojected(area: shapely.Geometry) -> shapely.Polygon | shapely.MultiPolygon:
+    """An area in UTM metres as lon/lat."""
 
     def unproject(xy: np.ndarray) -> np.ndarray:
         return np.column_stack(to_lonlat(xy[:, 0], xy[:, 1]))
