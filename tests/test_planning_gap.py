@@ -49,6 +49,8 @@ def test_grade_1_gap_in_2025(demo_db: Connection, routing: RoutingService) -> No
     assert worst["ward_name"] == SHORT_WARD
     assert result.statement["forecast"]["base_year"] == 2024
     assert sum(s["children"] for s in result.schools) == m["children"]
+    # Each unit's children with the forecast's 80 % interval around them.
+    assert all(w["children_low"] <= w["children"] <= w["children_high"] for w in result.wards)
 
 
 def test_added_classes_and_a_larger_class_size_close_the_gap(

@@ -59,7 +59,7 @@ def test_children_are_admitted_nearest_first_until_the_seats_run_out() -> None:
     assert made.unplaced == 0
     # No road to any school: unplaced, never placed anywhere.
     lost = admit_by_distance(np.array([4]), np.array([3, 5]), np.array([[INF, INF]]))
-    assert lost.unplaced == 4 and lost.admitted.tolist() == [0, 0]
+    assert lost.unplaced == lost.no_road == 4 and lost.admitted.tolist() == [0, 0]
 
 
 @settings(max_examples=60, deadline=None)

@@ -435,6 +435,12 @@ def test_english_on_a_phone(browser: Any, server: str) -> None:
     assert page.evaluate("getComputedStyle(document.body).fontSize") == "16px"
     assert page.evaluate("getComputedStyle(document.querySelector('#wards td')).fontSize") == "16px"
     assert not (small := small_targets(page)), "\n".join(small)
+    # Every unit's children with their 80 % interval under them.
+    first = page.locator("#wards tbody tr").first.locator("td").nth(1)
+    assert first.locator(".sub").get_attribute("title") == "80 % prediction interval"
+    # The zones published earlier in the story, in English.
+    summary = str(page.text_content("[data-testid=zones-summary]"))
+    assert summary.startswith("2026-2027:") and "expected to fill" in summary
     sign_in(page, *PLANNER)
     page.wait_for_selector("#scenario-form")
     assert "Signed in: quy.hoach.so (planner)" in str(page.text_content("#who"))

@@ -518,7 +518,8 @@ def zones_command(
     typer.echo(statement["method_en"])
     typer.echo(
         f"{statement['children']:,} children at {statement['homes']:,} homes, "
-        f"{statement['unplaced']:,} without a seat; {len(schools)} schools, {len(full)} full"
+        f"{statement['unplaced']:,} without a seat ({statement['no_road']:,} of them with no road "
+        f"to any school); {len(schools)} schools, {len(full)} full"
         + (
             f", admission distance median {cutoffs[len(cutoffs) // 2]:,.0f} m (from "
             f"{cutoffs[0]:,.0f} to {cutoffs[-1]:,.0f} m)"

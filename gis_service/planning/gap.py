@@ -476,6 +476,9 @@ def compute_gap(
                 "ward_name": row.ward_name,
                 "district_name": row.district_name,
                 "children": round(children[ward_id]),
+                # The forecast's 80 % interval of the unit's children.
+                "children_low": None if row.low is None else round(row.low),
+                "children_high": None if row.high is None else round(row.high),
                 "classes_needed": classes_needed(children[ward_id], size),
                 "classes_in_ward": in_ward,
                 "children_over_size": round(over_ward),

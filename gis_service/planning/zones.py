@@ -58,6 +58,8 @@ class Admission:
     admitted: np.ndarray
     cutoff: np.ndarray
     unplaced: int
+    """Children left without a seat, those with no road to any school among them."""
+    no_road: int = 0
 
     def full(self) -> np.ndarray:
         return ~np.isnan(self.cutoff)
@@ -79,6 +81,7 @@ def admit_by_distance(children: np.ndarray, seats: np.ndarray, cost: np.ndarray)
     cutoff = np.full(n_schools, np.nan)
     if n_homes == 0 or n_schools == 0:
         return Admission(admitted, cutoff, int(children.sum()))
+    no_road = int(children[~np.isfinite(cost).any(axis=1)].sum())
     homes, schools = np.nonzero(np.isfinite(cost) & (children[:, None] > 0))
     costs = cost[homes, schools]
     order = np.lexsort((schools, homes, costs))
@@ -97,7 +100,7 @@ def admit_by_distance(children: np.ndarray, seats: np.ndarray, cost: np.ndarray)
         last[school] = distance
     full = (free == 0) & (seats > 0)
     cutoff[full] = last[full]
-    return Admission(admitted, cutoff, int(left.sum()))
+    return Admission(admitted, cutoff, int(left.sum()), no_road)
 
 
 def check_grade(grade: int) -> None:
@@ -194,6 +197,7 @@ def compute_zones(
         "homes": len(points.lon),
         "children": int(points.children.sum()),
         "unplaced": admitted["mid"].unplaced,
+        "no_road": admitted["mid"].no_road,
         "method_vi": METHOD_VI,
         "method_en": METHOD_EN,
         "forecast": forecast.statement(),

@@ -361,7 +361,9 @@ function drawTable() {
       <td>${escapeHtml(w.unit_label || w.ward_name)}
         ${place(w) ? `<span class="sub">${escapeHtml(place(w))}</span>` : ""}
         ${w.note ? `<span class="sub note-text">${escapeHtml(noteText(w.note))}</span>` : ""}</td>
-      <td class="num">${fmt(w.children)}</td><td class="num">${fmt(w.classes_needed)}</td>
+      <td class="num">${fmt(w.children)}${w.children_low != null ? `<span class="sub"
+        title="${escapeHtml(t("interval_80"))}">${fmt(w.children_low)}–${fmt(
+        w.children_high)}</span>` : ""}</td><td class="num">${fmt(w.classes_needed)}</td>
       <td class="num">${fmt(w.children_over_size)}</td>
       <td class="num">${fmt(w.children_beyond_norm)}</td></tr>`).join("");
   const uncounted = units.filter((w) => w.children == null);
@@ -717,7 +719,8 @@ function drawZones() {
       .sort((a, b) => a.unit_share - b.unit_share);
     box.innerHTML = `
       <p class="small" data-testid="zones-summary">${escapeHtml(t("zones_summary",
-        zones.school_year, schools.length, full.length, zones.statement.unplaced))}</p>
+        zones.school_year, schools.length, full.length, zones.statement.unplaced,
+        zones.statement.no_road || 0))}</p>
       <label class="check"><input type="checkbox" id="zones-shown" ${planner.zonesShown
         ? "checked" : ""}> ${escapeHtml(t("zones_show"))}</label>
       <p class="muted small">${escapeHtml(inChosenPart(`${zones.statement.method_vi} / ${

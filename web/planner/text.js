@@ -31,6 +31,7 @@ const PLANNER_TEXT = {
       "trên 10 phường. Khoảng tính cho dân số của phường, chưa gồm sai số của số trẻ sinh " +
       "trong tương lai; tổng cả khu vực cộng các khoảng của phường nên rộng hơn thực tế.",
     chart_left_out: (n) => `${n} đơn vị không có số liệu không được cộng vào.`,
+    interval_80: "khoảng dự báo 80 %",
     people_title: (name) => `Dân số: ${name}`, people_y: "Số người", people_line: "Dân số",
     people_desc: (first, last, a, b) => `Dân số dự báo đầu năm học ${first} là ${a} người, ` +
       `năm học ${last} là ${b} người; vùng tô là khoảng dự báo 80 %.`,
@@ -82,8 +83,9 @@ const PLANNER_TEXT = {
     zones_making: "Đang tính vùng tuyển…",
     zones_made: (year) => `Đã công bố vùng tuyển năm học ${year}; phụ huynh thấy khả năng được ` +
       "nhận của từng trường gần nhà trên bản đồ trường.",
-    zones_summary: (year, n, full, unplaced) => `Năm học ${year}: ${n} trường, ${full} trường ` +
-      `dự kiến hết chỗ; ${numberText(unplaced)} trẻ dự kiến chưa có chỗ.`,
+    zones_summary: (year, n, full, unplaced, noRoad) => `Năm học ${year}: ${n} trường, ${full} ` +
+      `trường dự kiến hết chỗ; ${numberText(unplaced)} trẻ dự kiến chưa có chỗ` + (noRoad
+        ? ` (${numberText(noRoad)} trẻ ở nơi bản đồ chưa có đường đến trường nào).` : "."),
     zones_show: "Hiện vùng tuyển trên bản đồ",
     zones_short_heading: (n) => `Trường có vùng tuyển không phủ hết phường, xã của mình: ${n}`,
     zones_short_line: (p) => `${p.name} (${p.unit_name || "?"}): phủ ${numberText(
@@ -153,6 +155,7 @@ const PLANNER_TEXT = {
       "ward's population, not that of births yet to come; the area's band adds the wards' " +
       "and is wider than the area's own.",
     chart_left_out: (n) => `${n} units without figures are not added in.`,
+    interval_80: "80 % prediction interval",
     people_title: (name) => `Population: ${name}`, people_y: "People", people_line: "Population",
     people_desc: (first, last, a, b) => `Population forecast when school year ${first} opens: ` +
       `${a}; ${last}: ${b}. The band is the 80 % prediction interval.`,
@@ -210,8 +213,9 @@ const PLANNER_TEXT = {
     zones_making: "Making the zones…",
     zones_made: (year) => `Zones for ${year} published; parents see each nearby school's ` +
       "chance on the school map.",
-    zones_summary: (year, n, full, unplaced) => `${year}: ${n} schools, ${full} expected to ` +
-      `fill; ${numberText(unplaced)} children expected without a seat.`,
+    zones_summary: (year, n, full, unplaced, noRoad) => `${year}: ${n} schools, ${full} ` +
+      `expected to fill; ${numberText(unplaced)} children expected without a seat` + (noRoad
+        ? ` (${numberText(noRoad)} where the map has no road to any school).` : "."),
     zones_show: "Show the zones on the map",
     zones_short_heading: (n) => `Schools whose zone leaves part of their own unit out: ${n}`,
     zones_short_line: (p) => `${p.name} (${p.unit_name || "?"}): ${numberText(
