@@ -247,10 +247,11 @@ def test_planners_publish_zones_and_anyone_reads_them_with_a_home_s_chances(
         and s["distance_m"] > s["chance"]["cutoff_high_m"]
     ]
     assert all(s["chance"]["label"] == UNLIKELY for s in far)
-    # Grade 6 has none published: said so.
-    assert (
-        client.get("/zones/chances", params={"lon": lon, "lat": lat, "grade": 6}).status_code == 404
-    )
+    # Grade 6 has none published: said so, not an error.
+    sixth = client.get("/zones/chances", params={"lon": lon, "lat": lat, "grade": 6})
+    assert sixth.status_code == 200
+    assert sixth.json()["run"] is None and sixth.json()["schools"] == []
+    assert sixth.json()["note"].startswith("Chưa công bố vùng tuyển lớp 6")
 
 
 def test_the_command_line_makes_the_same_zones(demo_db_url: str, demo_home: Path) -> None:

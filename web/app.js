@@ -566,9 +566,10 @@ async function showChances(lon, lat, level) {
   try {
     said = await getJson(`/zones/chances?lat=${lat}&lon=${lon}&grade=${grade}&limit=30`);
   } catch {
-    return;  // none published for this grade: no word is shown
+    return;  // the chances are a help, not the answer: the list stands without them
   }
-  if (state.home !== home) return;  // another home since
+  // Another home since, or no zones published for the grade: no word is shown.
+  if (state.home !== home || said.run === null) return;
   said.schools.filter((s) => s.chance).forEach((s) => state.chances.set(s.school_id, s.chance));
   document.querySelectorAll("#near tbody tr[data-id]").forEach((tr) => {
     const found = state.chances.get(Number(tr.dataset.id));

@@ -98,7 +98,8 @@ def zones(
     description="The nearest schools of the grade's level by road, each with `chance`: "
     "`very_likely` (within the admission distance even with many children), `uncertain`, or "
     "`unlikely` (beyond it even with few), and one sentence in Vietnamese and English of how "
-    "it was estimated. An estimate from forecasts and seats, never a promise.",
+    "it was estimated. An estimate from forecasts and seats, never a promise. With no zones "
+    "published for the grade: `run` null, no schools, and a `note` saying so.",
 )
 def chances(
     conn: ReadConn,
@@ -111,7 +112,9 @@ def chances(
 ) -> Any:
     run_id = published_run(conn, grade)
     if run_id is None:
-        raise _no_zones(grade, None)
+        # Nothing to estimate from yet: said, not an error (a map asks at every home).
+        said = _no_zones(grade, None)
+        return json_response({"run": None, "grade": grade, "schools": [], "note": str(said)})
     near = routing.near(conn, lon, lat, mode, LEVEL_OF_GRADE[grade], limit)
     return json_response(
         {"run": run_id, "grade": grade, "schools": chances_near(conn, run_id, near)}
