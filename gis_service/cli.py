@@ -14,6 +14,7 @@ import psycopg2
 import psycopg2.extensions
 import typer
 
+from gis_service import __version__
 from gis_service.admissions.review_cli import (
     amend_command,
     changes_command,
@@ -50,6 +51,26 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+
+
+def _show_version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"schoolmap {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="print the version and stop"
+        ),
+    ] = False,
+) -> None:
+    """School map and admissions allocation on PostGIS."""
+
+
 import_app = typer.Typer(
     help="Load real data: OSM, wards, population, school registry.", no_args_is_help=True
 )
@@ -748,7 +769,9 @@ def round_export_command(
 @app.command("demo")
 def demo_command(
     serve: Annotated[bool, typer.Option(help="serve after loading")] = True,
-    port: Annotated[int, typer.Option(help="HTTP port")] = 8000,
+    port: Annotated[
+        int | None, typer.Option(help="HTTP port (default SCHOOLMAP_API_PORT, else 8000)")
+    ] = None,
     seed: Annotated[int, typer.Option(help="demo-city seed")] = 2025,
 ) -> None:
     """Generate the synthetic demo city, load it through the importers, then serve it.
@@ -782,13 +805,18 @@ def demo_command(
     for name, password in accounts.items():
         typer.echo(f"  {name:<12} {password}")
     if serve:
-        serve_command(port=port, host=settings.api.host)
+        serve_command(port=port, host=None)
 
 
 @app.command("serve")
 def serve_command(
-    port: Annotated[int, typer.Option(help="HTTP port")] = 8000,
-    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[
+        int | None, typer.Option(help="HTTP port (default SCHOOLMAP_API_PORT, else 8000)")
+    ] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(help="interface to listen on (default SCHOOLMAP_API_HOST, else 127.0.0.1)"),
+    ] = None,
     workers: Annotated[int, typer.Option(help="worker processes")] = 1,
     access_log: Annotated[bool, typer.Option(help="log every request on stdout")] = True,
 ) -> None:
@@ -798,6 +826,8 @@ def serve_command(
     from gis_service.serving import ServeOptions, serve
 
     settings = Settings()
+    port = settings.api.port if port is None else port
+    host = settings.api.host if host is None else host
     url = database_url(settings)
     conn = connect(url)
     try:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from gis_service import __version__
 from gis_service.db.connection import connect
 from tests.conftest import recreate_database, table_counts
 from tests.osm_fixture import EXPECTED_ROAD_WAYS, write_hand_made_osm
@@ -88,6 +89,44 @@ def test_unreachable_database_is_reported(tmp_path: Path) -> None:
         "cannot connect to PostgreSQL at postgresql://nobody:***@127.0.0.1:1/none" in result.stderr
     )
     assert "secret" not in result.stderr
+
+
+def test_version_and_the_module_entry_point() -> None:
+    shown = subprocess.run(
+        [sys.executable, "-m", "gis_service", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert shown.returncode == 0 and shown.stdout.strip() == f"schoolmap {__version__}"
+
+
+def test_serve_listens_where_its_settings_say(demo_db_url: str, demo_home: Path) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": demo_db_url,
+        "SCHOOLMAP_HOME": str(demo_home),
+        "SCHOOLMAP_API_PORT": str(port),
+        "SCHOOLMAP_API_HOST": "127.0.0.1",
+    }
+    process = subprocess.Popen(
+        [SCHOOLMAP, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                assert get_json(f"http://127.0.0.1:{port}/health")["status"] == "ok"
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    output = process.stdout.read().decode() if process.stdout else ""
+                    raise AssertionError(f"serve did not listen on {port}:\n{output}") from None
+                time.sleep(0.3)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def free_port() -> int:
