@@ -47,6 +47,8 @@ def test_every_action_is_allowed_in_the_states_of_the_round_life() -> None:
         Action.EDIT: {"open", "review"},
         Action.AMEND: {"draft", "open", "review", "closed"},
         Action.SCHEDULE: {"draft", "open", "review"},
+        # The enrolment notice is public and read after publication: set until archived.
+        Action.NOTICE: {"draft", "open", "review", "closed", "published"},
         Action.DECIDE_CLAIM: {"draft", "open", "review", "closed"},
         Action.OPEN: {"draft", "closed"},
         Action.REVIEW: {"open"},
