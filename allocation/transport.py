@@ -374,7 +374,7 @@ def _solve_scale(
     The pairs within `window` of tight (None: all allowed pairs) are solved as classes,
     widened until every row fits. The new prices are then checked against every allowed pair,
     and while some pair has a negative reduced cost the scale is solved again under them (the
-    window doubling after a second try): every scale is exact, so that the next one starts
+    window growing after a second try): every scale is exact, so that the next one starts
     within a few units of its own optimum. Returns (prices, pairs, classes, class flows), or
     None if the allowed pairs cannot place the rows.
     """
@@ -398,7 +398,8 @@ def _solve_scale(
             return price, pairs, classes, flows
         tries += 1
         if tries > 1:
-            window *= 2
+            # Grows from any window, 0 included (doubling 0 would try the same pairs forever).
+            window = 2 * window + 1
 
 
 def _flow(

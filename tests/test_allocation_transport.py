@@ -202,24 +202,33 @@ def test_transport_equals_brute_force(problem: tuple[np.ndarray, ...], scale: bo
     assert assert_certified(found, cost, supply, capacity, spare_ok) == best
 
 
-@st.composite
-def towns(draw: st.DrawFn) -> tuple[np.ndarray, ...]:
+def town(seed: int, ineligible: float, must_fill: float) -> tuple[np.ndarray, ...]:
     """Homes and schools in a grid town with road (L1) distances: many exact ties, as in a city.
 
-    Costs in a random unit (1 to 1000), a few ineligible pairs, supplies up to 3, seats from
-    scarce to plenty, some schools that must be filled.
+    Costs in a random unit (1 to 1000), a share `ineligible` of pairs ineligible, supplies up
+    to 3, seats from scarce to plenty, a share 1 - `must_fill` of schools that must be filled.
     """
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    rng = np.random.default_rng(seed)
     n, m = int(rng.integers(1, 120)), int(rng.integers(1, 9))
     homes = rng.integers(0, 12, size=(n, 2))
     schools = rng.integers(0, 12, size=(m, 2))
     cost = np.abs(homes[:, None, :] - schools[None, :, :]).sum(axis=2) * int(rng.integers(1, 1000))
-    cost[rng.random((n, m)) < draw(st.sampled_from([0.0, 0.1, 0.4]))] = INELIGIBLE
+    cost[rng.random((n, m)) < ineligible] = INELIGIBLE
     supply = rng.integers(1, 4, n)
     total = int(supply.sum())
     capacity = rng.multinomial(total + int(rng.integers(0, total + 1)), np.ones(m) / m)
-    spare_ok = rng.random(m) < draw(st.sampled_from([1.0, 0.6]))
+    spare_ok = rng.random(m) < must_fill
     return cost.astype(np.int64), supply.astype(np.int64), capacity.astype(np.int64), spare_ok
+
+
+@st.composite
+def towns(draw: st.DrawFn) -> tuple[np.ndarray, ...]:
+    """`town`s of any seed, with no, a few or many ineligible pairs."""
+    return town(
+        draw(st.integers(0, 2**32 - 1)),
+        draw(st.sampled_from([0.0, 0.1, 0.4])),
+        draw(st.sampled_from([1.0, 0.6])),
+    )
 
 
 @FAST
@@ -250,6 +259,18 @@ def test_scaled_transport_equals_a_flow_on_every_pair(
             continue
         assert found is not None
         assert assert_certified(found, cost, supply, capacity, spare_ok) == reference
+
+
+def test_a_window_of_zero_still_grows_until_the_scale_is_exact() -> None:
+    """Regression: a scale whose pairs within a window of 0 left a row short kept trying the
+    same window (0 doubled) and never returned. This town needs the window to reach 63."""
+    cost, supply, capacity, spare_ok = town(47, 0.4, 1.0)
+    knobs = {"SWITCH_BITS": 1, "TOP_UNITS": 1, "FINE_STEP": 1, "COARSE_STEP": 1, "WINDOW": 0}
+    with scaled(**knobs):
+        found = solve_transport(cost, supply, capacity, spare_ok)
+    reference = every_pair(cost, supply, capacity, spare_ok)
+    assert found is not None and reference is not None
+    assert assert_certified(found, cost, supply, capacity, spare_ok) == reference
 
 
 def test_a_hash_collision_only_splits_a_class(monkeypatch: pytest.MonkeyPatch) -> None:
