@@ -134,4 +134,7 @@ def test_the_forecast_exports_with_its_band(
     frame = pyogrio.read_dataframe(path, layer="du_bao_lop6_2030")
     assert len(frame) == 14
     assert ((frame["low"] <= frame["children"]) & (frame["children"] <= frame["high"])).all()
+    # The 50 % interval inside the 80 % one, and the unit's people with theirs.
+    assert ((frame["low"] <= frame["low_50"]) & (frame["high_50"] <= frame["high"])).all()
+    assert (frame["population_low"] <= frame["population"]).all()
     assert set(frame["school_year"]) == {"2030-2031"}
