@@ -8,7 +8,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import psycopg2
 import psycopg2.extensions
@@ -45,12 +45,18 @@ from gis_service.planning.cli import (
 )
 from gis_service.units.cli import units_app
 
+if TYPE_CHECKING:
+    from gis_service.open_data import Table
+
 app = typer.Typer(
     help="School map and admissions allocation on PostGIS.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+open_data_app = typer.Typer(
+    help="Open data: schools and units as CSV (Excel) or GeoPackage (QGIS).", no_args_is_help=True
+)
 
 
 def _show_version(asked: bool) -> None:
@@ -84,6 +90,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(forecast_app, name="forecast")
 app.add_typer(scenario_app, name="scenario")
 app.add_typer(units_app, name="units")
+app.add_typer(open_data_app, name="open-data")
 app.command("gap")(gap_command)
 round_app.command("residence")(residence_command)
 round_app.command("review-until")(review_until_command)
@@ -852,6 +859,52 @@ COMMAND_STOPPED = (
     "the command part-way (over its time limit, or cancelled), and its unfinished work was not "
     "saved; run it again when the database is less busy"
 )
+
+
+def _write_table(table: Table, csv_path: Path | None, gpkg_path: Path | None) -> None:
+    from gis_service.open_data import table_csv, table_geopackage
+
+    if csv_path is None and gpkg_path is None:
+        raise typer.BadParameter("give --csv PATH and/or --gpkg PATH")
+    if csv_path is not None:
+        csv_path.write_bytes(table_csv(table))
+        typer.echo(f"wrote {len(table.rows):,} rows to {csv_path}")
+    if gpkg_path is not None:
+        gpkg_path.write_bytes(table_geopackage(table))
+        typer.echo(f"wrote {len(table.rows):,} features (layer {table.name}) to {gpkg_path}")
+
+
+@open_data_app.command("schools")
+def open_data_schools_command(
+    csv_path: Annotated[Path | None, typer.Option("--csv", help="CSV (UTF-8 with BOM)")] = None,
+    gpkg_path: Annotated[Path | None, typer.Option("--gpkg", help="GeoPackage")] = None,
+) -> None:
+    """Every school with its official code, unit, position and classes."""
+    from gis_service.open_data import schools_table
+
+    conn = open_database(Settings())
+    try:
+        table = schools_table(conn)
+    finally:
+        conn.close()
+    _write_table(table, csv_path, gpkg_path)
+
+
+@open_data_app.command("units")
+def open_data_units_command(
+    csv_path: Annotated[Path | None, typer.Option("--csv", help="CSV (UTF-8 with BOM)")] = None,
+    gpkg_path: Annotated[Path | None, typer.Option("--gpkg", help="GeoPackage")] = None,
+    edition: Annotated[str | None, typer.Option(help="2019 or 2025 (default: current)")] = None,
+) -> None:
+    """The units of an edition with their outlines and latest population."""
+    from gis_service.open_data import units_table
+
+    conn = open_database(Settings())
+    try:
+        table = units_table(conn, edition)
+    finally:
+        conn.close()
+    _write_table(table, csv_path, gpkg_path)
 
 
 def main() -> None:

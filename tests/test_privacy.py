@@ -201,6 +201,9 @@ def public_requests(conn: Connection) -> list[str]:
         f"/schools/near?lat={lat}&lon={lon}&level=tieu_hoc&limit=50",
         f"/route?from={lat},{lon}&to_school={school}",
         "/zones?grade=1",
+        # (The GeoPackages hold the same rows, with a time stamp of their making.)
+        "/open-data/schools?format=csv",
+        "/open-data/units?format=csv",
         f"/zones/chances?lat={lat}&lon={lon}&grade=1",
         f"/schools/{school}/reach?minutes=10",
         f"/reach?lat={lat}&lon={lon}&minutes=10",

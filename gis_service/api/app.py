@@ -20,6 +20,7 @@ from gis_service.api.geocode import router as geocode_router
 from gis_service.api.home_reach import router as home_reach_router
 from gis_service.api.map_style import OSM_CREDIT
 from gis_service.api.map_style import router as map_style_router
+from gis_service.api.open_data import router as open_data_router
 from gis_service.api.planning import router as planning_router
 from gis_service.api.public_cache import PublicAnswers
 from gis_service.api.round_checks import router as round_checks_router
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None, pool: ConnectionSource | None =
     app.include_router(webapp_router)
     app.include_router(planning_router)
     app.include_router(zones_router)
+    app.include_router(open_data_router)
     app.include_router(auth_router)
     app.include_router(rounds_router)
     app.include_router(round_checks_router)

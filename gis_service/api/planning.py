@@ -17,6 +17,7 @@ from gis_service.api.security import CurrentUser, require_roles, roles_note
 from gis_service.auth.roles import CITY_ADMIN, PLANNER
 from gis_service.db.connection import Connection, transaction
 from gis_service.errors import InvalidRequestError
+from gis_service.open_data import EXPORT_MEDIA
 from gis_service.planning.export import (
     forecast_table,
     gap_table,
@@ -187,9 +188,6 @@ def gap(
             "schools": {"type": "FeatureCollection", "features": school_features},
         }
     )
-
-
-EXPORT_MEDIA = {"csv": "text/csv; charset=utf-8", "gpkg": "application/geopackage+sqlite3"}
 
 
 @router.get(

@@ -6,16 +6,13 @@ Only what the public map shows goes out: figures per ward or commune, never a ch
 
 from __future__ import annotations
 
-import io
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from gis_service.db.connection import Connection
+from gis_service.open_data import rows_csv, rows_geopackage
 from gis_service.planning.forecast import Forecast
 from gis_service.planning.gap import GapResult
-from gis_service.safe_text import SpreadsheetSafeWriter
 
 UNIT_COLUMNS = (
     "ward_code",
@@ -91,11 +88,7 @@ def forecast_table(forecast: Forecast, grade: int, year: int) -> UnitTable:
 
 def table_csv(table: UnitTable) -> bytes:
     """The rows as a CSV a spreadsheet opens as it is: UTF-8 with BOM, no formula cells."""
-    out = io.StringIO()
-    writer = SpreadsheetSafeWriter(out)
-    writer.writerow(table.columns)
-    writer.writerows([row.get(c) for c in table.columns] for row in table.rows)
-    return out.getvalue().encode("utf-8-sig")
+    return rows_csv(table.columns, table.rows)
 
 
 def unit_outlines(conn: Connection, unit_ids: list[int]) -> dict[int, bytes]:
@@ -110,16 +103,5 @@ def unit_outlines(conn: Connection, unit_ids: list[int]) -> dict[int, bytes]:
 
 def table_geopackage(table: UnitTable, outlines: dict[int, bytes]) -> bytes:
     """The rows with their units' outlines as one GeoPackage layer named `table.name`."""
-    import geopandas as gpd
-    import shapely
-
-    records = [{c: row.get(c) for c in table.columns} for row in table.rows]
-    shapes = [
-        shapely.from_wkb(outlines[row["ward_id"]]) if row["ward_id"] in outlines else None
-        for row in table.rows
-    ]
-    frame = gpd.GeoDataFrame(records, columns=list(table.columns), geometry=shapes, crs=4326)
-    with tempfile.TemporaryDirectory(prefix="schoolmap-plan-") as folder:
-        path = Path(folder) / f"{table.name}.gpkg"
-        frame.to_file(path, layer=table.name, driver="GPKG", geometry_type="MultiPolygon")
-        return path.read_bytes()
+    shapes = [outlines.get(row["ward_id"]) for row in table.rows]
+    return rows_geopackage(table.name, table.columns, table.rows, shapes, "MultiPolygon")
