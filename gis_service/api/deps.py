@@ -9,9 +9,9 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -75,6 +75,10 @@ async def get_read_connection(request: Request) -> AsyncIterator[Connection]:
     so the request makes no BEGIN or ROLLBACK round trips. Nothing it does may write."""
     async with lent_connection(request, autocommit=True) as conn:
         yield conn
+
+
+ReadConnection = Annotated[Connection, Depends(get_read_connection)]
+"""A route's parameter for a connection that only reads."""
 
 
 @asynccontextmanager

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 
-from gis_service.api.deps import get_read_connection
-from gis_service.db.connection import Connection
+from gis_service.api.deps import ReadConnection as ReadConn
 from gis_service.open_data import (
     EXPORT_MEDIA,
     Table,
@@ -20,7 +19,6 @@ from gis_service.open_data import (
 from gis_service.units.describe import EDITION_HELP
 
 router = APIRouter(tags=["open data"])
-ReadConn = Annotated[Connection, Depends(get_read_connection)]
 Format = Annotated[Literal["csv", "gpkg"], Query(description="csv (UTF-8 with BOM) or gpkg")]
 
 

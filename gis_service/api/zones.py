@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from gis_service.api.deps import get_read_connection, json_response
+from gis_service.api.deps import ReadConnection as ReadConn
+from gis_service.api.deps import json_response
 from gis_service.api.planning import PLANNERS, Conn, Grade, Planner, Routing
 from gis_service.api.routing import Latitude, Longitude, Mode
 from gis_service.api.security import roles_note
-from gis_service.db.connection import Connection, transaction
+from gis_service.db.connection import transaction
 from gis_service.errors import NotFoundError
 from gis_service.planning.gap import LEVEL_OF_GRADE
 from gis_service.planning.zones import (
@@ -24,7 +25,6 @@ from gis_service.planning.zones import (
 )
 
 router = APIRouter(tags=["school zones"])
-ReadConn = Annotated[Connection, Depends(get_read_connection)]
 
 
 class ZonesIn(BaseModel):
