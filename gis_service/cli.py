@@ -725,6 +725,30 @@ def round_purge_command(
     )
 
 
+@round_app.command("demand")
+def round_demand_command(
+    round_id: Annotated[int, typer.Argument(help="the round")],
+    gpkg_path: Annotated[Path, typer.Option("--gpkg", help="GeoPackage file to write")],
+    run: Annotated[int | None, typer.Option(help="a run of the round, for placed counts")] = None,
+) -> None:
+    """The round's applicants, placed children and seats per unit, aggregated (groups under 10
+    hidden, no home), as a GeoPackage for a GIS."""
+    from gis_service.admissions.demand import demand_by_unit, demand_geopackage, demand_layer
+    from gis_service.admissions.rounds import load_round
+    from gis_service.admissions.runs import NORM_M, check_run_of_round
+
+    conn = open_database(Settings())
+    try:
+        the_round = load_round(conn, round_id)
+        if run is not None:
+            check_run_of_round(conn, round_id, run)
+        features = demand_by_unit(conn, the_round, run, NORM_M[the_round.grade])
+    finally:
+        conn.close()
+    gpkg_path.write_bytes(demand_geopackage(features, round_id, run))
+    typer.echo(f"wrote {len(features)} units (layer {demand_layer(round_id, run)}) to {gpkg_path}")
+
+
 @round_app.command("export")
 def round_export_command(
     run_id: Annotated[int, typer.Argument(help="the run to export")],

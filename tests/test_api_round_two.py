@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+import pyogrio
 import pytest
 from fastapi.testclient import TestClient
 
@@ -19,7 +21,7 @@ from tests.test_auth import (
 
 
 def test_round_two_verify_demand_and_purge(
-    client: TestClient, conn: RequestTransactions, demo_home: Path
+    client: TestClient, conn: RequestTransactions, demo_home: Path, tmp_path: Path
 ) -> None:
     add_user(conn, "admin.so", "city_admin")
     add_user(conn, "can.bo.q901", "district_officer", area=["901"])
@@ -56,6 +58,19 @@ def test_round_two_verify_demand_and_purge(
     assert all(n >= SMALLEST_GROUP for n in shown)
     assert sum(shown) <= run["metrics"]["applicants"]
     assert {"lon", "lat", "home", "applicant_id"}.isdisjoint(in_area[0])
+    # The same counts as a GeoPackage for a GIS: one feature per unit, no child, no home.
+    packed = client.get(f"/rounds/{round_id}/demand?run={run['id']}&format=gpkg", headers=officer)
+    assert packed.status_code == 200
+    assert f"nhu_cau_dot{round_id}_lan{run['id']}.gpkg" in packed.headers["content-disposition"]
+    path = tmp_path / "demand.gpkg"
+    path.write_bytes(packed.content)
+    frame = pyogrio.read_dataframe(path)
+    assert len(frame) == len(body["features"]) and frame.crs.to_epsg() == 4326
+    by_unit = {f["properties"]["ward"]: f["properties"] for f in body["features"]}
+    for _, row in frame.iterrows():
+        shown = by_unit[row["ward"]]["eligible"]
+        assert (shown is None and pd.isna(row["eligible"])) or row["eligible"] == shown
+    assert {"lon", "lat", "home", "applicant_id"}.isdisjoint(frame.columns)
     assert client.get(f"/rounds/{round_id}/demand", headers=outsider).status_code == 403
     assert client.get(f"/rounds/{round_id}/demand").status_code == 401
 

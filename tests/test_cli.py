@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pyogrio
 import pytest
 
 from gis_service import __version__
@@ -298,6 +299,13 @@ def test_round_create_and_import_through_the_command(tmp_path: Path) -> None:
         f"round {round_id}: enrolment 2025-07-15 to 2025-07-20, 2 paper(s), review contact "
         "UBND phường, 0283 822 1234 until -"
     )
+    demand = tmp_path / "demand.gpkg"
+    packed = schoolmap(url, "round", "demand", round_id, "--run", runs[0], "--gpkg", str(demand))
+    assert packed.returncode == 0, packed.stderr
+    assert f"(layer nhu_cau_dot{round_id}_lan{runs[0]})" in packed.stdout
+    assert pyogrio.read_info(demand)["features"] >= 5
+    wrong = schoolmap(url, "round", "demand", round_id, "--run", "999999", "--gpkg", str(demand))
+    assert wrong.returncode == 1 and "has no run with id 999999" in wrong.stderr
     verified = schoolmap(url, "round", "verify", runs[0], timeout=300, home=home)
     assert verified.returncode == 0, verified.stderr
     assert "verified: the same input gives the same assignment" in verified.stdout

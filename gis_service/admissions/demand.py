@@ -81,3 +81,47 @@ def demand_by_unit(
             }
         )
     return features
+
+
+DEMAND_COLUMNS = (
+    "ward",
+    "name",
+    "unit_type_vi",
+    "district",
+    "edition",
+    "in_area",
+    "eligible",
+    "rejected",
+    "placed",
+    "beyond_norm",
+    "classes",
+    "seats",
+)
+
+
+def demand_layer(round_id: int, run: int | None) -> str:
+    """'nhu_cau_dot7_lan12': the round's demand (of a run), as a layer and file name."""
+    return f"nhu_cau_dot{round_id}" + (f"_lan{run}" if run is not None else "")
+
+
+def demand_geopackage(features: list[dict[str, Any]], round_id: int, run: int | None) -> bytes:
+    """The aggregated counts per unit (those of `demand_by_unit`, small groups already hidden)
+    as a GeoPackage layer, for a GIS: no child and no home in it."""
+    import shapely
+    import shapely.geometry
+
+    from gis_service.open_data import rows_geopackage
+
+    def multi(geometry: dict[str, Any] | None) -> bytes | None:
+        if geometry is None:
+            return None
+        shape = shapely.geometry.shape(geometry)
+        if isinstance(shape, shapely.Polygon):
+            shape = shapely.MultiPolygon([shape])
+        return bytes(shapely.to_wkb(shape))
+
+    rows = [f["properties"] for f in features]
+    shapes = [multi(f["geometry"]) for f in features]
+    return rows_geopackage(
+        demand_layer(round_id, run), DEMAND_COLUMNS, rows, shapes, "MultiPolygon"
+    )

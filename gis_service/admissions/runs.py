@@ -588,3 +588,13 @@ def placed_by_school(conn: Connection, run_id: int, norm_m: int) -> list[dict[st
         }
         for school, placed, beyond in rows
     ]
+
+
+def check_run_of_round(conn: Connection, round_id: int, run_id: int) -> None:
+    """Raise NotFoundError unless the run is one of the round's."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT 1 FROM allocation_runs WHERE id = %s AND round_id = %s", (run_id, round_id)
+        )
+        if cur.fetchone() is None:
+            raise NotFoundError(f"round {round_id} has no run with id {run_id}")

@@ -18,7 +18,7 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from gis_service.admissions.applicant_import import import_applicants
-from gis_service.admissions.demand import demand_by_unit
+from gis_service.admissions.demand import demand_by_unit, demand_geopackage, demand_layer
 from gis_service.admissions.disclosure import SMALLEST_GROUP, hide_small_groups
 from gis_service.admissions.eligibility import birth_years_by_group
 from gis_service.admissions.enrolment import (
@@ -59,6 +59,9 @@ from gis_service.admissions.runs import (
     run_round,
     verify_run,
 )
+from gis_service.admissions.runs import (
+    check_run_of_round as run_for,
+)
 from gis_service.api.deps import MAX_UPLOAD_BODY_BYTES, get_connection, json_response
 from gis_service.api.routing import routing_service
 from gis_service.api.security import CurrentUser, require_roles, roles_note
@@ -79,6 +82,7 @@ from gis_service.errors import (
 )
 from gis_service.importers.memory import release_memory_later
 from gis_service.importers.report import ImportReport, no_progress
+from gis_service.open_data import EXPORT_MEDIA
 from gis_service.routing.service import ESTIMATED_DETOUR, MAX_SNAP_M, RoutingService
 
 router = APIRouter(tags=["admission rounds"])
@@ -312,16 +316,6 @@ def round_for(conn: Connection, round_id: int, user: CurrentUser) -> Round:
     if not user.may_act_on(the_round.area_unit_ids):
         raise outside_area(round_id)
     return the_round
-
-
-def run_for(conn: Connection, round_id: int, run_id: int) -> None:
-    """A run of this round, or 404."""
-    with conn.cursor() as cur:
-        cur.execute(
-            "SELECT 1 FROM allocation_runs WHERE id = %s AND round_id = %s", (run_id, round_id)
-        )
-        if cur.fetchone() is None:
-            raise NotFoundError(f"round {round_id} has no run with id {run_id}")
 
 
 @router.post(
@@ -837,11 +831,26 @@ def estimated_of_run(round_id: int, run_id: int, conn: Conn, user: Officer) -> R
     description=OFFICERS_NOTE
     + f" Counts of fewer than {SMALLEST_GROUP} children are returned as null, never a home.",
 )
-def demand(round_id: int, conn: Conn, user: Officer, run: int | None = None) -> Response:
+def demand(
+    round_id: int,
+    conn: Conn,
+    user: Officer,
+    run: int | None = None,
+    format: Annotated[
+        Literal["geojson", "gpkg"], Query(description="geojson, or gpkg for a GIS")
+    ] = "geojson",
+) -> Response:
     the_round = round_for(conn, round_id, user)
     if run is not None:
         run_for(conn, round_id, run)
     features = demand_by_unit(conn, the_round, run, NORM_M[the_round.grade])
+    if format == "gpkg":
+        name = demand_layer(round_id, run)
+        return Response(
+            demand_geopackage(features, round_id, run),
+            media_type=EXPORT_MEDIA["gpkg"],
+            headers={"Content-Disposition": f'attachment; filename="{name}.gpkg"'},
+        )
     return json_response(
         {
             "type": "FeatureCollection",
