@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from gis_service.config import DatabaseSettings  # noqa: E402
 from gis_service.db.connection import Connection, connect  # noqa: E402
 from gis_service.db.local_server import ensure_database, resolve_database_url  # noqa: E402
-from gis_service.db.migrate import upgrade  # noqa: E402
+from gis_service.db.migrate import upgrade_database  # noqa: E402
 
 SHARED = Path(os.environ.get("SCHOOLMAP_SHARED_DATA", ROOT.parent / "shared" / "data"))
 DATABASE = "schoolmap_bench_applicants"
@@ -107,12 +107,7 @@ def fresh_database() -> str:
 
 def load_city(url: str, env: dict[str, str], work: Path) -> None:
     """The README's steps for HCMC: units of both editions, roads and schools, a registry."""
-    conn = connect(url)
-    try:
-        upgrade(conn)
-        conn.commit()
-    finally:
-        conn.close()
+    upgrade_database(url)
     steps = [
         (
             "import",

@@ -154,6 +154,30 @@ def db_upgrade() -> None:
     )
 
 
+@db_app.command("backup")
+def db_backup_command(
+    path: Annotated[Path, typer.Argument(help="the file to write (pg_dump custom format)")],
+) -> None:
+    """Back up the whole service state: the database (the field cache is rebuilt from it)."""
+    from gis_service.db.backup import backup
+
+    size = backup(database_url(Settings()), path)
+    typer.echo(f"backed up to {path} ({size / 1e6:.1f} MB)")
+
+
+@db_app.command("restore")
+def db_restore_command(
+    path: Annotated[Path, typer.Argument(help="a file written by `schoolmap db backup`")],
+) -> None:
+    """Restore a backup into the database of DATABASE_URL (a new one: it is created when
+    missing, and one already holding a schoolmap schema is refused), then migrate it."""
+    from gis_service.db.backup import restore
+
+    url = resolve_database_url(Settings().database, progress=print_progress)
+    restore(path, url)
+    typer.echo(f"restored {path} into {mask_password(url)}")
+
+
 @db_app.command("url")
 def db_url() -> None:
     """Print the database URL the service uses (password masked)."""

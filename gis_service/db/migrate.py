@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from importlib import resources
 
-from gis_service.db.connection import Connection, transaction
+from gis_service.db.connection import Connection, connect, transaction
 from gis_service.errors import DatabaseSetupError
 
 # Any constant works; it only has to be the same for every schoolmap process.
@@ -116,3 +116,14 @@ def require_current_schema(conn: Connection) -> None:
         raise DatabaseSetupError(
             f"the database schema is out of date (pending: {names}); run `schoolmap db upgrade`"
         )
+
+
+def upgrade_database(url: str) -> list[Migration]:
+    """Apply every pending migration to the database at `url`; return those applied."""
+    conn = connect(url)
+    try:
+        applied = upgrade(conn)
+        conn.commit()
+        return applied
+    finally:
+        conn.close()
