@@ -26,13 +26,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.crosswalk_accuracy import AGES, PROVINCE, WARDS_2019  # noqa: E402
+from benchmarks.crosswalk_accuracy import AGES, WARD_FIELDS_2019, WARDS_2019  # noqa: E402
 from benchmarks.officer_path import fresh_database  # noqa: E402
 from gis_service.db.connection import connect  # noqa: E402
 from gis_service.db.migrate import upgrade  # noqa: E402
 from gis_service.importers.population import PopulationFields, import_population  # noqa: E402
 from gis_service.importers.report import no_progress  # noqa: E402
-from gis_service.importers.wards import WardFields, import_wards  # noqa: E402
+from gis_service.importers.wards import import_wards  # noqa: E402
 from gis_service.planning.backtest import (  # noqa: E402
     check_intervals,
     fit_backtest_interval,
@@ -51,20 +51,7 @@ def load(url: str) -> ForecastInputs:
     conn = connect(url)
     try:
         upgrade(conn)
-        import_wards(
-            conn,
-            WARDS_2019,
-            WardFields(
-                code="Com_ID",
-                name="Com_Name",
-                district="Dist_Name",
-                district_code="Dist_ID",
-                population=["Pop_2009", "Pop_2019"],
-                province_name=PROVINCE,
-                province_code="79",
-            ),
-            no_progress,
-        )
+        import_wards(conn, WARDS_2019, WARD_FIELDS_2019, no_progress)
         ages = PopulationFields(name="district", province="province", year=2019)
         import_population(conn, AGES, ages, no_progress)
         import_series(conn, DISTRICTS, level="district", code_field="Dist_ID")

@@ -63,6 +63,19 @@ def run(label: str, env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
+def write_registry(path: Path, primary: list[tuple[str, float, float]]) -> Path:
+    """A school registry of the primary schools (name, lon, lat): CLASSES grade-1 classes of
+    CLASS_SIZE each, with made-up codes TH0000, TH0001, …"""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(
+            ["code", "name", "levels", "lon", "lat", "grade_1_classes", "grade_1_class_size"]
+        )
+        for i, (name, lon, lat) in enumerate(primary):
+            writer.writerow([f"TH{i:04d}", name, "tieu_hoc", lon, lat, CLASSES, CLASS_SIZE])
+    return path
+
+
 def fresh_database(name: str) -> str:
     url = make_dsn(resolve_database_url(DatabaseSettings(url=None, name=name)), dbname=name)
     admin = connect(make_dsn(url, dbname="postgres"))
@@ -135,14 +148,7 @@ def main() -> None:
         )
         units = cur.fetchone()[0]  # type: ignore[index]
     conn.close()
-    registry = work / "registry.csv"
-    with registry.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(
-            ["code", "name", "levels", "lon", "lat", "grade_1_classes", "grade_1_class_size"]
-        )
-        for i, (name, lon, lat) in enumerate(primary):
-            writer.writerow([f"TH{i:04d}", name, "tieu_hoc", lon, lat, CLASSES, CLASS_SIZE])
+    registry = write_registry(work / "registry.csv", primary)
     applicants = work / "applicants.csv"
     with applicants.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)

@@ -13,7 +13,6 @@ prints what it found. Then, with `schoolmap serve`, the time of `GET /zones` and
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import statistics
@@ -35,6 +34,7 @@ from benchmarks.officer_path import (  # noqa: E402
     fresh_database,
     rows,
     run,
+    write_registry,
 )
 from gis_service.db.connection import connect  # noqa: E402
 from tests.browser_support import free_port  # noqa: E402
@@ -90,14 +90,7 @@ def main() -> None:
         )
         centres = cur.fetchall()
     conn.close()
-    registry = work / "registry.csv"
-    with registry.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(
-            ["code", "name", "levels", "lon", "lat", "grade_1_classes", "grade_1_class_size"]
-        )
-        for i, (name, lon, lat) in enumerate(primary):
-            writer.writerow([f"TH{i:04d}", name, "tieu_hoc", lon, lat, CLASSES, CLASS_SIZE])
+    registry = write_registry(work / "registry.csv", primary)
     run("import schools", env, "import", "schools", str(registry))
     run("network build motorbike", env, "network", "build", "--mode", "motorbike")
     run("network fields", env, "network", "fields", "--mode", "motorbike", "--level", "tieu_hoc")

@@ -164,6 +164,29 @@ def drop_database(url: str) -> None:
     admin.close()
 
 
+@contextmanager
+def demo_copy_with_users(
+    demo_db_url: str, suffix: str, users: list[dict[str, Any]]
+) -> Iterator[str]:
+    """A copy of the demo database holding these accounts (create_user's keywords), dropped
+    when done: a browser story commits its work there."""
+    from gis_service.auth.users import create_user
+    from gis_service.db.connection import connect
+
+    url = copy_database(demo_db_url, suffix)
+    conn = connect(url)
+    try:
+        for user in users:
+            create_user(conn, **user)
+        conn.commit()
+    finally:
+        conn.close()
+    try:
+        yield url
+    finally:
+        drop_database(url)
+
+
 def call(
     base: str,
     method: str,

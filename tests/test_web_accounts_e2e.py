@@ -12,15 +12,12 @@ from typing import Any
 
 import pytest
 
-from gis_service.auth.users import create_user
-from gis_service.db.connection import connect
 from tests.browser_support import (
     ARTEFACTS,
     accessibility_faults,
     call,
     chromium,
-    copy_database,
-    drop_database,
+    demo_copy_with_users,
     new_page,
     number_shown,
     served,
@@ -43,18 +40,17 @@ ENROLMENT_CONTACT = "Bộ phận một cửa UBND phường Hòa Bình, 0283 822
 @pytest.fixture(scope="module")
 def accounts_db_url(demo_db_url: str) -> Iterator[str]:
     """The demo city copied, with a district-901 officer and a planner."""
-    url = copy_database(demo_db_url, "_accounts")
-    conn = connect(url)
-    try:
-        create_user(
-            conn, username=OFFICER[0], password=OFFICER[1], role="district_officer", area=["901"]
-        )
-        create_user(conn, username=PLANNER[0], password=PLANNER[1], role="planner")
-        conn.commit()
-    finally:
-        conn.close()
-    yield url
-    drop_database(url)
+    users = [
+        {
+            "username": OFFICER[0],
+            "password": OFFICER[1],
+            "role": "district_officer",
+            "area": ["901"],
+        },
+        {"username": PLANNER[0], "password": PLANNER[1], "role": "planner"},
+    ]
+    with demo_copy_with_users(demo_db_url, "_accounts", users) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

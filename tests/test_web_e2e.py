@@ -12,6 +12,7 @@ from tests.browser_support import (
     ARTEFACTS,
     accessibility_faults,
     chromium,
+    new_page,
     number_shown,
     served,
     small_targets,
@@ -33,20 +34,9 @@ def browser() -> Iterator[object]:
 def open_map(
     browser: object, server: str, width: int = 1280, height: int = 800, path: str = "/"
 ) -> object:
-    page = browser.new_page(viewport={"width": width, "height": height})  # type: ignore[attr-defined]
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on(
-        "request",
-        lambda request: (
-            errors.append(f"off-site request {request.url}")
-            if not request.url.startswith((server, "data:", "blob:"))
-            else None
-        ),
-    )
+    page = new_page(browser, server, width, height)
     page.goto(server + path)
     page.wait_for_selector("body[data-ready=yes]", timeout=30_000)
-    page.errors = errors
     return page
 
 

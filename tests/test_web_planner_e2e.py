@@ -15,15 +15,12 @@ from typing import Any
 import pyogrio
 import pytest
 
-from gis_service.auth.users import create_user
-from gis_service.db.connection import connect
 from tests.browser_support import (
     ARTEFACTS,
     accessibility_faults,
     call,
     chromium,
-    copy_database,
-    drop_database,
+    demo_copy_with_users,
     new_page,
     served,
     shot_into,
@@ -41,16 +38,12 @@ UNITS = 14  # wards of the demo city
 @pytest.fixture(scope="module")
 def planner_db_url(demo_db_url: str) -> Iterator[str]:
     """The demo city copied, with a planner and a parent."""
-    url = copy_database(demo_db_url, "_planner_page")
-    conn = connect(url)
-    try:
-        create_user(conn, username=PLANNER[0], password=PLANNER[1], role="planner")
-        create_user(conn, username=PARENT[0], password=PARENT[1], role="parent")
-        conn.commit()
-    finally:
-        conn.close()
-    yield url
-    drop_database(url)
+    users = [
+        {"username": PLANNER[0], "password": PLANNER[1], "role": "planner"},
+        {"username": PARENT[0], "password": PARENT[1], "role": "parent"},
+    ]
+    with demo_copy_with_users(demo_db_url, "_planner_page", users) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -13,15 +13,11 @@ from typing import Any
 
 import pytest
 
-from gis_service.auth.users import create_user
-from gis_service.db.connection import connect
-from tests.browser_support import chromium, served
+from tests.browser_support import chromium, demo_copy_with_users, served
 from tests.test_web_accounts_e2e import (
     HOME_ADDRESS,
     PASSWORD,
     call,
-    copy_database,
-    drop_database,
     find_home,
     new_page,
     notice,
@@ -53,25 +49,23 @@ LEFT_OUT_WARD = "Phường Phú Hòa"
 def ward_db_url(demo_db_url: str) -> Iterator[str]:
     """The demo city copied, with a district-901 officer, a ward officer of one 2019 ward and a
     city admin."""
-    url = copy_database(demo_db_url, "_wardrounds")
-    conn = connect(url)
-    try:
-        create_user(
-            conn, username=OFFICER[0], password=OFFICER[1], role="district_officer", area=["901"]
-        )
-        create_user(
-            conn,
-            username=WARD_OFFICER[0],
-            password=WARD_OFFICER[1],
-            role="ward_officer",
-            area=["90001"],
-        )
-        create_user(conn, username=ADMIN[0], password=ADMIN[1], role="city_admin")
-        conn.commit()
-    finally:
-        conn.close()
-    yield url
-    drop_database(url)
+    users = [
+        {
+            "username": OFFICER[0],
+            "password": OFFICER[1],
+            "role": "district_officer",
+            "area": ["901"],
+        },
+        {
+            "username": WARD_OFFICER[0],
+            "password": WARD_OFFICER[1],
+            "role": "ward_officer",
+            "area": ["90001"],
+        },
+        {"username": ADMIN[0], "password": ADMIN[1], "role": "city_admin"},
+    ]
+    with demo_copy_with_users(demo_db_url, "_wardrounds", users) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ from gis_service.api.errors import status_for
 from gis_service.api.uploads import upload_too_large
 from gis_service.db.connection import SERVICE_BUSY, Connection, ConnectionPool, ConnectionSource
 from gis_service.errors import InvalidRequestError, PayloadTooLargeError, ServiceBusyError
+from gis_service.open_data import EXPORT_MEDIA
 
 # The largest request body the service reads: an application is well under 2 KiB, a login
 # less; anything near this is a mistake or an attack, refused before it is parsed.
@@ -75,6 +76,15 @@ async def get_read_connection(request: Request) -> AsyncIterator[Connection]:
     so the request makes no BEGIN or ROLLBACK round trips. Nothing it does may write."""
     async with lent_connection(request, autocommit=True) as conn:
         yield conn
+
+
+def file_answer(body: bytes, name: str, format: str) -> Response:
+    """A file to download: `name`.`format` (csv or gpkg), with its media type."""
+    return Response(
+        body,
+        media_type=EXPORT_MEDIA[format],
+        headers={"Content-Disposition": f'attachment; filename="{name}.{format}"'},
+    )
 
 
 ReadConnection = Annotated[Connection, Depends(get_read_connection)]

@@ -8,8 +8,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response
 
 from gis_service.api.deps import ReadConnection as ReadConn
+from gis_service.api.deps import file_answer
 from gis_service.open_data import (
-    EXPORT_MEDIA,
     Table,
     schools_table,
     table_csv,
@@ -24,11 +24,7 @@ Format = Annotated[Literal["csv", "gpkg"], Query(description="csv (UTF-8 with BO
 
 def _file(table: Table, format: str) -> Response:
     body = table_csv(table) if format == "csv" else table_geopackage(table)
-    return Response(
-        body,
-        media_type=EXPORT_MEDIA[format],
-        headers={"Content-Disposition": f'attachment; filename="{table.name}.{format}"'},
-    )
+    return file_answer(body, table.name, format)
 
 
 @router.get(

@@ -11,13 +11,12 @@ from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
-from gis_service.api.deps import get_connection, json_response
+from gis_service.api.deps import file_answer, get_connection, json_response
 from gis_service.api.routing import routing_service
 from gis_service.api.security import CurrentUser, require_roles, roles_note
 from gis_service.auth.roles import CITY_ADMIN, PLANNER
 from gis_service.db.connection import Connection, transaction
 from gis_service.errors import InvalidRequestError
-from gis_service.open_data import EXPORT_MEDIA
 from gis_service.planning.export import (
     forecast_table,
     gap_table,
@@ -131,14 +130,7 @@ def forecast(
     )
 
 
-@router.get(
-    "/planning/gap",
-    summary="Capacity gap: forecast children placed in schools by road distance (per ward or "
-    "commune of an edition and per school, as GeoJSON)",
-)
-def gap(
-    conn: Conn,
-    routing: Routing,
+def gap_query(
     grade: Grade,
     year: Annotated[int, Query(ge=1990, le=2100, description="school year, e.g. 2026")],
     district: Annotated[list[str] | None, Query(description="district codes")] = None,
@@ -146,11 +138,11 @@ def gap(
     norm_m: Annotated[float | None, Query(gt=0, le=50_000)] = None,
     class_size: Annotated[int | None, Query(gt=0, le=100)] = None,
     assume_classes: Annotated[int | None, Query(ge=0, le=50)] = None,
-    simplify: Annotated[float, Query(ge=0, le=500)] = 30.0,
     edition: Edition = None,
     unit: Units = None,
-) -> Any:
-    settings = GapSettings(
+) -> GapSettings:
+    """The gap's settings from a query, as the gap and its export take them."""
+    return GapSettings(
         grade,
         year,
         mode,
@@ -161,6 +153,22 @@ def gap(
         edition=edition,
         unit_codes=unit,
     )
+
+
+GapQuery = Annotated[GapSettings, Depends(gap_query)]
+
+
+@router.get(
+    "/planning/gap",
+    summary="Capacity gap: forecast children placed in schools by road distance (per ward or "
+    "commune of an edition and per school, as GeoJSON)",
+)
+def gap(
+    conn: Conn,
+    routing: Routing,
+    settings: GapQuery,
+    simplify: Annotated[float, Query(ge=0, le=500)] = 30.0,
+) -> Any:
     result = compute_gap(conn, routing, settings)
     shapes = unit_shapes(conn, [w["ward_id"] for w in result.wards], simplify)
     ward_features = [
@@ -199,43 +207,21 @@ def gap(
 def export(
     conn: Conn,
     routing: Routing,
-    grade: Grade,
-    year: Annotated[int, Query(ge=1990, le=2100, description="school year, e.g. 2026")],
+    settings: GapQuery,
     what: Literal["gap", "forecast"] = "gap",
     format: Literal["csv", "gpkg"] = "csv",
-    district: Annotated[list[str] | None, Query(description="district codes")] = None,
-    mode: Mode = "motorbike",
-    norm_m: Annotated[float | None, Query(gt=0, le=50_000)] = None,
-    class_size: Annotated[int | None, Query(gt=0, le=100)] = None,
-    assume_classes: Annotated[int | None, Query(ge=0, le=50)] = None,
-    edition: Edition = None,
-    unit: Units = None,
 ) -> Response:
     if what == "gap":
-        settings = GapSettings(
-            grade,
-            year,
-            mode,
-            norm_m,
-            class_size,
-            assume_classes=assume_classes,
-            district_codes=district,
-            edition=edition,
-            unit_codes=unit,
-        )
         table = gap_table(compute_gap(conn, routing, settings))
     else:
-        made = run_forecast(load_inputs(conn, district, edition, unit), [year], [grade])
-        table = forecast_table(made, grade, year)
+        inputs = load_inputs(conn, settings.district_codes, settings.edition, settings.unit_codes)
+        grade, year = settings.grade, settings.school_year
+        table = forecast_table(run_forecast(inputs, [year], [grade]), grade, year)
     if format == "csv":
         body = table_csv(table)
     else:
         body = table_geopackage(table, unit_outlines(conn, [r["ward_id"] for r in table.rows]))
-    return Response(
-        body,
-        media_type=EXPORT_MEDIA[format],
-        headers={"Content-Disposition": f'attachment; filename="{table.name}.{format}"'},
-    )
+    return file_answer(body, table.name, format)
 
 
 class SiteIn(BaseModel):

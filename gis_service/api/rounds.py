@@ -62,7 +62,7 @@ from gis_service.admissions.runs import (
 from gis_service.admissions.runs import (
     check_run_of_round as run_for,
 )
-from gis_service.api.deps import MAX_UPLOAD_BODY_BYTES, get_connection, json_response
+from gis_service.api.deps import MAX_UPLOAD_BODY_BYTES, file_answer, get_connection, json_response
 from gis_service.api.routing import routing_service
 from gis_service.api.security import CurrentUser, require_roles, roles_note
 from gis_service.api.uploads import (
@@ -82,7 +82,6 @@ from gis_service.errors import (
 )
 from gis_service.importers.memory import release_memory_later
 from gis_service.importers.report import ImportReport, no_progress
-from gis_service.open_data import EXPORT_MEDIA
 from gis_service.routing.service import ESTIMATED_DETOUR, MAX_SNAP_M, RoutingService
 
 router = APIRouter(tags=["admission rounds"])
@@ -845,12 +844,8 @@ def demand(
         run_for(conn, round_id, run)
     features = demand_by_unit(conn, the_round, run, NORM_M[the_round.grade])
     if format == "gpkg":
-        name = demand_layer(round_id, run)
-        return Response(
-            demand_geopackage(features, round_id, run),
-            media_type=EXPORT_MEDIA["gpkg"],
-            headers={"Content-Disposition": f'attachment; filename="{name}.gpkg"'},
-        )
+        body = demand_geopackage(features, round_id, run)
+        return file_answer(body, demand_layer(round_id, run), "gpkg")
     return json_response(
         {
             "type": "FeatureCollection",
