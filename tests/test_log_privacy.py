@@ -32,8 +32,7 @@ from gis_service.log_privacy import (
     safe_request_target,
     scrub,
 )
-from tests.browser_support import free_port
-from tests.test_web_accounts_e2e import copy_database, drop_database
+from tests.browser_support import copy_database, drop_database, free_port
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -30,13 +30,12 @@ from gis_service.text import fold_text
 from gis_service.units.coverage import NO_CENSUS_EN, NO_CENSUS_VI
 from gis_service.units.crosswalk import run_crosswalk
 from gis_service.units.editions import short_folded
-from tests.browser_support import ARTEFACTS, chromium, served
+from tests.browser_support import ARTEFACTS, chromium, copy_database, drop_database, served
 from tests.conftest import SHARED_DATA, rolled_back
 from tests.hcmc_data import load_hcmc_units_2025, load_hcmc_wards_2019
 from tests.test_auth import RequestTransactions
 from tests.test_cli import schoolmap
 from tests.test_planning_gap import api, as_planner  # noqa: F401  (the API fixture)
-from tests.test_web_accounts_e2e import copy_database, drop_database
 
 SOURCE = "crosswalk 2019→2025 (test)"
 GOLDEN_2025_GRADE_1_2026 = 123_649  # measured on the real data below (2019 units: 124,802)

@@ -42,6 +42,7 @@ from gis_service.db.connection import Connection, connect, transaction
 from gis_service.errors import ConflictError, SchoolmapError
 from gis_service.importers.report import no_progress
 from gis_service.routing.service import RoutingService
+from tests.browser_support import copy_database, drop_database
 from tests.round_helpers import (
     GRADE,
     Child,
@@ -54,7 +55,6 @@ from tests.round_helpers import (
     school_year_of,
     uncovered_applications,
 )
-from tests.test_web_accounts_e2e import copy_database, drop_database
 
 pytestmark = pytest.mark.timeout(900)
 
