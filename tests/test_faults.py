@@ -319,11 +319,13 @@ def start_run(cluster: OwnCluster, round_id: int) -> tuple[subprocess.Popen[byte
     run = subprocess.Popen(
         run_command(round_id), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
+    # Looked for often (a short transaction on a fast machine) and long enough (a slow start on
+    # a busy one).
     poll(
         "the run's transaction",
         lambda: run_transaction_state(cluster.url) == "idle in transaction",
-        tries=600,
-        pause=0.02,
+        tries=6000,
+        pause=0.005,
     )
     return run, time.monotonic()
 
