@@ -18,6 +18,11 @@ LEVEL_GRADES = {
     "thpt": (10, 11, 12),
 }
 
+ENTRY_GRADES = (1, 6)
+"""The grades places are allocated for: grade 1 (primary) and grade 6 (lower secondary)."""
+LEVEL_OF_GRADE = {1: "tieu_hoc", 6: "thcs"}
+"""The level whose schools take each entry grade."""
+
 _ISCED = {"0": "mam_non", "1": "tieu_hoc", "2": "thcs", "3": "thpt"}
 
 # Folded-name patterns. Abbreviations are matched as whole words only.

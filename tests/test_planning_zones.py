@@ -21,7 +21,6 @@ from gis_service.api.app import create_app
 from gis_service.cli import app
 from gis_service.config import DatabaseSettings, Settings
 from gis_service.db.connection import Connection, connect
-from gis_service.planning.gap import LEVEL_OF_GRADE
 from gis_service.planning.zones import (
     UNCERTAIN,
     UNLIKELY,
@@ -36,6 +35,7 @@ from gis_service.planning.zones import (
 )
 from gis_service.routing.distances import ZONE_DETAIL_M, area_within
 from gis_service.routing.service import RoutingService
+from gis_service.school_levels import LEVEL_OF_GRADE
 from tests.browser_support import copy_database, drop_database
 from tests.test_auth import (
     RequestScopedSource,

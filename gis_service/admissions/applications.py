@@ -46,8 +46,7 @@ from gis_service.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-
-LEVEL_OF_GRADE = {1: "tieu_hoc", 6: "thcs"}
+from gis_service.school_levels import LEVEL_OF_GRADE
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ from gis_service.routing.service import (
     estimated_sources,
     with_estimated_access,
 )
+from gis_service.school_levels import LEVEL_OF_GRADE
 
 # School level that takes each entry grade.
-LEVEL_OF_GRADE = {1: "tieu_hoc", 6: "thcs"}
 # Priority groups served before everyone else (tier 0): children of martyrs and war invalids,
 # children with disabilities. Everyone else is tier 1.
 FIRST_TIER_GROUPS = frozenset({"liet_si", "thuong_binh", "khuyet_tat"})

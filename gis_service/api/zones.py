@@ -15,7 +15,6 @@ from gis_service.api.routing import Latitude, Longitude, Mode
 from gis_service.api.security import roles_note
 from gis_service.db.connection import transaction
 from gis_service.errors import NotFoundError
-from gis_service.planning.gap import LEVEL_OF_GRADE
 from gis_service.planning.zones import (
     ZoneSettings,
     chances_near,
@@ -23,6 +22,7 @@ from gis_service.planning.zones import (
     published_run,
     zones_geojson,
 )
+from gis_service.school_levels import LEVEL_OF_GRADE
 
 router = APIRouter(tags=["school zones"])
 

@@ -32,6 +32,7 @@ from gis_service.planning.method import LEGAL_CLASS_SIZE, classes_needed
 from gis_service.planning.placement import classes_over_size, place_children
 from gis_service.routing.distances import compute_fields
 from gis_service.routing.service import MAX_SNAP_M, ModeNetwork, RoutingService
+from gis_service.school_levels import LEVEL_OF_GRADE
 from gis_service.units.editions import (
     EDITION_2019,
     UNIT_TYPES_VI,
@@ -39,7 +40,6 @@ from gis_service.units.editions import (
     unit_type_of,
 )
 
-LEVEL_OF_GRADE = {1: "tieu_hoc", 6: "thcs"}
 # Distance norms used in practice: primary within 4 km, lower secondary within 7 km.
 NORM_M = {1: 4000.0, 6: 7000.0}
 UNIT_PARTS = (
