@@ -54,13 +54,15 @@ UNIT_COLUMNS = (
 
 @dataclass(frozen=True)
 class Table:
-    """Rows in named columns, each with its geometry as WKB (None: no place)."""
+    """Rows in named columns, each with its geometry as WKB (None: no place) and the id the
+    service knows it by (a school's in /schools/{id}, a unit's)."""
 
     name: str
     columns: tuple[str, ...]
     rows: list[dict[str, Any]]
     shapes: list[bytes | None]
     geometry_type: str
+    ids: list[int]
 
 
 def schools_table(conn: Connection) -> Table:
@@ -73,7 +75,7 @@ def schools_table(conn: Connection) -> Table:
             SELECT s.code, s.name, array_to_string(s.levels, ','), s.ownership, s.address,
                    s.phone, s.website, u.code, u.name, ST_X(s.geom), ST_Y(s.geom),
                    g1.classes, g1.class_size, g6.classes, g6.class_size, s.source,
-                   ST_AsBinary(s.geom)
+                   ST_AsBinary(s.geom), s.id
             FROM schools s
             LEFT JOIN LATERAL (
                 SELECT a.code, a.name FROM admin_units a
@@ -90,12 +92,12 @@ def schools_table(conn: Connection) -> Table:
     rows = [
         {
             column: (round(value, 7) if column in ("lon", "lat") and value is not None else value)
-            for column, value in zip(SCHOOL_COLUMNS, r[:-1], strict=True)
+            for column, value in zip(SCHOOL_COLUMNS, r[:-2], strict=True)
         }
         for r in found
     ]
-    shapes = [None if r[-1] is None else bytes(r[-1]) for r in found]
-    return Table("truong_hoc", SCHOOL_COLUMNS, rows, shapes, "Point")
+    shapes = [None if r[-2] is None else bytes(r[-2]) for r in found]
+    return Table("truong_hoc", SCHOOL_COLUMNS, rows, shapes, "Point", [r[-1] for r in found])
 
 
 def units_table(conn: Connection, edition: str | None = None) -> Table:
@@ -106,7 +108,7 @@ def units_table(conn: Connection, edition: str | None = None) -> Table:
             """
             SELECT u.code, u.name, u.unit_type, u.level, p.code, p.name, u.edition,
                    pop.population, pop.year, round((ST_Area(u.geom::geography) / 1e6)::numeric, 4),
-                   ST_AsBinary(ST_Multi(u.geom))
+                   ST_AsBinary(ST_Multi(u.geom)), u.id
             FROM admin_units u
             LEFT JOIN admin_units p ON p.id = u.parent_id
             LEFT JOIN LATERAL (
@@ -122,12 +124,13 @@ def units_table(conn: Connection, edition: str | None = None) -> Table:
     rows = [
         {
             column: (float(value) if column == "area_km2" and value is not None else value)
-            for column, value in zip(UNIT_COLUMNS, r[:-1], strict=True)
+            for column, value in zip(UNIT_COLUMNS, r[:-2], strict=True)
         }
         for r in found
     ]
-    shapes: list[bytes | None] = [bytes(r[-1]) for r in found]
-    return Table(f"don_vi_{chosen}", UNIT_COLUMNS, rows, shapes, "MultiPolygon")
+    shapes: list[bytes | None] = [bytes(r[-2]) for r in found]
+    ids = [r[-1] for r in found]
+    return Table(f"don_vi_{chosen}", UNIT_COLUMNS, rows, shapes, "MultiPolygon", ids)
 
 
 def rows_csv(columns: tuple[str, ...], rows: list[dict[str, Any]]) -> bytes:

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response
 from starlette.middleware.gzip import GZipMiddleware
 
 from gis_service import __version__
@@ -20,6 +20,8 @@ from gis_service.api.geocode import router as geocode_router
 from gis_service.api.home_reach import router as home_reach_router
 from gis_service.api.map_style import OSM_CREDIT
 from gis_service.api.map_style import router as map_style_router
+from gis_service.api.ogc_features import landing_page, wants_landing_page
+from gis_service.api.ogc_features import router as ogc_features_router
 from gis_service.api.open_data import router as open_data_router
 from gis_service.api.planning import router as planning_router
 from gis_service.api.public_cache import PublicAnswers
@@ -104,13 +106,17 @@ def create_app(settings: Settings | None = None, pool: ConnectionSource | None =
     app.include_router(planning_router)
     app.include_router(zones_router)
     app.include_router(open_data_router)
+    app.include_router(ogc_features_router)
     app.include_router(auth_router)
     app.include_router(rounds_router)
     app.include_router(round_checks_router)
     app.include_router(applications_router)
 
     @app.get("/", include_in_schema=False, response_model=None)
-    def home() -> FileResponse | RedirectResponse:
+    def home(request: Request) -> Response:
+        # GIS clients ask the same address for the OGC API – Features landing page, as JSON.
+        if wants_landing_page(request):
+            return landing_page(request)
         page = WEB_DIR / "index.html"
         return FileResponse(page) if page.is_file() else RedirectResponse("/docs")
 

@@ -6,6 +6,7 @@ or none)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from functools import partial
 from typing import Any
 
@@ -192,6 +193,16 @@ class Forecast:
     def without_figures(self, grade: int, year: int) -> list[WardDemand]:
         """Rows of units with neither census figures nor a report: no number, not zero."""
         return [r for r in self.unit_rows(grade, year) if not r.has_figures]
+
+
+FIRST_SCHOOL_MONTH = 9
+"""A school year opens in September; its first-year admissions run before, in the summer."""
+
+
+def coming_school_year(today: date) -> int:
+    """The school year (first calendar year) whose first-year admissions come next: this
+    year's until it opens in September, next year's from then."""
+    return today.year if today.month < FIRST_SCHOOL_MONTH else today.year + 1
 
 
 def forecast_years(census_year: int) -> tuple[int, int]:

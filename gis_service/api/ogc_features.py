@@ -1,0 +1,259 @@
+"""OGC API – Features over HTTP: the landing page (`/` asked for JSON), `/conformance`,
+`/collections`, a collection, its items (bbox, paging links, `crs`) and one item. What each
+collection holds, and why it is written here, is in `gis_service.ogc_features`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+
+from gis_service import __version__
+from gis_service.api.deps import ReadConnection as ReadConn
+from gis_service.api.deps import json_response
+from gis_service.errors import InvalidRequestError
+from gis_service.ogc_features import (
+    CRS84,
+    CRS_URIS,
+    Collection,
+    bbox_lonlat,
+    find_collection,
+    list_collections,
+    one_feature,
+    output_crs,
+    parse_bbox,
+    select,
+)
+
+router = APIRouter(tags=["OGC API Features"])
+
+GEOJSON = "application/geo+json"
+JSON = "application/json"
+CONFORMANCE = (
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+)
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 10_000
+# The parameters the items take; any other is refused (OGC API Features, Core).
+ITEMS_PARAMETERS = frozenset({"limit", "offset", "bbox", "bbox-crs", "crs", "datetime", "f"})
+FORMAT_HELP = "json (GeoJSON); the only format offered"
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _link(href: str, rel: str, media: str, title: str) -> dict[str, str]:
+    return {"href": href, "rel": rel, "type": media, "title": title}
+
+
+def _check_format(f: str | None) -> None:
+    if f not in (None, "json", "geojson"):
+        raise InvalidRequestError(
+            f"Không có định dạng {f!r}; chỉ có json / no format {f!r}; only json is offered"
+        )
+
+
+def wants_landing_page(request: Request) -> bool:
+    """Whether a request for `/` asks for the OGC landing page (JSON) rather than the app."""
+    if request.query_params.get("f") in ("json", "geojson"):
+        return True
+    accept = request.headers.get("accept", "")
+    return JSON in accept and "text/html" not in accept
+
+
+def landing_page(request: Request) -> Response:
+    """The OGC API landing page: where the API's description, conformance and data are."""
+    base = _base(request)
+    return json_response(
+        {
+            "title": "schoolmap",
+            "description": "Trường học, đơn vị hành chính, vùng tuyển đã công bố và dự báo trẻ "
+            "vào lớp 1 và lớp 6, theo chuẩn OGC API – Features / Schools, administrative "
+            "units, published school zones and forecast grade-1 and grade-6 entrants as OGC "
+            "API – Features. Map data © OpenStreetMap contributors.",
+            "version": __version__,
+            "links": [
+                _link(f"{base}/?f=json", "self", JSON, "this document"),
+                _link(
+                    f"{base}/openapi.json",
+                    "service-desc",
+                    "application/vnd.oai.openapi+json;version=3.1",
+                    "the API definition",
+                ),
+                _link(f"{base}/docs", "service-doc", "text/html", "the API documentation"),
+                _link(f"{base}/conformance", "conformance", JSON, "conformance classes"),
+                _link(f"{base}/collections", "data", JSON, "the collections"),
+            ],
+        }
+    )
+
+
+@router.get("/conformance", summary="OGC API – Features: the conformance classes implemented")
+def conformance(f: Annotated[str | None, Query(description=FORMAT_HELP)] = None) -> Any:
+    _check_format(f)
+    return json_response({"conformsTo": list(CONFORMANCE)})
+
+
+def _collection_json(conn: Any, collection: Collection, base: str) -> dict[str, Any]:
+    href = f"{base}/collections/{collection.id}"
+    extent = collection.extent(conn)
+    described: dict[str, Any] = {
+        "id": collection.id,
+        "title": collection.title,
+        "description": collection.description,
+        "itemType": "feature",
+        "geometryType": collection.geometry_type,
+        "crs": list(CRS_URIS),
+        "storageCrs": CRS84,
+        "links": [
+            _link(href, "self", JSON, "this collection"),
+            _link(f"{href}/items", "items", GEOJSON, "its features"),
+            _link(
+                "https://www.openstreetmap.org/copyright",
+                "license",
+                "text/html",
+                "© OpenStreetMap contributors (ODbL) where the data came from OpenStreetMap",
+            ),
+        ],
+    }
+    if extent is not None:
+        described["extent"] = {"spatial": {"bbox": [list(extent)], "crs": CRS84}}
+    return described
+
+
+@router.get("/collections", summary="OGC API – Features: the public layers")
+def collections(
+    conn: ReadConn,
+    request: Request,
+    f: Annotated[str | None, Query(description=FORMAT_HELP)] = None,
+) -> Any:
+    _check_format(f)
+    base = _base(request)
+    return json_response(
+        {
+            "links": [_link(f"{base}/collections", "self", JSON, "the collections")],
+            "collections": [_collection_json(conn, c, base) for c in list_collections(conn)],
+        }
+    )
+
+
+@router.get("/collections/{collection_id}", summary="OGC API – Features: one public layer")
+def collection(
+    conn: ReadConn,
+    request: Request,
+    collection_id: str,
+    f: Annotated[str | None, Query(description=FORMAT_HELP)] = None,
+) -> Any:
+    _check_format(f)
+    return json_response(
+        _collection_json(conn, find_collection(conn, collection_id), _base(request))
+    )
+
+
+def _check_parameters(request: Request) -> None:
+    unknown = sorted(set(request.query_params) - ITEMS_PARAMETERS)
+    if unknown:
+        raise InvalidRequestError(
+            f"Tham số không dùng được ở đây: {', '.join(unknown)}; có: "
+            f"{', '.join(sorted(ITEMS_PARAMETERS))} / parameters not taken here: "
+            f"{', '.join(unknown)}; these are: {', '.join(sorted(ITEMS_PARAMETERS))}"
+        )
+
+
+def _check_datetime(text: str | None) -> None:
+    """A `datetime` (an instant or an interval) is read and has no effect: no layer has time."""
+    if text is None:
+        return
+    for part in text.split("/"):
+        if part in ("..", ""):
+            continue
+        try:
+            datetime.fromisoformat(part.replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidRequestError(
+                f"datetime không hợp lệ: {text!r} (RFC 3339, ví dụ 2026-09-05T00:00:00Z) / "
+                f"datetime {text!r} is not RFC 3339 (e.g. 2026-09-05T00:00:00Z)"
+            ) from None
+
+
+def _page_link(request: Request, offset: int, rel: str, title: str) -> dict[str, str]:
+    query = {**request.query_params, "offset": str(offset)}
+    return _link(str(request.url.replace_query_params(**query)), rel, GEOJSON, title)
+
+
+@router.get(
+    "/collections/{collection_id}/items",
+    summary="OGC API – Features: a layer's features as GeoJSON, by bbox, a page at a time",
+    description="`bbox` (minx,miny,maxx,maxy in `bbox-crs`, CRS84 by default), `limit` and "
+    "`offset` with `next` and `prev` links, `crs` (the collection's `crs` list: CRS84, "
+    "EPSG:4326 latitude first, EPSG:3857, UTM 48N, VN-2000 UTM 48N and VN-2000 TM-3 105°45'). "
+    "`datetime` is accepted and selects nothing away: no layer has a time.",
+    response_class=Response,
+)
+def items(
+    conn: ReadConn,
+    request: Request,
+    collection_id: str,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    bbox: Annotated[str | None, Query(max_length=200)] = None,
+    bbox_crs: Annotated[str | None, Query(alias="bbox-crs", max_length=200)] = None,
+    crs: Annotated[str | None, Query(max_length=200)] = None,
+    datetime_: Annotated[str | None, Query(alias="datetime", max_length=100)] = None,
+    f: Annotated[str | None, Query(description=FORMAT_HELP)] = None,
+) -> Response:
+    _check_parameters(request)
+    _check_format(f)
+    _check_datetime(datetime_)
+    answer_crs = output_crs(crs)
+    box = parse_bbox(bbox)
+    box_lonlat = None if box is None else bbox_lonlat(box, output_crs(bbox_crs))
+    layer = find_collection(conn, collection_id).make(conn)
+    page = select(layer, box_lonlat, offset, limit, answer_crs)
+    links = [
+        _link(str(request.url), "self", GEOJSON, "this page"),
+        _link(
+            f"{_base(request)}/collections/{collection_id}", "collection", JSON, "the collection"
+        ),
+    ]
+    if offset + len(page.features) < page.matched:
+        links.append(_page_link(request, offset + limit, "next", "the next page"))
+    if offset > 0:
+        links.append(_page_link(request, max(0, offset - limit), "prev", "the previous page"))
+    body = {
+        "type": "FeatureCollection",
+        "timeStamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "numberMatched": page.matched,
+        "numberReturned": len(page.features),
+        "links": links,
+        "features": page.features,
+    }
+    response = json_response(body)
+    response.headers["Content-Type"] = GEOJSON
+    response.headers["Content-Crs"] = f"<{answer_crs.uri}>"
+    return response
+
+
+@router.get(
+    "/collections/{collection_id}/items/{feature_id}",
+    summary="OGC API – Features: one feature as GeoJSON",
+    response_class=Response,
+)
+def item(
+    conn: ReadConn,
+    collection_id: str,
+    feature_id: str,
+    crs: Annotated[str | None, Query(max_length=200)] = None,
+    f: Annotated[str | None, Query(description=FORMAT_HELP)] = None,
+) -> Response:
+    _check_format(f)
+    answer_crs = output_crs(crs)
+    layer = find_collection(conn, collection_id).make(conn)
+    response = json_response(one_feature(layer, feature_id, answer_crs))
+    response.headers["Content-Type"] = GEOJSON
+    response.headers["Content-Crs"] = f"<{answer_crs.uri}>"
+    return response
