@@ -7,7 +7,8 @@ district series, the 2018 OSM extract), gives each of the extract's primary scho
 classes of 35 (as benchmarks/officer_path.py does), builds the motorbike network and the
 primary schools' fields, then times `schoolmap zones --grade 1 --year YEAR --publish` and
 prints what it found. Then, with `schoolmap serve`, the time of `GET /zones` and of
-`GET /zones/chances` at homes spread over the city.
+`GET /zones/chances` at homes spread over the city, and of GDAL's OAPIF driver (as QGIS uses
+it) reading every OGC API – Features layer, with the first page of each and a bbox page.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -172,9 +174,33 @@ def served(env: dict[str, str], homes: list[tuple[float, float]]) -> None:
             f"GET /zones/chances at {len(times)} ward centres: median {times[len(times) // 2]:.1f} "
             f"ms, p95 {times[int(len(times) * 0.95)]:.1f} ms; labels of the 10 nearest: {labels}"
         )
+        ogc_layers(base, timed)
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+def ogc_layers(base: str, timed: Callable[[str], tuple[float, bytes]]) -> None:
+    """Every OGC API – Features layer read whole by GDAL (1,000 features a page), and the time
+    of a first page of 100 and of a bbox page (the city centre, about 2 x 2 km)."""
+    import pyogrio
+
+    started = time.perf_counter()
+    layers = [name for name, _ in pyogrio.list_layers(f"OAPIF:{base}")]
+    print(
+        f"\nOGC API – Features: {len(layers)} layers listed by GDAL in "
+        f"{(time.perf_counter() - started) * 1000:.0f} ms"
+    )
+    print(f"{'layer':<18}{'features':>9}{'GDAL read':>11}{'page 100':>10}{'bbox page':>11}")
+    for name in layers:
+        started = time.perf_counter()
+        frame = pyogrio.read_dataframe(f"OAPIF:{base}", layer=name, PAGE_SIZE=1000)
+        whole = time.perf_counter() - started
+        page = statistics.median(timed(f"/collections/{name}/items?limit=100")[0] for _ in range(5))
+        box = statistics.median(
+            timed(f"/collections/{name}/items?bbox=106.69,10.77,106.71,10.79")[0] for _ in range(5)
+        )
+        print(f"{name:<18}{len(frame):>9}{whole:>10.2f}s{page * 1000:>8.0f}ms{box * 1000:>9.0f}ms")
 
 
 if __name__ == "__main__":

@@ -279,9 +279,8 @@ def list_collections(conn: Connection, today: date | None = None) -> list[Collec
     return found
 
 
-def find_collection(conn: Connection, collection_id: str) -> Collection:
+def pick_collection(collections: list[Collection], collection_id: str) -> Collection:
     """The collection of that id, or an error naming those there are."""
-    collections = list_collections(conn)
     for collection in collections:
         if collection.id == collection_id:
             return collection

@@ -295,6 +295,8 @@ def test_zones_appear_only_once_published(
     api: tuple[TestClient, RequestTransactions],
 ) -> None:
     client, conn = api
+    # Read once: the worker keeps the layer until the public data changes.
+    assert client.get("/collections/vung_tuyen_lop1/items").status_code == 200
     with conn.cursor() as cur:
         cur.execute("UPDATE zone_runs SET published_at = NULL")
     conn.commit()
@@ -312,3 +314,30 @@ def test_a_projected_bbox_is_covered_once_bent_into_lonlat() -> None:
         for y in (1_100_000, 1_250_000):
             lon, lat = back.transform(x, y)
             assert west <= lon <= east and south <= lat <= north
+
+
+def test_gdal_reads_the_vector_tiles_where_tilejson_points(server: str) -> None:
+    """QGIS and GDAL take the tiles from the TileJSON's template: GDAL's MVT driver decodes a
+    tile named z/x/y.pbf with the layers the TileJSON lists, each school where it is."""
+    tilejson = get_json(f"{server}/tiles/tiles.json")
+    described = {layer["id"] for layer in tilejson["vector_layers"]}
+    school = get_json(f"{server}/collections/truong_hoc/items?limit=1")["features"][0]
+    lon, lat = school["geometry"]["coordinates"]
+    z = 15
+    n = 2**z
+    x = int((lon + 180) / 360 * n)
+    y = int((1 - np.arcsinh(np.tan(np.radians(lat))) / np.pi) / 2 * n)
+    url = tilejson["tiles"][0].format(z=z, x=x, y=y)
+    source = f"/vsicurl/{url}"
+    layers = {name for name, _ in pyogrio.list_layers(source)}
+    assert layers and layers <= described
+    points = [name for name in layers if "school" in name or "truong" in name]
+    assert points, layers
+    frame = pyogrio.read_dataframe(source, layer=points[0])
+    assert frame.crs is not None and frame.crs.to_epsg() == 3857
+    found = frame.to_crs(32648).geometry
+    here = shapely.Point(
+        pyproj.Transformer.from_crs(4326, 32648, always_xy=True).transform(lon, lat)
+    )
+    # A tile of zoom 15 places a point within about a metre (4,096 steps over 1.2 km).
+    assert min(found.distance(here)) < 2.0

@@ -4,7 +4,9 @@ collection holds, and why it is written here, is in `gis_service.ogc_features`."
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -12,17 +14,20 @@ from fastapi import APIRouter, Query, Request, Response
 from gis_service import __version__
 from gis_service.api.deps import ReadConnection as ReadConn
 from gis_service.api.deps import json_response
+from gis_service.db.connection import Connection
+from gis_service.db.version_reader import public_data_version
 from gis_service.errors import InvalidRequestError
 from gis_service.ogc_features import (
     CRS84,
     CRS_URIS,
     Collection,
+    Layer,
     bbox_lonlat,
-    find_collection,
     list_collections,
     one_feature,
     output_crs,
     parse_bbox,
+    pick_collection,
     select,
 )
 
@@ -40,6 +45,76 @@ MAX_LIMIT = 10_000
 # The parameters the items take; any other is refused (OGC API Features, Core).
 ITEMS_PARAMETERS = frozenset({"limit", "offset", "bbox", "bbox-crs", "crs", "datetime", "f"})
 FORMAT_HELP = "json (GeoJSON); the only format offered"
+
+
+@dataclass
+class _Made:
+    """The collections as listed at one public data version and day, with what was made of
+    them since."""
+
+    version: int
+    day: date
+    collections: list[Collection]
+    extents: dict[str, tuple[float, ...] | None] = field(default_factory=dict)
+    layers: dict[str, Layer] = field(default_factory=dict)
+
+
+class KeptLayers:
+    """Each worker keeps the layers it made until the public data changes (its version moves
+    with every change to schools, units, figures and published zones) or the day does (the
+    coming school year of the forecast). Every page of a layer is then cut from the same
+    made layer, so paging through it costs one making."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._made: _Made | None = None
+
+    def _now(self, conn: Connection) -> _Made:
+        version, day = public_data_version(conn), date.today()
+        made = self._made
+        if made is None or made.version != version or made.day != day:
+            # The data is read after its version: never older than the version it is kept at.
+            made = _Made(version, day, list_collections(conn, day))
+            self._made = made
+        return made
+
+    def collections(self, conn: Connection) -> list[tuple[Collection, tuple[float, ...] | None]]:
+        """Every collection there is now, with its extent."""
+        with self._lock:
+            made = self._now(conn)
+            for c in made.collections:
+                if c.id not in made.extents:
+                    made.extents[c.id] = c.extent(conn)
+            return [(c, made.extents[c.id]) for c in made.collections]
+
+    def collection(
+        self, conn: Connection, collection_id: str
+    ) -> tuple[Collection, tuple[float, ...] | None]:
+        """One collection with its extent, or an error naming those there are."""
+        with self._lock:
+            made = self._now(conn)
+            found = pick_collection(made.collections, collection_id)
+            if found.id not in made.extents:
+                made.extents[found.id] = found.extent(conn)
+            return found, made.extents[found.id]
+
+    def layer(self, conn: Connection, collection_id: str) -> Layer:
+        """The features of one collection."""
+        with self._lock:
+            made = self._now(conn)
+            layer = made.layers.get(collection_id)
+            if layer is None:
+                layer = pick_collection(made.collections, collection_id).make(conn)
+                made.layers[collection_id] = layer
+            return layer
+
+
+def kept_layers(request: Request) -> KeptLayers:
+    """The app's kept layers (made on first use)."""
+    kept: KeptLayers | None = getattr(request.app.state, "ogc_layers", None)
+    if kept is None:
+        kept = request.app.state.ogc_layers = KeptLayers()
+    return kept
 
 
 def _base(request: Request) -> str:
@@ -98,9 +173,10 @@ def conformance(f: Annotated[str | None, Query(description=FORMAT_HELP)] = None)
     return json_response({"conformsTo": list(CONFORMANCE)})
 
 
-def _collection_json(conn: Any, collection: Collection, base: str) -> dict[str, Any]:
+def _collection_json(
+    collection: Collection, extent: tuple[float, ...] | None, base: str
+) -> dict[str, Any]:
     href = f"{base}/collections/{collection.id}"
-    extent = collection.extent(conn)
     described: dict[str, Any] = {
         "id": collection.id,
         "title": collection.title,
@@ -136,7 +212,10 @@ def collections(
     return json_response(
         {
             "links": [_link(f"{base}/collections", "self", JSON, "the collections")],
-            "collections": [_collection_json(conn, c, base) for c in list_collections(conn)],
+            "collections": [
+                _collection_json(c, extent, base)
+                for c, extent in kept_layers(request).collections(conn)
+            ],
         }
     )
 
@@ -149,9 +228,8 @@ def collection(
     f: Annotated[str | None, Query(description=FORMAT_HELP)] = None,
 ) -> Any:
     _check_format(f)
-    return json_response(
-        _collection_json(conn, find_collection(conn, collection_id), _base(request))
-    )
+    found, extent = kept_layers(request).collection(conn, collection_id)
+    return json_response(_collection_json(found, extent, _base(request)))
 
 
 def _check_parameters(request: Request) -> None:
@@ -212,7 +290,7 @@ def items(
     answer_crs = output_crs(crs)
     box = parse_bbox(bbox)
     box_lonlat = None if box is None else bbox_lonlat(box, output_crs(bbox_crs))
-    layer = find_collection(conn, collection_id).make(conn)
+    layer = kept_layers(request).layer(conn, collection_id)
     page = select(layer, box_lonlat, offset, limit, answer_crs)
     links = [
         _link(str(request.url), "self", GEOJSON, "this page"),
@@ -245,6 +323,7 @@ def items(
 )
 def item(
     conn: ReadConn,
+    request: Request,
     collection_id: str,
     feature_id: str,
     crs: Annotated[str | None, Query(max_length=200)] = None,
@@ -252,7 +331,7 @@ def item(
 ) -> Response:
     _check_format(f)
     answer_crs = output_crs(crs)
-    layer = find_collection(conn, collection_id).make(conn)
+    layer = kept_layers(request).layer(conn, collection_id)
     response = json_response(one_feature(layer, feature_id, answer_crs))
     response.headers["Content-Type"] = GEOJSON
     response.headers["Content-Crs"] = f"<{answer_crs.uri}>"
