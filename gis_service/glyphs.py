@@ -14,7 +14,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-GLYPHS_DIR = Path(__file__).resolve().parents[1] / "web" / "glyphs"
+from gis_service.web_files import WEB_DIR
+
+GLYPHS_DIR = WEB_DIR / "glyphs"
 
 LABEL_FONT = "DejaVu Sans Book"
 FONTSTACKS = (LABEL_FONT,)

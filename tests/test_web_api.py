@@ -14,8 +14,9 @@ from gis_service.api.app import create_app
 from gis_service.api.models import Health, SchoolCollection, WardCollection
 from gis_service.config import DatabaseSettings, Settings
 from gis_service.db.connection import Connection
+from gis_service.web_files import WEB_DIR
 from tests.browser_support import ARTEFACTS, chromium, served
-from tests.conftest import ROOT, SingleConnection
+from tests.conftest import SingleConnection
 
 
 @pytest.fixture
@@ -87,9 +88,9 @@ def test_app_files_are_served_and_nothing_else(client: TestClient) -> None:
 
 def test_the_page_needs_no_other_server() -> None:
     """Every script and style the page loads is ours; the OSM raster is the one, optional, link."""
-    page = (ROOT / "web" / "index.html").read_text(encoding="utf-8")
+    page = (WEB_DIR / "index.html").read_text(encoding="utf-8")
     assert re.findall(r'(?:src|href)="(https?:)?//', page) == []
-    script = (ROOT / "web" / "app.js").read_text(encoding="utf-8")
+    script = (WEB_DIR / "app.js").read_text(encoding="utf-8")
     assert re.findall(r"https?://[^\"'`]+", script) == [
         "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
     ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
@@ -36,13 +35,12 @@ from gis_service.db.local_server import resolve_database_url
 from gis_service.db.version_reader import VersionReader
 from gis_service.errors import SchoolmapError
 from gis_service.routing.service import RoutingService
+from gis_service.web_files import WEB_DIR
 
 logger = logging.getLogger(__name__)
 
 GZIP_FROM_BYTES = 1_000
 """Smaller answers go as they are: compressing them saves less than its own cost."""
-# The browser app, served from the source tree beside the package.
-WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 
 
 def create_app(settings: Settings | None = None, pool: ConnectionSource | None = None) -> FastAPI:

@@ -4,7 +4,6 @@ aggregated per unit), siting and scenarios (planners and city administrators).""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -35,6 +34,7 @@ from gis_service.planning.scenarios import (
 )
 from gis_service.planning.siting import site_schools
 from gis_service.routing.service import RoutingService
+from gis_service.web_files import WEB_DIR
 
 router = APIRouter(tags=["planning"])
 
@@ -57,7 +57,7 @@ Edition = Annotated[
 Units = Annotated[
     list[str] | None, Query(description="codes of communes/wards of the edition (default all)")
 ]
-PLANNER_PAGE = Path(__file__).resolve().parents[2] / "web" / "planner.html"
+PLANNER_PAGE = WEB_DIR / "planner.html"
 
 
 def parse_years(text: str) -> list[int]:

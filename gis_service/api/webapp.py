@@ -9,10 +9,10 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
 from gis_service.errors import NotFoundError
+from gis_service.web_files import WEB_DIR
 
 router = APIRouter(include_in_schema=False)
 
-WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 _SERVED_SUFFIXES = frozenset({".js", ".css", ".html", ".svg", ".png", ".json", ".txt", ".map"})
 mimetypes.add_type("text/javascript", ".js")
 
