@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -128,6 +128,8 @@ class Layer:
     ids: list[int | str]
     properties: list[dict[str, Any]]
     shapes: np.ndarray
+    written: dict[int, str] = field(default_factory=dict, compare=False, repr=False)
+    """Each feature's geometry as GeoJSON text in CRS84, written when first asked for."""
 
     def __post_init__(self) -> None:
         if not len(self.ids) == len(self.properties) == len(self.shapes):
@@ -344,36 +346,34 @@ def bbox_lonlat(
 
 @dataclass(frozen=True)
 class Page:
-    """One page of a collection's items, with how many match in all."""
+    """One page of a collection's items, each feature written as GeoJSON text, with how many
+    match in all."""
 
-    features: list[dict[str, Any]]
+    features: list[str]
     matched: int
 
 
-def _geometry_json(
+def _geometry_text(
     shape: Any, transform: Callable[[np.ndarray], np.ndarray] | None, decimals: int
-) -> dict[str, Any] | None:
+) -> str:
     if shape is None:
-        return None
+        return "null"
     moved = shape if transform is None else shapely.transform(shape, transform)
-    rounded = shapely.transform(moved, lambda xy: np.round(xy, decimals))
-    geometry: dict[str, Any] = json.loads(shapely.to_geojson(rounded))
-    return geometry
+    return str(shapely.to_geojson(shapely.transform(moved, lambda xy: np.round(xy, decimals))))
 
 
-def _feature(
-    layer: Layer,
-    i: int,
-    transform: Callable[[np.ndarray], np.ndarray] | None,
-    decimals: int,
-) -> dict[str, Any]:
-    """The layer's i-th feature as GeoJSON, its geometry moved by `transform`."""
-    return {
-        "type": "Feature",
-        "id": layer.ids[i],
-        "geometry": _geometry_json(layer.shapes[i], transform, decimals),
-        "properties": layer.properties[i],
-    }
+def _feature_text(layer: Layer, i: int, crs: OutputCrs, transform: Any) -> str:
+    """The layer's i-th feature as GeoJSON text in `crs`. In CRS84, as stored, its geometry is
+    written once and kept with the layer: every page of every client reads the same text."""
+    if crs.epsg is None:
+        geometry = layer.written.get(i)
+        if geometry is None:
+            geometry = layer.written[i] = _geometry_text(layer.shapes[i], None, crs.decimals)
+    else:
+        geometry = _geometry_text(layer.shapes[i], transform, crs.decimals)
+    head = json.dumps(layer.ids[i])
+    properties = json.dumps(layer.properties[i], ensure_ascii=False, separators=(",", ":"))
+    return f'{{"type":"Feature","id":{head},"geometry":{geometry},"properties":{properties}}}'
 
 
 def select(
@@ -393,17 +393,16 @@ def select(
         if present.any():
             hits[present] = shapely.intersects(layer.shapes[present].astype(object), box)
         keep = np.flatnonzero(hits)
-    chosen = keep[offset : offset + limit]
     transform = crs.transformer()
-    features = [_feature(layer, i, transform, crs.decimals) for i in chosen]
-    return Page(features, len(keep))
+    chosen = keep[offset : offset + limit]
+    return Page([_feature_text(layer, int(i), crs, transform) for i in chosen], len(keep))
 
 
-def one_feature(layer: Layer, feature_id: str, crs: OutputCrs) -> dict[str, Any]:
-    """The feature of that id (as written in a URL), or an error."""
+def one_feature(layer: Layer, feature_id: str, crs: OutputCrs) -> str:
+    """The feature of that id (as written in a URL) as GeoJSON text, or an error."""
     for i, known in enumerate(layer.ids):
         if str(known) == feature_id:
-            return _feature(layer, i, crs.transformer(), crs.decimals)
+            return _feature_text(layer, i, crs, crs.transformer())
     raise NotFoundError(
         f"Không có đối tượng {feature_id!r} trong lớp này / no feature {feature_id!r} in this "
         "collection"

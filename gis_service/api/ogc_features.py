@@ -4,6 +4,7 @@ collection holds, and why it is written here, is in `gis_service.ogc_features`."
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -22,6 +23,7 @@ from gis_service.ogc_features import (
     CRS_URIS,
     Collection,
     Layer,
+    OutputCrs,
     bbox_lonlat,
     list_collections,
     one_feature,
@@ -302,18 +304,23 @@ def items(
         links.append(_page_link(request, offset + limit, "next", "the next page"))
     if offset > 0:
         links.append(_page_link(request, max(0, offset - limit), "prev", "the previous page"))
-    body = {
-        "type": "FeatureCollection",
-        "timeStamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "numberMatched": page.matched,
-        "numberReturned": len(page.features),
-        "links": links,
-        "features": page.features,
-    }
-    response = json_response(body)
-    response.headers["Content-Type"] = GEOJSON
-    response.headers["Content-Crs"] = f"<{answer_crs.uri}>"
-    return response
+    head = json.dumps(
+        {
+            "type": "FeatureCollection",
+            "timeStamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "numberMatched": page.matched,
+            "numberReturned": len(page.features),
+            "links": links,
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    # The features are GeoJSON text already: written into the answer as they are.
+    return _geojson(f'{head[:-1]},"features":[{",".join(page.features)}]}}', answer_crs)
+
+
+def _geojson(body: str, crs: OutputCrs) -> Response:
+    return Response(body, media_type=GEOJSON, headers={"Content-Crs": f"<{crs.uri}>"})
 
 
 @router.get(
@@ -332,7 +339,4 @@ def item(
     _check_format(f)
     answer_crs = output_crs(crs)
     layer = kept_layers(request).layer(conn, collection_id)
-    response = json_response(one_feature(layer, feature_id, answer_crs))
-    response.headers["Content-Type"] = GEOJSON
-    response.headers["Content-Crs"] = f"<{answer_crs.uri}>"
-    return response
+    return _geojson(one_feature(layer, feature_id, answer_crs), answer_crs)
