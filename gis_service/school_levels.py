@@ -22,6 +22,9 @@ ENTRY_GRADES = (1, 6)
 """The grades places are allocated for: grade 1 (primary) and grade 6 (lower secondary)."""
 LEVEL_OF_GRADE = {1: "tieu_hoc", 6: "thcs"}
 """The level whose schools take each entry grade."""
+ENTRY_AGE = {1: 6, 6: 11}
+"""Grade 1 takes children turning 6 in the school year's first calendar year, grade 6 those
+turning 11."""
 
 _ISCED = {"0": "mam_non", "1": "tieu_hoc", "2": "thcs", "3": "thpt"}
 

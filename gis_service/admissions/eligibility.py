@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from gis_service.errors import InvalidRequestError
+from gis_service.school_levels import ENTRY_AGE
 
-ENTRY_AGE = {1: 6, 6: 11}
 MAX_EXTRA_YEARS = 3
 SPECIAL_CASE_GROUPS = frozenset(
     {"khuyet_tat", "cham_phat_trien", "dan_toc_thieu_so", "mo_coi", "ve_nuoc"}

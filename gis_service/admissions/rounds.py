@@ -7,13 +7,13 @@ from datetime import datetime
 from typing import Any
 
 from gis_service import audit
-from gis_service.admissions.eligibility import ENTRY_AGE
 from gis_service.db.connection import Connection
 from gis_service.errors import (
     InvalidRequestError,
     NotFoundError,
 )
 from gis_service.safe_text import check_name
+from gis_service.school_levels import ENTRY_AGE
 from gis_service.units.editions import DISTRICT, LEVELS_OF, edition_or_current
 from gis_service.units.lookup import UnitRef, units_by_id
 

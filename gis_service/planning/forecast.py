@@ -13,7 +13,6 @@ from typing import Any
 from gis_service.errors import InvalidRequestError
 from gis_service.planning.inputs import DistrictInput, ForecastInputs, UnitInfo, WardInput
 from gis_service.planning.method import (
-    ENTRY_AGE,
     LEGAL_CLASS_SIZE,
     METHOD_TEXT,
     SCHOOL_YEAR_START,
@@ -26,6 +25,7 @@ from gis_service.planning.method import (
     single_year_ages,
     yearly_births,
 )
+from gis_service.school_levels import ENTRY_AGE
 from gis_service.units.coverage import NO_CENSUS_EN, NO_CENSUS_VI
 from gis_service.units.editions import EDITION_2019
 

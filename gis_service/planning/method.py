@@ -14,9 +14,7 @@ from typing import Any
 
 import numpy as np
 
-# Entry ages: grade 1 takes children turning 6 in the school year's first calendar year,
-# grade 6 those turning 11; legal class sizes: Circular 28/2020 (primary), 32/2020 (THCS).
-ENTRY_AGE = {1: 6, 6: 11}
+# Legal class sizes: Circular 28/2020 (primary), 32/2020 (THCS).
 LEGAL_CLASS_SIZE = {1: 35, 6: 45}
 SCHOOL_YEAR_START = 0.67  # fraction of the calendar year gone when the school year opens
 
