@@ -82,6 +82,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_for_health(base: str, process: subprocess.Popen[Any], log: Path, timeout_s: float) -> None:
+    """Return once `base`/health answers; fail with the server's log if it stops or is slow."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(base + "/health", timeout=5):
+                return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError("the server did not start:\n" + log.read_text()) from None
+            time.sleep(0.5)
+
+
 @contextmanager
 def served(database_url: str, home: Path) -> Iterator[str]:
     """`schoolmap serve` on a free port over a database; its base URL once it answers."""

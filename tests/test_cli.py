@@ -17,6 +17,7 @@ import pytest
 
 from gis_service import __version__
 from gis_service.db.connection import connect
+from tests.browser_support import wait_for_health
 from tests.conftest import recreate_database, table_counts
 from tests.osm_fixture import EXPECTED_ROAD_WAYS, write_hand_made_osm
 
@@ -166,15 +167,7 @@ def demo_service(
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                get_json(base + "/health")
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError("demo did not start:\n" + log.read_text()) from None
-                time.sleep(0.5)
+        wait_for_health(base, process, log, 120)
         yield base
     finally:
         process.terminate()

@@ -16,7 +16,6 @@ import shutil
 import site
 import subprocess
 import sys
-import time
 import urllib.request
 import venv
 import zipfile
@@ -27,7 +26,7 @@ from typing import Any
 import pytest
 
 from gis_service import __version__
-from tests.browser_support import drop_database, free_port
+from tests.browser_support import drop_database, free_port, wait_for_health
 from tests.conftest import ROOT, server_url
 
 # What a wheel is built from: the packaging files and the packages' folders, as git sees them
@@ -180,15 +179,7 @@ def demo(installed: Path, tmp_path: Path) -> Iterator[str]:
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + DEMO_START_S
-        while True:
-            try:
-                fetch(base + "/health")
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError("demo did not start:\n" + log.read_text()) from None
-                time.sleep(0.5)
+        wait_for_health(base, process, log, DEMO_START_S)
         yield base
     finally:
         process.terminate()

@@ -18,14 +18,12 @@ import shapely
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from gis_service.api.app import create_app
 from gis_service.cli import app
-from gis_service.config import DatabaseSettings, Settings
 from gis_service.db.connection import connect
 from gis_service.ogc_features import CRS84, bbox_lonlat, epsg_uri, output_crs
 from gis_service.planning.forecast import coming_school_year
 from tests.browser_support import copy_database, drop_database, served
-from tests.test_auth import RequestScopedSource, RequestTransactions, api_connection, one
+from tests.test_auth import RequestTransactions, api_client, api_connection, one
 
 GEOJSON = "application/geo+json"
 
@@ -149,11 +147,7 @@ def test_landing_page_conformance_and_collections(server: str) -> None:
 
 @pytest.fixture
 def api(zoned_db_url: str, demo_home: Path) -> Iterator[tuple[TestClient, RequestTransactions]]:
-    settings = Settings(database=DatabaseSettings(home=demo_home))
-    with (
-        api_connection(zoned_db_url) as conn,
-        TestClient(create_app(settings, pool=RequestScopedSource(conn))) as client,
-    ):
+    with api_connection(zoned_db_url) as conn, api_client(conn, demo_home) as client:
         yield client, conn
 
 

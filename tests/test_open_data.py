@@ -14,19 +14,13 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from gis_service.api.app import create_app
 from gis_service.cli import app
-from gis_service.config import DatabaseSettings, Settings
-from tests.test_auth import RequestScopedSource, RequestTransactions, api_connection, one
+from tests.test_auth import RequestTransactions, api_client, api_connection, one
 
 
 @pytest.fixture
 def api(demo_db_url: str, demo_home: Path) -> Iterator[tuple[TestClient, RequestTransactions]]:
-    settings = Settings(database=DatabaseSettings(home=demo_home))
-    with (
-        api_connection(demo_db_url) as conn,
-        TestClient(create_app(settings, pool=RequestScopedSource(conn))) as client,
-    ):
+    with api_connection(demo_db_url) as conn, api_client(conn, demo_home) as client:
         yield client, conn
 
 
