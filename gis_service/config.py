@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gis_service.log_format import LogFormat
+
 
 def default_home() -> Path:
     """Where schoolmap keeps its own files (owned database cluster, demo data, caches)."""
@@ -64,6 +66,15 @@ class ImportSettings(BaseSettings):
     """The longest one statement of an import may run (a lock wait included)."""
 
 
+class LogSettings(BaseSettings):
+    """How the served app writes its log: `format` "text" (lines for a person, the default)
+    or "json" (one JSON object a line, with the request's id, for a log collector)."""
+
+    model_config = SettingsConfigDict(env_prefix="SCHOOLMAP_LOG_", extra="ignore")
+
+    format: LogFormat = "text"
+
+
 class Settings(BaseSettings):
     """All settings of one service instance."""
 
@@ -73,3 +84,4 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     imports: ImportSettings = Field(default_factory=ImportSettings)
+    log: LogSettings = Field(default_factory=LogSettings)

@@ -22,6 +22,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from gis_service.errors import ConfigurationError
+from gis_service.log_format import LogFormat
 from gis_service.log_privacy import logging_config
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ class ServeOptions:
     port: int
     workers: int = 1
     access_log: bool = True
+    log_format: LogFormat = "text"
 
 
 def listening_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
@@ -82,7 +84,7 @@ def uvicorn_config(options: ServeOptions) -> uvicorn.Config:
         factory=True,
         log_level="info",
         access_log=options.access_log,
-        log_config=logging_config(),
+        log_config=logging_config(options.log_format),
         workers=1,
     )
 
@@ -135,7 +137,7 @@ class Supervisor:
         """Serve until told to stop."""
         require_free_port(self.options.host, self.options.port)
         if not logger.handlers and not logging.getLogger().handlers:
-            logging.config.dictConfig(logging_config())
+            logging.config.dictConfig(logging_config(self.options.log_format))
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self._ask_to_stop)
         self._workers = [self._start_worker() for _ in range(self.options.workers)]
