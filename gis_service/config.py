@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gis_service.log_format import LogFormat
@@ -75,6 +75,32 @@ class LogSettings(BaseSettings):
     format: LogFormat = "text"
 
 
+METRICS_TOKEN_MIN_CHARS = 16
+
+
+class MetricsSettings(BaseSettings):
+    """The Prometheus endpoint /metrics: served only when `token` is set, to a scrape sending
+    `Authorization: Bearer <token>` (see api/metrics.py)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SCHOOLMAP_METRICS_", extra="ignore", hide_input_in_errors=True
+    )
+
+    token: SecretStr | None = None
+
+    @field_validator("token")
+    @classmethod
+    def _long_enough(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is None or not token.get_secret_value():
+            return None
+        if len(token.get_secret_value()) < METRICS_TOKEN_MIN_CHARS:
+            raise ValueError(
+                f"SCHOOLMAP_METRICS_TOKEN must be at least {METRICS_TOKEN_MIN_CHARS} characters "
+                "(e.g. the output of: python -c 'import secrets; print(secrets.token_urlsafe())')"
+            )
+        return token
+
+
 class Settings(BaseSettings):
     """All settings of one service instance."""
 
@@ -85,3 +111,4 @@ class Settings(BaseSettings):
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     imports: ImportSettings = Field(default_factory=ImportSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
