@@ -892,7 +892,14 @@ def serve_command(
     # Workers read the resolved URL, so they never start a second local server.
     os.environ["DATABASE_URL"] = url
     typer.echo(f"schoolmap on http://{host}:{port} (API docs at /docs)")
-    serve(ServeOptions(host=host, port=port, workers=workers, access_log=access_log))
+    options = ServeOptions(
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=access_log,
+        log_format=settings.log.format,
+    )
+    serve(options)
 
 
 DATABASE_LOST = (

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gis_service.log_format import LogFormat
 
 
 def default_home() -> Path:
@@ -64,6 +66,41 @@ class ImportSettings(BaseSettings):
     """The longest one statement of an import may run (a lock wait included)."""
 
 
+class LogSettings(BaseSettings):
+    """How the served app writes its log: `format` "text" (lines for a person, the default)
+    or "json" (one JSON object a line, with the request's id, for a log collector)."""
+
+    model_config = SettingsConfigDict(env_prefix="SCHOOLMAP_LOG_", extra="ignore")
+
+    format: LogFormat = "text"
+
+
+METRICS_TOKEN_MIN_CHARS = 16
+
+
+class MetricsSettings(BaseSettings):
+    """The Prometheus endpoint /metrics: served only when `token` is set, to a scrape sending
+    `Authorization: Bearer <token>` (see api/metrics.py)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SCHOOLMAP_METRICS_", extra="ignore", hide_input_in_errors=True
+    )
+
+    token: SecretStr | None = None
+
+    @field_validator("token")
+    @classmethod
+    def _long_enough(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is None or not token.get_secret_value():
+            return None
+        if len(token.get_secret_value()) < METRICS_TOKEN_MIN_CHARS:
+            raise ValueError(
+                f"SCHOOLMAP_METRICS_TOKEN must be at least {METRICS_TOKEN_MIN_CHARS} characters "
+                "(e.g. the output of: python -c 'import secrets; print(secrets.token_urlsafe())')"
+            )
+        return token
+
+
 class Settings(BaseSettings):
     """All settings of one service instance."""
 
@@ -73,3 +110,5 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     imports: ImportSettings = Field(default_factory=ImportSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)

@@ -21,6 +21,8 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl
 
+from gis_service.log_format import JsonFormatter, LogFormat, RequestIdFilter
+
 # Query parameters that choose the kind of answer (travel mode, level, page, format, planning
 # options) and never a place, a person or free text. Their values are kept when they look
 # harmless too. Everything else (lat, lon, from, bbox, ward, to_school, q, filename, tokens…)
@@ -189,14 +191,25 @@ def _clean_record(record: logging.LogRecord) -> None:
         record.stack_info = scrub(record.stack_info)
 
 
-def logging_config() -> dict[str, Any]:
+def logging_config(log_format: LogFormat = "text") -> dict[str, Any]:
     """uvicorn's logging set-up with `PrivacyFilter` on each of its handlers, and the root
-    logger (the app's own loggers, warnings and up) writing through the filtered one too."""
+    logger (the app's own loggers, warnings and up) writing through the filtered one too.
+
+    Each handler then puts the id of the request being served on its records; with
+    `log_format` "json" every line is one JSON object (`log_format.JsonFormatter`). A handler
+    formats a record only after all its filters, so the JSON holds what the privacy filter
+    left and nothing else.
+    """
     from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
-    config["filters"] = {"privacy": {"()": PrivacyFilter}}
+    config["filters"] = {
+        "privacy": {"()": PrivacyFilter},
+        "request_id": {"()": RequestIdFilter},
+    }
     for handler in config["handlers"].values():
-        handler["filters"] = [*handler.get("filters", []), "privacy"]
+        handler["filters"] = [*handler.get("filters", []), "privacy", "request_id"]
+    if log_format == "json":
+        config["formatters"] = {name: {"()": JsonFormatter} for name in config["formatters"]}
     config["root"] = {"handlers": ["default"], "level": "WARNING"}
     return config

@@ -5,6 +5,10 @@ kept-alive connections at once, the first worker to wake accepts nearly all of t
 them alone while the other idles. Here each worker binds its own socket to the same address
 with SO_REUSEPORT, so the kernel spreads new connections evenly over the live workers. The
 supervisor replaces a worker that dies and stops them all on SIGINT or SIGTERM.
+
+The workers' Prometheus counts meet in a directory the supervisor makes afresh for each run
+(PROMETHEUS_MULTIPROC_DIR, removed when it stops), so a scrape answered by any worker counts
+them all; see api/metrics.py.
 """
 
 from __future__ import annotations
@@ -12,8 +16,11 @@ from __future__ import annotations
 import logging
 import logging.config
 import multiprocessing
+import os
+import shutil
 import signal
 import socket
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -22,6 +29,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from gis_service.errors import ConfigurationError
+from gis_service.log_format import LogFormat
 from gis_service.log_privacy import logging_config
 
 if TYPE_CHECKING:
@@ -36,6 +44,7 @@ STOP_GRACE_S = 15.0
 # MAX_FAILED_STARTS such deaths in a row the supervisor gives up instead of looping.
 FAILED_START_S = 3.0
 MAX_FAILED_STARTS = 5
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,7 @@ class ServeOptions:
     port: int
     workers: int = 1
     access_log: bool = True
+    log_format: LogFormat = "text"
 
 
 def listening_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
@@ -82,7 +92,7 @@ def uvicorn_config(options: ServeOptions) -> uvicorn.Config:
         factory=True,
         log_level="info",
         access_log=options.access_log,
-        log_config=logging_config(),
+        log_config=logging_config(options.log_format),
         workers=1,
     )
 
@@ -105,6 +115,7 @@ class Supervisor:
         self._started_at: list[float] = []
         self._failed_starts = 0
         self._stop = threading.Event()
+        self._metrics_dir: str | None = None
 
     def _start_worker(self) -> BaseProcess:
         worker = self._context.Process(target=run_worker, args=(self.options,), daemon=False)
@@ -125,6 +136,7 @@ class Supervisor:
         logger.warning(
             "worker process [%s] exited with code %s; starting another", dead.pid, dead.exitcode
         )
+        self._forget_metrics_of(dead)
         self._workers[slot] = self._start_worker()
         self._started_at[slot] = time.monotonic()
 
@@ -135,18 +147,35 @@ class Supervisor:
         """Serve until told to stop."""
         require_free_port(self.options.host, self.options.port)
         if not logger.handlers and not logging.getLogger().handlers:
-            logging.config.dictConfig(logging_config())
+            logging.config.dictConfig(logging_config(self.options.log_format))
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self._ask_to_stop)
-        self._workers = [self._start_worker() for _ in range(self.options.workers)]
-        self._started_at = [time.monotonic()] * len(self._workers)
+        # Set before the first worker starts: each reads it when it first imports the
+        # metrics library, and a spawned worker inherits this environment.
+        self._metrics_dir = tempfile.mkdtemp(prefix="schoolmap-metrics-")
+        earlier = os.environ.get(METRICS_DIR_ENV)
+        os.environ[METRICS_DIR_ENV] = self._metrics_dir
         try:
+            self._workers = [self._start_worker() for _ in range(self.options.workers)]
+            self._started_at = [time.monotonic()] * len(self._workers)
             while not self._stop.wait(0.5):
                 for slot, worker in enumerate(self._workers):
                     if not worker.is_alive():
                         self._replace(slot)
         finally:
             self._stop_workers()
+            if earlier is None:
+                os.environ.pop(METRICS_DIR_ENV, None)
+            else:
+                os.environ[METRICS_DIR_ENV] = earlier
+            shutil.rmtree(self._metrics_dir, ignore_errors=True)
+
+    def _forget_metrics_of(self, dead: BaseProcess) -> None:
+        """Drop a dead worker's gauges (its pool), keeping its counts."""
+        if self._metrics_dir is not None and dead.pid is not None:
+            from prometheus_client.multiprocess import mark_process_dead
+
+            mark_process_dead(dead.pid, self._metrics_dir)
 
     def _stop_workers(self) -> None:
         for worker in self._workers:

@@ -19,12 +19,16 @@ from urllib.parse import quote, quote_plus
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from uvicorn.logging import AccessFormatter
 
 from benchmarks.load import serving
 from gis_service.api.app import create_app
+from gis_service.api.request_ids import HEADER, RequestIds, accepted_request_id, new_request_id
 from gis_service.auth.users import create_user
 from gis_service.db.connection import connect
+from gis_service.log_format import JsonFormatter, RequestContext, RequestIdFilter, current_request
 from gis_service.log_privacy import (
     ALLOWED_QUERY_PARAMS,
     PrivacyFilter,
@@ -138,15 +142,19 @@ def test_the_allow_list_names_api_parameters_that_locate_nobody() -> None:
     assert personal <= query_params and not personal & ALLOWED_QUERY_PARAMS
 
 
-def filtered_output(formatter: logging.Formatter) -> tuple[logging.Logger, io.StringIO]:
-    """A logger writing through two handlers with the privacy filter into one buffer."""
+def filtered_output(
+    formatter: logging.Formatter, copies: int = 2
+) -> tuple[logging.Logger, io.StringIO]:
+    """A logger writing through `copies` handlers with the privacy filter, then the request-id
+    filter (as `logging_config` sets them), into one buffer."""
     out = io.StringIO()
     logger = logging.getLogger(f"tests.log_privacy.{uuid.uuid4().hex}")
     logger.propagate = False
-    for _ in range(2):
+    for _ in range(copies):
         handler = logging.StreamHandler(out)
         handler.setFormatter(formatter)
         handler.addFilter(PrivacyFilter())
+        handler.addFilter(RequestIdFilter())
         logger.addHandler(handler)
     return logger, out
 
@@ -203,6 +211,207 @@ def test_the_logging_config_filters_every_handler_and_the_root_logger() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
     )
     assert "home [coord]" in done.stderr and "10.773" not in done.stderr + done.stdout
+
+
+# -------------------------------------------------------------- JSON lines and request ids
+
+
+def json_lines(text: str) -> list[dict[str, object]]:
+    """Each line of the text parsed as one JSON object (failing on any other line)."""
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def access_record(target: str, status: int = 200) -> logging.LogRecord:
+    """An access record as uvicorn makes it."""
+    return logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", target, "1.1", status),
+        None,
+    )
+
+
+def test_json_lines_carry_the_request_and_only_what_the_filter_left() -> None:
+    logger, out = filtered_output(JsonFormatter(), copies=1)
+    handler = logger.handlers[0]
+    token = current_request.set(RequestContext("req-7.a_B", started=0.0))
+    try:
+        try:
+            raise RuntimeError(f"DETAIL:  Key (child_id)=({CHILD}) already exists.")
+        except RuntimeError:
+            logger.exception("could not store the home at %s,%s", 10.7731592, 106.70047183)
+        handler.handle(access_record(f"/applications/{CHILD}?q=12+H%E1%BA%BBm+Kietlamvien", 404))
+    finally:
+        current_request.reset(token)
+    logger.warning("outside any request")
+    text = out.getvalue()
+    for secret in (CHILD, "10.7731592", "106.7004", "Kietlamvien", "H%E1%BA%BBm"):
+        assert secret not in text, text
+    error, access, outside = json_lines(text)
+    assert error["level"] == "ERROR" and error["logger"] == logger.name
+    assert error["message"] == "could not store the home at [coord]"
+    assert "Key (child_id)=(***) already exists." in str(error["exception"])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", str(error["time"]))
+    assert error["request_id"] == access["request_id"] == "req-7.a_B"
+    assert access["method"] == "GET"
+    assert access["path"] == "/applications/*?q=*"
+    assert access["status"] == 404
+    assert isinstance(access["duration_ms"], float) and access["duration_ms"] > 0
+    assert "request_id" not in outside and "duration_ms" not in outside
+
+
+def test_the_json_logging_config_scrubs_before_it_writes() -> None:
+    config = logging_config("json")
+    assert all(f["()"] is JsonFormatter for f in config["formatters"].values())
+    for handler in config["handlers"].values():
+        assert handler["filters"] == ["privacy", "request_id"]
+    script = (
+        "import logging, logging.config\n"
+        "from gis_service.log_privacy import logging_config\n"
+        "logging.config.dictConfig(logging_config('json'))\n"
+        "logging.getLogger('gis_service.api.app').warning('home %s', '10.7731592,106.70047183')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    (line,) = json_lines(done.stderr)
+    assert line["message"] == "home [coord]" and line["logger"] == "gis_service.api.app"
+
+
+@pytest.mark.parametrize(
+    "sent",
+    ["0f8fa3c2-8a9e-4c52-9bd7-1f1d1bd5f1e2", "a", "trace.42_B-c", "x" * 64],
+)
+def test_a_plain_request_id_is_kept(sent: str) -> None:
+    assert accepted_request_id(sent) == sent
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        None,
+        "",
+        "x" * 65,
+        "has space",
+        "semi;colon",
+        "Hẻm",
+        CHILD,
+        f"id-{CHILD}",
+        "10.7731592",
+        "tS9q_Xb2Lw8NcVr4mKp1Hf7Zd3Ya6Ue0Ji5Og2Qs",
+    ],
+)
+def test_a_request_id_that_could_carry_something_is_replaced(sent: str | None) -> None:
+    assert accepted_request_id(sent) is None
+
+
+def test_new_request_ids_are_plain_and_differ() -> None:
+    made = {new_request_id() for _ in range(1000)}
+    assert len(made) == 1000
+    assert all(accepted_request_id(one) == one for one in made)
+
+
+def app_logging_in_requests(logger: logging.Logger) -> FastAPI:
+    """A small app behind the request-id middleware whose routes log, on the event loop and
+    in a worker thread, and fail."""
+    app = FastAPI()
+    app.add_middleware(RequestIds)
+
+    @app.get("/async/{code}")
+    async def logs_on_the_loop(code: str) -> dict[str, str]:
+        logger.warning("asked for %s", code)
+        return {}
+
+    @app.get("/sync/{code}")
+    def logs_in_a_thread(code: str) -> dict[str, str]:
+        logger.warning("asked for %s", code)
+        return {}
+
+    @app.get("/fails")
+    def fails() -> None:
+        raise RuntimeError(f"child {CHILD}")
+
+    return app
+
+
+def test_every_line_logged_in_a_request_carries_its_id() -> None:
+    logger, out = filtered_output(JsonFormatter(), copies=1)
+    app = app_logging_in_requests(logger)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        kept = client.get(f"/async/{CHILD}", headers={HEADER: "trace-1"})
+        made = client.get(f"/sync/{CHILD}", headers={HEADER: CHILD})
+        failed = client.get("/fails", headers={HEADER: "trace-3"})
+    assert kept.headers[HEADER] == "trace-1"
+    assert made.headers[HEADER] != CHILD and accepted_request_id(made.headers[HEADER])
+    assert failed.status_code == 500 and failed.headers[HEADER] == "trace-3"
+    assert failed.text == "Internal Server Error"
+    lines = json_lines(out.getvalue())
+    assert [line["request_id"] for line in lines] == ["trace-1", made.headers[HEADER]]
+    assert all(line["message"] == "asked for [id-code]" for line in lines)
+    assert current_request.get() is None
+
+
+def test_the_app_answers_with_a_request_id(client: TestClient) -> None:
+    first = client.get("/schools", params={"limit": 1})
+    second = client.get("/schools", params={"limit": 1}, headers={HEADER: "from-the-proxy"})
+    assert accepted_request_id(first.headers[HEADER]) == first.headers[HEADER]
+    assert second.headers[HEADER] == "from-the-proxy"
+
+
+def test_served_json_lines_carry_each_request_id_and_nothing_personal(
+    demo_db_url: str, demo_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Requests with an identity code, a home and an address in their path or query, each
+    with an id of its own (the last with an identity code as its id, which is replaced)."""
+    needles, school = home_and_school(demo_db_url)
+    home = {"lat": needles.lat_text, "lon": needles.lon_text}
+    requests = [
+        (f"/applications/{needles.child_id}", {}, 401),
+        ("/schools/near", {**home, "mode": "walk", "child": needles.child_id}, 200),
+        ("/reach", {**home, "minutes": "5"}, 200),
+        ("/route", {"from": f"{needles.lat_text},{needles.lon_text}", "to_school": school}, 200),
+        ("/geocode", {"q": needles.address}, 200),
+        (f"/geocode/{quote(needles.address)}", {}, 404),
+        (f"/schools/near/{needles.lat_text},{needles.lon_text}", {}, 404),
+        (f"/schools/{needles.child_id}", {"code": needles.child_id}, 404),
+    ]
+    monkeypatch.setenv("SCHOOLMAP_LOG_FORMAT", "json")
+    port = free_port()
+    log = demo_home / f"serve-{port}.log"
+    start = log.stat().st_size if log.exists() else 0
+    answered = []
+    with (
+        serving(demo_db_url, demo_home, port, workers=2),
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client,
+    ):
+        for number, (path, params, status) in enumerate(requests):
+            sent = f"privacy-check-{number}"
+            got = expect(client.get(path, params=params, headers={HEADER: sent}), status)
+            assert got.headers[HEADER] == sent
+            answered.append(sent)
+        got = expect(client.get("/schools/near", params=home, headers={HEADER: CHILD}), 200)
+        answered.append(got.headers[HEADER])
+    written = log.read_bytes()[start:].decode("utf-8", errors="replace")
+    # `schoolmap serve` prints where it serves before logging starts; every other line is JSON.
+    lines = json_lines("\n".join(x for x in written.splitlines() if not x.startswith("schoolmap")))
+    access = {line["request_id"]: line for line in lines if line["logger"] == "uvicorn.access"}
+    for number, (path, _, status) in enumerate(requests):
+        line = access[answered[number]]
+        assert (line["method"], line["status"]) == ("GET", status), line
+        assert str(line["path"]).startswith(safe_request_target(path)), line
+        assert isinstance(line["duration_ms"], float), line
+    assert access[answered[-1]]["path"] == "/schools/near?lat=*&lon=*"
+    assert CHILD not in answered
+    decoded = json.dumps(lines, ensure_ascii=False)
+    leaks = {
+        name: value
+        for name, value in needles.forms().items()
+        if value and (value in written or value in decoded)
+    }
+    assert not leaks, written
 
 
 # ------------------------------------------------------------------------ the served service
@@ -466,11 +675,20 @@ def logged(request: str, lines: list[str]) -> bool:
     return any(pattern.search(line) for line in lines)
 
 
-@pytest.mark.parametrize("workers", [1, 2], ids=["one-process", "two-workers"])
+@pytest.mark.parametrize(
+    ("workers", "log_format"),
+    [(1, "text"), (2, "text"), (2, "json")],
+    ids=["one-process", "two-workers", "two-workers-json"],
+)
 def test_nothing_personal_reaches_the_served_logs(
-    privacy_db_url: str, demo_home: Path, workers: int
+    privacy_db_url: str,
+    demo_home: Path,
+    workers: int,
+    log_format: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     needles, school = home_and_school(privacy_db_url)
+    monkeypatch.setenv("SCHOOLMAP_LOG_FORMAT", log_format)
     port = free_port()
     # `serving` sends the supervisor's and the workers' stdout and stderr to this file.
     log = demo_home / f"serve-{port}.log"
@@ -479,6 +697,11 @@ def test_nothing_personal_reaches_the_served_logs(
         drive_every_personal_endpoint(f"http://127.0.0.1:{port}", needles, school)
     written = log.read_bytes()[start:].decode("utf-8", errors="replace")
     lines = written.splitlines()
+    if log_format == "json":
+        # Each line an object (but the address `schoolmap serve` prints); read their messages.
+        records = json_lines("\n".join(x for x in lines if not x.startswith("schoolmap")))
+        lines = [str(record["message"]) for record in records]
+        written += "\n".join(lines)
     # The access log was on and captured: each request shows, whatever its query.
     unseen = [
         r for r in LOGGED_REQUESTS if not logged(r.partition("?")[0].partition("*")[0], lines)

@@ -19,11 +19,13 @@ from gis_service.api.geocode import router as geocode_router
 from gis_service.api.home_reach import router as home_reach_router
 from gis_service.api.map_style import OSM_CREDIT
 from gis_service.api.map_style import router as map_style_router
+from gis_service.api.metrics import install_metrics
 from gis_service.api.ogc_features import landing_page, wants_landing_page
 from gis_service.api.ogc_features import router as ogc_features_router
 from gis_service.api.open_data import router as open_data_router
 from gis_service.api.planning import router as planning_router
 from gis_service.api.public_cache import PublicAnswers
+from gis_service.api.request_ids import RequestIds
 from gis_service.api.round_checks import router as round_checks_router
 from gis_service.api.rounds import router as rounds_router
 from gis_service.api.tiles import router as tiles_router
@@ -90,6 +92,9 @@ def create_app(settings: Settings | None = None, pool: ConnectionSource | None =
     # Answers a client can take compressed are sent gzipped: the script, the GeoJSON layers,
     # vector tiles and exports shrink 4-10 times on a phone's connection.
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_FROM_BYTES, compresslevel=6)
+    install_metrics(app, settings.metrics)
+    # Added last, so outermost: everything a request logs, and its answer, carry its id.
+    app.add_middleware(RequestIds)
     app.include_router(health.router)
     # /schools/near must be matched before /schools/{school_id}.
     app.include_router(routing.router)

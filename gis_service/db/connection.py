@@ -6,6 +6,7 @@ import re
 import select
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
+from dataclasses import dataclass
 from itertools import count
 from threading import BoundedSemaphore, Lock
 from typing import Protocol
@@ -125,6 +126,16 @@ def looks_alive(conn: Connection) -> bool:
     return not readable
 
 
+@dataclass(frozen=True)
+class PoolStats:
+    """A pool's connections at one moment: lent to requests, idle in the pool, and the most
+    it may hold."""
+
+    in_use: int
+    idle: int
+    max: int
+
+
 class ConnectionPool:
     """A thread-safe pool lending connections that are rolled back when returned.
 
@@ -144,7 +155,13 @@ class ConnectionPool:
         self._slots = BoundedSemaphore(max_connections)
         self._lock = Lock()
         self._idle: list[Connection] = []
+        self._lent = 0
         self._closed = False
+
+    def stats(self) -> PoolStats:
+        """How many connections are lent and idle now, and the most the pool may hold."""
+        with self._lock:
+            return PoolStats(in_use=self._lent, idle=len(self._idle), max=self._max)
 
     def _open(self) -> Connection:
         try:
@@ -210,6 +227,8 @@ class ConnectionPool:
             return None
         if autocommit:
             conn.autocommit = True
+        with self._lock:
+            self._lent += 1
         return conn
 
     def lend(self, *, autocommit: bool = False) -> Connection:
@@ -223,6 +242,8 @@ class ConnectionPool:
             self._slots.release()
             raise
         conn.autocommit = autocommit
+        with self._lock:
+            self._lent += 1
         return conn
 
     @staticmethod
@@ -240,6 +261,8 @@ class ConnectionPool:
         A broken connection is discarded with every idle one; after a stopped statement the
         connection is sound, and is rolled back and kept.
         """
+        with self._lock:
+            self._lent -= 1
         stopped = isinstance(error, psycopg2.extensions.QueryCanceledError)
         broken = not stopped and isinstance(
             error, psycopg2.OperationalError | psycopg2.InterfaceError
