@@ -25,6 +25,7 @@ from uvicorn.logging import AccessFormatter
 
 from benchmarks.load import serving
 from gis_service.api.app import create_app
+from gis_service.api.ogc_features import COLLECTION_ID
 from gis_service.api.request_ids import HEADER, RequestIds, accepted_request_id, new_request_id
 from gis_service.auth.users import create_user
 from gis_service.db.connection import connect
@@ -135,8 +136,10 @@ def test_the_allow_list_names_api_parameters_that_locate_nobody() -> None:
                 if param["in"] == "query":
                     query_params.add(param["name"])
                 if param["in"] == "path":
-                    # A path segment is logged as sent: none may carry text, a code or a place.
-                    assert param["schema"]["type"] == "integer", (path, param["name"])
+                    # A path segment is logged as sent: none may carry text, a code or a place
+                    # (a collection's id is a short lower-case name, nothing else).
+                    kind = param["schema"]["type"], param["schema"].get("pattern")
+                    assert kind in {("integer", None), ("string", COLLECTION_ID)}, (path, kind)
     assert query_params >= ALLOWED_QUERY_PARAMS
     personal = {"lat", "lon", "from", "bbox", "q", "ward", "to_school", "filename"}
     assert personal <= query_params and not personal & ALLOWED_QUERY_PARAMS

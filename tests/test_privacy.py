@@ -35,6 +35,7 @@ from gis_service.db.connection import Connection, ConnectionPool, connect
 from gis_service.importers.report import no_progress
 from gis_service.planning.zones import ZoneSettings, make_zones
 from gis_service.routing.service import RoutingService
+from gis_service.units.editions import current_edition
 from tests.conftest import SingleConnection
 from tests.test_fuzz_api import clone_database
 
@@ -217,6 +218,16 @@ def public_requests(conn: Connection) -> list[str]:
         "/tiles/style.json",
         "/tiles/tiles.json",
         "/fonts/DejaVu%20Sans%20Book/0-255.pbf",
+        # OGC API – Features: every public layer, whole.
+        "/conformance",
+        "/collections",
+        "/collections/truong_hoc",
+        f"/collections/truong_hoc/items/{school}",
+        *(
+            f"/collections/{layer}/items?limit=10000"
+            for layer in ("truong_hoc", "vung_tuyen_lop1", "du_bao_lop1", "du_bao_lop6")
+        ),
+        f"/collections/don_vi_{current_edition(conn)}/items?limit=10000",
     ]
     for zoom in (12, 14, 16):
         x, y = tile_of(lon, lat, zoom)
@@ -260,6 +271,9 @@ def test_public_answers_and_tiles_do_not_change_when_children_are_stored(
         "/schools/{school_id}/reach",
         "/tiles/{z}/{x}/{y}.pbf",
         "/fonts/{fontstack}/{glyph_range}.pbf",
+        "/collections/{collection_id}",
+        "/collections/{collection_id}/items",
+        "/collections/{collection_id}/items/{feature_id}",
     }
     # /metrics answers only to its own token (404 with none set, as here), never the public.
     missing = routes - covered - templates - {"/", "/web/{relative:path}", "/planner", "/metrics"}

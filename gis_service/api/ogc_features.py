@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from gis_service import __version__
 from gis_service.api.deps import ReadConnection as ReadConn
@@ -47,6 +47,10 @@ MAX_LIMIT = 10_000
 # The parameters the items take; any other is refused (OGC API Features, Core).
 ITEMS_PARAMETERS = frozenset({"limit", "offset", "bbox", "bbox-crs", "crs", "datetime", "f"})
 FORMAT_HELP = "json (GeoJSON); the only format offered"
+COLLECTION_ID = r"^[a-z][a-z0-9_]{0,39}$"
+"""A collection's id: a short lower-case name (truong_hoc, don_vi_2025), so the access log may
+show it as sent."""
+CollectionId = Annotated[str, Path(pattern=COLLECTION_ID, description="the collection's id")]
 
 
 @dataclass
@@ -226,7 +230,7 @@ def collections(
 def collection(
     conn: ReadConn,
     request: Request,
-    collection_id: str,
+    collection_id: CollectionId,
     f: Annotated[str | None, Query(description=FORMAT_HELP)] = None,
 ) -> Any:
     _check_format(f)
@@ -277,7 +281,7 @@ def _page_link(request: Request, offset: int, rel: str, title: str) -> dict[str,
 def items(
     conn: ReadConn,
     request: Request,
-    collection_id: str,
+    collection_id: CollectionId,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     bbox: Annotated[str | None, Query(max_length=200)] = None,
@@ -307,7 +311,6 @@ def items(
     head = json.dumps(
         {
             "type": "FeatureCollection",
-            "timeStamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "numberMatched": page.matched,
             "numberReturned": len(page.features),
             "links": links,
@@ -331,12 +334,12 @@ def _geojson(body: str, crs: OutputCrs) -> Response:
 def item(
     conn: ReadConn,
     request: Request,
-    collection_id: str,
-    feature_id: str,
+    collection_id: CollectionId,
+    feature_id: int,
     crs: Annotated[str | None, Query(max_length=200)] = None,
     f: Annotated[str | None, Query(description=FORMAT_HELP)] = None,
 ) -> Response:
     _check_format(f)
     answer_crs = output_crs(crs)
     layer = kept_layers(request).layer(conn, collection_id)
-    return _geojson(one_feature(layer, feature_id, answer_crs), answer_crs)
+    return _geojson(one_feature(layer, str(feature_id), answer_crs), answer_crs)
