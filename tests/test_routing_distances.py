@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -30,6 +33,7 @@ from gis_service.routing.reference import (
     reference_fields,
 )
 from gis_service.routing.snap import Snapped, Snapper
+from tests.conftest import ROOT
 from tests.test_routing_graph import ORIGIN_X, ORIGIN_Y, City, block, d1_graph, lonlat_of
 
 # networkx is the reference: a graph built from the same edge arrays, with the snapped points
@@ -388,3 +392,68 @@ def test_workers_saving_the_same_fields_at_once_leave_one_whole_file(tmp_path: P
     assert failures == []
     assert [p.name for p in tmp_path.iterdir()] == ["fields.npz"], "partial files left"
     assert np.array_equal(DistanceFields.load(path).to_source, fields.to_source)
+
+
+MAPPED_FIELDS_MB = 64
+_HOLD_FIELDS = """
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from gis_service.routing.distances import DistanceFields
+
+
+def memory_kb() -> dict[str, int]:
+    lines = Path("/proc/self/status").read_text().splitlines()
+    return {k: int(v.split()[0]) for k, v in (line.split(":", 1) for line in lines) if "Rss" in k}
+
+
+before = memory_kb()
+fields = DistanceFields.load(Path(sys.argv[1]))
+total = float(np.sum(fields.to_source, dtype=np.float64))  # every page read
+total += float(fields._by_node[:, 0].sum())
+after = memory_kb()
+print(after["RssAnon"] - before["RssAnon"], after["RssFile"] - before["RssFile"], total)
+"""
+
+
+def test_loaded_fields_are_mapped_so_workers_share_one_copy(tmp_path: Path) -> None:
+    """Loaded fields are pages of the file (shared by every process through the page cache),
+    not a copy of a process's own: reading them all grows its file-backed memory, not its
+    private memory, and the numbers read are the ones saved."""
+    graph = d1_graph("quan1_osmnx_drive_2023.osm.bz2", "car")
+    pick = np.arange(0, graph.n_nodes, max(1, graph.n_nodes // 80))[:80]
+    small = compute_fields(
+        graph, graph.node_lon[pick], graph.node_lat[pick], pick.astype(np.int64), workers=1
+    )
+    n_nodes = MAPPED_FIELDS_MB * 2**20 // (4 * len(pick))
+    rng = np.random.default_rng(5)
+    by_node = rng.random((n_nodes, len(pick)), dtype=np.float32)
+    big = DistanceFields(
+        small.weight, None, small.source_keys, by_node.T, small.source_snap, small.edges
+    )
+    path = tmp_path / "fields.npz"
+    big.save(path)
+    loaded = DistanceFields.load(path)
+    assert isinstance(loaded.to_source, np.memmap) and not loaded.to_source.flags.writeable
+    assert np.shares_memory(loaded._by_node, loaded.to_source), "no private copy node-major"
+    assert np.array_equal(loaded.to_source, big.to_source)
+    expected = float(np.sum(by_node, dtype=np.float64)) + float(by_node[:, 0].sum())
+    size_kb = by_node.nbytes // 1024
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _HOLD_FIELDS, str(path)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        for _ in range(2)
+    ]
+    for worker in workers:
+        out, _ = worker.communicate(timeout=120)
+        assert worker.returncode == 0
+        anon_kb, file_kb, total = out.split()
+        assert float(total) == pytest.approx(expected, rel=1e-9)
+        assert int(file_kb) > 0.9 * size_kb, "the fields were read from the file's pages"
+        assert int(anon_kb) < 0.1 * size_kb, "and not copied into the worker's own memory"

@@ -7,7 +7,9 @@ import math
 import multiprocessing
 import os
 import secrets
+import struct
 import threading
+import zipfile
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -331,17 +333,61 @@ class DistanceFields:
 
     @classmethod
     def load(cls, path: Path) -> DistanceFields:
-        """Read fields written by `save`."""
+        """Read fields written by `save`, the fields themselves memory-mapped (read-only): every
+        process loading the same file shares one copy of them in the page cache, however many
+        serving workers there are, and reads only the pages it touches."""
         with np.load(path, allow_pickle=False) as data:
             cutoff = float(data["cutoff"])
-            return cls(
-                weight=str(data["weight"]),
-                cutoff=None if np.isnan(cutoff) else cutoff,
-                source_keys=data["source_keys"],
-                to_source=data["to_source"],
-                source_snap=Snapped(**{name: data[f"snap_{name}"] for name in _SNAP_FIELDS}),
-                edges=EdgeCosts(**{name: data[f"edges_{name}"] for name in _EDGE_FIELDS}),
-            )
+            small = {
+                "weight": str(data["weight"]),
+                "source_keys": data["source_keys"],
+                "source_snap": Snapped(**{name: data[f"snap_{name}"] for name in _SNAP_FIELDS}),
+                "edges": EdgeCosts(**{name: data[f"edges_{name}"] for name in _EDGE_FIELDS}),
+            }
+        return cls(
+            cutoff=None if np.isnan(cutoff) else cutoff,
+            to_source=mapped_member(path, "to_source"),
+            **small,
+        )
+
+
+def mapped_member(path: Path, name: str) -> np.ndarray:
+    """A read-only memory map of array `name` of an uncompressed .npz (as np.savez writes).
+
+    The member's bytes are an .npy file stored whole in the zip: its data starts after the zip
+    entry's local header and the .npy header, and is mapped from there.
+    """
+    with zipfile.ZipFile(path) as archive:
+        entry = archive.getinfo(f"{name}.npy")
+    if entry.compress_type != zipfile.ZIP_STORED:
+        raise ValueError(f"{path.name}: {name} is compressed, so it cannot be mapped")
+    with path.open("rb") as handle:
+        handle.seek(entry.header_offset)
+        local = handle.read(_ZIP_LOCAL_HEADER.size)
+        magic, *_, name_length, extra_length = _ZIP_LOCAL_HEADER.unpack(local)
+        if magic != _ZIP_LOCAL_MAGIC:
+            raise ValueError(f"{path.name}: no zip entry header for {name}")
+        handle.seek(entry.header_offset + _ZIP_LOCAL_HEADER.size + name_length + extra_length)
+        version = np.lib.format.read_magic(handle)
+        if version == (1, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(handle)
+        elif version == (2, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(handle)
+        else:
+            raise ValueError(f"{path.name}: {name} is in .npy format {version}, not 1.0 or 2.0")
+        offset = handle.tell()
+    if dtype.hasobject:
+        raise ValueError(f"{path.name}: {name} holds objects")
+    mapped: np.ndarray = np.memmap(
+        path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran_order else "C"
+    )
+    return mapped
+
+
+# A zip entry's local header: signature, versions, flags, method, time, date, crc, sizes,
+# then the lengths of the name and of the extra field that follow it.
+_ZIP_LOCAL_HEADER = struct.Struct("<4s5H3L2H")
+_ZIP_LOCAL_MAGIC = b"PK\x03\x04"
 
 
 _SNAP_FIELDS = tuple(Snapped.__dataclass_fields__)

@@ -246,6 +246,8 @@ class RoutingService:
                 )
                 path.parent.mkdir(parents=True, exist_ok=True)
                 computed.save(path)
+                # Read back mapped: the copy every worker shares, not one of this worker's own.
+                computed = DistanceFields.load(path)
             net.fields[key] = FieldsEntry(schools.fingerprint, computed)
             return computed
 
