@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 import httpx
 
 from gis_service.db.connection import Connection
+from gis_service.routing.service import RoutingService
 
 GRADE = 1
 ENTRY_AGE = 6
@@ -140,3 +142,34 @@ def bearer(client: httpx.Client, username: str, password: str) -> dict[str, str]
     response = client.post("/auth/login", json={"username": username, "password": password})
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+@dataclass
+class DemoRound:
+    """A closed grade-1 round of the whole demo city with its applicants, in a transaction."""
+
+    conn: Connection
+    routing: RoutingService
+    round_id: int
+
+
+@contextmanager
+def demo_round(demo_db_url: str, demo_home: Path, routing_home: Path) -> Iterator[DemoRound]:
+    """The demo city's households applying to one grade-1 round (rolled back at the end), with
+    a routing service keeping its fields in `routing_home`."""
+    from gis_service.admissions.applicant_import import import_applicants
+    from gis_service.admissions.lifecycle import set_round_status
+    from gis_service.admissions.rounds import create_round
+    from gis_service.importers.report import no_progress
+    from tests.conftest import rolled_back
+
+    with rolled_back(demo_db_url) as conn:
+        the_round = create_round(
+            conn, name="Lớp 1", grade=1, school_year="2025-2026", districts=["901", "902", "903"]
+        )
+        import_applicants(
+            conn, the_round.round_id, demo_home / "demo" / "households.csv", b"k", no_progress
+        )
+        set_round_status(conn, the_round.round_id, "open")
+        set_round_status(conn, the_round.round_id, "closed")
+        yield DemoRound(conn, RoutingService(routing_home), the_round.round_id)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg2.errors
@@ -13,10 +12,7 @@ import pytest
 
 from allocation.errors import ProblemError
 from gis_service import audit
-from gis_service.admissions.applicant_import import import_applicants
 from gis_service.admissions.exports import export_run
-from gis_service.admissions.lifecycle import set_round_status
-from gis_service.admissions.rounds import create_round
 from gis_service.admissions.run_changes import changes_between
 from gis_service.admissions.runs import (
     compare_runs,
@@ -26,16 +22,9 @@ from gis_service.admissions.runs import (
 )
 from gis_service.db.connection import Connection, savepoint
 from gis_service.errors import ConflictError, NotFoundError
-from gis_service.importers.report import no_progress
-from gis_service.routing.service import RoutingService
-from tests.conftest import rolled_back
+from tests.round_helpers import DemoRound, demo_round
 
-
-@dataclass
-class Loaded:
-    conn: Connection
-    routing: RoutingService
-    round_id: int
+Loaded = DemoRound
 
 
 @pytest.fixture(scope="module")
@@ -43,16 +32,8 @@ def loaded(
     demo_db_url: str, demo_home: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Loaded]:
     """One grade-1 round of the whole demo city with its applicants (rolled back at the end)."""
-    with rolled_back(demo_db_url) as conn:
-        the_round = create_round(
-            conn, name="Lớp 1", grade=1, school_year="2025-2026", districts=["901", "902", "903"]
-        )
-        import_applicants(
-            conn, the_round.round_id, demo_home / "demo" / "households.csv", b"k", no_progress
-        )
-        set_round_status(conn, the_round.round_id, "open")
-        set_round_status(conn, the_round.round_id, "closed")
-        yield Loaded(conn, RoutingService(tmp_path_factory.mktemp("home")), the_round.round_id)
+    with demo_round(demo_db_url, demo_home, tmp_path_factory.mktemp("home")) as made:
+        yield made
 
 
 def count(conn: Connection, query: str, *args: object) -> int:

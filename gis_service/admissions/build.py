@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -14,12 +15,13 @@ from gis_service.errors import InvalidRequestError
 from gis_service.routing.service import (
     ESTIMATED_DETOUR,
     RoutingService,
+    SchoolPoints,
     estimated_sources,
+    straight_metres,
     with_estimated_access,
 )
 from gis_service.school_levels import LEVEL_OF_GRADE
 
-# School level that takes each entry grade.
 # Priority groups served before everyone else (tier 0): children of martyrs and war invalids,
 # children with disabilities. Everyone else is tier 1.
 FIRST_TIER_GROUPS = frozenset({"liet_si", "thuong_binh", "khuyet_tat"})
@@ -46,6 +48,12 @@ class RoundProblem:
     """float [m]: straight-line metres from each school off the mapped roads (farther than
     MAX_SNAP_M) to the nearest one, whose costs are estimated as the homes' are; NaN for the
     others."""
+    beyond_radius: np.ndarray | None = None
+    """bool [n]: no school lies within the distance fields' radius of the home by road, so
+    every cost of the home is estimated: its straight line times ESTIMATED_DETOUR (also
+    marked in `estimated`)."""
+    radius_m: float | None = None
+    """The fields' radius (routing.service.FIELD_RADIUS_M); None: not cut."""
 
 
 def tier_of(priority_group: str | None) -> int:
@@ -116,6 +124,16 @@ def build_round_problem(
     column_of = {int(key): i for i, key in enumerate(fields.source_keys.tolist())}
     columns = np.array([column_of[int(s)] for s in school_ids], dtype=np.int64)
     metres = fields.cost_from_points(homes, columns)
+    # A home no school reaches within the fields' radius is never left without a school for
+    # it: its costs are the straight lines times the detour, marked estimated.
+    beyond = np.asarray(homes.ok) & ~np.isfinite(metres).any(axis=1)
+    if beyond.any():
+        metres[beyond] = _estimated_costs(
+            routing.school_points(conn, net, level),
+            school_ids,
+            [applications[i] for i in np.flatnonzero(beyond)],
+        )
+        estimated = estimated | beyond
     # A school's stretch to the road, as the fields hold it (times the detour when estimated).
     school_offset = np.asarray(fields.source_snap.offset_m, dtype=np.float64)[columns]
     school_access_m = np.where(
@@ -167,6 +185,21 @@ def build_round_problem(
         estimated=estimated,
         access_m=np.asarray(snapped.offset_m, dtype=np.float64),
         school_access_m=school_access_m,
+        beyond_radius=beyond,
+        radius_m=fields.cutoff,
+    )
+
+
+def _estimated_costs(
+    points: SchoolPoints, school_ids: np.ndarray, applications: list[tuple[Any, ...]]
+) -> np.ndarray:
+    """Straight-line metres times ESTIMATED_DETOUR from each application's home (lon and lat
+    in its third and fourth fields) to each school of `school_ids`."""
+    position = {int(k): i for i, k in enumerate(points.ids.tolist())}
+    rows = np.array([position[int(s)] for s in school_ids.tolist()], dtype=np.int64)
+    lons, lats = points.lon[rows], points.lat[rows]
+    return np.array(
+        [straight_metres(row[2], row[3], lons, lats) * ESTIMATED_DETOUR for row in applications]
     )
 
 

@@ -9,12 +9,15 @@ from gis_service.db.connection import Connection
 
 def estimated_homes(conn: Connection, run_id: int) -> list[dict[str, Any]]:
     """Each application of the run whose home lies beyond the mapped roads, with how far it is
-    from the nearest one, its unit, and the school and estimated distance it was given."""
+    from the nearest one, its unit, and the school and estimated distance it was given; or
+    whose home no school reaches within the distance fields' radius (`beyond_radius_m`, None
+    for the others), all its distances then estimated."""
     with conn.cursor() as cur:
         cur.execute(
             """
             SELECT a.id, w.name, (x.explanation->'estimated'->>'offset_m')::float,
-                   (x.explanation->'estimated'->>'factor')::float, s.code, s.name, x.cost
+                   (x.explanation->'estimated'->>'factor')::float, s.code, s.name, x.cost,
+                   (x.explanation->'estimated'->>'beyond_radius_m')::float
             FROM assignments x
             JOIN allocation_runs run ON run.id = x.run_id
             JOIN applications a ON a.round_id = run.round_id AND a.applicant_id = x.applicant_id
@@ -34,8 +37,9 @@ def estimated_homes(conn: Connection, run_id: int) -> list[dict[str, Any]]:
                 "school_code": code,
                 "school_name": name,
                 "distance_m": cost,
+                "beyond_radius_m": radius,
             }
-            for app, unit, offset, factor, code, name, cost in cur.fetchall()
+            for app, unit, offset, factor, code, name, cost, radius in cur.fetchall()
         ]
 
 

@@ -419,7 +419,17 @@ def explain_vi(
         vi.append(f"Quãng đường này vượt mức chuẩn {metres(limit)} từ nhà đến trường.")
         en.append(f"This is beyond the norm of {metres_en(limit)} from home to school.")
     estimated = explanation.get("estimated")
-    if isinstance(estimated, Mapping):
+    if isinstance(estimated, Mapping) and estimated.get("beyond_radius_m") is not None:
+        radius, factor = estimated["beyond_radius_m"], _factor(estimated.get("factor"))
+        vi.append(
+            f"Không trường nào cách nhà trong vòng {metres(radius)} theo đường đi trên bản đồ, "
+            f"nên các khoảng cách ở đây là ước tính: đường thẳng nhân {factor.replace('.', ',')}."
+        )
+        en.append(
+            f"No school is within {metres_en(radius)} of the home by the mapped roads, so the "
+            f"distances here are estimated: the straight line times {factor}."
+        )
+    elif isinstance(estimated, Mapping):
         offset, factor = estimated.get("offset_m"), _factor(estimated.get("factor"))
         vi.append(
             f"Nhà cách con đường gần nhất có trên bản đồ {metres(offset)}, nên các khoảng cách "

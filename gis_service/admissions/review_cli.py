@@ -185,7 +185,8 @@ def amend_command(
 def estimated_command(
     run_id: Annotated[int, typer.Argument(help="the run")],
 ) -> None:
-    """Children and schools of a run whose distances are estimated: beyond the mapped roads."""
+    """Children and schools of a run whose distances are estimated: beyond the mapped roads, or
+    beyond every school's distance-field radius."""
     from gis_service.admissions.estimated import estimated_homes, estimated_schools
     from gis_service.cli import open_database
 
@@ -203,10 +204,14 @@ def estimated_command(
         )
     for child in children:
         school = child["school_name"] or "(chưa có trường / not placed)"
+        where = (
+            f"no school within {child['beyond_radius_m']:,.0f} m by road"
+            if child["beyond_radius_m"] is not None
+            else f"{child['road_offset_m']:,} m from the nearest mapped road"
+        )
         typer.echo(
             f"application {child['application_id']} ({child['home_unit'] or '?'}): home "
-            f"{child['road_offset_m']:,} m from the nearest mapped road; {school}, "
-            f"{child['distance_m'] or 0:,} m estimated"
+            f"{where}; {school}, {child['distance_m'] or 0:,} m estimated"
         )
     if schools:
         typer.echo(f"{len(schools):,} school(s) beyond the mapped roads in run {run_id}")

@@ -44,13 +44,16 @@ def store_assignments(
     access_m: np.ndarray | None = None,
     detour: float = 1.0,
     school_access_m: np.ndarray | None = None,
+    beyond_radius: np.ndarray | None = None,
+    radius_m: float | None = None,
     progress: ProgressCallback = no_progress,
 ) -> None:
     """Every applicant's assignment and explanation in one COPY (`applicant_ids` and
     `school_ids` map the table's indexes to database ids), and the run's kinds of passed-over
     school on its row. `estimated` marks homes whose distances were estimated, `access_m` how
     far from the road they are, `detour` the factor applied; `school_access_m` how far each
-    school off the mapped roads is from one (NaN for the others)."""
+    school off the mapped roads is from one (NaN for the others); `beyond_radius` the homes no
+    school reaches within the fields' radius `radius_m`, whose every cost is estimated."""
     kinds, pair_kind = passed_kinds(table)
     cur.execute(
         "UPDATE allocation_runs SET passed_kinds = %s WHERE id = %s",
@@ -66,6 +69,8 @@ def store_assignments(
         access_m,
         detour,
         school_access_m,
+        beyond_radius,
+        radius_m,
     )
     n = max(len(table), 1)
     ticker = EtaTicker(progress, "lưu kết quả / storing, trẻ / children", lambda: ticker.n / n)
@@ -122,6 +127,8 @@ def copy_lines(
     access_m: np.ndarray | None,
     detour: float,
     school_access_m: np.ndarray | None = None,
+    beyond_radius: np.ndarray | None = None,
+    radius_m: float | None = None,
 ) -> Iterator[str]:
     """The rows of `store_assignments` as COPY text, a chunk of rows at a time; every value is
     a number, so nothing needs escaping."""
@@ -140,6 +147,8 @@ def copy_lines(
     choice = table.choice.tolist()
     higher = _ranked_higher(table)
     marked = estimated.tolist() if estimated is not None else [False] * n
+    far = beyond_radius.tolist() if beyond_radius is not None else [False] * n
+    radius = f', "beyond_radius_m": {radius_m:g}' if radius_m is not None else ""
     # The school given lies off the mapped roads: its stretch to the road is estimated.
     off_road: list[float | None] = [None] * len(school_ids)
     if school_access_m is not None:
@@ -163,7 +172,8 @@ def copy_lines(
             facts += f', "beyond_norm": {norm}'
         if marked[i] and access_m is not None:
             facts += (
-                f', "estimated": {{"offset_m": {round(float(access_m[i]), 1)}, "factor": {detour}}}'
+                f', "estimated": {{"offset_m": {round(float(access_m[i]), 1)}, "factor": {detour}'
+                f"{radius if far[i] else ''}}}"
             )
         if own_list[i] >= 0 and off_road[own_list[i]] is not None:
             facts += (

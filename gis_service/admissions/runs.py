@@ -160,6 +160,7 @@ def run_round(
         "network_id": built.network_id,
         "unreachable_homes": built.unreachable,
         "access_rule": {"beyond_m": MAX_SNAP_M, "detour": ESTIMATED_DETOUR},
+        "field_radius_m": built.radius_m,
         "max_cost_m": max_cost_m,
         "given_runs": list(built.given_runs),
     }
@@ -169,6 +170,12 @@ def run_round(
     )
     metrics["estimated_homes"] = int(estimated.sum())
     metrics["estimated_homes_placed"] = int((estimated & (result.assignment >= 0)).sum())
+    beyond_radius = (
+        built.beyond_radius
+        if built.beyond_radius is not None
+        else np.zeros(len(result.assignment), bool)
+    )
+    metrics["beyond_radius_homes"] = int(beyond_radius.sum())
     off_road = (
         built.school_access_m
         if built.school_access_m is not None
@@ -217,6 +224,8 @@ def run_round(
             access_m=built.access_m,
             detour=ESTIMATED_DETOUR,
             school_access_m=off_road,
+            beyond_radius=beyond_radius,
+            radius_m=built.radius_m,
             progress=progress,
         )
         audit.record(

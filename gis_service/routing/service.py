@@ -44,6 +44,34 @@ NEAR_CUTOFF_M = 30_000.0
 ACCESS_RULE = f"access{MAX_SNAP_M:g}x{ESTIMATED_DETOUR:g}"
 """The rule above, as cached fields name it (fields made under another rule are not reused)."""
 
+FIELD_RADIUS_M = {"tieu_hoc": 60_000.0, "thcs": 80_000.0}
+"""How far by road each level's distance fields reach: fifteen and more times the distance
+norms (4 km primary, 7 km lower secondary), beyond the farthest child any Ho Chi Minh City
+round or zone places (benchmarks/field_radius_hcmc.py), so no placement changes, while a
+province's or the nation's fields stop searching there. A home beyond every school's radius is
+given the estimated distance (routing.service.beyond_radius_costs). Fields of all levels
+together (what a map shows near a home, any level) are not cut."""
+
+
+def field_cutoff(graph: RoadGraph, level: str | None, weight: str) -> float | None:
+    """Where the fields of a level stop: its radius in metres, or for travel times the time
+    the radius takes at the network's slowest road speed, so a node within the radius by road
+    is always within the time too. None: not cut."""
+    radius = FIELD_RADIUS_M.get(level or "")
+    if radius is None:
+        return None
+    if weight == "length":
+        return radius
+    moving = graph.edge_time_s > 0
+    slowest = float(np.min(graph.edge_length_m[moving] / graph.edge_time_s[moving]))
+    return radius / slowest
+
+
+def radius_rule(level: str | None) -> str:
+    """The radius of a level's fields, as cached fields name it."""
+    radius = FIELD_RADIUS_M.get(level or "")
+    return "r-none" if radius is None else f"r{radius:g}"
+
 
 def estimated_sources(fields: DistanceFields) -> np.ndarray:
     """Which schools of the fields lie off the mapped roads, reached at an estimated detour
@@ -106,12 +134,13 @@ def straight_metres(lon: float, lat: float, lons: np.ndarray, lats: np.ndarray) 
 def fields_path(home: Path, record: NetworkRecord, key: tuple[str, str], schools: str) -> Path:
     """The cache file of one set of fields; its name carries every version it depends on."""
     digest = hashlib.sha256(schools.encode()).hexdigest()[:12]
+    level = None if key[0] == "all" else key[0]
     return (
         home
         / "fields"
         / (
             f"{record.mode}-{record.network_id}-{record.params_hash[:12]}-{key[0]}-{key[1]}-"
-            f"{ACCESS_RULE}-{digest}.npz"
+            f"{ACCESS_RULE}-{radius_rule(level)}-{digest}.npz"
         )
     )
 
@@ -236,7 +265,7 @@ class RoutingService:
                     schools.lat,
                     schools.ids,
                     weight,
-                    None,
+                    field_cutoff(net.graph, level, weight),
                     # A school off the mapped roads is joined to the nearest one all the same,
                     # at an estimated detour, as homes are: its children are never left out.
                     np.inf,
