@@ -54,6 +54,7 @@ PUBLIC_READS = (
     "/collections",
     "/planning/years",
     "/zones?grade=1",
+    "/geocode?q=12 Đường Số 3",
 )
 
 
@@ -414,3 +415,37 @@ def test_a_read_the_replica_dropped_part_way_is_answered_again_from_the_primary(
         assert runs == [False, True]
         # Only reads are answered again; a write's error is the client's to see.
         assert test_client.post("/schools").status_code == 503
+
+
+def test_a_replica_connection_lost_part_way_is_answered_from_the_primary(
+    pair: Pair, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The replica's pooled connections die in a way the pool cannot see before it lends one
+    (here: its liveness check is made to pass); the request's query fails on the replica, and
+    the answer still comes, from the primary."""
+    school = first_school(pair)
+    replica = replica_of(client)
+    wait_for(replica.answering, "the replica to be tried again")
+    assert client.get(f"/schools/{school}?warm=1").status_code == 200
+    monkeypatch.setattr("gis_service.db.connection.looks_alive", lambda conn: True)
+    ended = pair.standby.query(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = %s",
+        REPLICA_APPLICATION,
+    )
+    assert ended
+    wait_for(
+        lambda: (
+            not pair.standby.query(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                REPLICA_APPLICATION,
+            )
+        ),
+        "the replica's connections to end",
+    )
+    failures = replica.failures
+    answer = client.get(f"/schools/{school}?part-way=1")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["properties"]["name"] == pair.primary.query(
+        "SELECT name FROM schools WHERE id = %s", school
+    )
+    assert replica.failures > failures
