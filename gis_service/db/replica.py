@@ -1,10 +1,10 @@
 """A PostgreSQL streaming replica answering public reads, and when to stop asking it.
 
 With SCHOOLMAP_READ_DATABASE_URL set, public read-only answers (schools, wards, tiles, zones,
-public planning figures, open data, OGC collections) are read from a hot standby, through a
-second pool and a second public-data-version reader. Everything else stays on the primary:
-writes, a parent's own applications (so a new application is seen at once), sign-in, sessions
-and throttling, and all officers' and planners' work.
+address search and reach areas, public planning figures, open data, OGC collections) are read
+from a hot standby, through a second pool and a second public-data-version reader. Everything
+else stays on the primary: writes, a parent's own applications (so a new application is seen
+at once), sign-in, sessions and throttling, and all officers' and planners' work.
 
 Guarantees:
 
