@@ -552,13 +552,13 @@ def round_link_child_command(
 ) -> None:
     """Link a child to a parent's account, or move it to another one (audited)."""
     from gis_service.admissions.guardians import link_child
-    from gis_service.admissions.identity import installation_key
+    from gis_service.admissions.identity import database_key
 
     settings = Settings()
     conn = open_database(settings)
     try:
         with transaction(conn):
-            linked = link_child(conn, round_id, child_id, installation_key(settings), username)
+            linked = link_child(conn, round_id, child_id, database_key(conn, settings), username)
     finally:
         conn.close()
     before = f" (was {linked.previous_guardian})" if linked.previous_guardian else ""
@@ -578,10 +578,17 @@ def round_import_command(
 ) -> None:
     """Add applicants to a round, checking each for eligibility."""
     from gis_service.admissions.applicant_import import import_applicants
-    from gis_service.admissions.identity import installation_key
+    from gis_service.admissions.identity import installation_key, key_of_database
 
     key = installation_key(Settings())
-    run_import(lambda conn: import_applicants(conn, round_id, path, key, print_progress))
+
+    def work(conn: Connection) -> ImportReport:
+        report = import_applicants(conn, round_id, path, key, print_progress)
+        # Checked in the import's transaction, which a key other than the database's undoes.
+        key_of_database(conn, key)
+        return report
+
+    run_import(work)
 
 
 @round_app.command("run")
@@ -834,7 +841,7 @@ def demo_command(
     Also makes demo accounts (passwords in SCHOOLMAP_HOME/demo/accounts.txt) and an open
     grade-1 round with the demo city's children.
     """
-    from gis_service.admissions.identity import installation_key
+    from gis_service.admissions.identity import database_key
     from gis_service.demo import create_demo_accounts, create_demo_round, load_demo_city
 
     settings = Settings()
@@ -851,7 +858,7 @@ def demo_command(
         build_networks(conn, list(MODES), {})
         with transaction(conn):
             accounts = create_demo_accounts(conn, home)
-            round_id = create_demo_round(conn, home, installation_key(settings))
+            round_id = create_demo_round(conn, home, database_key(conn, settings))
     finally:
         conn.close()
     network_fields_command(mode=None, level=None)

@@ -28,6 +28,12 @@ class DatabaseSettings(BaseSettings):
     owned_port: int = 54329
     home: Path = Field(default_factory=default_home, validation_alias="SCHOOLMAP_HOME")
     pool_max: int = 10
+    read_url: str | None = Field(default=None, validation_alias="SCHOOLMAP_READ_DATABASE_URL")
+    """A streaming replica of the database for public reads (see gis_service.db.replica)."""
+    read_retry_s: float = Field(default=5.0, gt=0)
+    """How long public reads stay on the primary after the replica failed to answer."""
+    read_connect_timeout_s: int = Field(default=2, ge=1)
+    """How long connecting to the replica may take before it counts as away."""
 
 
 class ApiSettings(BaseSettings):

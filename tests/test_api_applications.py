@@ -19,7 +19,7 @@ from gis_service.admissions.lifecycle import set_round_status
 from gis_service.admissions.rounds import create_round
 from gis_service.config import DatabaseSettings, Settings
 from gis_service.text import metres
-from tests.test_auth import RequestTransactions, add_user, one, sign_in
+from tests.test_auth import RequestTransactions, add_user, api_client, one, sign_in
 
 
 def point_in(conn: RequestTransactions, district: str) -> tuple[float, float]:
@@ -124,6 +124,24 @@ def test_the_answer_to_a_submission_is_the_application_as_stored(
     read = setting.client.get(f"/applications/{made['id']}", headers=setting.an)
     assert read.status_code == 200
     assert read.content == first.content
+
+
+def test_a_process_hashing_with_another_key_is_refused_rather_than_count_a_child_twice(
+    setting: Setting, conn: RequestTransactions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two machines each with a key file of their own: the second is refused, so a child
+    applied for through one machine is never a new child through the other."""
+    monkeypatch.delenv("SCHOOLMAP_SECRET_KEY", raising=False)
+    assert setting.submit(setting.an, "k-1", setting.body()).status_code == 201
+    with api_client(conn, tmp_path / "other-machine") as other:
+        again = other.post(
+            f"/rounds/{setting.round_id}/applications",
+            json=setting.body(),
+            headers={**setting.binh, "Idempotency-Key": "k-2"},
+        )
+    assert again.status_code == 500
+    assert "SCHOOLMAP_SECRET_KEY to the same value on every machine" in again.json()["detail"]
+    assert one(conn, "SELECT count(*) FROM applications") == 1
 
 
 def test_a_request_needs_a_key_and_a_home_on_the_map_or_by_address(

@@ -8,8 +8,12 @@ import os
 import stat
 from pathlib import Path
 
-from gis_service.admissions.identity import installation_key
+import pytest
+
+from gis_service.admissions.identity import installation_key, key_of_database
 from gis_service.config import DatabaseSettings, SecuritySettings, Settings
+from gis_service.db.connection import Connection
+from gis_service.errors import ConfigurationError
 
 WORKERS = 16
 ROUNDS = 8
@@ -59,3 +63,15 @@ def test_a_configured_key_is_used_and_no_file_is_written(tmp_path: Path) -> None
     )
     assert installation_key(settings) == b"k" * 40
     assert not (tmp_path / "secret.key").exists()
+
+
+def test_a_database_keeps_to_the_first_key_it_meets_and_refuses_another(db: Connection) -> None:
+    first, other = b"a" * 64, b"b" * 64
+    assert key_of_database(db, first) == (first, False)  # recorded now: not settled yet
+    assert key_of_database(db, first) == (first, True)
+    with db.cursor() as cur:
+        cur.execute("SELECT check_value FROM identity_key_check")
+        stored = cur.fetchone()
+    assert stored is not None and first.decode() not in stored[0]
+    with pytest.raises(ConfigurationError, match="SCHOOLMAP_SECRET_KEY to the same value"):
+        key_of_database(db, other)

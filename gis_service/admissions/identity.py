@@ -11,7 +11,8 @@ from contextlib import suppress
 from pathlib import Path
 
 from gis_service.config import Settings
-from gis_service.errors import InvalidRequestError
+from gis_service.db.connection import Connection
+from gis_service.errors import ConfigurationError, InvalidRequestError
 
 PERSONAL_ID_DIGITS = 12
 """A personal identification number (mã định danh cá nhân, VNeID) has 12 digits."""
@@ -39,6 +40,53 @@ def installation_key(settings: Settings) -> bytes:
     if not path.is_file():
         _create_key_file(path)
     return path.read_text().strip().encode()
+
+
+KEY_CHECK_TEXT = b"schoolmap: the key children's identity codes are hashed with"
+
+OTHER_KEY = (
+    "Máy này mã hoá mã định danh của trẻ bằng một khoá khác với khoá cơ sở dữ liệu đã dùng; "
+    "hãy đặt cùng một SCHOOLMAP_SECRET_KEY cho mọi máy / this process hashes children's "
+    "identity codes with another key than the one this database's codes were hashed with "
+    "(SCHOOLMAP_SECRET_KEY, else a key file made in this machine's SCHOOLMAP_HOME); set "
+    "SCHOOLMAP_SECRET_KEY to the same value on every machine and process serving the database"
+)
+
+
+def key_check_value(key: bytes) -> str:
+    """A value telling keys apart that does not give the key away: HMAC-SHA256 of a fixed
+    text under the key."""
+    return hmac.new(key, KEY_CHECK_TEXT, hashlib.sha256).hexdigest()
+
+
+def key_of_database(conn: Connection, key: bytes) -> tuple[bytes, bool]:
+    """`key` once the database agrees children's codes are hashed with it, and whether that
+    agreement is settled (a check value committed before), or else ConfigurationError.
+
+    Several machines behind a load balancer, or a command run from another home, must all hash
+    with one key, or one child would count as two: a second application would not be refused
+    and an officer could not find a parent's child. The first key to hash for a database
+    leaves its check value, in the caller's transaction; while that is not committed, the
+    answer is not settled and the next caller checks again.
+    """
+    check = key_check_value(key)
+    with conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO identity_key_check (check_value) VALUES (%s) "
+            "ON CONFLICT (only_row) DO NOTHING RETURNING check_value",
+            (check,),
+        )
+        recorded_now = cur.fetchone() is not None
+        cur.execute("SELECT check_value FROM identity_key_check")
+        row = cur.fetchone()
+    if row is None or row[0] != check:
+        raise ConfigurationError(OTHER_KEY)
+    return key, not recorded_now
+
+
+def database_key(conn: Connection, settings: Settings) -> bytes:
+    """`installation_key`, checked against the database (`key_of_database`)."""
+    return key_of_database(conn, installation_key(settings))[0]
 
 
 def _create_key_file(path: Path) -> None:

@@ -34,6 +34,7 @@ from gis_service.api.zones import router as zones_router
 from gis_service.config import Settings
 from gis_service.db.connection import ConnectionPool, ConnectionSource
 from gis_service.db.local_server import resolve_database_url
+from gis_service.db.replica import open_read_replica
 from gis_service.db.version_reader import VersionReader
 from gis_service.errors import SchoolmapError
 from gis_service.routing.service import RoutingService
@@ -60,6 +61,8 @@ def create_app(settings: Settings | None = None, pool: ConnectionSource | None =
         app.state.pool_size = settings.database.pool_max
         if isinstance(app.state.pool, ConnectionPool):
             app.state.version_reader = VersionReader(app.state.pool.url)
+            # Public reads from a streaming replica, when one is set (gis_service.db.replica).
+            app.state.read_replica = open_read_replica(settings.database)
         app.state.routing = RoutingService(settings.database.home)
         try:
             with app.state.pool.connection() as conn:
@@ -73,6 +76,9 @@ def create_app(settings: Settings | None = None, pool: ConnectionSource | None =
             reader = getattr(app.state, "version_reader", None)
             if reader is not None:
                 reader.close()
+            replica = getattr(app.state, "read_replica", None)
+            if replica is not None:
+                replica.close()
             if owned:
                 app.state.pool.close()
 
@@ -89,6 +95,8 @@ def create_app(settings: Settings | None = None, pool: ConnectionSource | None =
     app.state.public_answers = PublicAnswers()
     install_error_handlers(app)
     deps.limit_request_bodies(app)
+    if settings.database.read_url:
+        deps.retry_reads_on_primary(app)
     # Answers a client can take compressed are sent gzipped: the script, the GeoJSON layers,
     # vector tiles and exports shrink 4-10 times on a phone's connection.
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_FROM_BYTES, compresslevel=6)

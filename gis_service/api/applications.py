@@ -129,7 +129,7 @@ def submit(
             conn,
             round_id,
             entry,
-            identity_key(request),
+            identity_key(request, conn),
             user_id=user.id,
             username=user.username,
             idempotency_key=idempotency_key.strip(),

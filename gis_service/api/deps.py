@@ -18,7 +18,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gis_service.api.errors import status_for
 from gis_service.api.uploads import upload_too_large
 from gis_service.db.connection import SERVICE_BUSY, Connection, ConnectionPool, ConnectionSource
-from gis_service.errors import InvalidRequestError, PayloadTooLargeError, ServiceBusyError
+from gis_service.db.replica import ReadReplica
+from gis_service.errors import (
+    DatabaseUnavailableError,
+    InvalidRequestError,
+    PayloadTooLargeError,
+    ServiceBusyError,
+)
 from gis_service.open_data import EXPORT_MEDIA
 
 # The largest request body the service reads: an application is well under 2 KiB, a login
@@ -72,9 +78,10 @@ async def get_connection(request: Request) -> AsyncIterator[Connection]:
 
 
 async def get_read_connection(request: Request) -> AsyncIterator[Connection]:
-    """A pooled connection for a request that only reads: each query is its own transaction,
-    so the request makes no BEGIN or ROLLBACK round trips. Nothing it does may write."""
-    async with lent_connection(request, autocommit=True) as conn:
+    """A pooled connection for a public request that only reads: each query is its own
+    transaction, so the request makes no BEGIN or ROLLBACK round trips. Nothing it does may
+    write. It is the read replica's when one is set and answering (`lent_read_connection`)."""
+    async with lent_read_connection(request) as conn:
         yield conn
 
 
@@ -93,31 +100,113 @@ ReadConnection = Annotated[Connection, Depends(get_read_connection)]
 
 @asynccontextmanager
 async def lent_connection(request: Request, *, autocommit: bool) -> AsyncIterator[Connection]:
-    """A connection from the app's source for one request, admitted through the gate."""
+    """A connection from the app's source (the primary) for one request, admitted through
+    the gate."""
     source: ConnectionSource = request.app.state.pool
-    gate = connection_gate(request.app)
-    try:
-        await asyncio.wait_for(gate.acquire(), timeout=CONNECTION_WAIT_S)
-    except TimeoutError:
-        raise ServiceBusyError(SERVICE_BUSY) from None
-    try:
+    async with _admitted(connection_gate(request.app)):
         if isinstance(source, ConnectionPool):
             async with _from_pool(source, autocommit=autocommit) as conn:
                 yield conn
         else:
             async with _from_source(source) as conn:
                 yield conn
+
+
+# Keys of the request's state (scope["state"]) saying where its public reads may go.
+PRIMARY_ONLY = "schoolmap_primary_only"
+REPLICA_LOST = "schoolmap_replica_lost"
+
+
+def read_replica(request: Request) -> ReadReplica | None:
+    """The app's read replica, if this request's public reads may go to it: one is set, it
+    has not failed lately, and the request has read nothing from the primary yet."""
+    replica: ReadReplica | None = getattr(request.app.state, "read_replica", None)
+    if (
+        replica is None
+        or not replica.answering()
+        or request.scope.get("state", {}).get(PRIMARY_ONLY)
+    ):
+        return None
+    return replica
+
+
+def reads_on_primary(request: Request) -> None:
+    """Keep the rest of this request's public reads on the primary: it read the public data
+    version there, and data read on a replica later could be older than that version."""
+    request.scope.setdefault("state", {})[PRIMARY_ONLY] = True
+
+
+def replica_went_away(request: Request, replica: ReadReplica, error: BaseException) -> None:
+    """The replica failed this request: it and the next requests for a while read on the
+    primary."""
+    replica.went_away(error)
+    reads_on_primary(request)
+
+
+@asynccontextmanager
+async def lent_read_connection(request: Request) -> AsyncIterator[Connection]:
+    """A connection for public reads only (each query its own transaction): the read
+    replica's when `read_replica` allows, else the primary's.
+
+    A replica that cannot lend one (it refuses or times out connecting, its idle connections
+    were dropped and new ones fail) sends this request, and reads for a while, to the
+    primary. A replica connection lost part-way raises DatabaseUnavailableError as usual,
+    and marks the request so that `RetryOnPrimary` answers it again from the primary.
+    """
+    replica = read_replica(request)
+    if replica is not None:
+        async with _admitted(replica.gate):
+            try:
+                conn = await _lend(replica.pool, autocommit=True)
+            except DatabaseUnavailableError as exc:
+                replica_went_away(request, replica, exc)
+            else:
+                try:
+                    async with _lent(replica.pool, conn) as lent:
+                        yield lent
+                except DatabaseUnavailableError as exc:
+                    replica_went_away(request, replica, exc)
+                    request.scope["state"][REPLICA_LOST] = True
+                    raise
+                return
+    async with lent_connection(request, autocommit=True) as conn:
+        yield conn
+
+
+@asynccontextmanager
+async def _admitted(gate: asyncio.Semaphore) -> AsyncIterator[None]:
+    """Through a connection gate, or ServiceBusyError after CONNECTION_WAIT_S."""
+    try:
+        await asyncio.wait_for(gate.acquire(), timeout=CONNECTION_WAIT_S)
+    except TimeoutError:
+        raise ServiceBusyError(SERVICE_BUSY) from None
+    try:
+        yield
     finally:
         gate.release()
+
+
+async def _lend(pool: ConnectionPool, *, autocommit: bool) -> Connection:
+    """A connection of the pool: on the event loop when one is idle, else in a worker thread
+    (waiting for a slot or opening a connection)."""
+    conn = pool.lend_idle(autocommit=autocommit)
+    if conn is None:
+        conn = await run_in_threadpool(partial(pool.lend, autocommit=autocommit))
+    return conn
 
 
 @asynccontextmanager
 async def _from_pool(pool: ConnectionPool, *, autocommit: bool) -> AsyncIterator[Connection]:
     """Lend and take back on the event loop when that cannot block (an idle connection, no
     transaction left to roll back), else in a worker thread."""
-    conn = pool.lend_idle(autocommit=autocommit)
-    if conn is None:
-        conn = await run_in_threadpool(partial(pool.lend, autocommit=autocommit))
+    conn = await _lend(pool, autocommit=autocommit)
+    async with _lent(pool, conn) as lent:
+        yield lent
+
+
+@asynccontextmanager
+async def _lent(pool: ConnectionPool, conn: Connection) -> AsyncIterator[Connection]:
+    """A connection lent by `pool`, given back when the block ends."""
     try:
         yield conn
     except BaseException as exc:
@@ -282,6 +371,55 @@ async def _refuse(send: Send, error: InvalidRequestError | PayloadTooLargeError)
         }
     )
     await send({"type": "http.response.body", "body": payload})
+
+
+class RetryOnPrimary:
+    """ASGI middleware answering a GET or HEAD again, from the primary, when the read replica
+    dropped the request's connection part-way and nothing of the answer was sent yet: the
+    replica going away costs the request time, never an error."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        received: list[Message] = []
+        held: list[Message] = []
+
+        async def recording() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                received.append(message)
+            return message
+
+        async def holding(message: Message) -> None:
+            if held or (
+                message["type"] == "http.response.start"
+                and message["status"] >= 500
+                and state.get(REPLICA_LOST)
+            ):
+                held.append(message)  # the replica's failure, answered again below
+                return
+            await send(message)
+
+        await self.app(scope, recording, holding)
+        if not held:
+            return
+        replayed = list(received)
+
+        async def replaying() -> Message:
+            return replayed.pop(0) if replayed else await receive()
+
+        again = {**scope, "state": {**state, PRIMARY_ONLY: True, REPLICA_LOST: False}}
+        await self.app(again, replaying, send)
+
+
+def retry_reads_on_primary(app: FastAPI) -> None:
+    """Answer public reads the read replica failed part-way again from the primary."""
+    app.add_middleware(RetryOnPrimary)
 
 
 def limit_request_bodies(app: FastAPI) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from gis_service.api.deps import get_connection
+from gis_service.api.deps import get_read_connection
 from gis_service.db.connection import Connection
 from gis_service.errors import InvalidRequestError
 from gis_service.geocoding.search import MAX_QUERY_CHARS, SILENT_MAX_UNCERTAINTY_M, geocode
@@ -133,7 +133,7 @@ class GeocodeAnswer(_Shape):
     "© OpenStreetMap contributors.",
 )
 def geocode_address(
-    conn: Annotated[Connection, Depends(get_connection)],
+    conn: Annotated[Connection, Depends(get_read_connection)],
     q: Annotated[
         str, Query(description=f"the address as typed (at most {MAX_QUERY_CHARS} characters)")
     ],

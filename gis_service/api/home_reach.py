@@ -8,7 +8,7 @@ import numpy as np
 import shapely
 from fastapi import APIRouter, Depends, Query, Response
 
-from gis_service.api.deps import get_connection, json_response
+from gis_service.api.deps import get_read_connection, json_response
 from gis_service.api.routing import Latitude, Longitude, Mode, area_km2, routing_service
 from gis_service.db.connection import Connection
 from gis_service.routing.distances import reachable_area
@@ -19,7 +19,7 @@ router = APIRouter(tags=["routing"])
 
 @router.get("/reach", summary="Area reachable from a home in N minutes, as a polygon")
 def home_reach(
-    conn: Annotated[Connection, Depends(get_connection)],
+    conn: Annotated[Connection, Depends(get_read_connection)],
     service: Annotated[RoutingService, Depends(routing_service)],
     lat: Latitude,
     lon: Longitude,

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
+from gis_service.api.deps import ReadConnection as ReadConn
 from gis_service.api.deps import file_answer, get_connection, json_response
 from gis_service.api.routing import routing_service
 from gis_service.api.security import CurrentUser, require_roles, roles_note
@@ -88,7 +89,7 @@ def planner_page() -> FileResponse:
     "/planning/years",
     summary="The school years the forecast covers (from the census year to its horizon), and why",
 )
-def forecast_years(conn: Conn, edition: Edition = None) -> Any:
+def forecast_years(conn: ReadConn, edition: Edition = None) -> Any:
     return json_response(years_allowed(load_inputs(conn, None, edition)))
 
 
@@ -99,7 +100,7 @@ def forecast_years(conn: Conn, edition: Edition = None) -> Any:
     "without census figures say so",
 )
 def forecast(
-    conn: Conn,
+    conn: ReadConn,
     years: Annotated[str, Query(description="school years (first calendar year): 2026-2030")],
     grade: Annotated[list[int] | None, Query(description="1 and/or 6")] = None,
     district: Annotated[list[str] | None, Query(description="district codes")] = None,
@@ -164,7 +165,7 @@ GapQuery = Annotated[GapSettings, Depends(gap_query)]
     "commune of an edition and per school, as GeoJSON)",
 )
 def gap(
-    conn: Conn,
+    conn: ReadConn,
     routing: Routing,
     settings: GapQuery,
     simplify: Annotated[float, Query(ge=0, le=500)] = 30.0,
@@ -205,7 +206,7 @@ def gap(
     response_class=Response,
 )
 def export(
-    conn: Conn,
+    conn: ReadConn,
     routing: Routing,
     settings: GapQuery,
     what: Literal["gap", "forecast"] = "gap",

@@ -4,8 +4,9 @@ Schools, wards and tiles change only when data is imported or edited, yet every 
 asks for them. An answer is kept under its URL with the public data version it was made at
 (`public_data_version`, moved by a trigger on every change to the tables behind these
 answers, see migration 0007); it is served again while the version read for the request is
-the same, so a change is seen by the very next request, in any worker. The version doubles as
-the ETag, so a browser revalidating an answer it holds gets a 304 with no body.
+the same, so a change is seen by the very next request, in any worker (with a read replica,
+by the next request once the replica has replayed it: see gis_service.db.replica). The version
+doubles as the ETag, so a browser revalidating an answer it holds gets a 304 with no body.
 
 Answers about administrative units are made in one edition of them (`?edition=`, else the
 current one): their key carries the edition the answer was made in, so an answer made in one
@@ -25,9 +26,15 @@ from functools import partial
 from fastapi import Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from gis_service.api.deps import lent_connection
+from gis_service.api.deps import (
+    lent_read_connection,
+    read_replica,
+    reads_on_primary,
+    replica_went_away,
+)
 from gis_service.db.connection import Connection
 from gis_service.db.version_reader import VersionReader, public_data_version
+from gis_service.errors import DatabaseUnavailableError
 from gis_service.units.editions import check_edition, current_edition
 
 MAX_ENTRIES = 4096
@@ -148,9 +155,26 @@ async def current_version(request: Request) -> int:
     loop, or else through a lent connection of the app's source (a test's transaction)."""
     reader: VersionReader | None = getattr(request.app.state, "version_reader", None)
     if reader is not None:
-        return await reader.current()
-    async with lent_connection(request, autocommit=True) as conn:
+        return await _read_version(request, reader)
+    async with lent_read_connection(request) as conn:
         return await run_in_threadpool(public_data_version, conn)
+
+
+async def _read_version(request: Request, primary: VersionReader) -> int:
+    """The version, read where the request's data will be read (see gis_service.db.replica).
+
+    On the read replica when it answers: the data read after it, on the replica or else on
+    the primary (never behind the replica), is at least as new. Read on the primary, the
+    request's data must be read there too, as the replica may not have reached the version.
+    """
+    replica = read_replica(request)
+    if replica is not None:
+        try:
+            return await replica.version_reader.current()
+        except DatabaseUnavailableError as exc:
+            replica_went_away(request, replica, exc)
+    reads_on_primary(request)
+    return await primary.current()
 
 
 async def public_answer(request: Request, make: Callable[[Connection], Response]) -> Response:
@@ -163,16 +187,16 @@ async def public_answer(request: Request, make: Callable[[Connection], Response]
     """
     reader: VersionReader | None = getattr(request.app.state, "version_reader", None)
     if reader is None:
-        async with lent_connection(request, autocommit=True) as conn:
+        async with lent_read_connection(request) as conn:
             return await run_in_threadpool(cached_answer, request, conn, partial(make, conn))
     store = public_answers(request)
     key = request_key(request)
-    version = await reader.current()
+    version = await _read_version(request, reader)
     kept = store.get(key, version)
     if kept is None:
         # The data is read after the version: an answer newer than its version is only made
         # again once more, never an older answer kept as new.
-        async with lent_connection(request, autocommit=True) as conn:
+        async with lent_read_connection(request) as conn:
             made = await run_in_threadpool(make, conn)
         if made.status_code != 200:
             return made
@@ -215,7 +239,7 @@ async def public_answer_in_edition(
     chosen = check_edition(asked) if asked else None
     reader: VersionReader | None = getattr(request.app.state, "version_reader", None)
     if reader is None:
-        async with lent_connection(request, autocommit=True) as conn:
+        async with lent_read_connection(request) as conn:
 
             def answer() -> Response:
                 version = public_data_version(conn)
@@ -226,11 +250,11 @@ async def public_answer_in_edition(
 
             return await run_in_threadpool(answer)
     store = public_answers(request)
-    version = await reader.current()
+    version = await _read_version(request, reader)
     known = chosen or _known_current_edition(request, version)
     kept = store.get(edition_key(request, known), version) if known else None
     if kept is None:
-        async with lent_connection(request, autocommit=True) as conn:
+        async with lent_read_connection(request) as conn:
 
             def made_now() -> tuple[str, Response]:
                 edition = chosen or _read_current_edition(request, conn, version)

@@ -112,7 +112,7 @@ def link(round_id: int, body: LinkIn, request: Request, conn: Conn, user: Office
             conn,
             round_id,
             body.child_id,
-            identity_key(request),
+            identity_key(request, conn),
             body.username,
             actor=user.username,
             remote_addr=user.remote_addr,

@@ -30,7 +30,7 @@ from gis_service.admissions.enrolment import (
 )
 from gis_service.admissions.estimated import estimated_homes, estimated_schools
 from gis_service.admissions.exports import HOMES_WARNING, export_run
-from gis_service.admissions.identity import installation_key
+from gis_service.admissions.identity import installation_key, key_of_database
 from gis_service.admissions.lifecycle import (
     PARENT_CHANGES,
     Action,
@@ -97,14 +97,18 @@ Conn = Annotated[Connection, Depends(get_connection)]
 Routing = Annotated[RoutingService, Depends(routing_service)]
 
 
-def identity_key(request: Request) -> bytes:
-    """The key children's identity codes are hashed with, read once per app (building the
-    settings and reading the key file cost more than the rest of a submission)."""
+def identity_key(request: Request, conn: Connection) -> bytes:
+    """The key children's identity codes are hashed with, read and checked against the
+    database (`key_of_database`, in the caller's transaction) once per app: building the
+    settings and reading the key file cost more than the rest of a submission."""
     key: bytes | None = getattr(request.app.state, "identity_key", None)
     if key is None:
         home: Path = request.app.state.routing.home
-        key = installation_key(Settings(database=DatabaseSettings(home=home)))
-        request.app.state.identity_key = key
+        key, settled = key_of_database(
+            conn, installation_key(Settings(database=DatabaseSettings(home=home)))
+        )
+        if settled:
+            request.app.state.identity_key = key
     return key
 
 
@@ -452,12 +456,13 @@ async def import_csv(
     user: Officer,
     filename: Annotated[str, Query(max_length=200, description="the file's name")] = "upload.csv",
 ) -> ImportOut:
-    def check_round() -> None:
+    def check_round() -> bytes:
         round_for(conn, round_id, user)
-        conn.rollback()  # no transaction stays open while the body arrives
+        key = identity_key(request, conn)
+        conn.commit()  # no transaction stays open while the body arrives
+        return key
 
-    await run_in_threadpool(check_round)
-    key = await run_in_threadpool(identity_key, request)
+    key = await run_in_threadpool(check_round)
     limits = import_limits(request)
     with tempfile.TemporaryDirectory(prefix="schoolmap-upload-") as folder:
         path = Path(folder) / "applicants.csv"

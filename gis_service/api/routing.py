@@ -15,7 +15,7 @@ from gis_service.api.deps import (
     feature_collection,
     get_read_connection,
     json_response,
-    lent_connection,
+    lent_read_connection,
 )
 from gis_service.api.public_cache import current_version
 from gis_service.db.connection import Connection
@@ -119,7 +119,7 @@ async def schools_near(
     kept: SchoolSummaries | None = getattr(request.app.state, "school_summaries", None)
     schools = kept.by_id if kept is not None and kept.version == version else {}
     if found is None or any(row["school_id"] not in schools for row in found):
-        async with lent_connection(request, autocommit=True) as conn:
+        async with lent_read_connection(request) as conn:
             found, schools = await run_in_threadpool(
                 _near_and_summaries, request, conn, service, (lon, lat, mode, level, limit), version
             )

@@ -147,11 +147,19 @@ class ConnectionPool:
     """
 
     def __init__(
-        self, url: str, max_connections: int = 10, *, wait_timeout_s: float = 10.0
+        self,
+        url: str,
+        max_connections: int = 10,
+        *,
+        wait_timeout_s: float = 10.0,
+        application_name: str = "schoolmap-api",
+        connect_timeout_s: int = 5,
     ) -> None:
         self.url = url
         self._max = max_connections
         self._wait_timeout_s = wait_timeout_s
+        self.application_name = application_name
+        self._connect_timeout_s = connect_timeout_s
         self._slots = BoundedSemaphore(max_connections)
         self._lock = Lock()
         self._idle: list[Connection] = []
@@ -165,7 +173,11 @@ class ConnectionPool:
 
     def _open(self) -> Connection:
         try:
-            return psycopg2.connect(self.url, application_name="schoolmap-api", connect_timeout=5)
+            return psycopg2.connect(
+                self.url,
+                application_name=self.application_name,
+                connect_timeout=self._connect_timeout_s,
+            )
         except psycopg2.OperationalError as exc:
             raise DatabaseUnavailableError(
                 f"{DATABASE_AWAY} (cannot connect: {first_line(exc)})"

@@ -43,9 +43,16 @@ def public_data_version(conn: Connection) -> int:
 class VersionReader:
     """Reads `public_data_version` for the requests of one event loop."""
 
-    def __init__(self, url: str, *, timeout_s: float = QUERY_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout_s: float = QUERY_TIMEOUT_S,
+        application_name: str = "schoolmap-version",
+    ) -> None:
         self.url = url
         self.timeout_s = timeout_s
+        self.application_name = application_name
         self.queries = 0  # queries sent, for tests and curiosity
         self._conn: Any = None
         self._running: asyncio.Future[int] | None = None
@@ -84,7 +91,7 @@ class VersionReader:
         if self._conn is not None and not looks_alive(self._conn):
             self.close()  # the server ended it (a restart): open a new one
         if self._conn is None:
-            conn = psycopg2.connect(self.url, async_=1, application_name="schoolmap-version")
+            conn = psycopg2.connect(self.url, async_=1, application_name=self.application_name)
             try:
                 await _ready(conn)
             except BaseException:
