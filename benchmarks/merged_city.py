@@ -35,10 +35,16 @@ from benchmarks.officer_path import SHARED, fresh_database, rows, run  # noqa: E
 from gis_service.db.connection import connect  # noqa: E402
 from tests.browser_support import free_port  # noqa: E402
 
-SHIFT_DEG = 0.8
+SHIFT_DEG = 0.75
 """How far east each copy lies from the one before: the old city is 0.7° wide."""
 ID_STEP = 10**11
 """Added to every OSM id of a copy (2018 ids are below 6 x 10^9)."""
+BRIDGE_ID = 9 * 10**11
+"""Ids of the roads joining one copy to the next."""
+BRIDGED_ROADS = frozenset({"trunk", "primary", "secondary", "tertiary"})
+BAND_DEG = 0.05
+"""Each band of latitude this high gets one road from a copy to the next (where both have a
+main road in it)."""
 CODE_STEP = 100_000
 """Added to every ward and district code of a copy."""
 APPLICANTS = {1: 200_000, 6: 175_000}
@@ -68,18 +74,61 @@ class _Copy:
             self.writer.add_way(w.replace(id=w.id + self.k * ID_STEP, nodes=refs))
 
 
-def tile_osm(source: Path, target: Path, copies: int) -> None:
-    """The extract `copies` times, each SHIFT_DEG further east with its own ids: all nodes
-    first, then all ways (relations left out: the importer reads roads and schools)."""
+class _RoadEnds:
+    """The westernmost and easternmost node of the main roads in each band of latitude."""
+
+    def __init__(self) -> None:
+        self.refs: set[int] = set()
+        self.west: dict[int, tuple[float, int]] = {}
+        self.east: dict[int, tuple[float, int]] = {}
+
+    def way(self, w: Any) -> None:
+        if w.tags.get("highway") in BRIDGED_ROADS:
+            self.refs.update(r.ref for r in w.nodes)
+
+    def node(self, n: Any) -> None:
+        if n.id in self.refs:
+            band = int(n.location.lat // BAND_DEG)
+            lon = n.location.lon
+            if band not in self.west or lon < self.west[band][0]:
+                self.west[band] = (lon, n.id)
+            if band not in self.east or lon > self.east[band][0]:
+                self.east[band] = (lon, n.id)
+
+
+def tile_osm(source: Path, target: Path, copies: int) -> int:
+    """The extract `copies` times, each SHIFT_DEG further east with its own ids (all nodes
+    first, then all ways; relations left out: the importer reads roads and schools), and in
+    every band of latitude a two-way primary road from each copy's easternmost main road to
+    the next copy's westernmost, so the copies make one network. Returns the bridges made."""
     import osmium
 
+    ends = _RoadEnds()
+    osmium.apply(str(source), osmium.filter.EntityFilter(osmium.osm.WAY), ends)
+    osmium.apply(str(source), osmium.filter.EntityFilter(osmium.osm.NODE), ends)
+    bands = sorted(set(ends.west) & set(ends.east))
     writer = osmium.SimpleWriter(str(target))
+    bridges = 0
     try:
         for kind in ("node", "way"):
             for k in range(copies):
                 osmium.apply(str(source), _Copy(writer, kind, k))
+        for k in range(copies - 1):
+            for band in bands:
+                bridges += 1
+                writer.add_way(
+                    osmium.osm.mutable.Way(
+                        id=BRIDGE_ID + bridges,
+                        nodes=[
+                            ends.east[band][1] + k * ID_STEP,
+                            ends.west[band][1] + (k + 1) * ID_STEP,
+                        ],
+                        tags={"highway": "primary", "name": f"Đường nối {k + 1}-{k + 2}"},
+                    )
+                )
     finally:
         writer.close()
+    return bridges
 
 
 def tile_wards(source: Path, target: Path, copies: int) -> None:
@@ -236,7 +285,9 @@ def main() -> None:
     home = work / "home"
     env = {**os.environ, "DATABASE_URL": url, "SCHOOLMAP_HOME": str(home)}
     started = time.perf_counter()
-    tile_osm(SHARED / "hcmc_osm_2018" / "hcm_2018.osm.pbf", work / "city.osm.pbf", args.copies)
+    bridges = tile_osm(
+        SHARED / "hcmc_osm_2018" / "hcm_2018.osm.pbf", work / "city.osm.pbf", args.copies
+    )
     tile_wards(
         SHARED / "hcmc_cityscope_pop2019" / "Population_Ward_Level.shp",
         work / "wards.geojson",
@@ -311,7 +362,8 @@ def main() -> None:
     print(
         f"\n{args.copies} copies of old Ho Chi Minh City: {all_schools:,} schools "
         f"({per_grade[1]} with grade 1, {per_grade[6]} with grade 6), {nodes:,} motorbike "
-        f"road nodes, {len(wards)} wards, {sum(len(h) for h in homes.values()):,} applicants "
+        f"road nodes ({bridges} roads join the copies), {len(wards)} wards, "
+        f"{sum(len(h) for h in homes.values()):,} applicants "
         f"({len(homes[1]):,} grade 1, {len(homes[6]):,} grade 6)"
     )
     print(f"{'step':<34}{'time':>10}{'peak MB':>10}")
