@@ -91,6 +91,9 @@ def test_fields_through_dask_equal_the_local_ones(
     configured = compute_fields(graph, lon, lat, keys, "time", 900.0)
     assert connects == [cluster.address]
     assert configured.to_source.tobytes() == local_fields.tobytes()
+    # A caller naming its local workers keeps them.
+    compute_fields(graph, lon[:5], lat[:5], keys[:5], "time", 900.0, workers=1)
+    assert connects == [cluster.address]
 
 
 class KillingOnce(DaskCluster):

@@ -440,13 +440,13 @@ def compute_fields(
     counts a school off the mapped roads at an estimated detour, see routing.service).
 
     Each source is a virtual node joined to the ends of its edge (one-way respected) on the
-    transposed graph; sources are searched in blocks, run by `executor`. By default that is the
-    Dask cluster of SCHOOLMAP_DASK_SCHEDULER when set (see config.ClusterSettings), else
-    `workers` forked processes (default: the usable CPUs; scipy's Dijkstra holds the GIL, so
-    threads would not help). Forking only happens in a single-threaded process (a CLI or batch
-    job, not a server); otherwise, or with workers=1, the blocks run here. Every executor gives
-    the same fields. A source farther than `max_snap_m` from a road is unreachable (its field
-    is all inf).
+    transposed graph; sources are searched in blocks, run by `executor`. By default that is
+    `workers` forked processes when `workers` is given, else the Dask cluster of
+    SCHOOLMAP_DASK_SCHEDULER when set (see config.ClusterSettings), else as many forked
+    processes as usable CPUs (scipy's Dijkstra holds the GIL, so threads would not help).
+    Forking only happens in a single-threaded process (a CLI or batch job, not a server);
+    otherwise, or with workers=1, the blocks run here. Every executor gives the same fields.
+    A source farther than `max_snap_m` from a road is unreachable (its field is all inf).
     """
     key = check_weight(weight)
     limit = _search_limit(cutoff)
@@ -471,8 +471,10 @@ def compute_fields(
     blocks = [snapped_rows[i : i + FIELD_CHUNK] for i in range(0, len(snapped_rows), FIELD_CHUNK)]
     done = 0
     report(f"distance fields: 0/{len(keys)}")
-    # Local processes are the default: `ProcessPoolExecutor` is looked up here, when called.
-    runner = executor or configured_executor(local=LocalProcesses(workers, ProcessPoolExecutor))
+    # `ProcessPoolExecutor` is looked up here, when called. A caller naming `workers` (1 for a
+    # few sources, where a cluster would cost more than it saves) runs on this machine.
+    local = LocalProcesses(workers, ProcessPoolExecutor)
+    runner = executor or (local if workers is not None else configured_executor(local=local))
     results = runner.map_blocks(
         _worker_field_block, [n + b for b in blocks], shared=FieldSearch(search, limit, n)
     )
