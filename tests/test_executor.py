@@ -15,10 +15,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+import shapely
 
 from gis_service.config import ClusterSettings
 from gis_service.errors import ClusterError, ClusterUnavailableError
 from gis_service.executor import DaskCluster, LocalProcesses, configured_executor
+from gis_service.planning.zone_areas import zone_areas
 from gis_service.routing import distances
 from gis_service.routing.distances import compute_fields
 from gis_service.routing.graph import RoadGraph
@@ -94,6 +96,19 @@ def test_fields_through_dask_equal_the_local_ones(
     # A caller naming its local workers keeps them.
     compute_fields(graph, lon[:5], lat[:5], keys[:5], "time", 900.0, workers=1)
     assert connects == [cluster.address]
+
+
+def test_school_zones_through_dask_equal_the_local_ones(
+    graph: RoadGraph, sources: tuple[np.ndarray, ...], cluster: RunningCluster
+) -> None:
+    lon, lat, keys = sources
+    fields = compute_fields(graph, lon[:12], lat[:12], keys[:12], "length", workers=1)
+    rows = [fields.to_source[i] for i in range(12)]
+    budgets = [300.0 + 150.0 * i for i in range(12)]
+    here = zone_areas(graph, rows, budgets, LocalProcesses(workers=1))
+    there = zone_areas(graph, rows, budgets, DaskCluster(cluster.address))
+    assert [shapely.to_wkb(a) for a in there] == [shapely.to_wkb(a) for a in here]
+    assert all(not a.is_empty for a in here)
 
 
 class KillingOnce(DaskCluster):
