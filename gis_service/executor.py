@@ -124,6 +124,8 @@ class DaskCluster:
         )
 
     def map_blocks(self, fn: Callable[[S, T], R], items: Sequence[T], *, shared: S) -> Iterator[R]:
+        if not items:
+            return iter(())
         # Connected now, so an unreachable scheduler is reported by the call, not later.
         client = self._connect()
         try:
@@ -188,8 +190,6 @@ class DaskCluster:
     def _submit(
         self, client: Any, fn: Callable[[S, T], R], items: Sequence[T], shared: S
     ) -> list[Any]:
-        if not items:
-            return []
         on_workers = client.scatter(
             shared, broadcast=True, hash=False, timeout=self.connect_timeout_s
         )

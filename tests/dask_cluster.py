@@ -49,14 +49,14 @@ class RunningCluster:
 
 
 @contextmanager
-def local_cluster(root: Path) -> Iterator[RunningCluster]:
-    """Two single-threaded worker processes and a scheduler, in a child process; closed (with
-    its workers) when the block ends."""
+def local_cluster(root: Path, workers: int = 2) -> Iterator[RunningCluster]:
+    """A scheduler and `workers` single-threaded worker processes, in a child process; closed
+    (with its workers) when the block ends."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
     env["DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES"] = str(ALLOWED_FAILURES)
     child = subprocess.Popen(
-        [sys.executable, "-m", "tests.dask_cluster"],
+        [sys.executable, "-m", "tests.dask_cluster", str(workers)],
         cwd=root,
         env=env,
         stdin=subprocess.PIPE,
@@ -75,11 +75,11 @@ def local_cluster(root: Path) -> Iterator[RunningCluster]:
             child.wait()
 
 
-def _serve() -> None:
+def _serve(workers: int) -> None:
     from distributed import LocalCluster
 
     with LocalCluster(
-        n_workers=2,
+        n_workers=workers,
         threads_per_worker=1,
         processes=True,
         dashboard_address=None,
@@ -92,4 +92,4 @@ def _serve() -> None:
 
 
 if __name__ == "__main__":
-    _serve()
+    _serve(int(sys.argv[1]))

@@ -193,6 +193,19 @@ def test_importing_the_service_does_not_import_dask() -> None:
     assert done.stdout.strip() == "[]"
 
 
+def test_a_scheduler_without_workers_is_a_clear_error_soon(
+    graph: RoadGraph, sources: tuple[np.ndarray, ...]
+) -> None:
+    lon, lat, keys = sources
+    with local_cluster(ROOT, workers=0) as idle:
+        started = time.monotonic()
+        with pytest.raises(ClusterUnavailableError) as raised:
+            compute_fields(graph, lon, lat, keys, executor=DaskCluster(idle.address, 2.0))
+        assert time.monotonic() - started < 10
+    assert "(không có worker / no workers)" in str(raised.value)
+    assert idle.address in str(raised.value)
+
+
 def test_no_scheduler_set_means_local_processes_that_fork_as_before(
     graph: RoadGraph,
     sources: tuple[np.ndarray, ...],
