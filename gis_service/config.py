@@ -107,6 +107,25 @@ class MetricsSettings(BaseSettings):
         return token
 
 
+class ClusterSettings(BaseSettings):
+    """Where batch work (distance fields) runs: with `scheduler` set (the address of a Dask
+    distributed scheduler, e.g. tcp://10.0.0.5:8786; needs the `cluster` extra), on that
+    cluster; unset (the default), in forked processes of the machine running the job.
+    `connect_timeout_s` bounds the wait for the scheduler and for a first worker."""
+
+    model_config = SettingsConfigDict(env_prefix="SCHOOLMAP_DASK_", extra="ignore")
+
+    scheduler: str | None = None
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+
+    @field_validator("scheduler")
+    @classmethod
+    def _blank_is_unset(cls, scheduler: str | None) -> str | None:
+        if scheduler is None or not scheduler.strip():
+            return None
+        return scheduler.strip()
+
+
 class Settings(BaseSettings):
     """All settings of one service instance."""
 
@@ -118,3 +137,4 @@ class Settings(BaseSettings):
     imports: ImportSettings = Field(default_factory=ImportSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)

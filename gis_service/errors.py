@@ -56,6 +56,14 @@ class ConflictError(SchoolmapError):
     """The request contradicts what is stored (a name taken, a key reused, a wrong state)."""
 
 
+class ClusterError(SchoolmapError):
+    """Batch work on the configured compute cluster could not be finished."""
+
+
+class ClusterUnavailableError(ClusterError):
+    """The configured compute cluster (its scheduler, or any worker) cannot be reached."""
+
+
 class ServiceBusyError(SchoolmapError):
     """Every database connection of the service is in use for longer than a request may wait."""
 

@@ -6,6 +6,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from gis_service.errors import (
+    ClusterError,
+    ClusterUnavailableError,
     ConfigurationError,
     ConflictError,
     DatabaseSetupError,
@@ -35,6 +37,8 @@ STATUS_BY_ERROR: dict[type[SchoolmapError], int] = {
     DatabaseUnavailableError: 503,
     DatabaseSetupError: 503,
     ServiceBusyError: 503,
+    ClusterUnavailableError: 503,
+    ClusterError: 500,
     PayloadTooLargeError: 413,
     TooManyAttemptsError: 429,
     ConfigurationError: 500,

@@ -39,7 +39,7 @@ from gis_service.planning.gap import (
 )
 from gis_service.planning.inputs import load_inputs
 from gis_service.planning.method import LEGAL_CLASS_SIZE
-from gis_service.routing.distances import area_within
+from gis_service.planning.zone_areas import zone_areas
 from gis_service.routing.service import RoutingService
 from gis_service.text import metres, metres_en
 from gis_service.units.editions import edition_or_current
@@ -167,14 +167,24 @@ def compute_zones(
     }
     fields = routing.fields(conn, net, LEVEL_OF_GRADE[settings.grade], "length")
     row_of = {int(k): i for i, k in enumerate(fields.source_keys)}
+    zoned: dict[int, float] = {}
+    for i, key in enumerate(facilities.key.tolist()):
+        cutoff = _distance(admitted["mid"].cutoff[i])
+        if seats[i] > 0 and cutoff is not None and key in row_of:
+            zoned[i] = cutoff
+    # One piece of batch work per school (on the configured cluster, if any).
+    areas = zone_areas(
+        net.graph,
+        [fields.to_source[row_of[int(facilities.key[i])]] for i in zoned],
+        list(zoned.values()),
+    )
+    zone_of = dict(zip(zoned, areas, strict=True))
     made = []
     for i, key in enumerate(facilities.key.tolist()):
         if seats[i] <= 0:
             continue
         cutoff = _distance(admitted["mid"].cutoff[i])
-        zone = None
-        if cutoff is not None and key in row_of:
-            zone = area_within(net.graph, fields.to_source[row_of[key]], cutoff)
+        zone = zone_of.get(i)
         made.append(
             SchoolZone(
                 int(key),

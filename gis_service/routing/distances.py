@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import itertools
 import math
-import multiprocessing
 import os
 import secrets
 import struct
-import threading
 import zipfile
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -21,6 +19,7 @@ import shapely
 from scipy.sparse.csgraph import dijkstra  # type: ignore[import-untyped]
 
 from gis_service.errors import InvalidRequestError, NotFoundError
+from gis_service.executor import Executor, LocalProcesses, configured_executor, default_workers
 from gis_service.routing.graph import RoadGraph, check_weight, to_lonlat
 from gis_service.routing.snap import Snapped, Snapper
 
@@ -401,22 +400,23 @@ def _field_block(
     return np.asarray(found[:, :n_nodes], dtype=np.float32)
 
 
-# In a forked worker process: the search graph of its field computation.
-_worker_matrix: sp.csr_matrix | None = None
+@dataclass(frozen=True)
+class FieldSearch:
+    """What every block of a field computation shares: the search graph (sent to each worker
+    once), the search limit and the graph's node count."""
+
+    matrix: sp.csr_matrix
+    limit: float
+    n_nodes: int
 
 
-def _set_worker_matrix(matrix: sp.csr_matrix) -> None:
-    global _worker_matrix
-    _worker_matrix = matrix
-
-
-def _worker_field_block(starts: np.ndarray, limit: float, n_nodes: int) -> np.ndarray:
-    return _field_block(_worker_matrix, starts, limit, n_nodes)
+def _worker_field_block(search: FieldSearch, starts: np.ndarray) -> np.ndarray:
+    """One block of sources (their virtual nodes), as an executor runs it anywhere."""
+    return _field_block(search.matrix, starts, search.limit, search.n_nodes)
 
 
 def _default_workers() -> int:
-    usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-    return max(1, min(len(usable) if usable else (os.cpu_count() or 1), 8))
+    return default_workers()
 
 
 def compute_fields(
@@ -432,6 +432,7 @@ def compute_fields(
     snapper: Snapper | None = None,
     workers: int | None = None,
     access: Callable[[Snapped], Snapped] | None = None,
+    executor: Executor | None = None,
 ) -> DistanceFields:
     """Fields from every node to each source: one reverse Dijkstra per source.
 
@@ -439,11 +440,13 @@ def compute_fields(
     counts a school off the mapped roads at an estimated detour, see routing.service).
 
     Each source is a virtual node joined to the ends of its edge (one-way respected) on the
-    transposed graph; sources are searched in blocks, spread over `workers` forked processes
-    (default: the usable CPUs; scipy's Dijkstra holds the GIL, so threads would not help).
+    transposed graph; sources are searched in blocks, run by `executor`. By default that is
+    `workers` forked processes when `workers` is given, else the Dask cluster of
+    SCHOOLMAP_DASK_SCHEDULER when set (see config.ClusterSettings), else as many forked
+    processes as usable CPUs (scipy's Dijkstra holds the GIL, so threads would not help).
     Forking only happens in a single-threaded process (a CLI or batch job, not a server);
-    otherwise, or with workers=1, the blocks run here. A source farther than `max_snap_m` from
-    a road is unreachable (its field is all inf).
+    otherwise, or with workers=1, the blocks run here. Every executor gives the same fields.
+    A source farther than `max_snap_m` from a road is unreachable (its field is all inf).
     """
     key = check_weight(weight)
     limit = _search_limit(cutoff)
@@ -468,36 +471,17 @@ def compute_fields(
     blocks = [snapped_rows[i : i + FIELD_CHUNK] for i in range(0, len(snapped_rows), FIELD_CHUNK)]
     done = 0
     report(f"distance fields: 0/{len(keys)}")
-    pool_size = min(workers or _default_workers(), len(blocks))
-    # Forking a process that runs other threads can deadlock the child on their locks.
-    use_pool = (
-        pool_size > 1
-        and threading.active_count() == 1
-        and "fork" in multiprocessing.get_all_start_methods()
+    # `ProcessPoolExecutor` is looked up here, when called. A caller naming `workers` (1 for a
+    # few sources, where a cluster would cost more than it saves) runs on this machine.
+    local = LocalProcesses(workers, ProcessPoolExecutor)
+    runner = executor or (local if workers is not None else configured_executor(local=local))
+    results = runner.map_blocks(
+        _worker_field_block, [n + b for b in blocks], shared=FieldSearch(search, limit, n)
     )
-    if use_pool:
-        # Forked workers share the search graph without copying or pickling it.
-        with ProcessPoolExecutor(
-            max_workers=pool_size,
-            mp_context=multiprocessing.get_context("fork"),
-            initializer=_set_worker_matrix,
-            initargs=(search,),
-        ) as pool:
-            results = pool.map(
-                _worker_field_block,
-                [n + b for b in blocks],
-                [limit] * len(blocks),
-                [n] * len(blocks),
-            )
-            for rows, found in zip(blocks, results, strict=True):
-                by_node[:, rows] = found.T
-                done += len(rows)
-                report(f"distance fields: {done}/{len(keys)}")
-    else:
-        for rows in blocks:
-            by_node[:, rows] = _field_block(search, n + rows, limit, n).T
-            done += len(rows)
-            report(f"distance fields: {done}/{len(keys)}")
+    for rows, found in zip(blocks, results, strict=True):
+        by_node[:, rows] = found.T
+        done += len(rows)
+        report(f"distance fields: {done}/{len(keys)}")
     return DistanceFields(
         weight=key,
         cutoff=cutoff,
