@@ -239,10 +239,16 @@ class DistanceFields:
         """Costs from homes to the sources `rows` (all when None); `table` is `_by_node` with
         those columns, when the caller made it once for several blocks of homes."""
         if table is None:
-            table = self._by_node if rows is None else self._by_node[:, rows]
-        costs = table[homes.to_node].astype(dtype, copy=False)
+            # The homes' nodes' rows first, then their columns: a few homes read a few rows
+            # of the (mapped) fields, never a column of every node.
+            ahead, behind = self._by_node[homes.to_node], self._by_node[homes.from_node]
+            if rows is not None:
+                ahead, behind = ahead[:, rows], behind[:, rows]
+        else:
+            ahead, behind = table[homes.to_node], table[homes.from_node]
+        costs = ahead.astype(dtype, copy=False)
         costs += homes.leave_forward().astype(dtype)[:, None]
-        backward = table[homes.from_node].astype(dtype, copy=False)
+        backward = behind.astype(dtype, copy=False)
         backward += homes.leave_backward().astype(dtype)[:, None]
         np.minimum(costs, backward, out=costs)
         target_rows = np.arange(self.n_sources) if rows is None else rows

@@ -44,13 +44,13 @@ NEAR_CUTOFF_M = 30_000.0
 ACCESS_RULE = f"access{MAX_SNAP_M:g}x{ESTIMATED_DETOUR:g}"
 """The rule above, as cached fields name it (fields made under another rule are not reused)."""
 
-FIELD_RADIUS_M = {"tieu_hoc": 60_000.0, "thcs": 80_000.0}
-"""How far by road each level's distance fields reach: fifteen and more times the distance
-norms (4 km primary, 7 km lower secondary), beyond the farthest child any Ho Chi Minh City
-round or zone places (benchmarks/field_radius_hcmc.py), so no placement changes, while a
-province's or the nation's fields stop searching there. A home beyond every school's radius is
-given the estimated distance (routing.service.beyond_radius_costs). Fields of all levels
-together (what a map shows near a home, any level) are not cut."""
+FIELD_RADIUS_M = {"tieu_hoc": 100_000.0, "thcs": 100_000.0}
+"""How far by road each level's distance fields reach: beyond the farthest child a whole Ho Chi
+Minh City round places (72.6 km in benchmarks/field_radius_hcmc.py, where every outcome stays
+the same with the radius), so within a city nothing changes, while a province's or the
+nation's fields stop searching there. A home beyond every school's radius is given the
+estimated distance (admissions.build). Fields of all levels together (what
+a map shows near a home, any level) are not cut."""
 
 
 def field_cutoff(graph: RoadGraph, level: str | None, weight: str) -> float | None:
