@@ -50,8 +50,8 @@ class RoundProblem:
     others."""
     beyond_radius: np.ndarray | None = None
     """bool [n]: no school lies within the distance fields' radius of the home by road, so
-    every cost of the home is estimated: its straight line times ESTIMATED_DETOUR (also
-    marked in `estimated`)."""
+    every cost of the home is estimated (also marked in `estimated`). A cost beyond the radius
+    is the straight line times ESTIMATED_DETOUR, at least just over the radius."""
     radius_m: float | None = None
     """The fields' radius (routing.service.FIELD_RADIUS_M); None: not cut."""
 
@@ -124,16 +124,19 @@ def build_round_problem(
     column_of = {int(key): i for i, key in enumerate(fields.source_keys.tolist())}
     columns = np.array([column_of[int(s)] for s in school_ids], dtype=np.int64)
     metres = fields.cost_from_points(homes, columns)
-    # A home no school reaches within the fields' radius is never left without a school for
-    # it: its costs are the straight lines times the detour, marked estimated.
-    beyond = np.asarray(homes.ok) & ~np.isfinite(metres).any(axis=1)
-    if beyond.any():
-        metres[beyond] = _estimated_costs(
+    # Beyond the fields' radius a road distance is not known, and a home on the network is
+    # never left without a school for that: each school beyond it is given the straight line
+    # times the detour, never less than just over the radius, so it ranks after every school
+    # within it (and, all placements within the radius, no placement changes).
+    if fields.cutoff is not None:
+        _estimate_beyond(
+            metres, np.asarray(homes.ok), fields.cutoff, applications, school_ids,
             routing.school_points(conn, net, level),
-            school_ids,
-            [applications[i] for i in np.flatnonzero(beyond)],
-        )
-        estimated = estimated | beyond
+        )  # fmt: skip
+        beyond = np.asarray(homes.ok) & (metres > fields.cutoff).all(axis=1)
+    else:
+        beyond = np.zeros(len(applications), dtype=bool)
+    estimated = estimated | beyond
     # A school's stretch to the road, as the fields hold it (times the detour when estimated).
     school_offset = np.asarray(fields.source_snap.offset_m, dtype=np.float64)[columns]
     school_access_m = np.where(
@@ -190,17 +193,29 @@ def build_round_problem(
     )
 
 
-def _estimated_costs(
-    points: SchoolPoints, school_ids: np.ndarray, applications: list[tuple[Any, ...]]
-) -> np.ndarray:
-    """Straight-line metres times ESTIMATED_DETOUR from each application's home (lon and lat
-    in its third and fourth fields) to each school of `school_ids`."""
+def _estimate_beyond(
+    metres: np.ndarray,
+    on_network: np.ndarray,
+    radius_m: float,
+    applications: list[tuple[Any, ...]],
+    school_ids: np.ndarray,
+    points: SchoolPoints,
+) -> None:
+    """In place: every cost of a home on the network to a school beyond the radius becomes
+    the straight line (homes' lon and lat in their applications' third and fourth fields)
+    times ESTIMATED_DETOUR, and at least just over the radius."""
+    far = ~np.isfinite(metres) & on_network[:, None]
+    rows = np.flatnonzero(far.any(axis=1))
+    if not len(rows):
+        return
     position = {int(k): i for i, k in enumerate(points.ids.tolist())}
-    rows = np.array([position[int(s)] for s in school_ids.tolist()], dtype=np.int64)
-    lons, lats = points.lon[rows], points.lat[rows]
-    return np.array(
-        [straight_metres(row[2], row[3], lons, lats) * ESTIMATED_DETOUR for row in applications]
-    )
+    columns = np.array([position[int(s)] for s in school_ids.tolist()], dtype=np.int64)
+    lons, lats = points.lon[columns], points.lat[columns]
+    floor = radius_m + 1.0
+    for i in rows.tolist():
+        home = applications[i]
+        estimate = straight_metres(home[2], home[3], lons, lats) * ESTIMATED_DETOUR
+        metres[i, far[i]] = np.maximum(estimate[far[i]], floor)
 
 
 def _after_ranked_by_distance(

@@ -10,8 +10,8 @@ from gis_service.db.connection import Connection
 def estimated_homes(conn: Connection, run_id: int) -> list[dict[str, Any]]:
     """Each application of the run whose home lies beyond the mapped roads, with how far it is
     from the nearest one, its unit, and the school and estimated distance it was given; or
-    whose home no school reaches within the distance fields' radius (`beyond_radius_m`, None
-    for the others), all its distances then estimated."""
+    whose school given, or every school, lies beyond the distance fields' radius by road
+    (`beyond_radius_m`, None for the others)."""
     with conn.cursor() as cur:
         cur.execute(
             """

@@ -421,14 +421,27 @@ def explain_vi(
     estimated = explanation.get("estimated")
     if isinstance(estimated, Mapping) and estimated.get("beyond_radius_m") is not None:
         radius, factor = estimated["beyond_radius_m"], _factor(estimated.get("factor"))
-        vi.append(
-            f"Không trường nào cách nhà trong vòng {metres(radius)} theo đường đi trên bản đồ, "
-            f"nên các khoảng cách ở đây là ước tính: đường thẳng nhân {factor.replace('.', ',')}."
-        )
-        en.append(
-            f"No school is within {metres_en(radius)} of the home by the mapped roads, so the "
-            f"distances here are estimated: the straight line times {factor}."
-        )
+        if own is not None:
+            vi.append(
+                f"Trường được xếp cách nhà hơn {metres(radius)} theo đường đi trên bản đồ, nên "
+                f"khoảng cách đến trường là ước tính: đường thẳng nhân "
+                f"{factor.replace('.', ',')}, không dưới {metres(radius)}."
+            )
+            en.append(
+                f"The school given is more than {metres_en(radius)} from the home by the mapped "
+                f"roads, so the distance to it is estimated: the straight line times {factor}, "
+                f"and at least {metres_en(radius)}."
+            )
+        else:
+            vi.append(
+                f"Không trường nào cách nhà trong vòng {metres(radius)} theo đường đi trên bản "
+                f"đồ, nên các khoảng cách ở đây là ước tính: đường thẳng nhân "
+                f"{factor.replace('.', ',')}."
+            )
+            en.append(
+                f"No school is within {metres_en(radius)} of the home by the mapped roads, so "
+                f"the distances here are estimated: the straight line times {factor}."
+            )
     elif isinstance(estimated, Mapping):
         offset, factor = estimated.get("offset_m"), _factor(estimated.get("factor"))
         vi.append(

@@ -205,7 +205,7 @@ def estimated_command(
     for child in children:
         school = child["school_name"] or "(chưa có trường / not placed)"
         where = (
-            f"no school within {child['beyond_radius_m']:,.0f} m by road"
+            f"beyond the fields' radius ({child['beyond_radius_m']:,.0f} m by road)"
             if child["beyond_radius_m"] is not None
             else f"{child['road_offset_m']:,} m from the nearest mapped road"
         )

@@ -122,6 +122,21 @@ class RunSummary:
     """Priority claims of the round no officer had decided: not counted in this run."""
 
 
+def _beyond_radius(built: RoundProblem, assignment: np.ndarray) -> np.ndarray:
+    """Homes with no school within the fields' radius by road, or placed at a school beyond
+    it: their distance to the school given is estimated (admissions.build)."""
+    beyond = (
+        built.beyond_radius.copy()
+        if built.beyond_radius is not None
+        else np.zeros(len(assignment), bool)
+    )
+    if built.radius_m is not None:
+        placed = np.flatnonzero(assignment >= 0)
+        given = built.problem.cost[placed, assignment[placed]]
+        beyond[placed[given > built.radius_m]] = True
+    return beyond
+
+
 def run_round(
     conn: Connection,
     routing: RoutingService,
@@ -165,16 +180,12 @@ def run_round(
         "given_runs": list(built.given_runs),
     }
     metrics = result.metrics.as_dict()
+    beyond_radius = _beyond_radius(built, result.assignment)
     estimated = (
         built.estimated if built.estimated is not None else np.zeros(len(result.assignment), bool)
-    )
+    ) | beyond_radius
     metrics["estimated_homes"] = int(estimated.sum())
     metrics["estimated_homes_placed"] = int((estimated & (result.assignment >= 0)).sum())
-    beyond_radius = (
-        built.beyond_radius
-        if built.beyond_radius is not None
-        else np.zeros(len(result.assignment), bool)
-    )
     metrics["beyond_radius_homes"] = int(beyond_radius.sum())
     off_road = (
         built.school_access_m
