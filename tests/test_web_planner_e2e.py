@@ -8,9 +8,10 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pyogrio
 import pytest
@@ -323,7 +324,9 @@ def test_a_planner_saves_proposes_and_compares_scenarios(browser: Any, server: s
     page.click("#scenario-form button[type=submit]")
     page.wait_for_function("document.querySelectorAll('[data-testid=scenario]').length === 2")
     listed = str(page.text_content("#scenario-list"))
-    assert "1 trường mới" in listed and date.today().strftime("%d/%m/%Y") in listed
+    # Dates are shown as in Viet Nam (UTC+7): from 17:00 UTC it is already tomorrow there.
+    today_vn = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).strftime("%d/%m/%Y")
+    assert "1 trường mới" in listed and today_vn in listed
     # One picked is not a comparison; two are.
     page.locator("#scenario-list input[type=checkbox]").first.check()
     page.click("#compare")
