@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import mmap
 import os
 import secrets
 import struct
@@ -357,7 +358,8 @@ class DistanceFields:
 
 
 def mapped_member(path: Path, name: str) -> np.ndarray:
-    """A read-only memory map of array `name` of an uncompressed .npz (as np.savez writes).
+    """A read-only memory map of array `name` of an uncompressed .npz (as np.savez writes),
+    read ahead by the kernel.
 
     The member's bytes are an .npy file stored whole in the zip: its data starts after the zip
     entry's local header and the .npy header, and is mapped from there.
@@ -383,10 +385,15 @@ def mapped_member(path: Path, name: str) -> np.ndarray:
         offset = handle.tell()
     if dtype.hasobject:
         raise ValueError(f"{path.name}: {name} holds objects")
-    mapped: np.ndarray = np.memmap(
-        path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran_order else "C"
-    )
-    return mapped
+    with path.open("rb") as handle:
+        pages = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    # Read ahead now, in the background: the first homes asked for after a start would
+    # otherwise each wait on the disk for their rows.
+    if hasattr(mmap, "MADV_WILLNEED"):
+        pages.madvise(mmap.MADV_WILLNEED)
+    if fortran_order:
+        return np.ndarray(shape, dtype=dtype, buffer=pages, offset=offset, order="F")
+    return np.ndarray(shape, dtype=dtype, buffer=pages, offset=offset, order="C")
 
 
 # A zip entry's local header: signature, versions, flags, method, time, date, crc, sizes,
