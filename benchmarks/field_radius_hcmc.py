@@ -14,7 +14,6 @@ Map data © OpenStreetMap contributors.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import sys
 import tempfile
@@ -24,7 +23,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.officer_path import SHARED, fresh_database, run, write_registry  # noqa: E402
+from benchmarks.officer_path import (  # noqa: E402
+    SHARED,
+    fresh_database,
+    homes_by_population,
+    import_census_wards,
+    primary_schools,
+    run,
+    write_applicants,
+    write_registry,
+)
 from gis_service.admissions.runs import run_round  # noqa: E402
 from gis_service.db.connection import connect  # noqa: E402
 from gis_service.routing import service  # noqa: E402
@@ -41,51 +49,17 @@ def main() -> None:
     url = fresh_database(args.database)
     work = Path(tempfile.mkdtemp(prefix="field-radius-"))
     env = {**os.environ, "DATABASE_URL": url, "SCHOOLMAP_HOME": str(work / "home")}
-    census = SHARED / "hcmc_cityscope_pop2019"
     run("db upgrade", env, "db", "upgrade")
-    run(
-        "import wards 2019",
-        env,
-        "import", "wards", str(census / "Population_Ward_Level.shp"),
-        "--edition", "2019", "--code-field", "Com_ID", "--name-field", "Com_Name",
-        "--type-field", "Level", "--district-field", "Dist_Name",
-        "--district-code-field", "Dist_ID", "--province-code", "79",
-        "--province-name", "Thành phố Hồ Chí Minh",
-        "--population-field", "Pop_2009", "--population-field", "Pop_2019",
-    )  # fmt: skip
+    import_census_wards(env)
     run("import osm", env, "import", "osm", str(SHARED / "hcmc_osm_2018" / "hcm_2018.osm.pbf"))
     conn = connect(url)
+    primary = primary_schools(conn)
+    homes = homes_by_population(conn, args.applicants)
     with conn.cursor() as cur:
-        cur.execute(
-            "SELECT name, ST_X(geom), ST_Y(geom) FROM schools "
-            "WHERE 'tieu_hoc' = ANY(levels) AND name IS NOT NULL ORDER BY osm_id"
-        )
-        primary = cur.fetchall()
-        cur.execute(
-            """
-            WITH share AS (
-                SELECT w.id, w.geom, p.population::float / sum(p.population) OVER () AS s
-                FROM admin_units w
-                JOIN admin_population p ON p.admin_unit_id = w.id AND p.year = 2019
-                WHERE w.level = 'ward'
-            )
-            SELECT ST_X(pt.geom), ST_Y(pt.geom)
-            FROM share, LATERAL ST_Dump(ST_GeneratePoints(
-                share.geom, GREATEST(1, round(share.s * %s)::int), share.id)) AS pt
-            ORDER BY share.id, pt.path
-            """,
-            (args.applicants,),
-        )
-        homes = cur.fetchall()
         cur.execute("SELECT code FROM admin_units WHERE level = 'ward' ORDER BY code")
         wards = [row[0] for row in cur.fetchall()]
     conn.close()
-    applicants = work / "applicants.csv"
-    with applicants.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["child_id", "birth_date", "lon", "lat"])
-        for i, (lon, lat) in enumerate(homes):
-            writer.writerow([f"079{i:09d}", "2020-06-01", f"{lon:.7f}", f"{lat:.7f}"])
+    applicants = write_applicants(work / "applicants.csv", homes)
     run("import schools", env, "import", "schools", str(write_registry(work / "r.csv", primary)))
     run("network build motorbike", env, "network", "build", "--mode", "motorbike")
     made = run(

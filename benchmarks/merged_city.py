@@ -33,7 +33,15 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.http_client import Connection as HttpConnection  # noqa: E402
 from benchmarks.load import percentile_ms, serving  # noqa: E402
-from benchmarks.officer_path import SHARED, fresh_database, rows, run  # noqa: E402
+from benchmarks.officer_path import (  # noqa: E402
+    SHARED,
+    fresh_database,
+    homes_by_population,
+    import_census_wards,
+    rows,
+    run,
+    write_applicants,
+)
 from gis_service.config import DatabaseSettings  # noqa: E402
 from gis_service.db.connection import connect  # noqa: E402
 from gis_service.db.local_server import resolve_database_url  # noqa: E402
@@ -156,36 +164,6 @@ def tile_wards(source: Path, target: Path, copies: int) -> None:
     tiled[
         ["Com_ID", "Com_Name", "Level", "Dist_Name", "Dist_ID", "Pop_2009", "Pop_2019", "geometry"]
     ].to_file(target, driver="GeoJSON")
-
-
-def homes_by_population(conn: object, count: int, seed: int) -> list[tuple[float, float]]:
-    """`count` homes at random points of the wards, as many per ward as its 2019 share."""
-    with conn.cursor() as cur:  # type: ignore[attr-defined]
-        cur.execute(
-            """
-            WITH share AS (
-                SELECT w.id, w.geom, p.population::float / sum(p.population) OVER () AS s
-                FROM admin_units w
-                JOIN admin_population p ON p.admin_unit_id = w.id AND p.year = 2019
-                WHERE w.level = 'ward'
-            )
-            SELECT ST_X(pt.geom), ST_Y(pt.geom)
-            FROM share, LATERAL ST_Dump(ST_GeneratePoints(
-                share.geom, GREATEST(1, round(share.s * %s)::int), share.id + %s)) AS pt
-            ORDER BY share.id, pt.path
-            """,
-            (count, seed),
-        )
-        return [(float(x), float(y)) for x, y in cur.fetchall()]
-
-
-def write_applicants(path: Path, homes: list[tuple[float, float]], grade: int) -> None:
-    born = {1: "2020-06-01", 6: "2015-06-01"}[grade]
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["child_id", "birth_date", "lon", "lat"])
-        for i, (lon, lat) in enumerate(homes):
-            writer.writerow([f"0{grade}9{i:09d}", born, f"{lon:.7f}", f"{lat:.7f}"])
 
 
 def write_registry(path: Path, schools: list[tuple[str, str, float, float]]) -> dict[int, int]:
@@ -313,15 +291,7 @@ def main() -> None:
     )
     print(f"  tiling the files: {time.perf_counter() - started:.1f} s", file=sys.stderr)
     run("db upgrade", env, "db", "upgrade")
-    run(
-        "import wards",
-        env,
-        "import", "wards", str(work / "wards.geojson"), "--edition", "2019",
-        "--code-field", "Com_ID", "--name-field", "Com_Name", "--type-field", "Level",
-        "--district-field", "Dist_Name", "--district-code-field", "Dist_ID",
-        "--province-code", "79", "--province-name", "Thành phố Hồ Chí Minh",
-        "--population-field", "Pop_2009", "--population-field", "Pop_2019",
-    )  # fmt: skip
+    import_census_wards(env, work / "wards.geojson")
     run("import osm", env, "import", "osm", str(work / "city.osm.pbf"))
     conn = connect(url)
     with conn.cursor() as cur:
@@ -337,8 +307,8 @@ def main() -> None:
     homes = {g: homes_by_population(conn, APPLICANTS[g], g) for g in (1, 6)}
     conn.close()
     per_grade = write_registry(work / "registry.csv", schools)
-    for g in (1, 6):
-        write_applicants(work / f"applicants-{g}.csv", homes[g], g)
+    for g, born in ((1, "2020-06-01"), (6, "2015-06-01")):
+        write_applicants(work / f"applicants-{g}.csv", homes[g], f"0{g}9", born)
     run("import schools", env, "import", "schools", str(work / "registry.csv"))
     run("network build motorbike", env, "network", "build", "--mode", "motorbike")
     conn = connect(url)

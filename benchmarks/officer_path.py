@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gis_service.config import DatabaseSettings  # noqa: E402
-from gis_service.db.connection import connect  # noqa: E402
+from gis_service.db.connection import Connection, connect  # noqa: E402
 from gis_service.db.local_server import ensure_database, resolve_database_url  # noqa: E402
 
 SHARED = Path(os.environ.get("SCHOOLMAP_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -76,6 +76,75 @@ def write_registry(path: Path, primary: list[tuple[str, float, float]]) -> Path:
     return path
 
 
+HCMC = ("--province-code", "79", "--province-name", "Thành phố Hồ Chí Minh")
+CENSUS_WARDS = SHARED / "hcmc_cityscope_pop2019" / "Population_Ward_Level.shp"
+
+
+def import_census_wards(env: dict[str, str], path: Path = CENSUS_WARDS) -> None:
+    """`schoolmap import wards` of the 2019 census wards (their fields as the census names them),
+    with their districts and 2009 and 2019 counts."""
+    run(
+        "import wards 2019",
+        env,
+        "import", "wards", str(path),
+        "--edition", "2019", "--code-field", "Com_ID", "--name-field", "Com_Name",
+        "--type-field", "Level", "--district-field", "Dist_Name",
+        "--district-code-field", "Dist_ID", *HCMC,
+        "--population-field", "Pop_2009", "--population-field", "Pop_2019",
+    )  # fmt: skip
+
+
+def primary_schools(conn: Connection) -> list[tuple[str, float, float]]:
+    """The named primary schools of the map (name, lon, lat), in OSM id order."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT name, ST_X(geom), ST_Y(geom) FROM schools "
+            "WHERE 'tieu_hoc' = ANY(levels) AND name IS NOT NULL ORDER BY osm_id"
+        )
+        return [(str(n), float(x), float(y)) for n, x, y in cur.fetchall()]
+
+
+def homes_by_population(conn: Connection, count: int, seed: int = 0) -> list[tuple[float, float]]:
+    """`count` homes at random points of the 2019 wards, as many per ward as its share of the
+    2019 population (fixed seeds: the ward's id plus `seed`)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            WITH share AS (
+                SELECT w.id, w.geom, p.population::float / sum(p.population) OVER () AS s
+                FROM admin_units w
+                JOIN admin_population p ON p.admin_unit_id = w.id AND p.year = 2019
+                WHERE w.edition = '2019' AND w.level = 'ward'
+            )
+            SELECT ST_X(pt.geom), ST_Y(pt.geom)
+            FROM share, LATERAL ST_Dump(ST_GeneratePoints(
+                share.geom, GREATEST(1, round(share.s * %s)::int), share.id + %s)) AS pt
+            ORDER BY share.id, pt.path
+            """,
+            (count, seed),
+        )
+        return [(float(x), float(y)) for x, y in cur.fetchall()]
+
+
+def write_applicants(
+    path: Path,
+    homes: list[tuple[float, float]],
+    code_prefix: str = "079",
+    birth_date: str = "2020-06-01",
+) -> Path:
+    """An applicant file of these homes: child codes `code_prefix` and a running number (12
+    digits in all), one birth date."""
+    digits = 12 - len(code_prefix)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["child_id", "birth_date", "lon", "lat"])
+        for i, (lon, lat) in enumerate(homes):
+            writer.writerow(
+                [f"{code_prefix}{i:0{digits}d}", birth_date, f"{lon:.7f}", f"{lat:.7f}"]
+            )
+    return path
+
+
 def fresh_database(name: str) -> str:
     url = make_dsn(resolve_database_url(DatabaseSettings(url=None, name=name)), dbname=name)
     admin = connect(make_dsn(url, dbname="postgres"))
@@ -105,41 +174,14 @@ def main() -> None:
         "import", "wards", str(SHARED / "vn_wards_2025" / "79_ho_chi_minh_wards_2025.geojson"),
         "--edition", "2025", *hcmc,
     )  # fmt: skip
-    run(
-        "import wards 2019",
-        env,
-        "import", "wards", str(SHARED / "hcmc_cityscope_pop2019" / "Population_Ward_Level.shp"),
-        "--edition", "2019", "--code-field", "Com_ID", "--name-field", "Com_Name",
-        "--type-field", "Level", "--district-field", "Dist_Name",
-        "--district-code-field", "Dist_ID", *hcmc,
-        "--population-field", "Pop_2009", "--population-field", "Pop_2019",
-    )  # fmt: skip
+    import_census_wards(env)
     run("import osm", env, "import", "osm", str(SHARED / "hcmc_osm_2018" / "hcm_2018.osm.pbf"))
     run("units crosswalk", env, "units", "crosswalk", "--from", "2019", "--to", "2025")
     conn = connect(url)
+    primary = primary_schools(conn)
+    # Homes by 2019 ward population, at random points of the ward (fixed seeds).
+    homes = homes_by_population(conn, args.applicants)
     with conn.cursor() as cur:
-        cur.execute(
-            "SELECT name, ST_X(geom), ST_Y(geom) FROM schools "
-            "WHERE 'tieu_hoc' = ANY(levels) AND name IS NOT NULL ORDER BY osm_id"
-        )
-        primary = cur.fetchall()
-        # Homes by 2019 ward population, at random points of the ward (fixed seeds).
-        cur.execute(
-            """
-            WITH share AS (
-                SELECT w.id, w.geom, p.population::float / sum(p.population) OVER () AS s
-                FROM admin_units w
-                JOIN admin_population p ON p.admin_unit_id = w.id AND p.year = 2019
-                WHERE w.edition = '2019' AND w.level = 'ward'
-            )
-            SELECT ST_X(pt.geom), ST_Y(pt.geom)
-            FROM share, LATERAL ST_Dump(ST_GeneratePoints(
-                share.geom, GREATEST(1, round(share.s * %s)::int), share.id)) AS pt
-            ORDER BY share.id, pt.path
-            """,
-            (args.applicants,),
-        )
-        homes = cur.fetchall()
         cur.execute(
             "SELECT array_agg(code ORDER BY code) FROM admin_units u "
             "WHERE u.edition = '2025' AND u.level = 'ward' AND EXISTS ("
@@ -149,12 +191,7 @@ def main() -> None:
         units = cur.fetchone()[0]  # type: ignore[index]
     conn.close()
     registry = write_registry(work / "registry.csv", primary)
-    applicants = work / "applicants.csv"
-    with applicants.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["child_id", "birth_date", "lon", "lat"])
-        for i, (lon, lat) in enumerate(homes):
-            writer.writerow([f"079{i:09d}", "2020-06-01", f"{lon:.7f}", f"{lat:.7f}"])
+    applicants = write_applicants(work / "applicants.csv", homes)
     run("import schools", env, "import", "schools", str(registry))
     run("network build motorbike", env, "network", "build", "--mode", "motorbike")
     run("network fields", env, "network", "fields", "--mode", "motorbike", "--level", "tieu_hoc")

@@ -34,6 +34,8 @@ from benchmarks.officer_path import (  # noqa: E402
     SCHOOLMAP,
     SHARED,
     fresh_database,
+    import_census_wards,
+    primary_schools,
     rows,
     run,
     write_registry,
@@ -53,18 +55,9 @@ def main() -> None:
     url = fresh_database(args.database)
     work = Path(tempfile.mkdtemp(prefix="zones-hcmc-"))
     env = {**os.environ, "DATABASE_URL": url, "SCHOOLMAP_HOME": str(work / "home")}
-    hcmc = ("--province-code", "79", "--province-name", "Thành phố Hồ Chí Minh")
     census = SHARED / "hcmc_cityscope_pop2019"
     run("db upgrade", env, "db", "upgrade")
-    run(
-        "import wards 2019",
-        env,
-        "import", "wards", str(census / "Population_Ward_Level.shp"),
-        "--edition", "2019", "--code-field", "Com_ID", "--name-field", "Com_Name",
-        "--type-field", "Level", "--district-field", "Dist_Name",
-        "--district-code-field", "Dist_ID", *hcmc,
-        "--population-field", "Pop_2009", "--population-field", "Pop_2019",
-    )  # fmt: skip
+    import_census_wards(env)
     run(
         "import population",
         env,
@@ -80,12 +73,8 @@ def main() -> None:
     )  # fmt: skip
     run("import osm", env, "import", "osm", str(SHARED / "hcmc_osm_2018" / "hcm_2018.osm.pbf"))
     conn = connect(url)
+    primary = primary_schools(conn)
     with conn.cursor() as cur:
-        cur.execute(
-            "SELECT name, ST_X(geom), ST_Y(geom) FROM schools "
-            "WHERE 'tieu_hoc' = ANY(levels) AND name IS NOT NULL ORDER BY osm_id"
-        )
-        primary = cur.fetchall()
         cur.execute(
             "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p FROM admin_units "
             "WHERE edition = '2019' AND level = 'ward' ORDER BY code) x"

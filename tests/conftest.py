@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg2
 import pytest
@@ -16,6 +17,9 @@ from gis_service.config import DatabaseSettings
 from gis_service.db.connection import Connection, connect
 from gis_service.db.local_server import ensure_database, resolve_database_url
 from gis_service.db.migrate import upgrade
+
+if TYPE_CHECKING:
+    from tests.round_helpers import DemoRound
 
 # The API tests' `conn` and `client` fixtures.
 pytest_plugins = ["tests.api_fixtures"]
@@ -122,6 +126,18 @@ def demo_db_url(demo_home: Path) -> str:
     finally:
         conn.close()
     return url
+
+
+@pytest.fixture(scope="module")
+def closed_round(
+    demo_db_url: str, demo_home: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DemoRound]:
+    """A closed grade-1 round of the whole demo city with its applicants, for one module
+    (rolled back at its end; a DemoRound of tests.round_helpers)."""
+    from tests.round_helpers import demo_round
+
+    with demo_round(demo_db_url, demo_home, tmp_path_factory.mktemp("home")) as made:
+        yield made
 
 
 @pytest.fixture

@@ -22,19 +22,10 @@ from gis_service.routing import service
 from gis_service.routing.distances import compute_fields
 from gis_service.routing.service import ESTIMATED_DETOUR, RoutingService, field_cutoff
 from tests.round_helpers import DemoRound as Loaded
-from tests.round_helpers import demo_round
 from tests.test_allocation_properties import FAST, problems
 from tests.test_routing_graph import d1_graph
 
 MECHANISMS = ("da", "nearest")
-
-
-@pytest.fixture(scope="module")
-def loaded(
-    demo_db_url: str, demo_home: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Loaded]:
-    with demo_round(demo_db_url, demo_home, tmp_path_factory.mktemp("home")) as made:
-        yield made
 
 
 @pytest.fixture
@@ -45,27 +36,33 @@ def radius(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, float]]:
     yield radii
 
 
-def runs(loaded: Loaded, home: Path) -> dict[str, RunSummary]:
+def runs(closed_round: Loaded, home: Path) -> dict[str, RunSummary]:
     """A DA and a nearest run of the round with fields made afresh in `home`."""
     return {
-        mechanism: run_round(loaded.conn, RoutingService(home), loaded.round_id, mechanism, seed=7)
+        mechanism: run_round(
+            closed_round.conn,
+            RoutingService(home),
+            closed_round.round_id,
+            mechanism,
+            seed=7,
+        )
         for mechanism in MECHANISMS
     }
 
 
-def farthest_placement(loaded: Loaded, run_id: int) -> int:
-    with loaded.conn.cursor() as cur:
+def farthest_placement(closed_round: Loaded, run_id: int) -> int:
+    with closed_round.conn.cursor() as cur:
         cur.execute("SELECT max(cost) FROM assignments WHERE run_id = %s", (run_id,))
         return int(cur.fetchone()[0])  # type: ignore[index]
 
 
 def test_a_radius_beyond_the_farthest_placement_changes_no_run(
-    loaded: Loaded, radius: dict[str, float], tmp_path: Path
+    closed_round: Loaded, radius: dict[str, float], tmp_path: Path
 ) -> None:
-    uncut = runs(loaded, tmp_path / "uncut")
-    farthest = max(farthest_placement(loaded, run.run_id) for run in uncut.values())
+    uncut = runs(closed_round, tmp_path / "uncut")
+    farthest = max(farthest_placement(closed_round, run.run_id) for run in uncut.values())
     radius["tieu_hoc"] = farthest + 1.0
-    cut = runs(loaded, tmp_path / "cut")
+    cut = runs(closed_round, tmp_path / "cut")
     for mechanism in MECHANISMS:
         # The problem has fewer eligible pairs (those beyond the radius), the same outcome.
         assert cut[mechanism].input_hash != uncut[mechanism].input_hash, mechanism
@@ -76,11 +73,11 @@ def test_a_radius_beyond_the_farthest_placement_changes_no_run(
         RoutingService(tmp_path / "cut"),
         RoutingService(tmp_path / "uncut"),
     )
-    net = cut_routing.network(loaded.conn, "motorbike")
-    fields = cut_routing.fields(loaded.conn, net, "tieu_hoc", "length")
+    net = cut_routing.network(closed_round.conn, "motorbike")
+    fields = cut_routing.fields(closed_round.conn, net, "tieu_hoc", "length")
     radius.clear()
-    net = whole_routing.network(loaded.conn, "motorbike")
-    whole = whole_routing.fields(loaded.conn, net, "tieu_hoc", "length")
+    net = whole_routing.network(closed_round.conn, "motorbike")
+    whole = whole_routing.fields(closed_round.conn, net, "tieu_hoc", "length")
     assert fields.cutoff == farthest + 1.0 and whole.cutoff is None
     assert np.isinf(fields.to_source).sum() > np.isinf(whole.to_source).sum()
     within = np.isfinite(fields.to_source)
@@ -89,13 +86,13 @@ def test_a_radius_beyond_the_farthest_placement_changes_no_run(
 
 @pytest.mark.parametrize("cut_at", ["150 m", "the median placement"])
 def test_homes_beyond_the_radius_are_placed_at_estimated_distances(
-    loaded: Loaded, radius: dict[str, float], tmp_path: Path, cut_at: str
+    closed_round: Loaded, radius: dict[str, float], tmp_path: Path, cut_at: str
 ) -> None:
     """Cut well inside the city (every school beyond 150 m of most homes; or the near schools
     of half the children), no child is left without a school for it: as many are placed as with
     whole fields, the distances beyond the radius estimated, marked and explained."""
-    uncut = runs(loaded, tmp_path / "uncut")
-    with loaded.conn.cursor() as cur:
+    uncut = runs(closed_round, tmp_path / "uncut")
+    with closed_round.conn.cursor() as cur:
         cur.execute(
             "SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY cost) FROM assignments "
             "WHERE run_id = %s",
@@ -104,15 +101,21 @@ def test_homes_beyond_the_radius_are_placed_at_estimated_distances(
         median = float(cur.fetchone()[0])  # type: ignore[index]
     cut = 150.0 if cut_at == "150 m" else median
     radius["tieu_hoc"] = cut
-    run = run_round(loaded.conn, RoutingService(tmp_path / "cut"), loaded.round_id, "da", seed=7)
+    run = run_round(
+        closed_round.conn,
+        RoutingService(tmp_path / "cut"),
+        closed_round.round_id,
+        "da",
+        seed=7,
+    )
     beyond = run.metrics["beyond_radius_homes"]
     assert beyond > 100
     assert run.metrics["estimated_homes"] >= beyond
     assert run.metrics["unassigned"] == uncut["da"].metrics["unassigned"]
-    listed = [c for c in estimated_homes(loaded.conn, run.run_id) if c["beyond_radius_m"]]
+    listed = [c for c in estimated_homes(closed_round.conn, run.run_id) if c["beyond_radius_m"]]
     assert len(listed) == beyond and all(c["beyond_radius_m"] == cut for c in listed)
     placed = next(c for c in listed if c["school_name"])
-    with loaded.conn.cursor() as cur:
+    with closed_round.conn.cursor() as cur:
         cur.execute(
             f"SELECT x.school_id, x.cost, r.passed_kinds, {EXPLANATION_COLUMNS}, "
             "ST_X(a.home), ST_Y(a.home), ST_X(s.geom), ST_Y(s.geom) "

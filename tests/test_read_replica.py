@@ -30,7 +30,7 @@ from gis_service.api.app import create_app
 from gis_service.api.deps import PRIMARY_ONLY, REPLICA_LOST, RetryOnPrimary
 from gis_service.auth.users import create_user
 from gis_service.config import DatabaseSettings, SecuritySettings, Settings
-from gis_service.db.connection import Connection, connect
+from gis_service.db.connection import connect
 from gis_service.db.local_server import (
     _find_bindir,
     _is_root,
@@ -42,6 +42,7 @@ from gis_service.db.migrate import upgrade_database
 from gis_service.db.replica import REPLICA_APPLICATION, ReadReplica
 from gis_service.demo import load_demo_city
 from gis_service.importers.report import no_progress
+from tests.test_api_applications import point_in
 
 PASSWORD = "mật-khẩu-đủ-dài-2025"
 WAIT_S = 20.0
@@ -331,20 +332,6 @@ def test_public_reads_come_from_the_standby_and_a_parents_application_from_the_p
     )
     rename(pair, school, before)
     pair.caught_up()
-
-
-def point_in(conn: Connection, district: str) -> tuple[float, float]:
-    """A point inside the first ward of a district."""
-    with conn.cursor() as cur:
-        cur.execute(
-            "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(w.geom) AS p "
-            "FROM admin_units w JOIN admin_units d ON d.id = w.parent_id "
-            "WHERE d.code = %s ORDER BY w.code LIMIT 1) x",
-            (district,),
-        )
-        row = cur.fetchone()
-    assert row is not None
-    return float(row[0]), float(row[1])
 
 
 def test_reads_go_to_the_primary_while_the_standby_is_down_and_back_once_it_answers(

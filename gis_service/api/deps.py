@@ -15,6 +15,7 @@ from fastapi import Depends, FastAPI, Request, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gis_service.api.asgi import HttpMiddleware
 from gis_service.api.errors import status_for
 from gis_service.api.uploads import upload_too_large
 from gis_service.db.connection import SERVICE_BUSY, Connection, ConnectionPool, ConnectionSource
@@ -282,17 +283,11 @@ def parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
     return min_lon, min_lat, max_lon, max_lat
 
 
-class RequestBodyLimit:
+class RequestBodyLimit(HttpMiddleware):
     """ASGI middleware answering 413 to a body over the limit, declared or streamed, and 400
     to a request carrying a NUL character in its URL or body."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         upload = scope["method"] == "POST" and UPLOAD_PATHS.match(scope.get("path", ""))
         limit = MAX_UPLOAD_BODY_BYTES if upload else MAX_REQUEST_BODY_BYTES
         declared = dict(scope.get("headers") or []).get(b"content-length")

@@ -46,8 +46,9 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from pydantic import SecretStr
 from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from gis_service.api.asgi import HttpMiddleware
 from gis_service.api.deps import lent_connection
 from gis_service.config import MetricsSettings
 from gis_service.db.connection import Connection, ConnectionPool
@@ -106,16 +107,10 @@ def record_pool(app: Any) -> None:
         POOL.labels("max").set(stats.max)
 
 
-class RequestMetrics:
+class RequestMetrics(HttpMiddleware):
     """Pure ASGI middleware counting each request and timing it to its last byte."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 500
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import re
 import secrets
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from gis_service.api.asgi import HttpMiddleware
 from gis_service.log_format import RequestContext, current_request
 from gis_service.log_privacy import scrub
 
@@ -41,7 +42,7 @@ def _sent_id(scope: Scope) -> str | None:
     return None
 
 
-class RequestIds:
+class RequestIds(HttpMiddleware):
     """Pure ASGI middleware (a BaseHTTPMiddleware would run the app in another task, where
     the context variable set here is not seen) setting `log_format.current_request`.
 
@@ -50,13 +51,7 @@ class RequestIds:
     sent from here, with the id, when no response had begun.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = accepted_request_id(_sent_id(scope)) or new_request_id()
         header = (_HEADER_KEY, request_id.encode())
         started = False
