@@ -44,6 +44,7 @@ from gis_service.units.crosswalk import (  # noqa: E402
     run_crosswalk,
     unit_road_lengths,
 )
+from tests.hcmc_data import HCMC_WARD_FIELDS  # noqa: E402
 
 SHARED = Path(os.environ.get("SCHOOLMAP_SHARED_DATA", ROOT.parent / "shared" / "data"))
 WARDS_2019 = SHARED / "hcmc_cityscope_pop2019" / "Population_Ward_Level.shp"
@@ -51,15 +52,6 @@ AGES = SHARED / "vn_census2019" / "district_population_by_age_2019.csv"
 PBF = SHARED / "hcmc_osm_2018" / "hcm_2018.osm.pbf"
 UNITS_2025 = SHARED / "vn_wards_2025" / "79_ho_chi_minh_wards_2025.geojson"
 PROVINCE = "Thành phố Hồ Chí Minh"
-WARD_FIELDS_2019 = WardFields(
-    code="Com_ID",
-    name="Com_Name",
-    district="Dist_Name",
-    district_code="Dist_ID",
-    population=["Pop_2009", "Pop_2019"],
-    province_name=PROVINCE,
-    province_code="79",
-)
 """The 2019 census wards' fields, with their 2009 and 2019 counts."""
 
 
@@ -94,7 +86,7 @@ def load(conn: Connection) -> list[tuple[str, str]]:
         lambda: import_wards(
             conn,
             WARDS_2019,
-            WARD_FIELDS_2019,
+            HCMC_WARD_FIELDS,
             no_progress,
         ),
     )

@@ -28,7 +28,6 @@ from benchmarks.officer_path import (  # noqa: E402
     fresh_database,
     homes_by_population,
     import_census_wards,
-    primary_schools,
     run,
     write_applicants,
     write_registry,
@@ -37,6 +36,7 @@ from gis_service.admissions.runs import run_round  # noqa: E402
 from gis_service.db.connection import connect  # noqa: E402
 from gis_service.routing import service  # noqa: E402
 from gis_service.routing.service import RoutingService  # noqa: E402
+from tests.hcmc_data import primary_schools  # noqa: E402
 
 MECHANISMS = ("da", "nearest")
 

@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.crosswalk_accuracy import AGES, WARD_FIELDS_2019, WARDS_2019  # noqa: E402
+from benchmarks.crosswalk_accuracy import AGES, WARDS_2019  # noqa: E402
 from benchmarks.officer_path import fresh_database  # noqa: E402
 from gis_service.db.connection import connect  # noqa: E402
 from gis_service.db.migrate import upgrade  # noqa: E402
@@ -41,6 +41,7 @@ from gis_service.planning.backtest import (  # noqa: E402
 from gis_service.planning.inputs import ForecastInputs, load_inputs  # noqa: E402
 from gis_service.planning.method import HCMC_INTERVAL  # noqa: E402
 from gis_service.planning.series import import_series  # noqa: E402
+from tests.hcmc_data import HCMC_WARD_FIELDS  # noqa: E402
 
 DISTRICTS = WARDS_2019.with_name("Population_District_Level.shp")
 BASE_YEARS = (2014, 2017)
@@ -51,7 +52,7 @@ def load(url: str) -> ForecastInputs:
     conn = connect(url)
     try:
         upgrade(conn)
-        import_wards(conn, WARDS_2019, WARD_FIELDS_2019, no_progress)
+        import_wards(conn, WARDS_2019, HCMC_WARD_FIELDS, no_progress)
         ages = PopulationFields(name="district", province="province", year=2019)
         import_population(conn, AGES, ages, no_progress)
         import_series(conn, DISTRICTS, level="district", code_field="Dist_ID")

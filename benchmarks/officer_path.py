@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 from gis_service.config import DatabaseSettings  # noqa: E402
 from gis_service.db.connection import Connection, connect  # noqa: E402
 from gis_service.db.local_server import ensure_database, resolve_database_url  # noqa: E402
+from tests.hcmc_data import primary_schools, write_primary_registry  # noqa: E402
 
 SHARED = Path(os.environ.get("SCHOOLMAP_SHARED_DATA", ROOT.parent / "shared" / "data"))
 SCHOOLMAP = str(ROOT / ".venv" / "bin" / "schoolmap")
@@ -65,15 +66,8 @@ def run(label: str, env: dict[str, str], *args: str) -> str:
 
 def write_registry(path: Path, primary: list[tuple[str, float, float]]) -> Path:
     """A school registry of the primary schools (name, lon, lat): CLASSES grade-1 classes of
-    CLASS_SIZE each, with made-up codes TH0000, TH0001, …"""
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(
-            ["code", "name", "levels", "lon", "lat", "grade_1_classes", "grade_1_class_size"]
-        )
-        for i, (name, lon, lat) in enumerate(primary):
-            writer.writerow([f"TH{i:04d}", name, "tieu_hoc", lon, lat, CLASSES, CLASS_SIZE])
-    return path
+    CLASS_SIZE each."""
+    return write_primary_registry(path, primary, CLASSES, CLASS_SIZE)
 
 
 HCMC = ("--province-code", "79", "--province-name", "Thành phố Hồ Chí Minh")
@@ -92,16 +86,6 @@ def import_census_wards(env: dict[str, str], path: Path = CENSUS_WARDS) -> None:
         "--district-code-field", "Dist_ID", *HCMC,
         "--population-field", "Pop_2009", "--population-field", "Pop_2019",
     )  # fmt: skip
-
-
-def primary_schools(conn: Connection) -> list[tuple[str, float, float]]:
-    """The named primary schools of the map (name, lon, lat), in OSM id order."""
-    with conn.cursor() as cur:
-        cur.execute(
-            "SELECT name, ST_X(geom), ST_Y(geom) FROM schools "
-            "WHERE 'tieu_hoc' = ANY(levels) AND name IS NOT NULL ORDER BY osm_id"
-        )
-        return [(str(n), float(x), float(y)) for n, x, y in cur.fetchall()]
 
 
 def homes_by_population(conn: Connection, count: int, seed: int = 0) -> list[tuple[float, float]]:

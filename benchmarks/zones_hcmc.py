@@ -35,13 +35,13 @@ from benchmarks.officer_path import (  # noqa: E402
     SHARED,
     fresh_database,
     import_census_wards,
-    primary_schools,
     rows,
     run,
     write_registry,
 )
 from gis_service.db.connection import connect  # noqa: E402
 from tests.browser_support import free_port  # noqa: E402
+from tests.hcmc_data import primary_schools  # noqa: E402
 
 AGES = "district_population_by_age_2019.csv"
 

@@ -66,32 +66,28 @@ class OutputCrs:
     def transformer(self) -> Callable[[np.ndarray], np.ndarray] | None:
         """Turns (lon, lat) rows into this CRS's coordinates in its axis order; None: as they
         are."""
-        if self.epsg is None:
-            return None
-        if self.epsg == 4326:
-            # EPSG:4326 is latitude first.
-            return lambda xy: xy[:, ::-1]
-        project = pyproj.Transformer.from_crs(4326, self.epsg, always_xy=True)
-
-        def transform(xy: np.ndarray) -> np.ndarray:
-            x, y = project.transform(xy[:, 0], xy[:, 1])
-            return np.column_stack([x, y])
-
-        return transform
+        return _lonlat_and(self.epsg, back=False)
 
     def to_lonlat(self) -> Callable[[np.ndarray], np.ndarray] | None:
         """Turns coordinates of this CRS (its axis order) into (lon, lat); None: as they are."""
-        if self.epsg is None:
-            return None
-        if self.epsg == 4326:
-            return lambda xy: xy[:, ::-1]
-        project = pyproj.Transformer.from_crs(self.epsg, 4326, always_xy=True)
+        return _lonlat_and(self.epsg, back=True)
 
-        def transform(xy: np.ndarray) -> np.ndarray:
-            x, y = project.transform(xy[:, 0], xy[:, 1])
-            return np.column_stack([x, y])
 
-        return transform
+def _lonlat_and(epsg: int | None, *, back: bool) -> Callable[[np.ndarray], np.ndarray] | None:
+    """Moves (lon, lat) rows into EPSG `epsg` in its axis order, or `back` from it; None for
+    CRS84 (stored as it is). EPSG:4326 is latitude first: its move either way is a swap."""
+    if epsg is None:
+        return None
+    if epsg == 4326:
+        return lambda xy: xy[:, ::-1]
+    ends = (epsg, 4326) if back else (4326, epsg)
+    project = pyproj.Transformer.from_crs(*ends, always_xy=True)
+
+    def transform(xy: np.ndarray) -> np.ndarray:
+        x, y = project.transform(xy[:, 0], xy[:, 1])
+        return np.column_stack([x, y])
+
+    return transform
 
 
 OUTPUT_CRS = (

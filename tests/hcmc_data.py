@@ -40,15 +40,21 @@ def load_hcmc_units_2025(conn: Connection) -> ImportReport:
     return import_wards(conn, HCMC_UNITS_2025, HCMC_2025_FIELDS, no_progress)
 
 
-def register_primary_schools(conn: Connection, path: Path, classes: int, size: int) -> int:
-    """Give every named primary school of the map `classes` grade-1 classes of `size` through
-    the registry importer (a registry file written at `path`); return how many schools."""
+def primary_schools(conn: Connection) -> list[tuple[str, float, float]]:
+    """The named primary schools of the map (name, lon, lat), in OSM id order."""
     with conn.cursor() as cur:
         cur.execute(
             "SELECT name, ST_X(geom), ST_Y(geom) FROM schools "
             "WHERE 'tieu_hoc' = ANY(levels) AND name IS NOT NULL ORDER BY osm_id"
         )
-        primary = cur.fetchall()
+        return [(str(n), float(x), float(y)) for n, x, y in cur.fetchall()]
+
+
+def write_primary_registry(
+    path: Path, primary: list[tuple[str, float, float]], classes: int, size: int
+) -> Path:
+    """A school registry of these primary schools (name, lon, lat): `classes` grade-1 classes
+    of `size` each, with made-up codes TH0000, TH0001, …"""
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(
@@ -56,5 +62,12 @@ def register_primary_schools(conn: Connection, path: Path, classes: int, size: i
         )
         for i, (name, lon, lat) in enumerate(primary):
             writer.writerow([f"TH{i:04d}", name, "tieu_hoc", lon, lat, classes, size])
-    import_registry(conn, path, no_progress)
+    return path
+
+
+def register_primary_schools(conn: Connection, path: Path, classes: int, size: int) -> int:
+    """Give every named primary school of the map `classes` grade-1 classes of `size` through
+    the registry importer (a registry file written at `path`); return how many schools."""
+    primary = primary_schools(conn)
+    import_registry(conn, write_primary_registry(path, primary, classes, size), no_progress)
     return len(primary)

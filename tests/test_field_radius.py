@@ -136,22 +136,17 @@ def test_homes_beyond_the_radius_are_placed_at_estimated_distances(
     assert "so the distance to it is estimated" in told["summary_en"]
 
 
-def test_time_fields_reach_every_node_the_length_radius_does() -> None:
+def test_time_fields_reach_every_node_the_length_radius_does(radius: dict[str, float]) -> None:
     graph = d1_graph("quan1_osmnx_drive_2023.osm.bz2", "car")
     pick = np.arange(0, graph.n_nodes, max(1, graph.n_nodes // 6))[:6]
     lon, lat, keys = graph.node_lon[pick], graph.node_lat[pick], pick.astype(np.int64)
-    radii = {"tieu_hoc": 700.0}
-    original = service.FIELD_RADIUS_M
-    service.FIELD_RADIUS_M = radii
-    try:
-        by_length = compute_fields(
-            graph, lon, lat, keys, "length", field_cutoff(graph, "tieu_hoc", "length"), workers=1
-        )
-        by_time = compute_fields(
-            graph, lon, lat, keys, "time", field_cutoff(graph, "tieu_hoc", "time"), workers=1
-        )
-    finally:
-        service.FIELD_RADIUS_M = original
+    radius["tieu_hoc"] = 700.0
+    by_length = compute_fields(
+        graph, lon, lat, keys, "length", field_cutoff(graph, "tieu_hoc", "length"), workers=1
+    )
+    by_time = compute_fields(
+        graph, lon, lat, keys, "time", field_cutoff(graph, "tieu_hoc", "time"), workers=1
+    )
     reached = np.isfinite(by_length.to_source)
     assert 0 < reached.mean() < 1, "the radius cuts this district's fields"
     assert np.isfinite(by_time.to_source[reached]).all()
