@@ -327,6 +327,49 @@ def test_random_grids_agree_with_networkx(city: City, seed: int, weight: str) ->
     check_against_networkx(graph, weight, homes, schools)
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    city=grid_cities(),
+    seed=st.integers(0, 2**32 - 1),
+    weight=st.sampled_from(["length", "time"]),
+    cutoff=st.sampled_from([None, 150.0, 400.0]),
+)
+def test_one_home_costs_what_it_costs_among_many(
+    city: City, seed: int, weight: str, cutoff: float | None
+) -> None:
+    """A near-home question costs one home on its own path: bit for bit the row it gets when
+    costed with others, to every source, to some sources, and as its nearest sources."""
+    try:
+        graph = city.build("motorbike")
+    except InvalidRequestError:
+        assume(False)
+        return
+    rng = np.random.default_rng(seed)
+    span_x = max(x for x, _ in city.positions.values()) + 60
+    span_y = max(y for _, y in city.positions.values()) + 60
+    homes = Snapper(graph).snap(
+        *lonlat_of(rng.uniform(-60, span_x, 12), rng.uniform(-60, span_y, 12)), 300
+    )
+    lon, lat = lonlat_of(rng.uniform(-60, span_x, 5), rng.uniform(-60, span_y, 5))
+    # Sources on the homes' own edges, on either side of them (and twice on one edge).
+    for i in np.flatnonzero(homes.ok)[:3]:
+        for dx in (1.5, -2.0):
+            near_lon, near_lat = lonlat_of([homes.x[i] - ORIGIN_X + dx], [homes.y[i] - ORIGIN_Y])
+            lon, lat = np.append(lon, near_lon), np.append(lat, near_lat)
+    fields = compute_fields(graph, lon, lat, np.arange(len(lon)), weight, cutoff, workers=1)
+    together = fields.cost_from_points(homes)
+    rows = np.array([len(lon) - 1, 0, 2], dtype=np.int64)
+    some = fields.cost_from_points(homes, rows)
+    best_rows, best_costs = fields.nearest(homes, 3)
+    for i in range(len(homes)):
+        alone = homes.take([i])
+        assert fields.cost_from_points(alone).tobytes() == together[i : i + 1].tobytes(), i
+        assert fields.cost_from_points(alone, rows).tobytes() == some[i : i + 1].tobytes(), i
+        one_rows, one_costs = fields.nearest(alone, 3)
+        assert one_rows.tolist() == best_rows[i : i + 1].tolist(), i
+        assert one_costs.tobytes() == best_costs[i : i + 1].tobytes(), i
+
+
 def test_reachable_area_on_a_straight_street() -> None:
     city = City().node(1, 0, 0).node(2, 1000, 0).way(1, [1, 2])
     graph = city.build("walk")  # 4.5 km/h = 1.25 m/s

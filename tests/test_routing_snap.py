@@ -46,6 +46,24 @@ def test_a_point_beyond_the_limit_is_not_snapped() -> None:
     assert far.ok[0] and far.offset_m[0] == pytest.approx(2000, abs=1e-6)
 
 
+def test_one_point_is_snapped_as_it_is_among_others_far_unknown_and_on_a_short_graph() -> None:
+    """One point (a home on the map) takes its own path: the same answer as in a batch for a
+    point beyond the limit, one that is not a number, and on a graph of fewer pieces than the
+    first candidates asked for."""
+    short = City().node(1, 0, 0).node(2, 20, 0).way(1, [1, 2]).build("walk")
+    for graph in (block().build("motorbike"), short):
+        snapper = Snapper(graph)
+        lon, lat = lonlat_of([2100, 50, np.nan, 7, 1000.5], [50, 50, 0, -3, 999])
+        together = snapper.snap(lon, lat, max_distance_m=1000)
+        for i in range(len(lon)):
+            alone = snapper.snap(lon[i : i + 1], lat[i : i + 1], max_distance_m=1000)
+            for name in ("edge", "fraction", "offset_m", "to_from_m", "to_to_m", "x", "y"):
+                assert np.array_equal(
+                    getattr(alone, name), getattr(together, name)[i : i + 1], equal_nan=True
+                ), (i, name)
+                assert getattr(alone, name).dtype == getattr(together, name).dtype, name
+
+
 def test_two_way_roads_are_indexed_once_and_one_way_roads_by_their_own_edge() -> None:
     graph = block({"oneway": "-1"}).build("motorbike")
     snapped = Snapper(graph).snap(*lonlat_of([50, 100], [-5, 50]))

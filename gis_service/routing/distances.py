@@ -219,12 +219,15 @@ class DistanceFields:
     edges: EdgeCosts
     _by_node: np.ndarray = field(init=False, repr=False)
     _sources: Links = field(init=False, repr=False)
+    _sources_by_edge: tuple[np.ndarray, np.ndarray] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         # Node-major rows make the per-home gathers contiguous; free when to_source is a
         # transposed view of such an array (as compute_fields and load make it).
         self._by_node = np.ascontiguousarray(self.to_source.T)
         self._sources = self.edges.links(self.source_snap)
+        order = np.argsort(self._sources.edge, kind="stable")
+        self._sources_by_edge = (order, self._sources.edge[order])
 
     @property
     def n_sources(self) -> int:
@@ -239,6 +242,8 @@ class DistanceFields:
     ) -> np.ndarray:
         """Costs from homes to the sources `rows` (all when None); `table` is `_by_node` with
         those columns, when the caller made it once for several blocks of homes."""
+        if table is None and len(homes.edge) == 1:
+            return self._costs_of_one(homes, rows, dtype)
         if table is None:
             # The homes' nodes' rows first, then their columns: a few homes read a few rows
             # of the (mapped) fields, never a column of every node.
@@ -260,6 +265,39 @@ class DistanceFields:
         if self.cutoff is not None:
             costs[costs > self.cutoff] = np.inf
         return costs
+
+    def _costs_of_one(self, home: Links, rows: np.ndarray | None, dtype: type) -> np.ndarray:
+        """`_costs` of one home (a near-home question), the same sums in the same order on
+        rows instead of [1, n] blocks, and the sources sharing the home's edge found in an
+        index made once rather than by sorting every source's edge again."""
+        ahead = self._by_node[int(home.to_node[0])]
+        behind = self._by_node[int(home.from_node[0])]
+        if rows is not None:
+            ahead, behind = ahead[rows], behind[rows]
+        costs = ahead.astype(dtype)
+        costs += dtype(home.leave_forward()[0])
+        backward = behind.astype(dtype)
+        backward += dtype(home.leave_backward()[0])
+        np.minimum(costs, backward, out=costs)
+        edge = int(home.edge[0])
+        if edge >= 0:
+            order, ordered = self._sources_by_edge
+            on_edge = order[
+                np.searchsorted(ordered, edge, "left") : np.searchsorted(ordered, edge, "right")
+            ]
+            if rows is None or not len(on_edge):
+                pair_cols = target_rows = on_edge
+            else:
+                pair_cols = np.flatnonzero(np.isin(rows, on_edge))
+                target_rows = rows[pair_cols]
+            if len(pair_cols):
+                direct = _along_one_edge(
+                    home, np.zeros(len(pair_cols), dtype=np.int64), self._sources, target_rows
+                )
+                costs[pair_cols] = np.minimum(costs[pair_cols], direct)
+        if self.cutoff is not None:
+            costs[costs > self.cutoff] = np.inf
+        return costs[None, :]
 
     def cost_from_points(
         self, snapped: Snapped, source_rows: np.ndarray | None = None

@@ -52,6 +52,12 @@ def to_utm(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(x, np.float64), np.asarray(y, np.float64)
 
 
+def to_utm_one(lon: float, lat: float) -> tuple[float, float]:
+    """`to_utm` of one point, as numbers (the same projection, without array set-up)."""
+    x, y = _TO_UTM.transform(lon, lat)
+    return float(x), float(y)
+
+
 def to_lonlat(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Unproject UTM 48N metres to lon/lat degrees."""
     lon, lat = _TO_LONLAT.transform(np.asarray(x, np.float64), np.asarray(y, np.float64))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.spatial import cKDTree  # type: ignore[import-untyped]
 
-from gis_service.routing.graph import RoadGraph, to_utm
+from gis_service.routing.graph import RoadGraph, to_utm, to_utm_one
 
 # Segments are indexed by the midpoints of pieces at most this long. A GEOS STRtree nearest
 # query costs ~30 µs a point on a city graph; k-nearest midpoints plus exact numpy distances
@@ -157,6 +158,8 @@ class Snapper:
         lon = np.atleast_1d(np.asarray(lon, np.float64))
         lat = np.atleast_1d(np.asarray(lat, np.float64))
         n = len(lon)
+        if n == 1:
+            return self._snap_one(float(lon[0]), float(lat[0]), max_distance_m)
         px, py = to_utm(lon, lat)
         segment, t, distance = self._nearest_segments(px, py, max_distance_m)
         rows = np.flatnonzero(segment >= 0)
@@ -191,3 +194,68 @@ class Snapper:
         snapped.x[rows] = x[start] + t * (x[start + 1] - x[start])
         snapped.y[rows] = y[start] + t * (y[start + 1] - y[start])
         return snapped
+
+    def _snap_one(self, lon: float, lat: float, max_distance_m: float) -> Snapped:
+        """`snap` of one point (a home asked about on the map), with the same arithmetic on
+        numbers instead of one-element arrays: the same answer, bit for bit, in a fraction of
+        the time (array calls cost microseconds each whatever their size)."""
+        x, y = to_utm_one(lon, lat)
+        found = self._nearest_segment_one(x, y, max_distance_m)
+        if found is None:
+            return Snapped(
+                edge=np.array([-1], dtype=np.int64),
+                fraction=np.array([np.nan]),
+                offset_m=np.array([np.inf]),
+                to_from_m=np.array([np.nan]),
+                to_to_m=np.array([np.nan]),
+                x=np.array([np.nan]),
+                y=np.array([np.nan]),
+            )
+        segment, t, distance = found
+        graph = self.graph
+        edge = int(self.segment_edge[segment])
+        start = int(self.segment_start[segment])
+        along = graph.geom_along()
+        offsets = graph.geom_offsets
+        first = float(along[offsets[edge]])
+        shape_length = float(along[offsets[edge + 1] - 1]) - first
+        at = float(along[start]) + t * (float(along[start + 1]) - float(along[start])) - first
+        fraction = min(max(at / shape_length if shape_length > 0 else 0.0, 0.0), 1.0)
+        length = float(graph.edge_length_m[edge])
+        xs, ys = graph.geom_x, graph.geom_y
+        return Snapped(
+            edge=np.array([edge], dtype=np.int64),
+            fraction=np.array([fraction]),
+            offset_m=np.array([distance]),
+            to_from_m=np.array([fraction * length]),
+            to_to_m=np.array([(1.0 - fraction) * length]),
+            x=np.array([float(xs[start]) + t * (float(xs[start + 1]) - float(xs[start]))]),
+            y=np.array([float(ys[start]) + t * (float(ys[start + 1]) - float(ys[start]))]),
+        )
+
+    def _nearest_segment_one(
+        self, x: float, y: float, max_distance_m: float
+    ) -> tuple[int, float, float] | None:
+        """`_nearest_segments` of one point: (segment, position, distance), or None when no
+        road is within `max_distance_m`."""
+        if not (math.isfinite(x) and math.isfinite(y)):
+            return None
+        total = self.tree.n
+        reach = max_distance_m + PIECE_M / 2
+        k = FIRST_CANDIDATES
+        while True:
+            k = min(k, total)
+            midpoint_distance, piece = self.tree.query((x, y), k=k, distance_upper_bound=reach)
+            midpoint_distance = np.atleast_1d(midpoint_distance).ravel()
+            piece = np.atleast_1d(piece).ravel()
+            found = np.isfinite(midpoint_distance)
+            segment = np.where(found, self.piece_segment[np.minimum(piece, total - 1)], 0)
+            t, distance = self._project(segment, np.float64(x), np.float64(y))
+            distance = np.where(found, distance, np.inf)
+            column = int(np.argmin(distance))
+            best = float(distance[column])
+            if not found[-1] or float(midpoint_distance[-1]) > best + PIECE_M / 2 or k >= total:
+                if not found[column] or best > max_distance_m:
+                    return None
+                return int(segment[column]), float(t[column]), best
+            k *= 4
