@@ -122,8 +122,29 @@ def scrub(text: str) -> str:
     return text
 
 
+# Short texts the scrubber was found to leave as they are: the pieces of access-log lines
+# (path segments, kept query values, methods, the rebuilt targets), which repeat from request
+# to request. Only such texts are kept, so the set holds nothing the filter would hide; it is
+# emptied when full.
+_UNCHANGED: set[str] = set()
+_UNCHANGED_MAX = 4096
+_UNCHANGED_LONGEST = 200
+
+
+def _scrub_piece(text: str) -> str:
+    """`scrub` of a short piece of an access-log line, remembering those it leaves alone."""
+    if text in _UNCHANGED:
+        return text
+    cleaned = scrub(text)
+    if cleaned == text and len(text) <= _UNCHANGED_LONGEST:
+        if len(_UNCHANGED) >= _UNCHANGED_MAX:
+            _UNCHANGED.clear()
+        _UNCHANGED.add(text)
+    return cleaned
+
+
 def _is_harmless(text: str, shape: re.Pattern[str]) -> bool:
-    return shape.fullmatch(text) is not None and scrub(text) == text
+    return shape.fullmatch(text) is not None and _scrub_piece(text) == text
 
 
 def _safe_path(path: str) -> str:
@@ -147,7 +168,7 @@ def _safe_query(query: str) -> str:
 def safe_request_target(target: str) -> str:
     """The request target (path and query) as the access log may keep it."""
     path, mark, query = target.partition("?")
-    return scrub(_safe_path(path) + mark + _safe_query(query))
+    return _scrub_piece(_safe_path(path) + mark + _safe_query(query))
 
 
 class PrivacyFilter(logging.Filter):
@@ -173,7 +194,7 @@ def _clean_access_record(record: logging.LogRecord) -> None:
     record.args = tuple(
         safe_request_target(str(arg))
         if index == _TARGET_ARG
-        else scrub(arg)
+        else _scrub_piece(arg)
         if isinstance(arg, str)
         else arg
         for index, arg in enumerate(record.args)

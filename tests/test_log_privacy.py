@@ -24,6 +24,7 @@ from fastapi.testclient import TestClient
 from uvicorn.logging import AccessFormatter
 
 from benchmarks.load import serving
+from gis_service import log_privacy
 from gis_service.api.app import create_app
 from gis_service.api.ogc_features import COLLECTION_ID
 from gis_service.api.request_ids import HEADER, RequestIds, accepted_request_id, new_request_id
@@ -125,6 +126,31 @@ def test_scrub_leaves_ordinary_lines_alone(line: str) -> None:
 def test_the_access_log_keeps_only_harmless_parts_of_a_request(target: str, logged: str) -> None:
     assert safe_request_target(target) == logged
     assert safe_request_target(logged) == logged
+
+
+def test_the_access_log_remembers_only_the_pieces_it_leaves_alone() -> None:
+    """Pieces of access lines the scrubber leaves alone are remembered so that the next
+    request's are not scrubbed again: asked twice, a target is logged the same, nothing the
+    filter hides is ever remembered, and what is remembered stays bounded."""
+    log_privacy._UNCHANGED.clear()
+    targets = [
+        "/schools/near?lat=10.7731592&lon=106.70047183&mode=walk&level=tieu_hoc&limit=5",
+        f"/applications/{CHILD}",
+        "/x?limit=079219473815&mode=10.7731592",
+        "/auth/me?access_token=tS9q_Xb2Lw8NcVr4mKp1Hf7Zd3Ya6Ue0",
+        "/tiles/16/52234/30841.pbf",
+    ]
+    first = [safe_request_target(t) for t in targets]
+    assert [safe_request_target(t) for t in targets] == first
+    remembered = set(log_privacy._UNCHANGED)
+    assert {"schools", "near", "walk", "tieu_hoc", "5"} <= remembered
+    assert all(scrub(text) == text for text in remembered)
+    for secret in (CHILD, "079219473815", "10.7731592", "106.70047183", "tS9q_Xb2Lw8NcVr4"):
+        assert not any(secret in text for text in remembered), secret
+    for n in range(log_privacy._UNCHANGED_MAX + 10):
+        safe_request_target(f"/schools/{n}")
+    assert len(log_privacy._UNCHANGED) <= log_privacy._UNCHANGED_MAX
+    assert safe_request_target(targets[0]) == first[0]
 
 
 def test_the_allow_list_names_api_parameters_that_locate_nobody() -> None:
