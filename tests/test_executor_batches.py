@@ -1,6 +1,6 @@
-"""Many ward rounds through one executor: a Dask cluster gives the same records as local
-processes, survives a worker killed mid-job, and an unreachable scheduler is a clear error that
-leaves nothing half-recorded."""
+"""Many ward rounds, and the forecasts and gaps of many units, through one executor: a Dask
+cluster gives the same records as local processes, survives a worker killed mid-job, and an
+unreachable scheduler is a clear error that leaves nothing half-recorded."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import csv
 import functools
 import hashlib
 import json
+import os
 import socket
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,9 @@ from gis_service.db.connection import Connection
 from gis_service.errors import ClusterUnavailableError, ConflictError, InvalidRequestError
 from gis_service.executor import DaskCluster, LocalProcesses, Outcome, catching
 from gis_service.importers.report import no_progress
+from gis_service.planning import cli as planning_cli
+from gis_service.planning.gap import GapResult, GapSettings, compute_gap
+from gis_service.planning.unit_batch import UnitBatch, compute_unit_gaps
 from gis_service.routing.service import RoutingService
 from tests.conftest import ROOT, rolled_back
 from tests.dask_cluster import RunningCluster, killing_once, local_cluster
@@ -305,3 +309,133 @@ def test_a_piece_that_raises_is_an_outcome() -> None:
     assert catching(divmod, 7, 2) == Outcome((3, 1))
     failed = catching(divmod, 7, 0)
     assert failed.value is None and isinstance(failed.error, ZeroDivisionError)
+
+
+# Forecasts and gaps of many units.
+
+UNITS = ["90001", "90006", "90011"]
+SETTINGS = GapSettings(grade=1, school_year=2025)
+
+
+def gap_hash(result: GapResult) -> str:
+    """sha256 of a gap's figures as `schoolmap gap --json` writes them."""
+    payload = {
+        "statement": result.statement,
+        "metrics": result.metrics,
+        "wards": result.wards,
+        "schools": result.schools,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def unit_hashes(batch: UnitBatch) -> dict[str, str]:
+    assert not batch.failed, [f.message for f in batch.failed]
+    return {done.code: gap_hash(done.gap) for done in batch.gaps}
+
+
+@pytest.fixture(scope="module")
+def local_gaps(ward_rounds: WardRounds) -> dict[str, str]:
+    """Each unit's gap computed alone, as `schoolmap gap --unit CODE` gives it, and the
+    batch of the units through local processes, which must agree."""
+    alone = {
+        code: gap_hash(
+            compute_gap(
+                ward_rounds.conn, ward_rounds.routing, GapSettings(1, 2025, unit_codes=[code])
+            )
+        )
+        for code in UNITS
+    }
+    batch = compute_unit_gaps(
+        ward_rounds.conn, ward_rounds.routing, SETTINGS, UNITS, executor=LocalProcesses(2)
+    )
+    assert [done.code for done in batch.gaps] == UNITS
+    assert unit_hashes(batch) == alone
+    return alone
+
+
+def test_unit_gaps_through_dask_equal_the_local_ones(
+    ward_rounds: WardRounds, local_gaps: dict[str, str], cluster: RunningCluster
+) -> None:
+    batch = compute_unit_gaps(
+        ward_rounds.conn,
+        ward_rounds.routing,
+        SETTINGS,
+        UNITS,
+        executor=DaskCluster(cluster.address),
+    )
+    assert unit_hashes(batch) == local_gaps
+    # Each unit's forecast is its own: one unit's rows only.
+    for done in batch.gaps:
+        assert {r.ward_code for r in done.forecast.rows} == {done.code}
+        assert [w["ward_code"] for w in done.gap.wards] == [done.code]
+
+
+def test_a_worker_killed_mid_job_changes_no_unit_gap(
+    ward_rounds: WardRounds, local_gaps: dict[str, str], cluster: RunningCluster, tmp_path: Path
+) -> None:
+    marker = tmp_path / "killed"
+    batch = compute_unit_gaps(
+        ward_rounds.conn,
+        ward_rounds.routing,
+        SETTINGS,
+        UNITS,
+        executor=KillingOnce(cluster.address, marker),
+    )
+    # A worker of the cluster was killed (maybe one restarted after the rounds' test).
+    assert int(marker.read_text()) != os.getpid()
+    assert unit_hashes(batch) == local_gaps
+
+
+def test_gap_per_unit_through_the_command(
+    ward_rounds: WardRounds,
+    local_gaps: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setattr(planning_cli, "_open", lambda: LentConnection(ward_rounds.conn))
+    monkeypatch.setattr(planning_cli, "_routing", lambda: ward_rounds.routing)
+    monkeypatch.delenv("SCHOOLMAP_DASK_SCHEDULER", raising=False)
+    out = tmp_path / "gaps.json"
+    units = [arg for code in UNITS[:2] for arg in ("--unit", code)]
+    ran = CliRunner().invoke(
+        cli.app,
+        ["gap", "--grade", "1", "--year", "2025", *units, "--per-unit", "--json", str(out)],
+    )
+    assert ran.exit_code == 0, ran.output
+    assert "2 unit(s), each on its own" in ran.stdout
+    assert "Phường Hòa Bình" in ran.stdout
+    written = json.loads(out.read_text(encoding="utf-8"))
+    assert [u["unit"] for u in written["units"]] == UNITS[:2]
+    for unit in written["units"]:
+        figures = {k: unit[k] for k in ("statement", "metrics", "wards", "schools")}
+        digest = hashlib.sha256(json.dumps(figures, sort_keys=True).encode()).hexdigest()
+        assert digest == local_gaps[unit["unit"]]
+    assert written["failed"] == []
+
+
+def test_an_unknown_unit_is_named_and_the_others_count(
+    ward_rounds: WardRounds, local_gaps: dict[str, str]
+) -> None:
+    batch = compute_unit_gaps(
+        ward_rounds.conn,
+        ward_rounds.routing,
+        SETTINGS,
+        ["90001", "99999"],
+        executor=LocalProcesses(1),
+    )
+    assert [(d.code, gap_hash(d.gap)) for d in batch.gaps] == [("90001", local_gaps["90001"])]
+    assert [f.code for f in batch.failed] == ["99999"]
+    assert "99999" in batch.failed[0].message
+
+
+def test_unit_gaps_with_an_unreachable_scheduler_are_a_clear_error(
+    ward_rounds: WardRounds,
+) -> None:
+    with pytest.raises(ClusterUnavailableError):
+        compute_unit_gaps(
+            ward_rounds.conn,
+            ward_rounds.routing,
+            SETTINGS,
+            UNITS,
+            executor=DaskCluster(closed_port_address(), 1.0),
+        )
