@@ -683,7 +683,9 @@ def round_run_many_command(
     conn = open_database(settings)
     try:
         with transaction(conn):
-            chosen = list(round_ids or closed_rounds(conn, str(year), int(grade or 0)))
+            chosen = list(
+                dict.fromkeys(round_ids or closed_rounds(conn, str(year), int(grade or 0)))
+            )
             if not chosen:
                 raise NotFoundError(
                     f"Không có đợt nào đã đóng của năm học {year}, lớp {grade} / no closed "

@@ -245,7 +245,8 @@ def test_rounds_failing_on_a_worker_are_named_and_store_nothing(
 
 
 def test_an_unreachable_scheduler_stores_no_round(ward_rounds: WardRounds) -> None:
-    before = {t: count(ward_rounds.conn, t) for t in ("allocation_runs", "assignments")}
+    tables = ("allocation_runs", "assignments", "audit_log")
+    before = {t: count(ward_rounds.conn, t) for t in tables}
     address = closed_port_address()
     with pytest.raises(ClusterUnavailableError) as raised:
         run_rounds(
@@ -297,9 +298,10 @@ def test_round_run_many_through_the_command(
         assert f"output {local_rounds[round_id][0][:16]}" in ran.stdout
     assert f"[{len(WARDS)}/{len(WARDS)}] đợt / round" in ran.stderr  # progress per round
     first, still_open = ward_rounds.round_ids[0], ward_rounds.open_round
-    failing = CliRunner().invoke(cli.app, [*command, str(first), str(still_open)])
+    failing = CliRunner().invoke(cli.app, [*command, str(first), str(still_open), str(first)])
     assert failing.exit_code == 1
     assert "1 of 2 round(s) run: da, seed 1; 1 failed" in failing.stdout
+    assert failing.stdout.count(f"round {first}: run ") == 1  # named twice, run once
     assert f"FAILED đợt {still_open} «Lớp 1 phường 90003»" in failing.stderr
     both = CliRunner().invoke(cli.app, [*command, str(first), "--year", SCHOOL_YEAR])
     assert isinstance(both.exception, InvalidRequestError)

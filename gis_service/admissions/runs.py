@@ -255,6 +255,7 @@ def run_rounds(
     the executor itself fails (its cluster unreachable or lost), nothing of the batch is
     stored and its error is raised.
     """
+    round_ids = list(dict.fromkeys(round_ids))  # a round named twice runs once
     prepared: list[_Prepared] = []
     failed: dict[int, RoundFailure] = {}
     several = len(round_ids) > 1

@@ -87,7 +87,7 @@ def forecast_units(
     configured one). A unit that fails is named in the failures; the others still count."""
     jobs: list[tuple[str, _ForecastJob]] = []
     failed: list[UnitFailure] = []
-    for code in codes:
+    for code in dict.fromkeys(codes):
         try:
             inputs = load_inputs(conn, None, edition, [code])
         except SchoolmapError as error:
@@ -126,7 +126,8 @@ def compute_unit_gaps(
     Forecasts and placements are pieces of `executor` (default: the configured one); what
     they read is read here. A unit that fails is named in `failed`; the others still count.
     """
-    chosen = codes or settings.unit_codes or unit_codes(conn, settings.edition)
+    # A unit named twice is computed once.
+    chosen = list(dict.fromkeys(codes or settings.unit_codes or unit_codes(conn, settings.edition)))
     forecasts, failed = forecast_units(
         conn,
         chosen,
