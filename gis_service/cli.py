@@ -34,7 +34,7 @@ from gis_service.db.connection import (
 )
 from gis_service.db.local_server import ensure_database, resolve_database_url
 from gis_service.db.migrate import pending_migrations, require_current_schema, upgrade
-from gis_service.errors import SchoolmapError
+from gis_service.errors import InvalidRequestError, NotFoundError, SchoolmapError
 from gis_service.importers.report import ImportReport, print_progress
 from gis_service.planning.cli import (
     forecast_app,
@@ -640,6 +640,86 @@ def round_run_command(
         )
     for key, value in run.metrics.items():
         typer.echo(f"  {key}: {value}")
+
+
+@round_app.command("run-many")
+def round_run_many_command(
+    round_ids: Annotated[
+        list[int] | None, typer.Argument(help="the rounds' ids (default: --year and --grade)")
+    ] = None,
+    year: Annotated[
+        str | None,
+        typer.Option(help="school year, e.g. 2026-2027: every closed round of it and --grade"),
+    ] = None,
+    grade: Annotated[int | None, typer.Option(help="1 or 6, with --year")] = None,
+    mechanism: Annotated[
+        str,
+        typer.Option(help="da (default: every parent can check it), nearest, constrained, greedy"),
+    ] = "da",
+    seed: Annotated[int, typer.Option(help="the published lottery seed")] = 0,
+    mode: Annotated[str, typer.Option(help="travel mode for distances")] = "motorbike",
+    squared: Annotated[bool, typer.Option(help="minimise squared distance (nearest)")] = False,
+    max_distance: Annotated[
+        int | None, typer.Option(help="hard maximum distance in metres (constrained)")
+    ] = None,
+    time_limit: Annotated[float, typer.Option(help="solver time limit per round, seconds")] = 60.0,
+) -> None:
+    """Allocate many rounds (a city's ward rounds) with one mechanism and seed; store each run.
+
+    The rounds are solved side by side (local processes, or the Dask cluster of
+    SCHOOLMAP_DASK_SCHEDULER). A round that fails is named and stores nothing; the others'
+    runs are stored. The exit status is 1 when any round failed.
+    """
+    from gis_service.admissions.runs import closed_rounds, run_rounds
+    from gis_service.routing.service import RoutingService
+
+    if bool(round_ids) == (year is not None or grade is not None):
+        raise InvalidRequestError(
+            "Hãy nêu số các đợt, hoặc --year và --grade / give round ids, or --year and --grade"
+        )
+    if not round_ids and (year is None or grade is None):
+        raise InvalidRequestError("Hãy nêu cả --year và --grade / give both --year and --grade")
+    settings = Settings()
+    conn = open_database(settings)
+    try:
+        with transaction(conn):
+            chosen = list(
+                dict.fromkeys(round_ids or closed_rounds(conn, str(year), int(grade or 0)))
+            )
+            if not chosen:
+                raise NotFoundError(
+                    f"Không có đợt nào đã đóng của năm học {year}, lớp {grade} / no closed "
+                    f"round of {year}, grade {grade}"
+                )
+            batch = run_rounds(
+                conn,
+                RoutingService(settings.database.home),
+                chosen,
+                mechanism,
+                seed=seed,
+                mode=mode,
+                squared=squared,
+                time_limit_s=time_limit,
+                max_cost_m=max_distance,
+                progress=print_progress,
+            )
+    finally:
+        conn.close()
+    typer.echo(
+        f"{len(batch.runs)} of {len(chosen)} round(s) run: {mechanism}, seed {seed}"
+        + (f"; {len(batch.failed)} failed" if batch.failed else "")
+    )
+    for run in batch.runs:
+        typer.echo(
+            f"  round {run.round_id}: run {run.run_id}, {run.status}, "
+            f"{run.metrics['placed']:,} placed, {run.metrics['unassigned']:,} unassigned, "
+            f"output {run.output_hash[:16]}"
+            + (f", {run.pending_claims:,} claim(s) not decided" if run.pending_claims else "")
+        )
+    for failure in batch.failed:
+        typer.echo(f"  FAILED {failure.message}", err=True)
+    if batch.failed:
+        raise typer.Exit(1)
 
 
 @round_app.command("compare")

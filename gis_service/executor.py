@@ -9,7 +9,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
 
 from gis_service.config import ClusterSettings
 from gis_service.errors import ClusterError, ClusterUnavailableError, ConfigurationError
@@ -30,6 +31,27 @@ class Executor(Protocol):
     def map_blocks(
         self, fn: Callable[[S, T], R], items: Sequence[T], *, shared: S
     ) -> Iterator[R]: ...
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[R]):
+    """What one piece of a batch gave: its value, or the error it raised (then value is None)."""
+
+    value: R | None
+    error: Exception | None = None
+
+
+def catching(fn: Callable[[S, T], R], shared: S, item: T) -> Outcome[R]:
+    """fn(shared, item) as an Outcome: a piece that fails (a round whose problem is malformed, a
+    unit without figures) is reported as such, and the batch's other pieces still count.
+
+    Send it as `functools.partial(catching, fn)`: a partial of module-level functions travels
+    by name as the pieces do.
+    """
+    try:
+        return Outcome(fn(shared, item))
+    except Exception as error:  # handed back: the caller names the piece that failed
+        return Outcome(None, error)
 
 
 def default_workers() -> int:

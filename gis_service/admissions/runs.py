@@ -7,11 +7,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 from psycopg2.extras import Json
 
+from allocation.errors import AllocationError
+from allocation.result import Result
 from allocation.solve import solve
 from gis_service import audit
 from gis_service.admissions.applications import already_placed
@@ -21,8 +24,10 @@ from gis_service.admissions.lifecycle import Action, lock_round
 from gis_service.admissions.rounds import Round, count_round, load_round
 from gis_service.admissions.run_store import store_assignments
 from gis_service.admissions.seats import record_seats_given, runs_followed
+from gis_service.admissions.solving import SolveJob, solve_job
 from gis_service.db.connection import Connection, savepoint
-from gis_service.errors import ConflictError, InvalidRequestError, NotFoundError
+from gis_service.errors import ConflictError, InvalidRequestError, NotFoundError, SchoolmapError
+from gis_service.executor import Executor, catching, configured_executor
 from gis_service.importers.eta import format_seconds
 from gis_service.importers.report import ProgressCallback, no_progress
 from gis_service.routing.service import ESTIMATED_DETOUR, MAX_SNAP_M, RoutingService
@@ -151,24 +156,197 @@ def run_round(
     actor: str = audit.SYSTEM_ACTOR,
     remote_addr: str | None = None,
     progress: ProgressCallback = no_progress,
+    executor: Executor | None = None,
 ) -> RunSummary:
     """Solve the round with a mechanism and store the run with every explanation, all or nothing.
 
-    A run that fails stores nothing, so earlier runs of the round stay as they were. Each step
-    is reported to `progress`, the allocation with the time the round's last run of the
-    mechanism took, the storing with the share written and the time left.
+    A run that fails stores nothing, so earlier runs of the round stay as they were, and its
+    error is raised. Each step is reported to `progress`, the allocation with the time the
+    round's last run of the mechanism took, the storing with the share written and the time
+    left. The round is a batch of one (`run_rounds`).
     """
-    the_round = lock_round(conn, round_id, Action.RUN)
-    built = _build(conn, routing, the_round, progress, mode=mode, seed=seed, max_cost_m=max_cost_m)
-    norm = NORM_M[the_round.grade]
-    with _step(progress, _solving(conn, round_id, mechanism)):
-        result = solve(
-            built.problem,
-            mechanism,  # type: ignore[arg-type]
-            squared=squared,
-            time_limit_s=time_limit_s,
-            norm=norm,
+    batch = run_rounds(
+        conn,
+        routing,
+        [round_id],
+        mechanism,
+        seed=seed,
+        mode=mode,
+        squared=squared,
+        time_limit_s=time_limit_s,
+        max_cost_m=max_cost_m,
+        actor=actor,
+        remote_addr=remote_addr,
+        progress=progress,
+        executor=executor,
+    )
+    if batch.failed:
+        raise batch.failed[0].error
+    return batch.runs[0]
+
+
+@dataclass(frozen=True)
+class RoundFailure:
+    """A round of a batch that stored no run, and why."""
+
+    round_id: int
+    name: str
+    error: Exception
+
+    @property
+    def message(self) -> str:
+        return f"đợt {self.round_id} «{self.name}» / round {self.round_id}: {self.error}"
+
+
+@dataclass(frozen=True)
+class RoundBatch:
+    """What a batch of rounds gave: the runs stored, in the rounds' order, and the rounds
+    that failed, each with its error."""
+
+    runs: list[RunSummary]
+    failed: list[RoundFailure]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A round locked for running, with its problem built (read in this process)."""
+
+    the_round: Round
+    built: RoundProblem
+
+
+def closed_rounds(conn: Connection, school_year: str, grade: int) -> list[int]:
+    """Ids of the closed rounds (ready to run) of a school year and grade, oldest first."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT id FROM rounds WHERE school_year = %s AND grade = %s AND status = 'closed' "
+            "ORDER BY id",
+            (school_year, grade),
         )
+        return [int(row[0]) for row in cur.fetchall()]
+
+
+def run_rounds(
+    conn: Connection,
+    routing: RoutingService,
+    round_ids: list[int],
+    mechanism: str,
+    *,
+    seed: int,
+    mode: str = "motorbike",
+    squared: bool = False,
+    time_limit_s: float = 60.0,
+    max_cost_m: int | None = None,
+    actor: str = audit.SYSTEM_ACTOR,
+    remote_addr: str | None = None,
+    progress: ProgressCallback = no_progress,
+    executor: Executor | None = None,
+) -> RoundBatch:
+    """Run many rounds (a city's ward rounds) with one mechanism and seed; store each run.
+
+    Each round's problem is read and its run stored here; the solving of the rounds are pieces
+    of `executor` (default: the configured one, local processes unless a Dask cluster is set),
+    so they may run side by side. A round that fails (not closed, malformed, a solver error)
+    stores nothing and is named in `failed`; the others' runs are stored as they are. When
+    the executor itself fails (its cluster unreachable or lost), nothing of the batch is
+    stored and its error is raised.
+    """
+    round_ids = list(dict.fromkeys(round_ids))  # a round named twice runs once
+    prepared: list[_Prepared] = []
+    failed: dict[int, RoundFailure] = {}
+    several = len(round_ids) > 1
+    for k, round_id in enumerate(round_ids, 1):
+        if several:
+            progress(f"[{k}/{len(round_ids)}] đợt / round {round_id}")
+        try:
+            with savepoint(conn):
+                the_round = lock_round(conn, round_id, Action.RUN)
+                built = _build(
+                    conn, routing, the_round, progress, mode=mode, seed=seed, max_cost_m=max_cost_m
+                )
+        except (SchoolmapError, AllocationError) as error:
+            failed[round_id] = RoundFailure(round_id, _round_name(conn, round_id), error)
+            progress(f"  {failed[round_id].message}")
+            continue
+        prepared.append(_Prepared(the_round, built))
+    jobs = [
+        SolveJob(p.built.problem, mechanism, squared, time_limit_s, NORM_M[p.the_round.grade])
+        for p in prepared
+    ]
+    stored: dict[int, RunSummary] = {}
+    runner = executor or configured_executor()
+    if several:
+        progress(f"xếp trường / allocating ({mechanism}): {len(jobs)} đợt / rounds")
+    elif jobs:
+        progress(_solving(conn, round_ids[0], mechanism))
+    started = time.perf_counter()
+    # The executor failing undoes every run of the batch: none is half the batch's record.
+    with savepoint(conn):
+        solved = runner.map_blocks(partial(catching, solve_job), jobs, shared=None)
+        for k, (ready, outcome) in enumerate(zip(prepared, solved, strict=True), 1):
+            round_id = ready.the_round.round_id
+            seconds = time.perf_counter() - started
+            if outcome.error is not None or outcome.value is None:
+                failed[round_id] = RoundFailure(
+                    round_id, ready.the_round.name, outcome.error or RuntimeError("no result")
+                )
+                progress(f"  {failed[round_id].message}")
+                continue
+            if several:
+                progress(
+                    f"  [{k}/{len(jobs)}] đợt / round {round_id} «{ready.the_round.name}»: "
+                    f"{outcome.value.status.value} ({seconds:.1f} s)"
+                )
+            else:
+                progress(f"  xong / done ({seconds:.1f} s)")
+            try:
+                stored[round_id] = _record_run(
+                    conn,
+                    ready,
+                    outcome.value,
+                    mechanism=mechanism,
+                    seed=seed,
+                    mode=mode,
+                    max_cost_m=max_cost_m,
+                    actor=actor,
+                    remote_addr=remote_addr,
+                    progress=progress,
+                )
+            except SchoolmapError as refused:
+                failed[round_id] = RoundFailure(round_id, ready.the_round.name, refused)
+                progress(f"  {failed[round_id].message}")
+    runs = [stored[r] for r in round_ids if r in stored]
+    return RoundBatch(runs, [failed[r] for r in round_ids if r in failed])
+
+
+def _round_name(conn: Connection, round_id: int) -> str:
+    """The round's name, or '?' for an id no round has."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT name FROM rounds WHERE id = %s", (round_id,))
+        row = cur.fetchone()
+    return "?" if row is None else str(row[0])
+
+
+def _record_run(
+    conn: Connection,
+    ready: _Prepared,
+    result: Result,
+    *,
+    mechanism: str,
+    seed: int,
+    mode: str,
+    max_cost_m: int | None,
+    actor: str,
+    remote_addr: str | None,
+    progress: ProgressCallback,
+) -> RunSummary:
+    """Store a round's solved run with every explanation, and say so in the audit log."""
+    built, the_round = ready.built, ready.the_round
+    round_id = the_round.round_id
     parameters = {
         **result.record.parameters,
         "mode": mode,

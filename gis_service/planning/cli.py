@@ -13,7 +13,7 @@ from gis_service.db.connection import Connection, transaction
 from gis_service.importers.report import print_progress
 
 if TYPE_CHECKING:
-    from gis_service.planning.gap import NewSite
+    from gis_service.planning.gap import GapSettings, NewSite
     from gis_service.routing.service import RoutingService
 
 forecast_app = typer.Typer(
@@ -213,6 +213,13 @@ def gap_command(
     json_out: Annotated[Path | None, typer.Option("--json", help="write the result")] = None,
     edition: Annotated[str | None, typer.Option(help=EDITION_HELP)] = None,
     unit: Annotated[list[str] | None, typer.Option(help=UNIT_HELP)] = None,
+    per_unit: Annotated[
+        bool,
+        typer.Option(
+            help="each unit's forecast and gap on its own, as its planners see it (computed "
+            "side by side: local processes, or the Dask cluster of SCHOOLMAP_DASK_SCHEDULER)"
+        ),
+    ] = False,
 ) -> None:
     """Forecast children placed in schools by road distance: classes short, over size, far."""
     from gis_service.planning.gap import GapSettings, compute_gap
@@ -229,6 +236,9 @@ def gap_command(
         edition=edition,
         unit_codes=unit,
     )
+    if per_unit:
+        _gap_per_unit(settings, json_out)
+        return
     conn = _open()
     try:
         result = compute_gap(conn, _routing(), settings)
@@ -270,6 +280,54 @@ def gap_command(
         }
         json_out.write_text(json.dumps(payload, ensure_ascii=False, indent=1))
         typer.echo(f"wrote {json_out}")
+
+
+def _gap_per_unit(settings: GapSettings, json_out: Path | None) -> None:
+    """`gap --per-unit`: every unit's gap on its own, one line each; exit 1 if any failed."""
+    from gis_service.planning.unit_batch import compute_unit_gaps
+
+    conn = _open()
+    try:
+        batch = compute_unit_gaps(conn, _routing(), settings, progress=print_progress)
+    finally:
+        conn.close()
+    typer.echo(
+        f"{len(batch.gaps)} unit(s), each on its own"
+        + (f"; {len(batch.failed)} failed" if batch.failed else "")
+    )
+    typer.echo(
+        f"  {'unit':<40}{'children':>9}{'classes':>8}{'available':>10}{'short':>6}"
+        f"{'over size':>10}{'beyond norm':>12}"
+    )
+    for done in batch.gaps:
+        m = done.gap.metrics
+        counted = [w for w in done.gap.wards if w["children"] is not None]
+        label = (_label(counted[0]) if counted else done.code)[:39]
+        typer.echo(
+            f"  {label:<40}{m['children']:>9,}{m['classes_needed']:>8}"
+            f"{m['classes_available']:>10}{m['classes_short']:>6}{m['children_over_size']:>10,}"
+            f"{m['children_beyond_norm']:>12,}"
+        )
+    for failure in batch.failed:
+        typer.echo(f"  FAILED {failure.message}", err=True)
+    if json_out:
+        payload = {
+            "units": [
+                {
+                    "unit": done.code,
+                    "statement": done.gap.statement,
+                    "metrics": done.gap.metrics,
+                    "wards": done.gap.wards,
+                    "schools": done.gap.schools,
+                }
+                for done in batch.gaps
+            ],
+            "failed": [{"unit": f.code, "error": str(f.error)} for f in batch.failed],
+        }
+        json_out.write_text(json.dumps(payload, ensure_ascii=False, indent=1))
+        typer.echo(f"wrote {json_out}")
+    if batch.failed:
+        raise typer.Exit(1)
 
 
 def site_command(

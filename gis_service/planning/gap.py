@@ -395,6 +395,21 @@ def weighted_percentile(values: np.ndarray, weights: np.ndarray, q: float) -> fl
     return float(values[order][min(at, len(values) - 1)])
 
 
+@dataclass
+class GapInputs:
+    """Everything a gap reads from the database, ready to be placed anywhere (it pickles):
+    the forecast, its units' rows and children, the demand points, the schools and the road
+    metres between them."""
+
+    settings: GapSettings
+    forecast: Forecast
+    children: dict[int, float]
+    units: dict[int, WardDemand]
+    points: DemandPoints
+    facilities: Facilities
+    costs: np.ndarray
+
+
 def compute_gap(
     conn: Connection,
     routing: RoutingService,
@@ -402,6 +417,17 @@ def compute_gap(
     forecast: Forecast | None = None,
 ) -> GapResult:
     """Place the forecast children of a grade and year; figures per school, ward and city."""
+    return gap_figures(read_gap_inputs(conn, routing, settings, forecast))
+
+
+def read_gap_inputs(
+    conn: Connection,
+    routing: RoutingService,
+    settings: GapSettings,
+    forecast: Forecast | None = None,
+) -> GapInputs:
+    """What the gap of the settings reads: the forecast (made here when not given), demand
+    points, schools and road metres."""
     if settings.grade not in LEVEL_OF_GRADE:
         raise InvalidRequestError("lớp phải là 1 hoặc 6 / grade must be 1 or 6")
     if forecast is None:
@@ -419,6 +445,21 @@ def compute_gap(
     points = sample_demand_points(conn, net, children, settings.per_ward, settings.seed, parts)
     facilities = load_facilities(conn, settings, forecast.edition)
     costs = road_costs(conn, routing, net, settings, points, facilities)
+    return GapInputs(settings, forecast, children, units, points, facilities, costs)
+
+
+def gap_figures(inputs: GapInputs) -> GapResult:
+    """Place the children of the inputs by road distance; figures per school, ward and city.
+
+    Reads nothing: the same inputs give the same figures wherever they are placed.
+    """
+    settings, forecast, children, units = (
+        inputs.settings,
+        inputs.forecast,
+        inputs.children,
+        inputs.units,
+    )
+    points, facilities, costs = inputs.points, inputs.facilities, inputs.costs
     size = settings.size
     seats = facilities.classes * size
     placed = place_children(points.children, seats, costs, settings.norm)
