@@ -94,6 +94,8 @@ def create_app(settings: Settings | None = None, pool: ConnectionSource | None =
     )
     app.state.public_answers = PublicAnswers()
     install_error_handlers(app)
+    # Added first, so innermost: every other middleware sees its answers as the endpoint's.
+    app.add_middleware(routing.NearFromMemory)
     deps.limit_request_bodies(app)
     if settings.database.read_url:
         deps.retry_reads_on_primary(app)

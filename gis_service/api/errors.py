@@ -53,15 +53,20 @@ def status_for(error: SchoolmapError) -> int:
     return 500
 
 
+def error_response(exc: SchoolmapError) -> JSONResponse:
+    """A domain error's answer: its status and {"detail": message}."""
+    status = status_for(exc)
+    headers = {"Retry-After": "5"} if status == 503 else None
+    if isinstance(exc, TooManyAttemptsError):
+        headers = {"Retry-After": str(exc.retry_after_s)}
+    return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Answer every domain error with its status and {"detail": message}."""
 
     async def handle(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, SchoolmapError)
-        status = status_for(exc)
-        headers = {"Retry-After": "5"} if status == 503 else None
-        if isinstance(exc, TooManyAttemptsError):
-            headers = {"Retry-After": str(exc.retry_after_s)}
-        return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
+        return error_response(exc)
 
     app.add_exception_handler(SchoolmapError, handle)

@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl
 
 import numpy as np
 import pyproj
 import shapely
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope, Send
 
+from gis_service.api.asgi import HttpMiddleware
 from gis_service.api.deps import (
     feature_collection,
     get_read_connection,
     json_response,
     lent_read_connection,
 )
+from gis_service.api.errors import error_response
 from gis_service.api.public_cache import current_version
 from gis_service.db.connection import Connection
-from gis_service.errors import InvalidRequestError
+from gis_service.errors import InvalidRequestError, SchoolmapError
+from gis_service.routing.profiles import MODES
 from gis_service.routing.service import RoutingService
+from gis_service.school_levels import LEVELS
 from gis_service.units.describe import unit_full_name
 
 router = APIRouter(tags=["routing"])
@@ -101,28 +109,135 @@ def school_summaries(
     return made
 
 
-@router.get("/schools/near", summary="Schools ordered by road distance from a home")
+NEAR_PATH = "/schools/near"
+DEFAULT_MODE: Mode = "motorbike"
+DEFAULT_NEAR_LIMIT = 10
+MAX_NEAR_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class NearQuery:
+    """What a near-home question asks: the home, the travel mode, the level and how many."""
+
+    lon: float
+    lat: float
+    mode: str
+    level: str | None
+    limit: int
+
+
+@router.get(NEAR_PATH, summary="Schools ordered by road distance from a home")
 async def schools_near(
     request: Request,
     service: Annotated[RoutingService, Depends(routing_service)],
     lat: Latitude,
     lon: Longitude,
-    mode: Mode = "motorbike",
+    mode: Mode = DEFAULT_MODE,
     level: Level | None = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    limit: Annotated[int, Query(ge=1, le=MAX_NEAR_LIMIT)] = DEFAULT_NEAR_LIMIT,
 ) -> Response:
+    query = NearQuery(lon, lat, mode, level, limit)
     version = await current_version(request)
-    # Most answers need nothing the worker does not hold at this version: made on the event
-    # loop in a fraction of a millisecond. Otherwise the network, school points or fields are
-    # read (or computed) in a worker thread.
-    found = service.near_from_memory(lon, lat, mode, level, limit, version)
+    answer = near_answer_from_memory(request, service, query, version)
+    if answer is not None:
+        return answer
+    # The network, school points or fields are read (or computed) in a worker thread.
+    async with lent_read_connection(request) as conn:
+        found, schools = await run_in_threadpool(
+            _near_and_summaries, request, conn, service, query, version
+        )
+    return _near_answer(found, schools, query.mode)
+
+
+_PLAIN_DEGREES = re.compile(r"-?\d{1,3}(?:\.\d{1,16})?")
+_PLAIN_LIMIT = re.compile(r"[1-9]\d{0,2}")
+_NEAR_PARAMS = frozenset({"lat", "lon", "mode", "level", "limit"})
+
+
+def plain_near_query(query_string: bytes) -> NearQuery | None:
+    """The question of a near-home query string written as the map writes it (each parameter
+    once, plain decimal degrees, a known mode and level), else None: anything else, valid or
+    not, is left to the endpoint, which checks it and says what is wrong."""
+    try:
+        pairs = parse_qsl(query_string.decode("ascii"), keep_blank_values=True)
+    except UnicodeDecodeError:
+        return None
+    values = dict(pairs)
+    if len(values) != len(pairs) or not values.keys() <= _NEAR_PARAMS:
+        return None
+    lat, lon = values.get("lat", ""), values.get("lon", "")
+    mode = values.get("mode", DEFAULT_MODE)
+    level = values.get("level")
+    limit = values.get("limit", str(DEFAULT_NEAR_LIMIT))
+    if not (_PLAIN_DEGREES.fullmatch(lat) and _PLAIN_DEGREES.fullmatch(lon)):
+        return None
+    if mode not in MODES or (level is not None and level not in LEVELS):
+        return None
+    if not _PLAIN_LIMIT.fullmatch(limit) or int(limit) > MAX_NEAR_LIMIT:
+        return None
+    lat_deg, lon_deg = float(lat), float(lon)
+    if not (-90 <= lat_deg <= 90 and -180 <= lon_deg <= 180):
+        return None
+    return NearQuery(lon_deg, lat_deg, mode, level, int(limit))
+
+
+class NearFromMemory(HttpMiddleware):
+    """Answers GET /schools/near straight from what the worker holds, without the framework's
+    routing, dependencies and parameter checks: most of the time a near-home answer took.
+
+    It answers only a plain question (`plain_near_query`) whose answer is in memory
+    (`near_answer_from_memory`, which the endpoint uses too, so both give the same bytes);
+    anything else goes on to the endpoint. It sits inside the other middleware (request ids,
+    metrics, compression, body limits), which see its answers as the endpoint's.
+    """
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        query = (
+            plain_near_query(scope.get("query_string", b""))
+            if scope["path"] == NEAR_PATH and scope["method"] == "GET"
+            else None
+        )
+        if query is None:
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        answer: Response | None
+        try:
+            version = await current_version(request)
+            answer = near_answer_from_memory(request, request.app.state.routing, query, version)
+        except SchoolmapError as exc:
+            answer = error_response(exc)
+        if answer is None:
+            await self.app(scope, receive, send)
+            return
+        scope["route"] = _near_route()  # for the metrics, as the router would set it
+        await answer(scope, receive, send)
+
+
+def _near_route() -> APIRoute:
+    return next(r for r in router.routes if isinstance(r, APIRoute) and r.path == NEAR_PATH)
+
+
+def near_answer_from_memory(
+    request: Request, service: RoutingService, query: NearQuery, version: int
+) -> Response | None:
+    """The answer when it needs nothing the worker does not hold at this public data version
+    (made on the event loop in a fraction of a millisecond), else None."""
+    found = service.near_from_memory(
+        query.lon, query.lat, query.mode, query.level, query.limit, version
+    )
     kept: SchoolSummaries | None = getattr(request.app.state, "school_summaries", None)
-    schools = kept.by_id if kept is not None and kept.version == version else {}
-    if found is None or any(row["school_id"] not in schools for row in found):
-        async with lent_read_connection(request) as conn:
-            found, schools = await run_in_threadpool(
-                _near_and_summaries, request, conn, service, (lon, lat, mode, level, limit), version
-            )
+    if found is None or kept is None or kept.version != version:
+        return None
+    if any(row["school_id"] not in kept.by_id for row in found):
+        return None
+    return _near_answer(found, kept.by_id, query.mode)
+
+
+def _near_answer(
+    found: list[dict[str, Any]], schools: dict[int, tuple[Any, ...]], mode: str
+) -> Response:
+    """The near-home rows as GeoJSON features, each with its school's summary."""
     if not found:
         return feature_collection(0, [])
     features = []
@@ -153,12 +268,13 @@ def _near_and_summaries(
     request: Request,
     conn: Connection,
     service: RoutingService,
-    query: tuple[float, float, str, str | None, int],
+    query: NearQuery,
     version: int,
 ) -> tuple[list[dict[str, Any]], dict[int, tuple[Any, ...]]]:
     """The near-home rows and the school summaries they need, through the database."""
-    lon, lat, mode, level, limit = query
-    found = service.near(conn, lon, lat, mode, level, limit, data_version=version)
+    found = service.near(
+        conn, query.lon, query.lat, query.mode, query.level, query.limit, data_version=version
+    )
     schools = school_summaries(request, conn, version).by_id
     if any(row["school_id"] not in schools for row in found):
         # A school added since the version was read: read them again.

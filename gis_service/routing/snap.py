@@ -144,7 +144,7 @@ class Snapper:
         return best_segment, best_t, best_distance
 
     def _project(
-        self, segment: np.ndarray, px: np.ndarray, py: np.ndarray
+        self, segment: np.ndarray, px: np.ndarray | np.float64, py: np.ndarray | np.float64
     ) -> tuple[np.ndarray, np.ndarray]:
         """Position (0..1) of the closest point on each segment, and the distance to it."""
         ax, ay = self.ax[segment], self.ay[segment]
