@@ -8,16 +8,19 @@ running other threads never forks its local workers, and later tests count those
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from gis_service.executor import DaskCluster
 
 ALLOWED_FAILURES = 3
 """How often a piece may bring down a worker before the job fails (the scheduler's setting)."""
@@ -40,6 +43,25 @@ def killing_always(fn: Callable[[Any, Any], Any], shared: Any, item: Any) -> Any
     """A piece that kills every worker it runs on (it never answers)."""
     os.kill(os.getpid(), signal.SIGKILL)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+class KillingOnce(DaskCluster):
+    """The cluster, with the first piece run killing its worker process."""
+
+    def __init__(self, address: str, marker: Path) -> None:
+        super().__init__(address)
+        self.marker = marker
+
+    def map_blocks(self, fn: Any, items: Sequence[Any], *, shared: Any) -> Iterator[Any]:
+        killer = functools.partial(killing_once, str(self.marker), fn)
+        return super().map_blocks(killer, items, shared=shared)
+
+
+class KillingAlways(DaskCluster):
+    """The cluster, with every piece killing the worker it runs on."""
+
+    def map_blocks(self, fn: Any, items: Sequence[Any], *, shared: Any) -> Iterator[Any]:
+        return super().map_blocks(functools.partial(killing_always, fn), items, shared=shared)
 
 
 @dataclass

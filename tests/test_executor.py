@@ -3,13 +3,12 @@ processes, survives a worker killed mid-job, and an unreachable scheduler is a c
 
 from __future__ import annotations
 
-import functools
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from gis_service.routing import distances
 from gis_service.routing.distances import compute_fields
 from gis_service.routing.graph import RoadGraph
 from tests.conftest import ROOT
-from tests.dask_cluster import RunningCluster, killing_always, killing_once, local_cluster
+from tests.dask_cluster import KillingAlways, KillingOnce, RunningCluster, local_cluster
 from tests.test_routing_graph import d1_graph
 
 N_SOURCES = 200  # 7 blocks of FIELD_CHUNK sources: more tasks than workers
@@ -111,18 +110,6 @@ def test_school_zones_through_dask_equal_the_local_ones(
     assert all(not a.is_empty for a in here)
 
 
-class KillingOnce(DaskCluster):
-    """The cluster, with the first piece run killing its worker process."""
-
-    def __init__(self, address: str, marker: Path) -> None:
-        super().__init__(address)
-        self.marker = marker
-
-    def map_blocks(self, fn: Any, items: Sequence[Any], *, shared: Any) -> Iterator[Any]:
-        killer = functools.partial(killing_once, str(self.marker), fn)
-        return super().map_blocks(killer, items, shared=shared)
-
-
 def test_a_worker_killed_mid_job_changes_nothing(
     graph: RoadGraph,
     sources: tuple[np.ndarray, ...],
@@ -139,11 +126,6 @@ def test_a_worker_killed_mid_job_changes_nothing(
         "a worker process of the cluster was killed"
     )
     assert fields.to_source.tobytes() == local_fields.tobytes()
-
-
-class KillingAlways(DaskCluster):
-    def map_blocks(self, fn: Any, items: Sequence[Any], *, shared: Any) -> Iterator[Any]:
-        return super().map_blocks(functools.partial(killing_always, fn), items, shared=shared)
 
 
 def test_a_piece_that_keeps_killing_workers_fails_the_job_clearly(

@@ -5,12 +5,11 @@ unreachable scheduler is a clear error that leaves nothing half-recorded."""
 from __future__ import annotations
 
 import csv
-import functools
 import hashlib
 import json
 import os
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ from gis_service.planning.gap import GapResult, GapSettings, compute_gap
 from gis_service.planning.unit_batch import UnitBatch, compute_unit_gaps
 from gis_service.routing.service import RoutingService
 from tests.conftest import ROOT, rolled_back
-from tests.dask_cluster import RunningCluster, killing_once, local_cluster
+from tests.dask_cluster import KillingOnce, RunningCluster, local_cluster
 
 WARDS = ("90001", "90002", "90006", "90011")
 SCHOOL_YEAR = "2025-2026"  # the demo children born in 2019 enter grade 1
@@ -90,18 +89,6 @@ def ward_rounds(
 def cluster() -> Iterator[RunningCluster]:
     with local_cluster(ROOT) as running:
         yield running
-
-
-class KillingOnce(DaskCluster):
-    """The cluster, with the first piece run killing its worker process."""
-
-    def __init__(self, address: str, marker: Path) -> None:
-        super().__init__(address)
-        self.marker = marker
-
-    def map_blocks(self, fn: Any, items: Sequence[Any], *, shared: Any) -> Iterator[Any]:
-        killer = functools.partial(killing_once, str(self.marker), fn)
-        return super().map_blocks(killer, items, shared=shared)
 
 
 def closed_port_address() -> str:
