@@ -13,7 +13,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gis_service.api.app import create_app
-from gis_service.api.routing import NearQuery, plain_near_query, routing_service
+from gis_service.api.deps import feature_collection
+from gis_service.api.routing import (
+    NearQuery,
+    _feature_opening,
+    _near_answer,
+    plain_near_query,
+    routing_service,
+)
 from gis_service.config import DatabaseSettings, Settings
 from gis_service.db.connection import Connection
 from tests.conftest import SingleConnection
@@ -132,4 +139,71 @@ def test_a_plain_question_reads_as_the_endpoint_reads_it() -> None:
     )
     assert plain_near_query(b"lat=10&lon=106&mode=walk&level=thcs&limit=100") == NearQuery(
         106.0, 10.0, "walk", "thcs", 100
+    )
+
+
+texts = st.one_of(st.none(), st.text(max_size=30))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    schools=st.lists(
+        st.tuples(
+            st.integers(1, 10**9),
+            st.fixed_dictionaries(
+                {
+                    "type": st.just("Point"),
+                    "coordinates": st.lists(st.floats(-180, 180), min_size=2, max_size=2),
+                }
+            ),
+            texts,
+            st.one_of(st.none(), st.lists(st.sampled_from(["tieu_hoc", "thcs"]), max_size=2)),
+            texts,
+            texts,
+            texts,
+        ),
+        max_size=6,
+        unique_by=lambda school: school[0],
+    ),
+    mode=st.sampled_from(["walk", "motorbike", "car"]),
+    costs=st.lists(st.floats(0, 1e6, allow_nan=False), min_size=18, max_size=18),
+    estimated=st.lists(st.booleans(), min_size=6, max_size=6),
+)
+def test_a_near_answer_is_the_json_of_its_features(
+    schools: list[tuple], mode: str, costs: list[float], estimated: list[bool]
+) -> None:
+    """The answer written from each school's opening is the JSON of the features themselves."""
+    found = [
+        {
+            "school_id": school[0],
+            "distance_m": round(costs[3 * k], 1),
+            "time_min": round(costs[3 * k + 1] / 60, 2),
+            "straight_m": round(costs[3 * k + 2], 1),
+            **({"estimated": True} if estimated[k] else {}),
+        }
+        for k, school in enumerate(schools)
+    ]
+    features = [
+        {
+            "type": "Feature",
+            "id": school_id,
+            "geometry": geometry,
+            "properties": {
+                "id": school_id,
+                "name": name,
+                "levels": levels,
+                "ownership": ownership,
+                "address": address,
+                "ward_name": ward,
+                "mode": mode,
+                **{k: v for k, v in row.items() if k != "school_id"},
+            },
+        }
+        for (school_id, geometry, name, levels, ownership, address, ward), row in zip(
+            schools, found, strict=True
+        )
+    ]
+    openings = {school[0]: _feature_opening(*school) for school in schools}
+    assert (
+        _near_answer(found, openings, mode).body == feature_collection(len(features), features).body
     )

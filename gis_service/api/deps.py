@@ -242,10 +242,14 @@ async def _from_source(source: ConnectionSource) -> AsyncIterator[Connection]:
         await run_in_threadpool(lending.__exit__, None, None, None)
 
 
+def json_text(payload: Any) -> str:
+    """JSON as the service writes it: compact, non-ASCII characters as they are."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+
+
 def json_response(payload: Any) -> Response:
     """JSON already shaped by PostgreSQL, sent without re-validation."""
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    return Response(body, media_type="application/json")
+    return Response(json_text(payload), media_type="application/json")
 
 
 def feature_collection(total: int, features: list[Any]) -> Response:

@@ -17,9 +17,9 @@ from starlette.types import Receive, Scope, Send
 
 from gis_service.api.asgi import HttpMiddleware
 from gis_service.api.deps import (
-    feature_collection,
     get_read_connection,
     json_response,
+    json_text,
     lent_read_connection,
 )
 from gis_service.api.errors import error_response
@@ -74,10 +74,41 @@ def parse_lat_lon(text: str) -> tuple[float, float]:
 
 @dataclass(frozen=True)
 class SchoolSummaries:
-    """What a near-home answer shows of every school, read at one public data version."""
+    """What a near-home answer shows of every school, read at one public data version: by
+    school id, the opening of its GeoJSON feature as JSON text (`_feature_opening`)."""
 
     version: int
-    by_id: dict[int, tuple[Any, ...]]
+    by_id: dict[int, str]
+
+
+def _feature_opening(
+    school_id: int,
+    geometry: Any,
+    name: str | None,
+    levels: list[str] | None,
+    ownership: str | None,
+    address: str | None,
+    ward: str | None,
+) -> str:
+    """A school's near-home feature up to its summary's last property, with neither the
+    answer's own properties nor the closing braces: written once per data version rather
+    than for every answer."""
+    feature = json_text(
+        {
+            "type": "Feature",
+            "id": school_id,
+            "geometry": geometry,
+            "properties": {
+                "id": school_id,
+                "name": name,
+                "levels": levels,
+                "ownership": ownership,
+                "address": address,
+                "ward_name": ward,
+            },
+        }
+    )
+    return feature[: -len("}}")]
 
 
 def school_summaries(
@@ -101,7 +132,15 @@ def school_summaries(
         made = SchoolSummaries(
             version,
             {
-                int(r[0]): (*r[:6], None if r[6] is None else unit_full_name(r[6], r[7]))
+                int(r[0]): _feature_opening(
+                    int(r[0]),
+                    r[1],
+                    r[2],
+                    r[3],
+                    r[4],
+                    r[5],
+                    None if r[6] is None else unit_full_name(r[6], r[7]),
+                )
                 for r in cur.fetchall()
             },
         )
@@ -234,34 +273,19 @@ def near_answer_from_memory(
     return _near_answer(found, kept.by_id, query.mode)
 
 
-def _near_answer(
-    found: list[dict[str, Any]], schools: dict[int, tuple[Any, ...]], mode: str
-) -> Response:
-    """The near-home rows as GeoJSON features, each with its school's summary."""
-    if not found:
-        return feature_collection(0, [])
-    features = []
-    for row in found:
-        school_id = row["school_id"]
-        _, geometry, name, levels, ownership, address, ward = schools[school_id]
-        features.append(
-            {
-                "type": "Feature",
-                "id": school_id,
-                "geometry": geometry,
-                "properties": {
-                    "id": school_id,
-                    "name": name,
-                    "levels": levels,
-                    "ownership": ownership,
-                    "address": address,
-                    "ward_name": ward,
-                    "mode": mode,
-                    **{k: v for k, v in row.items() if k != "school_id"},
-                },
-            }
-        )
-    return feature_collection(len(features), features)
+def _near_answer(found: list[dict[str, Any]], schools: dict[int, str], mode: str) -> Response:
+    """The near-home rows as a GeoJSON FeatureCollection: each school's feature opening (its
+    summary) closed with the answer's properties, the same JSON `feature_collection` writes."""
+    features = [
+        f"{schools[row['school_id']]},"
+        f"{json_text({'mode': mode, **{k: v for k, v in row.items() if k != 'school_id'}})[1:]}}}"
+        for row in found
+    ]
+    body = (
+        f'{{"type":"FeatureCollection","numberMatched":{len(found)},'
+        f'"numberReturned":{len(found)},"features":[{",".join(features)}]}}'
+    )
+    return Response(body, media_type="application/json")
 
 
 def _near_and_summaries(
@@ -270,7 +294,7 @@ def _near_and_summaries(
     service: RoutingService,
     query: NearQuery,
     version: int,
-) -> tuple[list[dict[str, Any]], dict[int, tuple[Any, ...]]]:
+) -> tuple[list[dict[str, Any]], dict[int, str]]:
     """The near-home rows and the school summaries they need, through the database."""
     found = service.near(
         conn, query.lon, query.lat, query.mode, query.level, query.limit, data_version=version
