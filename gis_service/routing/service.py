@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -13,6 +14,7 @@ import numpy as np
 
 from gis_service.db.connection import Connection
 from gis_service.errors import (
+    FieldsFileError,
     InvalidRequestError,
     NetworkNotBuiltError,
     NotFoundError,
@@ -30,6 +32,8 @@ from gis_service.routing.profiles import MODES
 from gis_service.routing.snap import Snapped, Snapper
 from gis_service.routing.store import NetworkRecord, load_graph
 from gis_service.text import metres
+
+logger = logging.getLogger(__name__)
 
 # A home farther than this from any usable road is outside the network area.
 MAX_SNAP_M = 1000.0
@@ -65,6 +69,11 @@ def field_cutoff(graph: RoadGraph, level: str | None, weight: str) -> float | No
     moving = graph.edge_time_s > 0
     slowest = float(np.min(graph.edge_length_m[moving] / graph.edge_time_s[moving]))
     return radius / slowest
+
+
+FIELDS_LAYOUT = "tiles1"
+"""The on-disk layout of the fields (routing.field_store), as cached fields name it: files of
+another layout are never found, so never read."""
 
 
 def radius_rule(level: str | None) -> str:
@@ -140,7 +149,7 @@ def fields_path(home: Path, record: NetworkRecord, key: tuple[str, str], schools
         / "fields"
         / (
             f"{record.mode}-{record.network_id}-{record.params_hash[:12]}-{key[0]}-{key[1]}-"
-            f"{ACCESS_RULE}-{radius_rule(level)}-{digest}.npz"
+            f"{ACCESS_RULE}-{radius_rule(level)}-{FIELDS_LAYOUT}-{digest}.npz"
         )
     )
 
@@ -256,9 +265,8 @@ class RoutingService:
             if held is not None:
                 return held
             path = fields_path(self.home, net.record, key, schools.fingerprint)
-            if path.is_file():
-                computed = DistanceFields.load(path)
-            else:
+            computed = _cached_fields(path)
+            if computed is None:
                 computed = compute_fields(
                     net.graph,
                     schools.lon,
@@ -351,6 +359,18 @@ class RoutingService:
                 f"{net.record.mode} network"
             )
         return snapped
+
+
+def _cached_fields(path: Path) -> DistanceFields | None:
+    """The fields of a cache file, or None when there is none or it cannot be read (damaged,
+    or of another layout): a cache, recomputed then."""
+    if not path.is_file():
+        return None
+    try:
+        return DistanceFields.load(path)
+    except FieldsFileError as error:
+        logger.warning("%s", error)
+        return None
 
 
 def _held_fields(net: ModeNetwork, key: tuple[str, str], fingerprint: str) -> DistanceFields | None:
