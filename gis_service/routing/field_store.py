@@ -16,12 +16,19 @@ from gis_service.errors import FieldsFileError
 # Morton key of their UTM position) and sources in the order of the node at their road, both
 # cut in blocks; a tile is one node block x one source block, stored only if any cost in it is
 # finite, so the nodes a school's radius never reaches (another town, the far side of a
-# province) cost nothing on disk. Sizes chosen on the HCMC 2018 graph in three copies side by
-# side (benchmarks/field_store_hcmc.py prints the table): smaller node blocks follow the edge
-# of a radius more closely but make the index and the city round's gathers grow; 4,096 nodes
-# (a few km^2 of city) x 32 sources keeps the stored bytes within a few per cent of the pairs
-# that are finite while a tile row (32 float32 = 128 bytes) is still a cheap row to copy.
-NODE_BLOCK = 4096
+# province) cost nothing on disk. Sizes measured with benchmarks/field_store_hcmc.py (HCMC 2018
+# in three copies, 167,342 nodes, 2,748 schools; tiles' bytes / dense bytes at 100 km and 30 km):
+#   nodes x sources   1024x16  1024x32  2048x32  2048x64  4096x32  8192x32  8192x64
+#   100 km              0.66     0.68     0.70     0.72     0.73     0.77     0.79
+#   30 km               0.34     0.35     0.35     0.36     0.36     0.39     0.40
+# The round's read of 20,000 homes took 0.55-0.7 s and one home's about 0.1 ms at every size
+# in the runs no other work on the machine slowed (the differences were within its noise).
+# Smaller node blocks follow the edge of a radius more closely, but the index (read whole by
+# every worker, one entry per node block x source block) doubles with each halving: 2,048 x 32
+# keeps within 1-4 % of the smallest sizes measured with half to a quarter of their index (a
+# national table of 2 million nodes x 25,000 schools: 764,000 entries, 6 MB), and a tile row
+# is 32 float32, 128 bytes (two cache lines) to copy.
+NODE_BLOCK = 2048
 SOURCE_BLOCK = 32
 TILES_FORMAT = "schoolmap-field-tiles-1"
 """The name of this layout, written in every file; a file without it (or with another) is
