@@ -335,6 +335,7 @@ def test_a_file_of_another_layout_or_damaged_is_refused_and_the_service_recomput
         "a tile dropped": np.where(index == 0, -1, index),
         "the wrong shape": index[:-1],
         "a slot below -1": np.where(index == -1, -2, index),
+        "slots as fractions": index + 0.5,
     }
     for problem, bad_index in damaged.items():
         bad = _rewritten(good, tmp_path / "bad.npz", {"tile_index": bad_index})

@@ -99,6 +99,11 @@ class FieldTiles:
     tiles: np.ndarray
 
     def __post_init__(self) -> None:
+        # Integers read as int64 (small arrays), so slot x block size never overflows; any
+        # other type is left for `check` to refuse.
+        self.node_position = _as_int64(self.node_position)
+        self.source_position = _as_int64(self.source_position)
+        self.index = _as_int64(self.index)
         self._node_block = int(self.tiles.shape[1])
         self._source_block = int(self.tiles.shape[2])
         # The tile rows as one 2-D table: a node's row of a tile is row slot * block + offset.
@@ -223,6 +228,13 @@ class FieldTiles:
                 f"Tệp trường khoảng cách {what} bị hỏng ({problem}); hãy xoá để tính lại / the "
                 f"distance-fields file {what} is damaged ({problem}); delete it to recompute"
             )
+
+
+def _as_int64(values: np.ndarray) -> np.ndarray:
+    values = np.asarray(values)
+    if not np.issubdtype(values.dtype, np.integer):
+        return values
+    return values.astype(np.int64, copy=False)
 
 
 def _is_permutation(values: np.ndarray) -> bool:
