@@ -347,6 +347,9 @@ def test_a_file_of_another_layout_or_damaged_is_refused_and_the_service_recomput
     bad = _rewritten(good, tmp_path / "bad.npz", {"node_position": positions})
     with pytest.raises(FieldsFileError, match="node positions"):
         DistanceFields.load(bad)
+    flat = _rewritten(good, tmp_path / "flat.npz", {"tiles": fields.tiles.tiles[:, :, 0]})
+    with pytest.raises(FieldsFileError, match="damaged"):
+        DistanceFields.load(flat)
     truncated = tmp_path / "truncated.npz"
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     with pytest.raises(FieldsFileError, match="damaged"):

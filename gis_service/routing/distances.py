@@ -411,6 +411,7 @@ class DistanceFields:
         except (
             zipfile.BadZipFile,
             KeyError,
+            IndexError,
             ValueError,
             EOFError,
             TypeError,
