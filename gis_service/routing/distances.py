@@ -21,8 +21,10 @@ from scipy.sparse.csgraph import dijkstra  # type: ignore[import-untyped]
 from gis_service.errors import FieldsFileError, InvalidRequestError, NotFoundError
 from gis_service.executor import Executor, LocalProcesses, configured_executor, default_workers
 from gis_service.routing.field_store import (
+    SOURCE_BLOCK,
     TILES_FORMAT,
     FieldTiles,
+    TileBuilder,
     TileColumns,
     mapped_member,
     positions_of,
@@ -38,7 +40,8 @@ from gis_service.routing.snap import Snapped, Snapper
 # two-way, or where it sits right on that end node. Offsets count as metres for "length" and
 # at the snapped edge's speed for "time". Unsnapped points (edge -1) cost inf.
 
-FIELD_CHUNK = 32  # sources per Dijkstra call: bounds the float64 block scipy returns
+FIELD_CHUNK = SOURCE_BLOCK  # sources per Dijkstra call (one block of tiles): bounds the
+# float64 block scipy returns
 NEAREST_CHUNK = 8192  # homes per block in nearest(): bounds the [homes, sources] block
 REACH_BUFFER_M = 50.0
 
@@ -248,12 +251,9 @@ class DistanceFields:
         of the graph's nodes); the nodes' own order when None. Sources are ordered by the
         position of the node at the end of their road, unsnapped sources last.
         """
-        n_nodes = by_node.shape[0]
         if node_position is None:
-            node_position = np.arange(n_nodes, dtype=np.int64)
-        sources = edges.links(source_snap)
-        at = np.where(sources.ok, node_position[np.where(sources.ok, sources.to_node, 0)], n_nodes)
-        source_position = positions_of(np.argsort(at, kind="stable"))
+            node_position = np.arange(by_node.shape[0], dtype=np.int64)
+        source_position = _source_positions(edges.links(source_snap), node_position)
         tiles = FieldTiles.from_node_major(
             np.asarray(by_node, dtype=np.float32), node_position, source_position
         )
@@ -509,9 +509,14 @@ def compute_fields(
     costs = np.column_stack([sources.reach_forward(), sources.reach_backward()])
     search = _with_virtual_rows(graph.transposed(key), nodes, costs)
     n = graph.n_nodes
-    by_node = np.full((n, len(keys)), np.inf, dtype=np.float32)
-    snapped_rows = np.flatnonzero(sources.ok)
-    blocks = [snapped_rows[i : i + FIELD_CHUNK] for i in range(0, len(snapped_rows), FIELD_CHUNK)]
+    # Sources in the tiles' order (unsnapped ones last, all inf): each block of FIELD_CHUNK
+    # searched is one block of tiles, kept as it comes (the dense table is never made).
+    node_position = spatial_positions(graph.node_x, graph.node_y)
+    source_position = _source_positions(sources, node_position)
+    at_position = np.argsort(source_position)
+    snapped = at_position[: int(sources.ok.sum())]
+    blocks = [snapped[i : i + FIELD_CHUNK] for i in range(0, len(snapped), FIELD_CHUNK)]
+    tiles = TileBuilder(node_position, source_position)
     done = 0
     report(f"distance fields: 0/{len(keys)}")
     # `ProcessPoolExecutor` is looked up here, when called. A caller naming `workers` (1 for a
@@ -521,13 +526,19 @@ def compute_fields(
     results = runner.map_blocks(
         _worker_field_block, [n + b for b in blocks], shared=FieldSearch(search, limit, n)
     )
-    for rows, found in zip(blocks, results, strict=True):
-        by_node[:, rows] = found.T
+    for block, (rows, found) in enumerate(zip(blocks, results, strict=True)):
+        tiles.add(block, found.T)
         done += len(rows)
         report(f"distance fields: {done}/{len(keys)}")
-    return DistanceFields.from_node_major(
-        key, cutoff, keys, by_node, snap, edges, spatial_positions(graph.node_x, graph.node_y)
-    )
+    return DistanceFields(key, cutoff, keys, tiles.tiles(), snap, edges)
+
+
+def _source_positions(sources: Links, node_position: np.ndarray) -> np.ndarray:
+    """Each source's position in the tiles: in the order of the node at the end of its road
+    (so sources near each other share blocks), unsnapped sources last, ties in row order."""
+    n_nodes = len(node_position)
+    at = np.where(sources.ok, node_position[np.where(sources.ok, sources.to_node, 0)], n_nodes)
+    return positions_of(np.argsort(at, kind="stable"))
 
 
 def _one_point(snapped: Snapped, what: str) -> Snapped:

@@ -138,30 +138,11 @@ class FieldTiles:
         source_block: int = SOURCE_BLOCK,
     ) -> FieldTiles:
         """The tiles of a dense node-major table (float32 [n_nodes, n_sources])."""
-        n_nodes, n_sources = by_node.shape
-        node_position = np.asarray(node_position, np.int64)
-        source_position = np.asarray(source_position, np.int64)
-        n_node_blocks = -(-n_nodes // node_block)
-        n_source_blocks = -(-n_sources // source_block)
-        node_at = np.argsort(node_position)
-        # Sources in spatial order, padded with columns of inf up to whole blocks.
-        columns = np.full(n_source_blocks * source_block, -1, dtype=np.int64)
-        columns[source_position] = np.arange(n_sources)
-        index = np.full((n_node_blocks, n_source_blocks), -1, dtype=np.int64)
-        kept: list[np.ndarray] = []
-        for b in range(n_node_blocks):
-            rows = node_at[b * node_block : (b + 1) * node_block]
-            block = np.full((node_block, len(columns)), np.inf, dtype=np.float32)
-            block[: len(rows)][:, columns >= 0] = by_node[rows][:, columns[columns >= 0]]
-            block3 = block.reshape(node_block, n_source_blocks, source_block)
-            reached = np.isfinite(block3).any(axis=(0, 2))
-            for s in np.flatnonzero(reached):
-                index[b, s] = len(kept)
-                kept.append(block3[:, s, :].copy())  # (not a view: frees the block)
-        tiles = (
-            np.stack(kept) if kept else np.empty((0, node_block, source_block), dtype=np.float32)
-        )
-        return cls(node_position, source_position, index, np.ascontiguousarray(tiles))
+        builder = TileBuilder(node_position, source_position, node_block, source_block)
+        at_position = np.argsort(np.asarray(source_position, np.int64))
+        for block, start in enumerate(range(0, len(at_position), source_block)):
+            builder.add(block, by_node[:, at_position[start : start + source_block]])
+        return builder.tiles()
 
     def columns(self, sources: np.ndarray | None = None) -> TileColumns:
         """The plan to read the sources `sources` (all, in order, when None)."""
@@ -228,6 +209,66 @@ class FieldTiles:
                 f"Tệp trường khoảng cách {what} bị hỏng ({problem}); hãy xoá để tính lại / the "
                 f"distance-fields file {what} is damaged ({problem}); delete it to recompute"
             )
+
+
+class TileBuilder:
+    """Tiles made one block of sources at a time, as a field computation returns them: the
+    dense table is never held whole."""
+
+    def __init__(
+        self,
+        node_position: np.ndarray,
+        source_position: np.ndarray,
+        node_block: int = NODE_BLOCK,
+        source_block: int = SOURCE_BLOCK,
+    ) -> None:
+        self._node_position = np.asarray(node_position, np.int64)
+        self._source_position = np.asarray(source_position, np.int64)
+        self._node_block, self._source_block = node_block, source_block
+        self._node_at = np.argsort(self._node_position)
+        shape = (-(-len(self._node_at) // node_block), -(-len(source_position) // source_block))
+        self._index = np.full(shape, -1, dtype=np.int64)
+        self._kept: list[np.ndarray] = []
+        self._count = 0
+
+    def add(self, source_block: int, costs: np.ndarray) -> None:
+        """The costs float32 [n_nodes, k] (nodes in the graph's order) of the k <= source block
+        size sources at positions source_block x size onwards (a last block may be short: the
+        rest of it is inf)."""
+        n_node_blocks = self._index.shape[0]
+        ordered = np.full(
+            (n_node_blocks * self._node_block, self._source_block), np.inf, dtype=np.float32
+        )
+        ordered[: len(self._node_at), : costs.shape[1]] = costs[self._node_at]
+        blocks = ordered.reshape(n_node_blocks, self._node_block, self._source_block)
+        reached = np.flatnonzero(np.isfinite(blocks).any(axis=(1, 2)))
+        self._index[reached, source_block] = self._count + np.arange(len(reached))
+        kept = _own_mapping((len(reached), self._node_block, self._source_block))
+        np.take(blocks, reached, axis=0, out=kept)
+        self._kept.append(kept)
+        self._count += len(reached)
+
+    def tiles(self) -> FieldTiles:
+        """The tiles added, one source block after another."""
+        tiles = np.empty((self._count, self._node_block, self._source_block), dtype=np.float32)
+        start = 0
+        # Each block's tiles are given back to the system once copied (each has a mapping of
+        # its own): the memory held stays about the tiles' size once, not twice (the new
+        # array's pages are only taken as they are written).
+        while self._kept:
+            kept = self._kept.pop(0)
+            tiles[start : start + len(kept)] = kept
+            start += len(kept)
+        return FieldTiles(self._node_position, self._source_position, self._index, tiles)
+
+
+def _own_mapping(shape: tuple[int, int, int]) -> np.ndarray:
+    """An uninitialised float32 array in anonymous memory of its own, unmapped (given back to
+    the system, not kept by the allocator) as soon as it is let go."""
+    size = 4 * shape[0] * shape[1] * shape[2]
+    if size == 0:
+        return np.empty(shape, dtype=np.float32)
+    return np.ndarray(shape, dtype=np.float32, buffer=mmap.mmap(-1, size))
 
 
 def _as_int64(values: np.ndarray) -> np.ndarray:
