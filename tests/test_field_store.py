@@ -17,15 +17,22 @@ from gis_service.admissions.build import _estimate_beyond
 from gis_service.errors import FieldsFileError, InvalidRequestError
 from gis_service.routing import distances
 from gis_service.routing.distances import DistanceFields, compute_fields
-from gis_service.routing.field_store import FieldTiles, _inconsistency, spatial_positions
+from gis_service.routing.field_store import (
+    TILES_FORMAT,
+    FieldTiles,
+    _inconsistency,
+    spatial_positions,
+)
 from gis_service.routing.graph import RoadGraph
 from gis_service.routing.service import (
     ESTIMATED_DETOUR,
     SchoolPoints,
     _cached_fields,
+    fields_path,
     straight_metres,
 )
 from gis_service.routing.snap import Snapped, Snapper
+from gis_service.routing.store import NetworkRecord
 from tests.test_routing_distances import grid_cities
 from tests.test_routing_graph import ORIGIN_X, ORIGIN_Y, City, lonlat_of
 
@@ -354,7 +361,10 @@ def test_a_file_of_another_layout_or_damaged_is_refused_and_the_service_recomput
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     with pytest.raises(FieldsFileError, match="damaged"):
         DistanceFields.load(truncated)
-    # The service's cache: such a file is no cached fields (it computes them again).
+    # The service's cache: its files are named by the layout, so earlier files are not found,
+    # and a file that cannot be read is no cached fields (it computes them again).
+    record = NetworkRecord(1, 1, "motorbike", "0" * 64, {}, 10, 20)
+    assert f"-{TILES_FORMAT}-" in fields_path(tmp_path, record, ("tieu_hoc", "length"), "s").name
     with caplog.at_level(logging.WARNING, logger="gis_service.routing.service"):
         assert _cached_fields(old) is None
     assert "old.npz" in caplog.text

@@ -30,9 +30,10 @@ from gis_service.errors import FieldsFileError
 # is 32 float32, 128 bytes (two cache lines) to copy.
 NODE_BLOCK = 2048
 SOURCE_BLOCK = 32
-TILES_FORMAT = "schoolmap-field-tiles-1"
-"""The name of this layout, written in every file; a file without it (or with another) is
-never read as tiles."""
+TILES_FORMAT = "tiles1"
+"""The name of this layout, written in every file and in the name of every cached fields
+file: a file without it, or with another, is never read as tiles. (The tile size is read from
+the file's tiles.)"""
 
 _MORTON_BITS = 16
 

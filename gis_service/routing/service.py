@@ -27,6 +27,7 @@ from gis_service.routing.distances import (
     reachable_area,
     route,
 )
+from gis_service.routing.field_store import TILES_FORMAT
 from gis_service.routing.graph import RoadGraph
 from gis_service.routing.profiles import MODES
 from gis_service.routing.snap import Snapped, Snapper
@@ -69,11 +70,6 @@ def field_cutoff(graph: RoadGraph, level: str | None, weight: str) -> float | No
     moving = graph.edge_time_s > 0
     slowest = float(np.min(graph.edge_length_m[moving] / graph.edge_time_s[moving]))
     return radius / slowest
-
-
-FIELDS_LAYOUT = "tiles1"
-"""The on-disk layout of the fields (routing.field_store), as cached fields name it: files of
-another layout are never found, so never read."""
 
 
 def radius_rule(level: str | None) -> str:
@@ -141,7 +137,8 @@ def straight_metres(lon: float, lat: float, lons: np.ndarray, lats: np.ndarray) 
 
 
 def fields_path(home: Path, record: NetworkRecord, key: tuple[str, str], schools: str) -> Path:
-    """The cache file of one set of fields; its name carries every version it depends on."""
+    """The cache file of one set of fields; its name carries every version it depends on (the
+    fields' layout on disk too, routing.field_store.TILES_FORMAT)."""
     digest = hashlib.sha256(schools.encode()).hexdigest()[:12]
     level = None if key[0] == "all" else key[0]
     return (
@@ -149,7 +146,7 @@ def fields_path(home: Path, record: NetworkRecord, key: tuple[str, str], schools
         / "fields"
         / (
             f"{record.mode}-{record.network_id}-{record.params_hash[:12]}-{key[0]}-{key[1]}-"
-            f"{ACCESS_RULE}-{radius_rule(level)}-{FIELDS_LAYOUT}-{digest}.npz"
+            f"{ACCESS_RULE}-{radius_rule(level)}-{TILES_FORMAT}-{digest}.npz"
         )
     )
 
