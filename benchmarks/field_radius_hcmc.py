@@ -87,7 +87,7 @@ def main() -> None:
             fields = routing.fields(conn, net, "tieu_hoc", "length")
             seconds = time.perf_counter() - started
             size = sum(p.stat().st_size for p in (work / f"home-{label}" / "fields").iterdir())
-            reached = float((fields.to_source < float("inf")).mean())
+            reached = float((fields.dense() < float("inf")).mean())
             fields_rows.append((label, fields.cutoff, seconds, size / 1e6, reached))
             for mechanism in MECHANISMS:
                 done = run_round(conn, routing, round_id, mechanism, seed=1)

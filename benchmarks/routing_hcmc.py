@@ -308,7 +308,7 @@ def main(argv: list[str] | None = None) -> None:
     found_all = [nx.single_source_dijkstra_path_length(reverse, ("p", s)) for s in range(len(pick))]
     nx_seconds = time.perf_counter() - started
     for s, found in enumerate(found_all):
-        ours = fields.to_source[pick[s]]
+        ours = fields.source_row(pick[s])
         reference = np.full(graph.n_nodes, np.inf)
         nodes = [n for n in found if isinstance(n, int)]
         reference[nodes] = np.array([found[n] for n in nodes]) + offsets[s]

@@ -56,6 +56,10 @@ class ConflictError(SchoolmapError):
     """The request contradicts what is stored (a name taken, a key reused, a wrong state)."""
 
 
+class FieldsFileError(SchoolmapError):
+    """A distance-fields file is damaged or in a layout this version does not read."""
+
+
 class ClusterError(SchoolmapError):
     """Batch work on the configured compute cluster could not be finished."""
 

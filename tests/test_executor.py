@@ -47,7 +47,7 @@ def sources(graph: RoadGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 @pytest.fixture(scope="module")
 def local_fields(graph: RoadGraph, sources: tuple[np.ndarray, ...]) -> np.ndarray:
     lon, lat, keys = sources
-    return np.asarray(compute_fields(graph, lon, lat, keys, "time", 900.0, workers=1).to_source)
+    return np.asarray(compute_fields(graph, lon, lat, keys, "time", 900.0, workers=1).dense())
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +75,8 @@ def test_fields_through_dask_equal_the_local_ones(
         progress=messages.append,
         executor=DaskCluster(cluster.address),
     )
-    assert np.array_equal(direct.to_source, local_fields)
-    assert direct.to_source.tobytes() == local_fields.tobytes()
+    assert np.array_equal(direct.dense(), local_fields)
+    assert direct.dense().tobytes() == local_fields.tobytes()
     assert messages[0] == f"distance fields: 0/{N_SOURCES}"
     assert messages[-1] == f"distance fields: {N_SOURCES}/{N_SOURCES}"
     # The setting alone sends the default computation (the CLI's and the service's) there.
@@ -91,7 +91,7 @@ def test_fields_through_dask_equal_the_local_ones(
     monkeypatch.setenv("SCHOOLMAP_DASK_SCHEDULER", cluster.address)
     configured = compute_fields(graph, lon, lat, keys, "time", 900.0)
     assert connects == [cluster.address]
-    assert configured.to_source.tobytes() == local_fields.tobytes()
+    assert configured.dense().tobytes() == local_fields.tobytes()
     # A caller naming its local workers keeps them.
     compute_fields(graph, lon[:5], lat[:5], keys[:5], "time", 900.0, workers=1)
     assert connects == [cluster.address]
@@ -102,7 +102,7 @@ def test_school_zones_through_dask_equal_the_local_ones(
 ) -> None:
     lon, lat, keys = sources
     fields = compute_fields(graph, lon[:12], lat[:12], keys[:12], "length", workers=1)
-    rows = [fields.to_source[i] for i in range(12)]
+    rows = [fields.source_row(i) for i in range(12)]
     budgets = [300.0 + 150.0 * i for i in range(12)]
     here = zone_areas(graph, rows, budgets, LocalProcesses(workers=1))
     there = zone_areas(graph, rows, budgets, DaskCluster(cluster.address))
@@ -125,7 +125,7 @@ def test_a_worker_killed_mid_job_changes_nothing(
     assert int(marker.read_text()) in cluster.worker_pids, (
         "a worker process of the cluster was killed"
     )
-    assert fields.to_source.tobytes() == local_fields.tobytes()
+    assert fields.dense().tobytes() == local_fields.tobytes()
 
 
 def test_a_piece_that_keeps_killing_workers_fails_the_job_clearly(
@@ -213,4 +213,4 @@ def test_no_scheduler_set_means_local_processes_that_fork_as_before(
     fields = compute_fields(graph, lon, lat, keys, "time", 900.0, workers=2)
     assert threading.active_count() == 1, threading.enumerate()
     assert pools == [2]
-    assert fields.to_source.tobytes() == local_fields.tobytes()
+    assert fields.dense().tobytes() == local_fields.tobytes()

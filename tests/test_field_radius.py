@@ -79,9 +79,9 @@ def test_a_radius_beyond_the_farthest_placement_changes_no_run(
     net = whole_routing.network(closed_round.conn, "motorbike")
     whole = whole_routing.fields(closed_round.conn, net, "tieu_hoc", "length")
     assert fields.cutoff == farthest + 1.0 and whole.cutoff is None
-    assert np.isinf(fields.to_source).sum() > np.isinf(whole.to_source).sum()
-    within = np.isfinite(fields.to_source)
-    assert np.array_equal(fields.to_source[within], whole.to_source[within])
+    assert np.isinf(fields.dense()).sum() > np.isinf(whole.dense()).sum()
+    within = np.isfinite(fields.dense())
+    assert np.array_equal(fields.dense()[within], whole.dense()[within])
 
 
 @pytest.mark.parametrize("cut_at", ["150 m", "the median placement"])
@@ -147,9 +147,9 @@ def test_time_fields_reach_every_node_the_length_radius_does(radius: dict[str, f
     by_time = compute_fields(
         graph, lon, lat, keys, "time", field_cutoff(graph, "tieu_hoc", "time"), workers=1
     )
-    reached = np.isfinite(by_length.to_source)
+    reached = np.isfinite(by_length.dense())
     assert 0 < reached.mean() < 1, "the radius cuts this district's fields"
-    assert np.isfinite(by_time.to_source[reached]).all()
+    assert np.isfinite(by_time.dense()[reached]).all()
     assert field_cutoff(graph, None, "length") is None
 
 

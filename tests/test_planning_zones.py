@@ -149,7 +149,7 @@ def test_zones_nest_as_the_admission_distance_grows(
 ) -> None:
     net = routing.network(demo_db, "motorbike")
     fields = routing.fields(demo_db, net, LEVEL_OF_GRADE[1], "length")
-    row = fields.to_source[0]
+    row = fields.source_row(0)
     # Across the grid's coarsening too (beyond ZONE_DETAIL_M the cells double).
     budgets = (300, 800, 1500, 3000, ZONE_DETAIL_M, ZONE_DETAIL_M + 1, 2.5 * ZONE_DETAIL_M)
     areas = [area_within(net.graph, row, budget) for budget in budgets]

@@ -56,7 +56,7 @@ def check_against_networkx(
     schools = fields.source_snap
     tolerance = LENGTH_TOLERANCE[weight]
     assert_costs_equal(
-        fields.to_source.astype(np.float64), reference_fields(graph, weight, schools), tolerance
+        fields.dense().astype(np.float64), reference_fields(graph, weight, schools), tolerance
     )
     reference = reference_costs(graph, weight, homes, schools)
     ours = fields.cost_from_points(homes)
@@ -185,10 +185,10 @@ def test_a_cutoff_makes_farther_costs_inf_and_keeps_the_rest_exact() -> None:
     lon, lat = graph.node_lon[pick], graph.node_lat[pick]
     full = compute_fields(graph, lon[:20], lat[:20], np.arange(20))
     cut = compute_fields(graph, lon[:20], lat[:20], np.arange(20), cutoff=1500.0)
-    within = full.to_source <= 1500
+    within = full.dense() <= 1500
     assert within.any() and (~within).any()
-    assert np.array_equal(cut.to_source[within], full.to_source[within])
-    assert np.isinf(cut.to_source[~within]).all()
+    assert np.array_equal(cut.dense()[within], full.dense()[within])
+    assert np.isinf(cut.dense()[~within]).all()
     homes = Snapper(graph).snap(lon[20:] + 0.0004, lat[20:])
     ours, reference = cut.cost_from_points(homes), full.cost_from_points(homes)
     assert np.array_equal(np.isfinite(ours), reference <= 1500)
@@ -220,14 +220,14 @@ def test_fields_save_load_round_trip_exactly_and_workers_agree(
     assert messages[0] == "distance fields: 0/70" and messages[-1] == "distance fields: 70/70"
     assert pools == [2], "three blocks of sources over two worker processes"
     alone = compute_fields(graph, lon, lat, pick.astype(np.int64), "time", 600.0, 500.0, workers=1)
-    assert np.array_equal(alone.to_source, fields.to_source)
+    assert np.array_equal(alone.dense(), fields.dense())
     path = tmp_path / "fields.npz"
     fields.save(path)
     loaded = DistanceFields.load(path)
     assert loaded.weight == "time" and loaded.cutoff == 600.0
     assert np.array_equal(loaded.source_keys, fields.source_keys)
-    assert loaded.to_source.dtype == np.float32
-    assert np.array_equal(loaded.to_source, fields.to_source)
+    assert loaded.dense().dtype == np.float32
+    assert np.array_equal(loaded.dense(), fields.dense())
     for name in Snapped.__dataclass_fields__:
         assert np.array_equal(
             getattr(loaded.source_snap, name), getattr(fields.source_snap, name), equal_nan=True
@@ -270,7 +270,7 @@ def test_district_1_samples_agree_with_networkx(name: str, mode: str, weight: st
         found = nx.single_source_dijkstra_path_length(plain, node)
         expected = np.array([found.get(v, np.inf) for v in range(graph.n_nodes)])
         assert_costs_equal(
-            fields.to_source[row].astype(np.float64), expected, LENGTH_TOLERANCE[weight]
+            fields.source_row(row).astype(np.float64), expected, LENGTH_TOLERANCE[weight]
         )
 
 
@@ -434,7 +434,7 @@ def test_workers_saving_the_same_fields_at_once_leave_one_whole_file(tmp_path: P
         thread.join()
     assert failures == []
     assert [p.name for p in tmp_path.iterdir()] == ["fields.npz"], "partial files left"
-    assert np.array_equal(DistanceFields.load(path).to_source, fields.to_source)
+    assert np.array_equal(DistanceFields.load(path).dense(), fields.dense())
 
 
 MAPPED_FIELDS_MB = 64
@@ -454,17 +454,34 @@ def memory_kb() -> dict[str, int]:
     return {k: int(v.split()[0]) for k, v in (line.split(":", 1) for line in lines) if "Rss" in k}
 
 
+def mapped_kb(path: str) -> int:
+    # Resident kB of the mappings of the file at `path`.
+    total, inside = 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        head = line.split()
+        if head and "-" in head[0] and len(head) >= 5:
+            inside = line.rstrip().endswith(path)
+        elif inside and head[0] == "Rss:":
+            total += int(head[1])
+    return total
+
+
 before = memory_kb()
 fields = DistanceFields.load(Path(sys.argv[1]))
 if sys.argv[2] == "all":
-    total = float(np.sum(fields.to_source, dtype=np.float64))  # every page read
-    total += float(fields._by_node[:, 0].sum())
+    total = 0.0
+    for tile in fields.tiles.tiles:  # every page read (tile by tile: no copy of them all)
+        total += float(tile[np.isfinite(tile)].sum(dtype=np.float64))
+    total += float(fields.source_row(0).sum(dtype=np.float64))
+elif sys.argv[2] == "column":  # one school's field at every node: a page of every node block
+    total = float(fields.source_row(0).sum(dtype=np.float64))
 else:
     # One home's costs to a few schools, as a parent's "near" asks for travel times.
     home = Snapped(*(np.asarray(getattr(fields.source_snap, f)[:1]) for f in SNAPPED))
     total = float(fields.cost_from_points(home, np.arange(10))[0].sum())
 after = memory_kb()
 print(after["RssAnon"] - before["RssAnon"], after["RssFile"] - before["RssFile"], total)
+print(mapped_kb(sys.argv[1]))
 """
 
 
@@ -480,26 +497,34 @@ def test_loaded_fields_are_mapped_so_workers_share_one_copy(tmp_path: Path) -> N
     n_nodes = MAPPED_FIELDS_MB * 2**20 // (4 * len(pick))
     rng = np.random.default_rng(5)
     by_node = rng.random((n_nodes, len(pick)), dtype=np.float32)
-    big = DistanceFields(
-        small.weight, None, small.source_keys, by_node.T, small.source_snap, small.edges
+    big = DistanceFields.from_node_major(
+        small.weight, None, small.source_keys, by_node, small.source_snap, small.edges
     )
     path = tmp_path / "fields.npz"
     big.save(path)
     loaded = DistanceFields.load(path)
-    assert not loaded.to_source.flags.writeable and not loaded.to_source.flags.owndata
-    assert np.shares_memory(loaded._by_node, loaded.to_source), "no private copy node-major"
-    assert np.array_equal(loaded.to_source, big.to_source)
+    mapped = loaded.tiles.tiles
+    assert not mapped.flags.writeable and not mapped.flags.owndata
+    assert np.array_equal(loaded.dense(), by_node.T)
     expected = float(np.sum(by_node, dtype=np.float64)) + float(by_node[:, 0].sum())
     size_kb = by_node.nbytes // 1024
     # A few costs read a few pages (a regression: they once read a column of every node).
-    few = subprocess.run(
-        [sys.executable, "-c", _HOLD_FIELDS, str(path), "few"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        check=True,
-    )
-    assert int(few.stdout.split()[1]) < 0.05 * by_node.nbytes // 1024
+    # Counted in the fields' own file: the kernel maps the pages around a fault, as much as
+    # a whole large page-cache folio (1-2 MB), so the home's two tile rows (the ten schools
+    # are in one block) map a few MB at most, while a column of every node maps nearly all
+    # the tiles of its block of schools (a third of the file here).
+    mapped_kb = {}
+    for read in ("few", "column"):
+        out = subprocess.run(
+            [sys.executable, "-c", _HOLD_FIELDS, str(path), read],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            check=True,
+        ).stdout
+        mapped_kb[read] = int(out.split()[3])
+    assert len(loaded.tiles.columns(np.arange(10)).blocks) == 1
+    assert mapped_kb["few"] < 0.1 * size_kb < 0.25 * size_kb < mapped_kb["column"]
     workers = [
         subprocess.Popen(
             [sys.executable, "-c", _HOLD_FIELDS, str(path), "all"],
@@ -512,7 +537,7 @@ def test_loaded_fields_are_mapped_so_workers_share_one_copy(tmp_path: Path) -> N
     for worker in workers:
         out, _ = worker.communicate(timeout=120)
         assert worker.returncode == 0
-        anon_kb, file_kb, total = out.split()
+        anon_kb, file_kb, total, _ = out.split()
         assert float(total) == pytest.approx(expected, rel=1e-9)
         assert int(file_kb) > 0.9 * size_kb, "the fields were read from the file's pages"
         assert int(anon_kb) < 0.1 * size_kb, "and not copied into the worker's own memory"

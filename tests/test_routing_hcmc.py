@@ -100,7 +100,7 @@ def test_fields_match_networkx_and_single_queries_are_fast(motorbike: RoadGraph)
             costs = np.full(graph.n_nodes, np.inf)
             costs[list(found)] = list(found.values())
             expected = np.minimum(expected, costs + along + snap.offset_m[row])
-        assert np.abs(fields.to_source[row] - expected).max() < 1.0
+        assert np.abs(fields.source_row(row) - expected).max() < 1.0
     homes = snapper.snap(lon[::-1] + 0.002, lat[::-1])
     timings = []
     for h in range(len(homes)):

@@ -175,7 +175,7 @@ def compute_zones(
     # One piece of batch work per school (on the configured cluster, if any).
     areas = zone_areas(
         net.graph,
-        [fields.to_source[row_of[int(facilities.key[i])]] for i in zoned],
+        [fields.source_row(row_of[int(facilities.key[i])]) for i in zoned],
         list(zoned.values()),
     )
     zone_of = dict(zip(zoned, areas, strict=True))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import mmap
 import os
 import secrets
 import struct
@@ -19,8 +18,18 @@ import scipy.sparse as sp  # type: ignore[import-untyped]
 import shapely
 from scipy.sparse.csgraph import dijkstra  # type: ignore[import-untyped]
 
-from gis_service.errors import InvalidRequestError, NotFoundError
+from gis_service.errors import FieldsFileError, InvalidRequestError, NotFoundError
 from gis_service.executor import Executor, LocalProcesses, configured_executor, default_workers
+from gis_service.routing.field_store import (
+    SOURCE_BLOCK,
+    TILES_FORMAT,
+    FieldTiles,
+    TileBuilder,
+    TileColumns,
+    mapped_member,
+    positions_of,
+    spatial_positions,
+)
 from gis_service.routing.graph import RoadGraph, check_weight, to_lonlat
 from gis_service.routing.snap import Snapped, Snapper
 
@@ -31,7 +40,8 @@ from gis_service.routing.snap import Snapped, Snapper
 # two-way, or where it sits right on that end node. Offsets count as metres for "length" and
 # at the snapped edge's speed for "time". Unsnapped points (edge -1) cost inf.
 
-FIELD_CHUNK = 32  # sources per Dijkstra call: bounds the float64 block scipy returns
+FIELD_CHUNK = SOURCE_BLOCK  # sources per Dijkstra call (one block of tiles): bounds the
+# float64 block scipy returns
 NEAREST_CHUNK = 8192  # homes per block in nearest(): bounds the [homes, sources] block
 REACH_BUFFER_M = 50.0
 
@@ -206,55 +216,83 @@ def _search_limit(cutoff: float | None) -> float:
 class DistanceFields:
     """Cost from every graph node TO each source (home -> school direction), inf beyond cutoff.
 
-    `to_source[s, v]` includes the source's own snap offset and its along-edge part, so a
-    point's cost to source s is its own offset and along-edge part plus the field at the end
-    of its edge. `source_snap` and `edges` are kept so homes can be costed without the graph.
+    The cost from node v to source s includes the source's own snap offset and its along-edge
+    part, so a point's cost to source s is its own offset and along-edge part plus the field
+    at the end of its edge. The costs are kept in `tiles` (see routing.field_store: only the
+    blocks of nodes a source's cutoff reaches are stored). `source_snap` and `edges` are kept
+    so homes can be costed without the graph.
     """
 
     weight: str
     cutoff: float | None
     source_keys: np.ndarray
-    to_source: np.ndarray  # float32 [n_sources, n_nodes]
+    tiles: FieldTiles
     source_snap: Snapped
     edges: EdgeCosts
-    _by_node: np.ndarray = field(init=False, repr=False)
     _sources: Links = field(init=False, repr=False)
     _sources_by_edge: tuple[np.ndarray, np.ndarray] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        # Node-major rows make the per-home gathers contiguous; free when to_source is a
-        # transposed view of such an array (as compute_fields and load make it).
-        self._by_node = np.ascontiguousarray(self.to_source.T)
         self._sources = self.edges.links(self.source_snap)
         order = np.argsort(self._sources.edge, kind="stable")
         self._sources_by_edge = (order, self._sources.edge[order])
+
+    @classmethod
+    def from_node_major(
+        cls,
+        weight: str,
+        cutoff: float | None,
+        source_keys: np.ndarray,
+        by_node: np.ndarray,
+        source_snap: Snapped,
+        edges: EdgeCosts,
+        node_position: np.ndarray | None = None,
+    ) -> DistanceFields:
+        """Fields from a dense node-major float32 table [n_nodes, n_sources], tiled.
+
+        `node_position`: each node's place in a spatial order (field_store.spatial_positions
+        of the graph's nodes); the nodes' own order when None. Sources are ordered by the
+        position of the node at the end of their road, unsnapped sources last.
+        """
+        if node_position is None:
+            node_position = np.arange(by_node.shape[0], dtype=np.int64)
+        source_position = _source_positions(edges.links(source_snap), node_position)
+        tiles = FieldTiles.from_node_major(
+            np.asarray(by_node, dtype=np.float32), node_position, source_position
+        )
+        return cls(weight, cutoff, np.asarray(source_keys), tiles, source_snap, edges)
 
     @property
     def n_sources(self) -> int:
         return len(self.source_keys)
 
+    @property
+    def n_nodes(self) -> int:
+        return self.tiles.n_nodes
+
+    def source_row(self, source: int) -> np.ndarray:
+        """Costs float32 [n_nodes] from every node to the source of row `source`."""
+        return self.tiles.source_row(source)
+
+    def dense(self) -> np.ndarray:
+        """All costs as float32 [n_sources, n_nodes]: materialises every field in memory, so
+        only for tests and tools (serving reads rows of homes' nodes, never this)."""
+        return self.tiles.dense()
+
     def _costs(
-        self,
-        homes: Links,
-        rows: np.ndarray | None,
-        dtype: type,
-        table: np.ndarray | None = None,
+        self, homes: Links, rows: np.ndarray | None, columns: TileColumns, dtype: type
     ) -> np.ndarray:
-        """Costs from homes to the sources `rows` (all when None); `table` is `_by_node` with
-        those columns, when the caller made it once for several blocks of homes."""
-        if table is None and len(homes.edge) == 1:
-            return self._costs_of_one(homes, rows, dtype)
-        if table is None:
-            # The homes' nodes' rows first, then their columns: a few homes read a few rows
-            # of the (mapped) fields, never a column of every node.
-            ahead, behind = self._by_node[homes.to_node], self._by_node[homes.from_node]
-            if rows is not None:
-                ahead, behind = ahead[:, rows], behind[:, rows]
-        else:
-            ahead, behind = table[homes.to_node], table[homes.from_node]
-        costs = ahead.astype(dtype, copy=False)
+        """Costs from homes to the sources `rows` (all when None); `columns` is the tiles' plan
+        for those sources, made once for all blocks of homes."""
+        if len(homes.edge) == 1:
+            return self._costs_of_one(homes, rows, columns, dtype)
+        # The rows of the homes' nodes in the tiles they lie in: a few homes read a few tile
+        # rows of the (mapped) fields, never a column of every node.
+        n = len(homes.edge)
+        both = self.tiles.gather(np.concatenate([homes.to_node, homes.from_node]), columns)
+        costs: np.ndarray = both[:n].astype(dtype, copy=False)
         costs += homes.leave_forward().astype(dtype)[:, None]
-        backward = behind.astype(dtype, copy=False)
+        backward: np.ndarray = both[n:].astype(dtype, copy=False)
         backward += homes.leave_backward().astype(dtype)[:, None]
         np.minimum(costs, backward, out=costs)
         target_rows = np.arange(self.n_sources) if rows is None else rows
@@ -266,14 +304,15 @@ class DistanceFields:
             costs[costs > self.cutoff] = np.inf
         return costs
 
-    def _costs_of_one(self, home: Links, rows: np.ndarray | None, dtype: type) -> np.ndarray:
+    def _costs_of_one(
+        self, home: Links, rows: np.ndarray | None, columns: TileColumns, dtype: type
+    ) -> np.ndarray:
         """`_costs` of one home (a near-home question), the same sums in the same order on
         rows instead of [1, n] blocks, and the sources sharing the home's edge found in an
         index made once rather than by sorting every source's edge again."""
-        ahead = self._by_node[int(home.to_node[0])]
-        behind = self._by_node[int(home.from_node[0])]
-        if rows is not None:
-            ahead, behind = ahead[rows], behind[rows]
+        ahead, behind = self.tiles.gather(
+            np.array([home.to_node[0], home.from_node[0]], dtype=np.int64), columns
+        )
         costs = ahead.astype(dtype)
         costs += dtype(home.leave_forward()[0])
         backward = behind.astype(dtype)
@@ -304,17 +343,17 @@ class DistanceFields:
     ) -> np.ndarray:
         """Exact costs [n_points, n_sources (or len(source_rows))] from points to sources."""
         rows = None if source_rows is None else np.asarray(source_rows, np.int64)
+        columns = self.tiles.columns(rows)
         links = self.edges.links(snapped)
         n = len(snapped)
         if n <= NEAREST_CHUNK:
-            return self._costs(links, rows, np.float64)
+            return self._costs(links, rows, columns, np.float64)
         # Block by block (the same numbers): a city's 100,000+ homes by 200+ schools is a
         # matrix the gathers and sums would otherwise sweep through memory several times.
-        table = self._by_node if rows is None else self._by_node[:, rows]
-        out = np.empty((n, table.shape[1]), dtype=np.float64)
+        out = np.empty((n, len(columns.take)), dtype=np.float64)
         for start in range(0, n, NEAREST_CHUNK):
             block = slice(start, min(start + NEAREST_CHUNK, n))
-            out[block] = self._costs(links.take(block), rows, np.float64, table)
+            out[block] = self._costs(links.take(block), rows, columns, np.float64)
         return out
 
     def nearest(self, snapped: Snapped, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -329,10 +368,11 @@ class DistanceFields:
         costs = np.empty((n, k))
         width = min(k, self.n_sources)
         links = self.edges.links(snapped)
+        columns = self.tiles.columns()
 
         def fill(start: int) -> None:
             block = slice(start, min(start + NEAREST_CHUNK, n))
-            cost = self._costs(links.take(block), None, np.float32)
+            cost = self._costs(links.take(block), None, columns, np.float32)
             indices[block, width:] = -1
             costs[block, width:] = np.inf
             if width:
@@ -352,7 +392,7 @@ class DistanceFields:
         return indices, costs
 
     def save(self, path: Path) -> None:
-        """One uncompressed .npz holding the fields and what costing points needs.
+        """One uncompressed .npz holding the tiles, their index and what costing points needs.
 
         Written under a name of this writer's own, then moved into place: service workers
         computing the same fields at once each replace the file whole, never each other's
@@ -364,10 +404,14 @@ class DistanceFields:
             with partial.open("wb") as handle:
                 np.savez(
                     handle,
+                    layout=np.array(TILES_FORMAT),
                     weight=np.array(self.weight),
                     cutoff=np.array(np.nan if self.cutoff is None else self.cutoff),
                     source_keys=self.source_keys,
-                    to_source=self.to_source,
+                    node_position=self.tiles.node_position,
+                    source_position=self.tiles.source_position,
+                    tile_index=self.tiles.index,
+                    tiles=self.tiles.tiles,
                     **{f"snap_{name}": getattr(snap, name) for name in _SNAP_FIELDS},
                     **{f"edges_{name}": getattr(self.edges, name) for name in _EDGE_FIELDS},
                 )
@@ -377,67 +421,54 @@ class DistanceFields:
 
     @classmethod
     def load(cls, path: Path) -> DistanceFields:
-        """Read fields written by `save`, the fields themselves memory-mapped (read-only): every
-        process loading the same file shares one copy of them in the page cache, however many
-        serving workers there are, and reads only the pages it touches."""
-        with np.load(path, allow_pickle=False) as data:
-            cutoff = float(data["cutoff"])
-            small = {
-                "weight": str(data["weight"]),
-                "source_keys": data["source_keys"],
-                "source_snap": Snapped(**{name: data[f"snap_{name}"] for name in _SNAP_FIELDS}),
-                "edges": EdgeCosts(**{name: data[f"edges_{name}"] for name in _EDGE_FIELDS}),
-            }
-        return cls(
-            cutoff=None if np.isnan(cutoff) else cutoff,
-            to_source=mapped_member(path, "to_source"),
-            **small,
-        )
+        """Read fields written by `save`, the tiles memory-mapped (read-only): every process
+        loading the same file shares one copy of them in the page cache, however many serving
+        workers there are, and reads only the pages it touches. The index is read whole.
 
-
-def mapped_member(path: Path, name: str) -> np.ndarray:
-    """A read-only memory map of array `name` of an uncompressed .npz (as np.savez writes),
-    read ahead by the kernel.
-
-    The member's bytes are an .npy file stored whole in the zip: its data starts after the zip
-    entry's local header and the .npy header, and is mapped from there.
-    """
-    with zipfile.ZipFile(path) as archive:
-        entry = archive.getinfo(f"{name}.npy")
-    if entry.compress_type != zipfile.ZIP_STORED:
-        raise ValueError(f"{path.name}: {name} is compressed, so it cannot be mapped")
-    with path.open("rb") as handle:
-        handle.seek(entry.header_offset)
-        local = handle.read(_ZIP_LOCAL_HEADER.size)
-        magic, *_, name_length, extra_length = _ZIP_LOCAL_HEADER.unpack(local)
-        if magic != _ZIP_LOCAL_MAGIC:
-            raise ValueError(f"{path.name}: no zip entry header for {name}")
-        handle.seek(entry.header_offset + _ZIP_LOCAL_HEADER.size + name_length + extra_length)
-        version = np.lib.format.read_magic(handle)
-        if version == (1, 0):
-            shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(handle)
-        elif version == (2, 0):
-            shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(handle)
-        else:
-            raise ValueError(f"{path.name}: {name} is in .npy format {version}, not 1.0 or 2.0")
-        offset = handle.tell()
-    if dtype.hasobject:
-        raise ValueError(f"{path.name}: {name} holds objects")
-    with path.open("rb") as handle:
-        pages = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-    # Read ahead now, in the background: the first homes asked for after a start would
-    # otherwise each wait on the disk for their rows.
-    if hasattr(mmap, "MADV_WILLNEED"):
-        pages.madvise(mmap.MADV_WILLNEED)
-    if fortran_order:
-        return np.ndarray(shape, dtype=dtype, buffer=pages, offset=offset, order="F")
-    return np.ndarray(shape, dtype=dtype, buffer=pages, offset=offset, order="C")
-
-
-# A zip entry's local header: signature, versions, flags, method, time, date, crc, sizes,
-# then the lengths of the name and of the extra field that follow it.
-_ZIP_LOCAL_HEADER = struct.Struct("<4s5H3L2H")
-_ZIP_LOCAL_MAGIC = b"PK\x03\x04"
+        A file in another layout (dense fields of an earlier version) or one whose index does
+        not fit its tiles raises FieldsFileError: it is never read as fields.
+        """
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                layout = str(data["layout"]) if "layout" in data.files else "dense (no layout)"
+                if layout != TILES_FORMAT:
+                    raise FieldsFileError(
+                        f"Tệp trường khoảng cách {path.name} ở định dạng {layout!r} của một "
+                        f"phiên bản khác; hãy xoá để tính lại / the distance-fields file "
+                        f"{path.name} is in layout {layout!r}, not {TILES_FORMAT!r}; delete "
+                        "it to recompute"
+                    )
+                cutoff = float(data["cutoff"])
+                small = {
+                    "weight": str(data["weight"]),
+                    "source_keys": data["source_keys"],
+                    "source_snap": Snapped(**{name: data[f"snap_{name}"] for name in _SNAP_FIELDS}),
+                    "edges": EdgeCosts(**{name: data[f"edges_{name}"] for name in _EDGE_FIELDS}),
+                }
+                positions = (data["node_position"], data["source_position"], data["tile_index"])
+            tiles = FieldTiles(*positions, mapped_member(path, "tiles"))
+        except (
+            zipfile.BadZipFile,
+            KeyError,
+            IndexError,
+            ValueError,
+            EOFError,
+            TypeError,
+            struct.error,
+        ) as error:
+            raise FieldsFileError(
+                f"Tệp trường khoảng cách {path.name} bị hỏng ({error}); hãy xoá để tính lại / "
+                f"the distance-fields file {path.name} is damaged ({error}); delete it to "
+                "recompute"
+            ) from error
+        tiles.check(path.name)
+        if len(small["source_keys"]) != tiles.n_sources:
+            tiles_problem = f"{len(small['source_keys'])} sources named, {tiles.n_sources} tiled"
+            raise FieldsFileError(
+                f"Tệp trường khoảng cách {path.name} bị hỏng ({tiles_problem}) / the "
+                f"distance-fields file {path.name} is damaged ({tiles_problem})"
+            )
+        return cls(cutoff=None if np.isnan(cutoff) else cutoff, tiles=tiles, **small)
 
 
 _SNAP_FIELDS = tuple(Snapped.__dataclass_fields__)
@@ -517,9 +548,14 @@ def compute_fields(
     costs = np.column_stack([sources.reach_forward(), sources.reach_backward()])
     search = _with_virtual_rows(graph.transposed(key), nodes, costs)
     n = graph.n_nodes
-    by_node = np.full((n, len(keys)), np.inf, dtype=np.float32)
-    snapped_rows = np.flatnonzero(sources.ok)
-    blocks = [snapped_rows[i : i + FIELD_CHUNK] for i in range(0, len(snapped_rows), FIELD_CHUNK)]
+    # Sources in the tiles' order (unsnapped ones last, all inf): each block of FIELD_CHUNK
+    # searched is one block of tiles, kept as it comes (the dense table is never made).
+    node_position = spatial_positions(graph.node_x, graph.node_y)
+    source_position = _source_positions(sources, node_position)
+    at_position = np.argsort(source_position)
+    snapped = at_position[: int(sources.ok.sum())]
+    blocks = [snapped[i : i + FIELD_CHUNK] for i in range(0, len(snapped), FIELD_CHUNK)]
+    tiles = TileBuilder(node_position, source_position)
     done = 0
     report(f"distance fields: 0/{len(keys)}")
     # `ProcessPoolExecutor` is looked up here, when called. A caller naming `workers` (1 for a
@@ -529,18 +565,19 @@ def compute_fields(
     results = runner.map_blocks(
         _worker_field_block, [n + b for b in blocks], shared=FieldSearch(search, limit, n)
     )
-    for rows, found in zip(blocks, results, strict=True):
-        by_node[:, rows] = found.T
+    for block, (rows, found) in enumerate(zip(blocks, results, strict=True)):
+        tiles.add(block, found.T)
         done += len(rows)
         report(f"distance fields: {done}/{len(keys)}")
-    return DistanceFields(
-        weight=key,
-        cutoff=cutoff,
-        source_keys=keys,
-        to_source=by_node.T,
-        source_snap=snap,
-        edges=edges,
-    )
+    return DistanceFields(key, cutoff, keys, tiles.tiles(), snap, edges)
+
+
+def _source_positions(sources: Links, node_position: np.ndarray) -> np.ndarray:
+    """Each source's position in the tiles: in the order of the node at the end of its road
+    (so sources near each other share blocks), unsnapped sources last, ties in row order."""
+    n_nodes = len(node_position)
+    at = np.where(sources.ok, node_position[np.where(sources.ok, sources.to_node, 0)], n_nodes)
+    return positions_of(np.argsort(at, kind="stable"))
 
 
 def _one_point(snapped: Snapped, what: str) -> Snapped:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -13,6 +14,7 @@ import numpy as np
 
 from gis_service.db.connection import Connection
 from gis_service.errors import (
+    FieldsFileError,
     InvalidRequestError,
     NetworkNotBuiltError,
     NotFoundError,
@@ -25,11 +27,14 @@ from gis_service.routing.distances import (
     reachable_area,
     route,
 )
+from gis_service.routing.field_store import TILES_FORMAT
 from gis_service.routing.graph import RoadGraph
 from gis_service.routing.profiles import MODES
 from gis_service.routing.snap import Snapped, Snapper
 from gis_service.routing.store import NetworkRecord, load_graph
 from gis_service.text import metres
+
+logger = logging.getLogger(__name__)
 
 # A home farther than this from any usable road is outside the network area.
 MAX_SNAP_M = 1000.0
@@ -132,7 +137,8 @@ def straight_metres(lon: float, lat: float, lons: np.ndarray, lats: np.ndarray) 
 
 
 def fields_path(home: Path, record: NetworkRecord, key: tuple[str, str], schools: str) -> Path:
-    """The cache file of one set of fields; its name carries every version it depends on."""
+    """The cache file of one set of fields; its name carries every version it depends on (the
+    fields' layout on disk too, routing.field_store.TILES_FORMAT)."""
     digest = hashlib.sha256(schools.encode()).hexdigest()[:12]
     level = None if key[0] == "all" else key[0]
     return (
@@ -140,7 +146,7 @@ def fields_path(home: Path, record: NetworkRecord, key: tuple[str, str], schools
         / "fields"
         / (
             f"{record.mode}-{record.network_id}-{record.params_hash[:12]}-{key[0]}-{key[1]}-"
-            f"{ACCESS_RULE}-{radius_rule(level)}-{digest}.npz"
+            f"{ACCESS_RULE}-{radius_rule(level)}-{TILES_FORMAT}-{digest}.npz"
         )
     )
 
@@ -256,9 +262,8 @@ class RoutingService:
             if held is not None:
                 return held
             path = fields_path(self.home, net.record, key, schools.fingerprint)
-            if path.is_file():
-                computed = DistanceFields.load(path)
-            else:
+            computed = _cached_fields(path)
+            if computed is None:
                 computed = compute_fields(
                     net.graph,
                     schools.lon,
@@ -351,6 +356,18 @@ class RoutingService:
                 f"{net.record.mode} network"
             )
         return snapped
+
+
+def _cached_fields(path: Path) -> DistanceFields | None:
+    """The fields of a cache file, or None when there is none or it cannot be read (damaged,
+    or of another layout): a cache, recomputed then."""
+    if not path.is_file():
+        return None
+    try:
+        return DistanceFields.load(path)
+    except FieldsFileError as error:
+        logger.warning("%s", error)
+        return None
 
 
 def _held_fields(net: ModeNetwork, key: tuple[str, str], fingerprint: str) -> DistanceFields | None:
