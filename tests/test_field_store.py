@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gis_service.admissions.build import _estimate_beyond
-from gis_service.errors import FieldsFileError, InvalidRequestError
+from gis_service.errors import FieldsFileError
 from gis_service.routing import distances
 from gis_service.routing.distances import DistanceFields, compute_fields
 from gis_service.routing.field_store import (
@@ -33,7 +33,7 @@ from gis_service.routing.service import (
 )
 from gis_service.routing.snap import Snapped, Snapper
 from gis_service.routing.store import NetworkRecord
-from tests.test_routing_distances import grid_cities
+from tests.test_routing_distances import grid_cities, grid_homes
 from tests.test_routing_graph import ORIGIN_X, ORIGIN_Y, City, lonlat_of
 
 
@@ -183,18 +183,9 @@ def test_costs_and_nearest_from_tiles_are_those_of_the_dense_table(
     node_block: int,
     source_block: int,
 ) -> None:
-    try:
-        graph = city.build("motorbike")
-    except InvalidRequestError:  # every street one-way with no way back, or none at all
-        assume(False)
-        return
-    rng = np.random.default_rng(seed)
-    span_x = max(x for x, _ in city.positions.values()) + 60
-    span_y = max(y for _, y in city.positions.values()) + 60
-    homes = Snapper(graph).snap(
-        *lonlat_of(rng.uniform(-60, span_x, 15), rng.uniform(-60, span_y, 15)), 300
-    )
-    schools = lonlat_of(rng.uniform(-60, span_x, 6), rng.uniform(-60, span_y, 6))
+    grid = grid_homes(city, seed, 15)
+    graph, homes, rng = grid.graph, grid.homes, grid.rng
+    schools = grid.points(6)
     if cutoff is not None and weight == "time":
         cutoff /= 5.0
     made = compute_fields(graph, *schools, np.arange(6) + 50, weight, cutoff, workers=1)

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -303,23 +304,45 @@ def grid_cities(draw: st.DrawFn) -> City:
     return city
 
 
+@dataclass(frozen=True)
+class GridHomes:
+    """A random grid city's graph, its span (metres east and north) and homes snapped on it."""
+
+    graph: RoadGraph
+    rng: np.random.Generator
+    span_x: float
+    span_y: float
+    homes: Snapped
+
+    def points(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """`n` random points (lon, lat) over the city and 60 m around it."""
+        xs, ys = self.rng.uniform(-60, self.span_x, n), self.rng.uniform(-60, self.span_y, n)
+        return lonlat_of(xs, ys)
+
+
+def grid_homes(city: City, seed: int, n_homes: int) -> GridHomes:
+    """The city's motorbike graph with `n_homes` random homes snapped within 300 m (hypothesis
+    skips a city with no usable graph: every street one-way with no way back, or none)."""
+    try:
+        graph = city.build("motorbike")
+    except InvalidRequestError:
+        assume(False)
+        raise
+    rng = np.random.default_rng(seed)
+    span_x = max(x for x, _ in city.positions.values()) + 60
+    span_y = max(y for _, y in city.positions.values()) + 60
+    xs, ys = rng.uniform(-60, span_x, n_homes), rng.uniform(-60, span_y, n_homes)
+    return GridHomes(graph, rng, span_x, span_y, Snapper(graph).snap(*lonlat_of(xs, ys), 300))
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     city=grid_cities(), seed=st.integers(0, 2**32 - 1), weight=st.sampled_from(["length", "time"])
 )
 def test_random_grids_agree_with_networkx(city: City, seed: int, weight: str) -> None:
-    try:
-        graph = city.build("motorbike")
-    except InvalidRequestError:  # every street one-way with no way back, or none at all
-        assume(False)
-        return
-    rng = np.random.default_rng(seed)
-    span_x = max(x for x, _ in city.positions.values()) + 60
-    span_y = max(y for _, y in city.positions.values()) + 60
-    homes = Snapper(graph).snap(
-        *lonlat_of(rng.uniform(-60, span_x, 12), rng.uniform(-60, span_y, 12)), 300
-    )
-    schools = lonlat_of(rng.uniform(-60, span_x, 3), rng.uniform(-60, span_y, 3))
+    grid = grid_homes(city, seed, 12)
+    graph, homes = grid.graph, grid.homes
+    schools = grid.points(3)
     # One school on the first home's edge, so the same-edge case comes up often.
     if homes.ok[0]:
         near_lon, near_lat = lonlat_of([homes.x[0] - ORIGIN_X + 1], [homes.y[0] - ORIGIN_Y])
@@ -339,18 +362,9 @@ def test_one_home_costs_what_it_costs_among_many(
 ) -> None:
     """A near-home question costs one home on its own path: bit for bit the row it gets when
     costed with others, to every source, to some sources, and as its nearest sources."""
-    try:
-        graph = city.build("motorbike")
-    except InvalidRequestError:
-        assume(False)
-        return
-    rng = np.random.default_rng(seed)
-    span_x = max(x for x, _ in city.positions.values()) + 60
-    span_y = max(y for _, y in city.positions.values()) + 60
-    homes = Snapper(graph).snap(
-        *lonlat_of(rng.uniform(-60, span_x, 12), rng.uniform(-60, span_y, 12)), 300
-    )
-    lon, lat = lonlat_of(rng.uniform(-60, span_x, 5), rng.uniform(-60, span_y, 5))
+    grid = grid_homes(city, seed, 12)
+    graph, homes = grid.graph, grid.homes
+    lon, lat = grid.points(5)
     # Sources on the homes' own edges, on either side of them (and twice on one edge).
     for i in np.flatnonzero(homes.ok)[:3]:
         for dx in (1.5, -2.0):
