@@ -53,6 +53,27 @@ def test_grade_1_gap_in_2025(demo_db: Connection, routing: RoutingService) -> No
     assert all(w["children_low"] <= w["children"] <= w["children_high"] for w in result.wards)
 
 
+def test_a_unit_whose_forecast_has_no_children_has_a_gap_of_nothing(
+    demo_db: Connection, routing: RoutingService
+) -> None:
+    """A unit with no one to place (here a ward of one resident) has an empty gap, not an
+    error: the gap of each unit on its own met such a ward of Ho Chi Minh City."""
+    with demo_db.cursor() as cur:
+        cur.execute(
+            "SELECT id, code FROM admin_units WHERE level = 'ward' AND name = %s", (SHORT_WARD,)
+        )
+        ward_id, code = cur.fetchone()  # type: ignore[misc]
+        cur.execute(
+            "UPDATE admin_population SET population = 1 WHERE admin_unit_id = %s", (ward_id,)
+        )
+    result = compute_gap(
+        demo_db, routing, GapSettings(grade=1, school_year=2025, unit_codes=[code])
+    )
+    assert result.metrics["children"] == 0
+    assert result.metrics["classes_needed"] == 0 and result.metrics["classes_short"] == 0
+    assert all(s["children"] == 0 for s in result.schools)
+
+
 def test_added_classes_and_a_larger_class_size_close_the_gap(
     demo_db: Connection, routing: RoutingService
 ) -> None:

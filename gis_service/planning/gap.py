@@ -244,6 +244,13 @@ def sample_demand_points(
         elif ward_id in rows:
             row = rows[ward_id]
             areas.append((ward_id, shapely.from_wkb(bytes(row[1])), row[2], row[3], total))
+    if not areas:  # no children to place (a unit whose forecast has none)
+        return DemandPoints(
+            np.empty(0, dtype=np.int64),
+            np.empty(0, dtype=np.float64),
+            np.empty(0, dtype=np.float64),
+            np.empty(0, dtype=np.int64),
+        )
     graph = net.graph
     nodes = shapely.points(graph.node_lon, graph.node_lat)
     tree = shapely.STRtree(nodes)
