@@ -110,6 +110,21 @@ def test_requests_are_counted_by_route_template(metrics_client: TestClient) -> N
     assert value(after, counted, **scraped) > value(before, counted, **scraped)
 
 
+def test_near_home_answers_from_memory_are_counted_under_their_route(
+    metrics_client: TestClient, demo_home: Path
+) -> None:
+    lon, lat, _ = homes_in(demo_home, ["90001"])[0]
+    near = f"/schools/near?lat={lat}&lon={lon}&level=tieu_hoc"
+    assert metrics_client.get(near).status_code == 200  # loads what the answer needs
+    _, before = scrape(metrics_client)
+    for _ in range(3):  # answered from memory (NearFromMemory), before the router
+        assert metrics_client.get(near).status_code == 200
+    _, after = scrape(metrics_client)
+    labels = {"method": "GET", "route": "/schools/near", "status": "200"}
+    counted = "schoolmap_http_requests_total"
+    assert value(after, counted, **labels) - value(before, counted, **labels) == 3
+
+
 def test_no_label_holds_what_a_path_or_query_carried(metrics_client: TestClient) -> None:
     metrics_client.get(f"/applications/{CHILD}")
     metrics_client.get(f"/schools/near/{LAT},{LON}")
