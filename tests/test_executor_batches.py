@@ -25,8 +25,8 @@ from gis_service.admissions.rounds import create_round
 from gis_service.admissions.runs import RoundBatch, closed_rounds, run_round, run_rounds
 from gis_service.db.connection import Connection
 from gis_service.errors import ClusterUnavailableError, ConflictError, InvalidRequestError
-from gis_service.executor import DaskCluster, LocalProcesses, Outcome, catching
-from gis_service.importers.report import no_progress
+from gis_service.executor import DaskCluster, Executor, LocalProcesses, Outcome, catching
+from gis_service.importers.report import ProgressCallback, no_progress
 from gis_service.planning import cli as planning_cli
 from gis_service.planning.gap import GapResult, GapSettings, compute_gap
 from gis_service.planning.unit_batch import UnitBatch, compute_unit_gaps
@@ -44,6 +44,24 @@ class WardRounds:
     routing: RoutingService
     round_ids: list[int]  # closed, one per ward of WARDS
     open_round: int  # a ward round still taking applications
+
+    def run(
+        self,
+        executor: Executor,
+        rounds: list[int] | None = None,
+        mechanism: str = "da",
+        progress: ProgressCallback = no_progress,
+    ) -> RoundBatch:
+        """`run_rounds` of these rounds (default: the closed ones), seed 1."""
+        return run_rounds(
+            self.conn,
+            self.routing,
+            self.round_ids if rounds is None else rounds,
+            mechanism,
+            seed=1,
+            executor=executor,
+            progress=progress,
+        )
 
 
 def _ward_file(households: Path, ward: str, out: Path) -> Path:
@@ -125,15 +143,7 @@ def count(conn: Connection, table: str) -> int:
 def local_rounds(ward_rounds: WardRounds) -> dict[int, tuple[str, str]]:
     """The closed ward rounds run with local processes."""
     said: list[str] = []
-    batch = run_rounds(
-        ward_rounds.conn,
-        ward_rounds.routing,
-        ward_rounds.round_ids,
-        "da",
-        seed=1,
-        executor=LocalProcesses(workers=2),
-        progress=said.append,
-    )
+    batch = ward_rounds.run(LocalProcesses(workers=2), progress=said.append)
     assert batch.ok and [r.round_id for r in batch.runs] == ward_rounds.round_ids
     assert f"[1/{len(WARDS)}] đợt / round {ward_rounds.round_ids[0]}" in said
     assert any(f"[{len(WARDS)}/{len(WARDS)}] đợt / round" in line for line in said)
@@ -148,14 +158,7 @@ def test_the_closed_rounds_of_a_year_and_grade(ward_rounds: WardRounds) -> None:
 def test_rounds_through_dask_equal_the_local_run_and_each_round_alone(
     ward_rounds: WardRounds, local_rounds: dict[int, tuple[str, str]], cluster: RunningCluster
 ) -> None:
-    batch = run_rounds(
-        ward_rounds.conn,
-        ward_rounds.routing,
-        ward_rounds.round_ids,
-        "da",
-        seed=1,
-        executor=DaskCluster(cluster.address),
-    )
+    batch = ward_rounds.run(DaskCluster(cluster.address))
     assert batch.ok
     assert batch_hashes(ward_rounds.conn, batch) == local_rounds
     # A batch of one round is `round run` of that round.
@@ -173,14 +176,7 @@ def test_a_worker_killed_mid_batch_changes_no_round(
     tmp_path: Path,
 ) -> None:
     marker = tmp_path / "killed"
-    batch = run_rounds(
-        ward_rounds.conn,
-        ward_rounds.routing,
-        ward_rounds.round_ids,
-        "da",
-        seed=1,
-        executor=KillingOnce(cluster.address, marker),
-    )
+    batch = ward_rounds.run(KillingOnce(cluster.address, marker))
     assert int(marker.read_text()) in cluster.worker_pids
     assert batch.ok
     assert batch_hashes(ward_rounds.conn, batch) == local_rounds
@@ -191,13 +187,9 @@ def test_a_failing_round_is_named_and_the_others_are_stored(
 ) -> None:
     some = ward_rounds.round_ids[:2]
     said: list[str] = []
-    batch = run_rounds(
-        ward_rounds.conn,
-        ward_rounds.routing,
-        [some[0], ward_rounds.open_round, some[1]],
-        "da",
-        seed=1,
-        executor=DaskCluster(cluster.address),
+    batch = ward_rounds.run(
+        DaskCluster(cluster.address),
+        rounds=[some[0], ward_rounds.open_round, some[1]],
         progress=said.append,
     )
     assert [r.round_id for r in batch.runs] == some
@@ -216,13 +208,8 @@ def test_rounds_failing_on_a_worker_are_named_and_store_nothing(
     ward_rounds: WardRounds, cluster: RunningCluster
 ) -> None:
     runs = count(ward_rounds.conn, "allocation_runs")
-    batch = run_rounds(
-        ward_rounds.conn,
-        ward_rounds.routing,
-        ward_rounds.round_ids[:2],
-        "lottery",
-        seed=1,
-        executor=DaskCluster(cluster.address),
+    batch = ward_rounds.run(
+        DaskCluster(cluster.address), rounds=ward_rounds.round_ids[:2], mechanism="lottery"
     )
     assert batch.runs == []
     assert [f.round_id for f in batch.failed] == ward_rounds.round_ids[:2]
@@ -236,14 +223,7 @@ def test_an_unreachable_scheduler_stores_no_round(ward_rounds: WardRounds) -> No
     before = {t: count(ward_rounds.conn, t) for t in tables}
     address = closed_port_address()
     with pytest.raises(ClusterUnavailableError) as raised:
-        run_rounds(
-            ward_rounds.conn,
-            ward_rounds.routing,
-            ward_rounds.round_ids,
-            "da",
-            seed=1,
-            executor=DaskCluster(address, 1.0),
-        )
+        ward_rounds.run(DaskCluster(address, 1.0))
     assert str(raised.value).startswith("Không kết nối được với cụm Dask tại " + address)
     assert {t: count(ward_rounds.conn, t) for t in before} == before
     # The connection is still usable: the batch undid only its own part.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -253,7 +254,9 @@ class NearFromMemory(HttpMiddleware):
         await answer(scope, receive, send)
 
 
+@functools.cache
 def _near_route() -> APIRoute:
+    """The near-home endpoint's route (found once)."""
     return next(r for r in router.routes if isinstance(r, APIRoute) and r.path == NEAR_PATH)
 
 
